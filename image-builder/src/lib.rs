@@ -1,0 +1,3 @@
+//! image-builder: minimal non-root images with content-hash tags.
+
+pub mod cli;

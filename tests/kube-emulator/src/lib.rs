@@ -2,9 +2,12 @@
 //! HTTP on loopback and runs pods as containers on the Docker Engine.
 
 pub mod admission;
+pub mod bootstrap;
 pub mod cluster;
+pub mod controllers;
 pub mod events;
 pub mod fields;
+pub mod kubelet;
 pub mod merge;
 pub mod resources;
 pub mod selector;

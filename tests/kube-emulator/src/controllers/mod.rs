@@ -1,0 +1,1 @@
+//! Controllers: deployments, replica sets, the scheduler, endpoints, garbage collection.

@@ -1,0 +1,445 @@
+//! Stack detection: what kind of app a component directory holds.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::spec::{ComponentSpec, StackKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageManager {
+    /// npm with a package-lock.json (`npm ci`)
+    NpmCi,
+    /// npm without a lockfile (`npm install`)
+    NpmInstall,
+    Pnpm,
+    Yarn,
+}
+
+impl PackageManager {
+    pub fn lockfile(self) -> Option<&'static str> {
+        match self {
+            PackageManager::NpmCi => Some("package-lock.json"),
+            PackageManager::NpmInstall => None,
+            PackageManager::Pnpm => Some("pnpm-lock.yaml"),
+            PackageManager::Yarn => Some("yarn.lock"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub package_manager: PackageManager,
+    pub has_build_script: bool,
+    pub has_start_script: bool,
+    /// `main` of package.json, else the first of server.js/index.js/app.js found.
+    pub main: Option<String>,
+    pub has_public: bool,
+    /// Next.js only: does `next.config.*` set `output: 'standalone'`?
+    pub standalone: bool,
+    pub next_config: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PythonDeps {
+    Requirements,
+    Pyproject,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonInfo {
+    pub deps: PythonDeps,
+    /// FastAPI or uvicorn found among the dependencies.
+    pub asgi: bool,
+    /// `module:attribute` of the ASGI app, e.g. `main:app`.
+    pub app_module: String,
+    /// Script to run when the app is not ASGI.
+    pub script: String,
+}
+
+/// What detection found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detected {
+    pub stack: StackKind,
+    /// The app's own Dockerfile, relative to the component directory.
+    pub dockerfile_path: Option<PathBuf>,
+    pub node: Option<NodeInfo>,
+    pub python: Option<PythonInfo>,
+    /// Go: the module's main package path; Binary: the executable's file name.
+    pub binary: Option<String>,
+    /// Things the user should know (e.g. a missing `output: 'standalone'`).
+    pub notes: Vec<String>,
+}
+
+impl Detected {
+    fn new(stack: StackKind) -> Self {
+        Detected {
+            stack,
+            dockerfile_path: None,
+            node: None,
+            python: None,
+            binary: None,
+            notes: Vec::new(),
+        }
+    }
+}
+
+fn read_opt(p: &Path) -> Result<Option<String>> {
+    match fs::read(p) {
+        Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(p, e)),
+    }
+}
+
+/// Detect the stack of the component `dir` (absolute), honouring the spec's
+/// overrides.
+pub fn detect(dir: &Path, spec: &ComponentSpec) -> Result<Detected> {
+    if let Some(df) = &spec.dockerfile {
+        let abs = dir.join(df);
+        if !abs.is_file() {
+            return Err(Error::Invalid {
+                what: format!("dockerfile `{}`", df.display()),
+                reason: format!("{} does not exist", abs.display()),
+                fix: "correct `dockerfile:` in the project file (it is relative to the component directory)".into(),
+            });
+        }
+        let mut d = Detected::new(StackKind::Dockerfile);
+        d.dockerfile_path = Some(df.clone());
+        return Ok(d);
+    }
+    let want = spec.stack;
+    if (want.is_none() || want == Some(StackKind::Dockerfile)) && dir.join("Dockerfile").is_file() {
+        let mut d = Detected::new(StackKind::Dockerfile);
+        d.dockerfile_path = Some(PathBuf::from("Dockerfile"));
+        return Ok(d);
+    }
+    if want == Some(StackKind::Dockerfile) {
+        return Err(Error::Invalid {
+            what: "stack `dockerfile`".into(),
+            reason: format!("{} has no Dockerfile", dir.display()),
+            fix: "add a Dockerfile or set `dockerfile:` to its path in the project file".into(),
+        });
+    }
+    if let Some(pkg) = read_opt(&dir.join("package.json"))?
+        && matches!(want, None | Some(StackKind::Nextjs) | Some(StackKind::Node))
+    {
+        return detect_node(dir, &pkg, want);
+    }
+    let req = read_opt(&dir.join("requirements.txt"))?;
+    let pyproject = read_opt(&dir.join("pyproject.toml"))?;
+    if (req.is_some() || pyproject.is_some()) && matches!(want, None | Some(StackKind::Python)) {
+        return detect_python(dir, req, pyproject);
+    }
+    if dir.join("go.mod").is_file() && matches!(want, None | Some(StackKind::Go)) {
+        let mut d = Detected::new(StackKind::Go);
+        d.binary = Some(
+            if dir.join("cmd").is_dir() && !dir.join("main.go").is_file() {
+                first_cmd(dir).unwrap_or_else(|| ".".into())
+            } else {
+                ".".into()
+            },
+        );
+        return Ok(d);
+    }
+    if matches!(want, None | Some(StackKind::Binary))
+        && let Some(bin) = find_executable(dir)?
+    {
+        let mut d = Detected::new(StackKind::Binary);
+        d.binary = Some(bin);
+        return Ok(d);
+    }
+    match want {
+        Some(kind) => Err(Error::Invalid {
+            what: format!("stack `{}`", kind.as_str()),
+            reason: format!(
+                "{} has none of the files that stack needs (package.json, requirements.txt/pyproject.toml, go.mod or an executable)",
+                dir.display()
+            ),
+            fix: "point the component at the right directory or change `stack:`".into(),
+        }),
+        None => Err(Error::UnknownStack {
+            path: dir.to_path_buf(),
+        }),
+    }
+}
+
+fn detect_node(dir: &Path, pkg_text: &str, want: Option<StackKind>) -> Result<Detected> {
+    let pkg: serde_json::Value = serde_json::from_str(pkg_text).map_err(|e| Error::Invalid {
+        what: format!("{}", dir.join("package.json").display()),
+        reason: format!("it is not valid JSON: {e}"),
+        fix: "fix the syntax error in package.json (`npm pkg get name` shows whether npm can read it)".into(),
+    })?;
+    let has_dep = |name: &str| {
+        ["dependencies", "devDependencies"]
+            .iter()
+            .any(|k| pkg.get(k).and_then(|d| d.get(name)).is_some())
+    };
+    let is_next = match want {
+        Some(StackKind::Nextjs) => true,
+        Some(StackKind::Node) => false,
+        _ => has_dep("next"),
+    };
+    let scripts = pkg.get("scripts");
+    let has_script = |s: &str| scripts.and_then(|v| v.get(s)).is_some();
+    let package_manager = if dir.join("pnpm-lock.yaml").is_file() {
+        PackageManager::Pnpm
+    } else if dir.join("yarn.lock").is_file() {
+        PackageManager::Yarn
+    } else if dir.join("package-lock.json").is_file() {
+        PackageManager::NpmCi
+    } else {
+        PackageManager::NpmInstall
+    };
+    let main = pkg
+        .get("main")
+        .and_then(|m| m.as_str())
+        .map(str::to_string)
+        .or_else(|| {
+            ["server.js", "index.js", "app.js", "main.js"]
+                .iter()
+                .find(|f| dir.join(f).is_file())
+                .map(|f| f.to_string())
+        });
+    let mut d = Detected::new(if is_next {
+        StackKind::Nextjs
+    } else {
+        StackKind::Node
+    });
+    let mut info = NodeInfo {
+        package_manager,
+        has_build_script: has_script("build"),
+        has_start_script: has_script("start"),
+        main,
+        has_public: dir.join("public").is_dir(),
+        standalone: false,
+        next_config: None,
+    };
+    if package_manager == PackageManager::NpmInstall {
+        d.notes.push(
+            "no lockfile (package-lock.json, pnpm-lock.yaml or yarn.lock): dependencies are resolved at build time; run `npm install` and commit package-lock.json for repeatable images".into(),
+        );
+    }
+    if is_next {
+        for name in [
+            "next.config.js",
+            "next.config.mjs",
+            "next.config.ts",
+            "next.config.cjs",
+        ] {
+            if let Some(text) = read_opt(&dir.join(name))? {
+                info.next_config = Some(name.to_string());
+                info.standalone = standalone_re().is_match(&text);
+                break;
+            }
+        }
+        if !info.standalone {
+            d.notes.push(format!(
+                "{} does not set `output: 'standalone'`, which the image needs (it copies only .next/standalone): add `output: 'standalone'` to the config object in {}",
+                info.next_config.as_deref().unwrap_or("no next.config.* exists and so"),
+                info.next_config.as_deref().unwrap_or("a new next.config.mjs (`export default { output: 'standalone' }`)")
+            ));
+        }
+    } else if info.main.is_none() && !info.has_start_script {
+        d.notes.push(
+            "package.json has no `main` and no `start` script, and no server.js/index.js exists: set `main` so the image knows what to run".into(),
+        );
+    }
+    d.node = Some(info);
+    Ok(d)
+}
+
+fn standalone_re() -> regex::Regex {
+    regex::Regex::new(r#"output\s*:\s*["'`]standalone["'`]"#).expect("valid regex")
+}
+
+fn detect_python(dir: &Path, req: Option<String>, pyproject: Option<String>) -> Result<Detected> {
+    let deps_text = format!(
+        "{}\n{}",
+        req.as_deref().unwrap_or(""),
+        pyproject.as_deref().unwrap_or("")
+    )
+    .to_ascii_lowercase();
+    let asgi = deps_text.contains("fastapi") || deps_text.contains("uvicorn");
+    let deps = if req.is_some() {
+        PythonDeps::Requirements
+    } else {
+        PythonDeps::Pyproject
+    };
+    // Find `app = FastAPI(` in the usual places.
+    let mut app_module = None;
+    for (file, module) in [
+        ("main.py", "main"),
+        ("app.py", "app"),
+        ("app/main.py", "app.main"),
+        ("src/main.py", "src.main"),
+        ("server.py", "server"),
+    ] {
+        if let Some(text) = read_opt(&dir.join(file))? {
+            if let Some(c) = fastapi_re().captures(&text) {
+                app_module = Some(format!("{module}:{}", &c[1]));
+                break;
+            }
+            if app_module.is_none() && asgi {
+                app_module = Some(format!("{module}:app"));
+            }
+        }
+    }
+    let script = ["main.py", "app.py", "server.py"]
+        .iter()
+        .find(|f| dir.join(f).is_file())
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "main.py".into());
+    let mut d = Detected::new(StackKind::Python);
+    if asgi && app_module.is_none() {
+        d.notes.push(
+            "FastAPI/uvicorn is a dependency but no `app = FastAPI()` was found in main.py, app.py or app/main.py: assuming `main:app`".into(),
+        );
+    }
+    d.python = Some(PythonInfo {
+        deps,
+        asgi,
+        app_module: app_module.unwrap_or_else(|| "main:app".into()),
+        script,
+    });
+    Ok(d)
+}
+
+fn fastapi_re() -> regex::Regex {
+    regex::Regex::new(r"(?m)^([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^=]*)?=\s*(?:fastapi\.)?FastAPI\(")
+        .expect("valid regex")
+}
+
+fn first_cmd(dir: &Path) -> Option<String> {
+    let mut names: Vec<String> = fs::read_dir(dir.join("cmd"))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names.first().map(|n| format!("./cmd/{n}"))
+}
+
+/// An executable ELF file at the top of `dir` (a prebuilt binary).
+fn find_executable(dir: &Path) -> Result<Option<String>> {
+    let mut found: Vec<String> = Vec::new();
+    for e in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let e = e.map_err(|e| Error::io(dir, e))?;
+        let Ok(m) = e.metadata() else { continue };
+        if !m.is_file() || m.permissions().mode() & 0o111 == 0 {
+            continue;
+        }
+        let mut magic = [0u8; 4];
+        if let Ok(mut f) = fs::File::open(e.path()) {
+            use std::io::Read;
+            if f.read_exact(&mut magic).is_ok() && &magic == b"\x7fELF" {
+                found.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    found.sort();
+    Ok(found.into_iter().next())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        let p = dir.join(name);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn detects_each_stack() {
+        let t = tempfile::tempdir().unwrap();
+        let spec = ComponentSpec::default();
+
+        let next = t.path().join("next");
+        write(
+            &next,
+            "package.json",
+            r#"{"dependencies":{"next":"14"},"scripts":{"build":"next build"}}"#,
+        );
+        write(&next, "package-lock.json", "{}");
+        write(
+            &next,
+            "next.config.mjs",
+            "export default { output: 'standalone' }",
+        );
+        let d = detect(&next, &spec).unwrap();
+        assert_eq!(d.stack, StackKind::Nextjs);
+        let n = d.node.unwrap();
+        assert_eq!(n.package_manager, PackageManager::NpmCi);
+        assert!(n.standalone);
+        assert!(d.notes.is_empty());
+
+        let next2 = t.path().join("next2");
+        write(&next2, "package.json", r#"{"dependencies":{"next":"14"}}"#);
+        write(&next2, "yarn.lock", "");
+        let d = detect(&next2, &spec).unwrap();
+        assert_eq!(d.node.unwrap().package_manager, PackageManager::Yarn);
+        assert!(d.notes.iter().any(|n| n.contains("output: 'standalone'")));
+
+        let node = t.path().join("node");
+        write(&node, "package.json", r#"{"main":"srv.js"}"#);
+        let d = detect(&node, &spec).unwrap();
+        assert_eq!(d.stack, StackKind::Node);
+        assert_eq!(d.node.unwrap().main.as_deref(), Some("srv.js"));
+
+        let py = t.path().join("py");
+        write(&py, "requirements.txt", "fastapi==0.110\nuvicorn\n");
+        write(
+            &py,
+            "app/main.py",
+            "from fastapi import FastAPI\napi = FastAPI()\n",
+        );
+        let d = detect(&py, &spec).unwrap();
+        assert_eq!(d.stack, StackKind::Python);
+        let p = d.python.unwrap();
+        assert!(p.asgi);
+        assert_eq!(p.app_module, "app.main:api");
+
+        let go = t.path().join("go");
+        write(&go, "go.mod", "module x\n");
+        write(&go, "main.go", "package main\n");
+        assert_eq!(detect(&go, &spec).unwrap().stack, StackKind::Go);
+
+        let own = t.path().join("own");
+        write(&own, "Dockerfile", "FROM scratch\n");
+        write(&own, "package.json", "{}");
+        let d = detect(&own, &spec).unwrap();
+        assert_eq!(d.stack, StackKind::Dockerfile);
+
+        let bin = t.path().join("bin");
+        write(&bin, "server", "\x7fELF....");
+        fs::set_permissions(bin.join("server"), fs::Permissions::from_mode(0o755)).unwrap();
+        let d = detect(&bin, &spec).unwrap();
+        assert_eq!(d.stack, StackKind::Binary);
+        assert_eq!(d.binary.as_deref(), Some("server"));
+
+        let empty = t.path().join("empty");
+        fs::create_dir_all(&empty).unwrap();
+        let err = detect(&empty, &spec).unwrap_err().to_string();
+        assert!(err.contains("stack:"), "{err}");
+        assert!(err.contains("package.json"), "{err}");
+    }
+
+    #[test]
+    fn stack_override_wins() {
+        let t = tempfile::tempdir().unwrap();
+        write(
+            t.path(),
+            "package.json",
+            r#"{"dependencies":{"next":"14"}}"#,
+        );
+        let spec = ComponentSpec {
+            stack: Some(StackKind::Node),
+            ..Default::default()
+        };
+        assert_eq!(detect(t.path(), &spec).unwrap().stack, StackKind::Node);
+    }
+}

@@ -1,0 +1,207 @@
+//! Plans: for one component, the stack, the Dockerfile, the input digest and the tag.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::context::{self, EntryKind, ExtraFile, GENERATED_DOCKERFILE};
+use crate::detect::{self, Detected};
+use crate::digest::{self, DigestInputs, HashCache, HashedContext};
+use crate::dockerfile::{self, GenOptions};
+use crate::error::{Error, Result};
+use crate::spec::{BaseImages, ComponentSpec, StackKind};
+
+/// Which builder the engine uses; it decides whether cache mounts are emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuilderKind {
+    Classic,
+    #[serde(rename = "buildkit")]
+    BuildKit,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub builder: BuilderKind,
+    /// Base image overrides from the command line; they win over the spec's.
+    pub base_images: BaseImages,
+    /// Use the per-file hash cache.
+    pub use_cache: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            builder: BuilderKind::Classic,
+            base_images: BaseImages::default(),
+            use_cache: true,
+        }
+    }
+}
+
+/// What will be built for one component.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub component: String,
+    pub stack: StackKind,
+    /// Full Dockerfile text.
+    pub dockerfile: String,
+    /// The app's own Dockerfile (relative to the component), when not generated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dockerfile_path: Option<PathBuf>,
+    pub digest: String,
+    pub tag: String,
+    /// Image repository name (without tag).
+    pub image: String,
+    pub port: u16,
+    pub builder: BuilderKind,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    #[serde(skip)]
+    pub dir: PathBuf,
+    #[serde(skip)]
+    pub dockerfile_name: String,
+    #[serde(skip)]
+    pub extra_files: Vec<ExtraFile>,
+    #[serde(skip)]
+    pub context: HashedContext,
+    #[serde(skip)]
+    pub build_args: BTreeMap<String, String>,
+    #[serde(skip)]
+    pub target: Option<String>,
+    #[serde(skip)]
+    pub platform: Option<String>,
+}
+
+impl Plan {
+    /// `image:tag`.
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.image, self.tag)
+    }
+}
+
+/// Make the plan for `spec`: detect, generate, walk, hash.
+pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
+    let dir = spec.dir()?;
+    let component = spec.component_name(&dir);
+    let image = spec.image_name(&dir);
+    validate_repo(&image)?;
+    let detected: Detected = detect::detect(&dir, spec)?;
+    let port = spec.port.unwrap_or_else(|| detected.stack.default_port());
+    let base = spec.base_images.merged(&opts.base_images);
+    let generated = dockerfile::generate(
+        &detected,
+        &GenOptions {
+            component: &component,
+            port,
+            base: &base,
+            cache_mounts: opts.builder == BuilderKind::BuildKit,
+        },
+    );
+    let (text, dockerfile_name) = match &generated {
+        Some(t) => (t.clone(), GENERATED_DOCKERFILE.to_string()),
+        None => {
+            let rel = detected
+                .dockerfile_path
+                .clone()
+                .expect("own-Dockerfile stack has a path");
+            let abs = dir.join(&rel);
+            let text = std::fs::read_to_string(&abs).map_err(|e| Error::io(&abs, e))?;
+            (text, rel.to_string_lossy().replace('\\', "/"))
+        }
+    };
+
+    let matcher = context::load_matcher(&dir)?;
+    let entries = context::walk(&dir, &matcher)?;
+    let cache = if opts.use_cache {
+        HashCache::load_for(&dir)
+    } else {
+        HashCache::disabled()
+    };
+    let ctx = digest::hash_entries(&dir, &entries, &cache)?;
+    let present = generated.is_none()
+        && ctx
+            .entries
+            .iter()
+            .any(|e| e.kind == EntryKind::File && e.rel == dockerfile_name);
+    let extra_files = context::extra_files(&dockerfile_name, &text, present);
+    let digest = digest::input_digest(
+        &ctx,
+        &DigestInputs {
+            dockerfile: &text,
+            build_args: &spec.build_args,
+            target: spec.target.as_deref(),
+            platform: spec.platform.as_deref(),
+        },
+    );
+    Ok(Plan {
+        component,
+        stack: detected.stack,
+        dockerfile: text,
+        dockerfile_path: detected.dockerfile_path.clone(),
+        tag: digest::tag_of(&digest),
+        digest,
+        image,
+        port,
+        builder: opts.builder,
+        notes: detected.notes,
+        dir,
+        dockerfile_name,
+        extra_files,
+        context: ctx,
+        build_args: spec.build_args.clone(),
+        target: spec.target.clone(),
+        platform: spec.platform.clone(),
+    })
+}
+
+fn validate_repo(image: &str) -> Result<()> {
+    let ok = !image.is_empty()
+        && image.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-:".contains(c))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid {
+            what: format!("image name `{image}`"),
+            reason: "image names may hold only lowercase letters, digits, `.`, `_`, `-` and `/`"
+                .into(),
+            fix: "set `image:` (or `name:`/`project:`) in the project file to a valid name".into(),
+        })
+    }
+}
+
+/// Render plans as text for people.
+pub fn render_text(plans: &[Plan]) -> String {
+    let mut s = String::new();
+    for (i, p) in plans.iter().enumerate() {
+        if i > 0 {
+            s.push('\n');
+        }
+        s.push_str(&format!("component: {}\n", p.component));
+        s.push_str(&format!("stack:     {}\n", p.stack.as_str()));
+        s.push_str(&format!("image:     {}\n", p.reference()));
+        s.push_str(&format!("digest:    sha256:{}\n", p.digest));
+        s.push_str(&format!("port:      {}\n", p.port));
+        for n in &p.notes {
+            s.push_str(&format!("note:      {n}\n"));
+        }
+        match &p.dockerfile_path {
+            Some(path) => s.push_str(&format!("dockerfile: {} (the app's own)\n", path.display())),
+            None => {
+                s.push_str("dockerfile (generated):\n");
+                for l in p.dockerfile.lines() {
+                    s.push_str("  | ");
+                    s.push_str(l);
+                    s.push('\n');
+                }
+            }
+        }
+    }
+    s
+}

@@ -1,8 +1,478 @@
-//! Command-line definition.
+//! Command-line definition and the commands behind it.
 
-use clap::Parser;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::build::{self, BuildOptions, BuildResult, Engine, Event, Progress};
+use crate::check;
+use crate::error::{Error, exit};
+use crate::load::{self, Loader};
+use crate::plan::{self, BuilderKind, Plan, PlanOptions};
+use crate::push;
+use crate::spec::{BaseImages, ComponentSpec, StackKind};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  unexpected internal error
+  2  bad command line
+  3  bad input: missing directory, unreadable file, malformed .dockerignore,
+     unknown stack, invalid option value
+  4  the Docker Engine is not reachable (not running, permission denied)
+  5  the image build failed (Dockerfile error, failing step, disk full)
+  6  a post-build check failed (root or non-numeric user, over --max-size)
+  7  loading into the cluster or pushing to a registry failed";
 
 /// Turn an app directory into a minimal, non-root image tagged by a hash of its inputs.
 #[derive(Debug, Parser)]
-#[command(name = "image-builder", version, about)]
-pub struct Cli {}
+#[command(name = "image-builder", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BuilderArg {
+    /// BuildKit when the engine has it (DOCKER_BUILDKIT=0 forces classic)
+    Auto,
+    Buildkit,
+    Classic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoadArg {
+    Minikube,
+    Kind,
+    K3d,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ToArg {
+    Minikube,
+    Kind,
+    K3d,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    /// Component directories (default: ./frontend and ./backend if present, else .)
+    pub dirs: Vec<PathBuf>,
+    /// Override a stage's base image: builder=REF or runtime=REF (repeatable)
+    #[arg(long = "base-image", value_name = "STAGE=REF")]
+    pub base_images: Vec<String>,
+    /// Skip detection and use this stack
+    #[arg(long, value_name = "STACK")]
+    pub stack: Option<String>,
+    /// Port the app listens on (default: 3000 for Node, 8000 for Python, 8080 otherwise)
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Project name used in the default image name `<project>-<component>`
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Which builder the Dockerfile is generated for
+    #[arg(long, value_enum, default_value = "auto")]
+    pub builder: BuilderArg,
+    /// Do not use the per-file hash cache
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show, per component, the stack, the Dockerfile, the input digest and the tag
+    Plan {
+        #[command(flatten)]
+        args: PlanArgs,
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Print the full input digest of a component directory
+    Hash {
+        #[command(flatten)]
+        args: PlanArgs,
+    },
+    /// Build images (skipped when the content tag exists), check, load or push them
+    Build {
+        #[command(flatten)]
+        args: PlanArgs,
+        /// Load the images into a local cluster
+        #[arg(long, value_enum, default_value = "none")]
+        load: LoadArg,
+        /// Minikube profile, kind cluster or k3d cluster name
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
+        /// Push to this registry (e.g. registry.example.com/team) for remote clusters
+        #[arg(long, value_name = "REGISTRY")]
+        push: Option<String>,
+        /// Fail when an image is bigger than this (e.g. 200MB)
+        #[arg(long, value_name = "SIZE")]
+        max_size: Option<String>,
+        /// Rebuild even when an image with the content tag exists
+        #[arg(long)]
+        force: bool,
+        /// kubeconfig used to see whether the node already has the image
+        #[arg(long, env = "KUBECONFIG", value_name = "PATH")]
+        kubeconfig: Option<PathBuf>,
+        /// kubeconfig context
+        #[arg(long)]
+        context: Option<String>,
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Load existing images into a local cluster
+    Load {
+        /// Image references (name:tag)
+        #[arg(required = true)]
+        images: Vec<String>,
+        #[arg(long, value_enum)]
+        to: ToArg,
+        /// Minikube profile, kind cluster or k3d cluster name
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
+        #[arg(long, env = "KUBECONFIG", value_name = "PATH")]
+        kubeconfig: Option<PathBuf>,
+        #[arg(long)]
+        context: Option<String>,
+    },
+}
+
+/// Run a parsed command line; returns the process exit code.
+pub fn main(cli: Cli) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<Error>())
+                .map(Error::exit_code)
+                .unwrap_or(exit::INTERNAL);
+            eprintln!("error: {e:#}");
+            code
+        }
+    }
+}
+
+fn default_dirs(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    if !dirs.is_empty() {
+        return dirs.to_vec();
+    }
+    let fe = Path::new("frontend");
+    let be = Path::new("backend");
+    let v: Vec<PathBuf> = [fe, be]
+        .iter()
+        .filter(|p| p.is_dir())
+        .map(|p| p.to_path_buf())
+        .collect();
+    if v.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        v
+    }
+}
+
+fn specs(args: &PlanArgs) -> anyhow::Result<Vec<ComponentSpec>> {
+    let stack = args
+        .stack
+        .as_deref()
+        .map(str::parse::<StackKind>)
+        .transpose()?;
+    Ok(default_dirs(&args.dirs)
+        .into_iter()
+        .map(|d| ComponentSpec {
+            path: d,
+            stack,
+            port: args.port,
+            project: args.project.clone(),
+            ..Default::default()
+        })
+        .collect())
+}
+
+async fn resolve_builder(
+    arg: BuilderArg,
+    need_engine: bool,
+) -> anyhow::Result<(BuilderKind, Option<Engine>)> {
+    let forced = match arg {
+        BuilderArg::Buildkit => Some(BuilderKind::BuildKit),
+        BuilderArg::Classic => Some(BuilderKind::Classic),
+        BuilderArg::Auto => None,
+    };
+    if need_engine {
+        let engine = Engine::connect().await?;
+        let engine = match forced {
+            Some(b) => engine.with_builder(b),
+            None => engine,
+        };
+        return Ok((engine.builder, Some(engine)));
+    }
+    if let Some(b) = forced {
+        return Ok((b, None));
+    }
+    // plan/hash: ask the engine briefly; without one, plan for the classic builder.
+    match tokio::time::timeout(Duration::from_secs(3), Engine::connect()).await {
+        Ok(Ok(e)) => Ok((e.builder, Some(e))),
+        _ => {
+            eprintln!(
+                "note: the Docker Engine is not reachable; planning for the classic builder (use --builder to choose)"
+            );
+            Ok((BuilderKind::Classic, None))
+        }
+    }
+}
+
+fn make_plans(args: &PlanArgs, builder: BuilderKind) -> anyhow::Result<Vec<Plan>> {
+    let base = BaseImages::parse_args(&args.base_images)?;
+    let opts = PlanOptions {
+        builder,
+        base_images: base,
+        use_cache: !args.no_cache,
+    };
+    specs(args)?
+        .iter()
+        .map(|s| plan::plan(s, &opts).with_context(|| format!("planning {}", s.path.display())))
+        .collect()
+}
+
+async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Plan { args, output } => {
+            let (builder, _) = resolve_builder(args.builder, false).await?;
+            let plans = make_plans(&args, builder)?;
+            match output {
+                Output::Text => print!("{}", plan::render_text(&plans)),
+                Output::Json => println!("{}", serde_json::to_string_pretty(&plans)?),
+            }
+            Ok(exit::OK)
+        }
+        Command::Hash { args } => {
+            let (builder, _) = resolve_builder(args.builder, false).await?;
+            for p in make_plans(&args, builder)? {
+                println!("sha256:{}", p.digest);
+            }
+            Ok(exit::OK)
+        }
+        Command::Build {
+            args,
+            load,
+            cluster,
+            push,
+            max_size,
+            force,
+            kubeconfig,
+            context,
+            output,
+        } => {
+            let max_size = max_size.as_deref().map(check::parse_size).transpose()?;
+            let loader = match load {
+                LoadArg::Minikube => Loader::parse("minikube", cluster)?,
+                LoadArg::Kind => Loader::parse("kind", cluster)?,
+                LoadArg::K3d => Loader::parse("k3d", cluster)?,
+                LoadArg::None => None,
+            };
+            let (builder, engine) = resolve_builder(args.builder, true).await?;
+            let engine = engine.expect("engine requested");
+            let plans = make_plans(&args, builder)?;
+            let progress = TermProgress::new(output == Output::Text);
+            let opts = BuildOptions { max_size, force };
+            let results = build::build_all(&engine, &plans, &opts, &progress).await;
+            progress.finish();
+            let client = match &loader {
+                Some(_) => kube_client(kubeconfig.as_deref(), context.as_deref()).await,
+                None => None,
+            };
+            let mut done: Vec<BuildResult> = Vec::new();
+            let mut first_err: Option<anyhow::Error> = None;
+            for r in results {
+                match r {
+                    Ok(mut res) => {
+                        let delivered: anyhow::Result<()> = async {
+                            if let Some(l) = &loader {
+                                let out = load::load(&res.image, l, client.as_ref()).await?;
+                                res.loaded_to = Some(out.target);
+                            }
+                            if let Some(reg) = &push {
+                                res.pushed_ref = Some(push::push(&engine, &res.image, reg).await?);
+                            }
+                            Ok(())
+                        }
+                        .await;
+                        if let Err(e) = delivered {
+                            eprintln!("error: {e:#}");
+                            first_err.get_or_insert(e);
+                        }
+                        done.push(res);
+                    }
+                    Err(e) => {
+                        let e = anyhow::Error::new(e);
+                        eprintln!("error: {e:#}");
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&done)?),
+                Output::Text => {
+                    for r in &done {
+                        println!("{}", summary_line(r));
+                    }
+                }
+            }
+            Ok(match first_err {
+                Some(e) => e
+                    .chain()
+                    .find_map(|c| c.downcast_ref::<Error>())
+                    .map(Error::exit_code)
+                    .unwrap_or(exit::INTERNAL),
+                None => exit::OK,
+            })
+        }
+        Command::Load {
+            images,
+            to,
+            cluster,
+            kubeconfig,
+            context,
+        } => {
+            let kind = match to {
+                ToArg::Minikube => "minikube",
+                ToArg::Kind => "kind",
+                ToArg::K3d => "k3d",
+            };
+            let loader = Loader::parse(kind, cluster)?.expect("a cluster kind");
+            let client = kube_client(kubeconfig.as_deref(), context.as_deref()).await;
+            for img in images {
+                let out = load::load(&img, &loader, client.as_ref()).await?;
+                println!("{} {} {}", out.image, out.action, out.target);
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn summary_line(r: &BuildResult) -> String {
+    let mut s = format!(
+        "{}: {} {} ({}, {} layers, user {})",
+        r.component,
+        r.image,
+        match r.status {
+            build::Status::Built => "built",
+            build::Status::Cached => "cached",
+        },
+        check::human(r.size_bytes),
+        r.layers,
+        r.user
+    );
+    if let Some(l) = &r.loaded_to {
+        s.push_str(&format!(", loaded into {l}"));
+    }
+    if let Some(p) = &r.pushed_ref {
+        s.push_str(&format!(", pushed {p}"));
+    }
+    s
+}
+
+/// A kube client when a kubeconfig is available (used only to skip loads).
+async fn kube_client(path: Option<&Path>, context: Option<&str>) -> Option<kube::Client> {
+    let opts = kube::config::KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..Default::default()
+    };
+    let cfg = match path {
+        Some(p) => {
+            let kc = kube::config::Kubeconfig::read_from(p).ok()?;
+            kube::Config::from_custom_kubeconfig(kc, &opts).await.ok()?
+        }
+        None => kube::Config::from_kubeconfig(&opts).await.ok()?,
+    };
+    kube::Client::try_from(cfg).ok()
+}
+
+/// Progress on a terminal (indicatif spinners) or as plain lines.
+pub struct TermProgress {
+    bars: Option<(
+        indicatif::MultiProgress,
+        Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+    )>,
+    enabled: bool,
+}
+
+impl TermProgress {
+    pub fn new(enabled: bool) -> Self {
+        let tty = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        TermProgress {
+            bars: (enabled && tty).then(|| {
+                (
+                    indicatif::MultiProgress::new(),
+                    Mutex::new(Default::default()),
+                )
+            }),
+            enabled,
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some((_, bars)) = &self.bars {
+            for b in bars.lock().expect("progress lock").values() {
+                b.finish_and_clear();
+            }
+        }
+    }
+}
+
+impl Progress for TermProgress {
+    fn event(&self, component: &str, event: Event) {
+        if !self.enabled {
+            return;
+        }
+        match &self.bars {
+            None => match event {
+                Event::Status(s) | Event::Step(s) => eprintln!("[{component}] {s}"),
+                Event::Output(s) => eprintln!("[{component}]   {s}"),
+                Event::Done(s) => eprintln!("[{component}] {s}"),
+            },
+            Some((multi, bars)) => {
+                let mut bars = bars.lock().expect("progress lock");
+                let bar = bars.entry(component.to_string()).or_insert_with(|| {
+                    let b = multi.add(indicatif::ProgressBar::new_spinner());
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{spinner} {prefix:.bold} {wide_msg}",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                    );
+                    b.set_prefix(component.to_string());
+                    b.enable_steady_tick(Duration::from_millis(120));
+                    b
+                });
+                match event {
+                    Event::Status(s) | Event::Step(s) => bar.set_message(s),
+                    Event::Output(_) => {}
+                    Event::Done(s) => bar.finish_with_message(s),
+                }
+            }
+        }
+    }
+}

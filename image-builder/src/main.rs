@@ -2,5 +2,5 @@ use clap::Parser;
 use image_builder::cli::Cli;
 
 fn main() {
-    let _cli = Cli::parse();
+    std::process::exit(image_builder::cli::main(Cli::parse()));
 }

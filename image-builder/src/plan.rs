@@ -196,8 +196,11 @@ pub fn render_text(plans: &[Plan]) -> String {
             None => {
                 s.push_str("dockerfile (generated):\n");
                 for l in p.dockerfile.lines() {
-                    s.push_str("  | ");
-                    s.push_str(l);
+                    s.push_str("  |");
+                    if !l.is_empty() {
+                        s.push(' ');
+                        s.push_str(l);
+                    }
                     s.push('\n');
                 }
             }

@@ -19,6 +19,11 @@ pub const PYTHON_IMAGE: &str = "python:3.11-slim";
 pub const GO_IMAGE: &str = "golang:1.23-alpine";
 pub const STATIC_RUNTIME: &str = "scratch";
 
+/// Files image-builder adds to the context. The classic builder drops them itself;
+/// BuildKit does not apply `.dockerignore` to an uploaded context, so stages that
+/// copy the whole context remove them before the runtime stage copies from there.
+const SYNTHETIC: &str = ".image-builder.Dockerfile .dockerignore";
+
 /// Options for generation.
 #[derive(Debug, Clone)]
 pub struct GenOptions<'a> {
@@ -152,9 +157,14 @@ fn node(s: &mut String, d: &Detected, o: &GenOptions<'_>, builder: &str, runtime
         };
         let _ = writeln!(s, "RUN {build}");
     } else if info.has_build_script {
-        let _ = writeln!(s, "RUN {} && {}", run_script(pm, "build"), prune_cmd(pm));
+        let _ = writeln!(
+            s,
+            "RUN {} && {} && rm -f {SYNTHETIC}",
+            run_script(pm, "build"),
+            prune_cmd(pm)
+        );
     } else {
-        let _ = writeln!(s, "RUN {}", prune_cmd(pm));
+        let _ = writeln!(s, "RUN {} && rm -f {SYNTHETIC}", prune_cmd(pm));
     }
 
     let _ = writeln!(s, "\nFROM {runtime} AS runtime");
@@ -205,12 +215,14 @@ fn python(s: &mut String, d: &Detected, o: &GenOptions<'_>, builder: &str, runti
         PythonDeps::Requirements => {
             let _ = writeln!(s, "COPY requirements.txt ./");
             let _ = writeln!(s, "{pip} -r requirements.txt");
+            let _ = writeln!(s, "COPY . .");
         }
         PythonDeps::Pyproject => {
             let _ = writeln!(s, "COPY . .");
             let _ = writeln!(s, "{pip} .");
         }
     }
+    let _ = writeln!(s, "RUN rm -f {SYNTHETIC}");
 
     let _ = writeln!(s, "\nFROM {runtime} AS runtime");
     let _ = writeln!(s, "WORKDIR /app");
@@ -220,7 +232,7 @@ fn python(s: &mut String, d: &Detected, o: &GenOptions<'_>, builder: &str, runti
         o.port
     );
     let _ = writeln!(s, "COPY --from=builder /opt/venv /opt/venv");
-    let _ = writeln!(s, "COPY . .");
+    let _ = writeln!(s, "COPY --from=builder /app ./");
     tail(s, o.port);
     if info.asgi {
         let _ = writeln!(

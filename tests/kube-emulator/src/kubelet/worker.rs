@@ -1,0 +1,470 @@
+//! One pod's worker: starts its containers once their image and config
+//! checks pass, watches them, restarts them with back-off, runs probes,
+//! reports the pod's status, and tears everything down at the end.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::cluster::{Cluster, NodeImage, Runtime};
+use crate::events::Severity;
+use crate::resources;
+use crate::store::{DeleteOptions, WriteOptions};
+use crate::time;
+
+use super::images::{self, PullError};
+use super::probes::{Probes, Target, Verdict};
+use super::status::{self, ContainerView, State, go_duration};
+use super::volumes::{self, HostVolume};
+use super::{Stop, config, docker, scripted};
+
+/// How a container ended, as the runtime reports it.
+#[derive(Debug, Clone)]
+pub(super) struct Exit {
+    pub code: i64,
+    pub reason: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+struct Container {
+    spec: Value,
+    name: String,
+    state: State,
+    last: Option<Value>,
+    restarts: i64,
+    /// The running (or last) instance's runtime id, without the scheme.
+    id: Option<String>,
+    /// The instance before that, kept for `logs --previous`.
+    previous: Option<String>,
+    image_id: String,
+    probes: Probes,
+    killing: bool,
+    next_attempt: Instant,
+    crash_backoff: Option<Duration>,
+    pull_backoff: Option<Duration>,
+    /// When a failed pull turns from ErrImagePull into ImagePullBackOff.
+    show_pull_backoff: Option<Instant>,
+}
+
+struct Sandbox {
+    docker_id: Option<String>,
+    ip: String,
+    volumes: HashMap<String, HostVolume>,
+}
+
+struct Worker {
+    cluster: Arc<Cluster>,
+    pod: Value,
+    ns: String,
+    name: String,
+    uid: String,
+    containers: Vec<Container>,
+    sandbox: Option<Sandbox>,
+    start_time: String,
+}
+
+fn doubled(current: Option<Duration>, (first, cap): (u64, u64)) -> Duration {
+    match current {
+        None => Duration::from_millis(first),
+        Some(d) => (d * 2).min(Duration::from_millis(cap)),
+    }
+}
+
+pub(super) async fn run(cluster: Arc<Cluster>, pod: Value, mut stop: watch::Receiver<Stop>) {
+    let meta = &pod["metadata"];
+    let containers = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| Container {
+            name: c["name"].as_str().unwrap_or_default().to_string(),
+            state: State::waiting("ContainerCreating", None),
+            last: None,
+            restarts: 0,
+            id: None,
+            previous: None,
+            image_id: String::new(),
+            probes: Probes::new(c),
+            killing: false,
+            next_attempt: Instant::now(),
+            crash_backoff: None,
+            pull_backoff: None,
+            show_pull_backoff: None,
+            spec: c.clone(),
+        })
+        .collect();
+    let mut w = Worker {
+        ns: meta["namespace"].as_str().unwrap_or_default().to_string(),
+        name: meta["name"].as_str().unwrap_or_default().to_string(),
+        uid: meta["uid"].as_str().unwrap_or_default().to_string(),
+        containers,
+        sandbox: None,
+        start_time: time::now(),
+        pod,
+        cluster,
+    };
+    let how = loop {
+        let mode = *stop.borrow();
+        if mode != Stop::Running {
+            break mode;
+        }
+        match w.cluster.store.try_get(resources::pods(), &w.ns, &w.name) {
+            Some(p) if p["metadata"]["uid"] == w.uid.as_str() => w.pod = p,
+            _ => break Stop::Vanished,
+        }
+        if w.pod.pointer("/metadata/deletionTimestamp").is_some() {
+            break Stop::Delete;
+        }
+        w.sync().await;
+        w.write_status();
+        tokio::select! {
+            _ = stop.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    };
+    w.teardown(how).await;
+}
+
+impl Worker {
+    fn event(&self, severity: Severity, reason: &str, message: &str, container: Option<&str>) {
+        let field_path = container.map(|c| format!("spec.containers{{{c}}}"));
+        self.cluster.recorder.record(&self.pod, severity, reason, message, "kubelet", field_path.as_deref());
+    }
+
+    fn pod_id(&self) -> String {
+        format!("{}_{}({})", self.name, self.ns, self.uid)
+    }
+
+    fn scheme(&self) -> &'static str {
+        match self.cluster.runtime {
+            Runtime::Docker => "docker",
+            Runtime::Scripted => "scripted",
+        }
+    }
+
+    async fn sync(&mut self) {
+        for i in 0..self.containers.len() {
+            match &self.containers[i].state {
+                State::Running { .. } => self.watch_running(i).await,
+                State::Terminated(_) => {}
+                State::Waiting { .. } => self.try_start(i).await,
+            }
+        }
+    }
+
+    async fn watch_running(&mut self, i: usize) {
+        let Some(id) = self.containers[i].id.clone() else { return };
+        let (_, exit) = match self.cluster.runtime {
+            Runtime::Docker => match docker::state(&id).await {
+                Ok(s) => s,
+                Err(_) => return,
+            },
+            Runtime::Scripted => scripted::state(&id),
+        };
+        if let Some(exit) = exit {
+            return self.exited(i, &id, exit);
+        }
+        if self.cluster.runtime == Runtime::Scripted || self.containers[i].killing {
+            return;
+        }
+        let ip = self.sandbox.as_ref().map(|s| s.ip.clone()).unwrap_or_default();
+        let c = &mut self.containers[i];
+        let target = Target { ip: &ip, container_id: &id, container: &c.spec };
+        let mut failures = Vec::new();
+        let verdict = c.probes.run(&target, |m| failures.push(m)).await;
+        let name = c.name.clone();
+        for m in failures {
+            self.event(Severity::Warning, "Unhealthy", &m, Some(&name));
+        }
+        if let Verdict::Kill(probe) = verdict {
+            self.event(Severity::Normal, "Killing", &format!("Container {name} failed {probe} probe, will be restarted"), Some(&name));
+            self.containers[i].killing = true;
+            let grace = self.pod["spec"]["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
+            tokio::spawn(async move { docker::stop(&id, grace).await });
+        }
+    }
+
+    fn exited(&mut self, i: usize, id: &str, exit: Exit) {
+        let policy = self.pod["spec"]["restartPolicy"].as_str().unwrap_or("Always").to_string();
+        let backoff_ms = self.cluster.backoff_ms;
+        let pod_id = self.pod_id();
+        let scheme = self.scheme();
+        let c = &mut self.containers[i];
+        let terminated = json!({
+            "exitCode": exit.code,
+            "reason": exit.reason,
+            "startedAt": exit.started_at,
+            "finishedAt": exit.finished_at,
+            "containerID": format!("{scheme}://{id}"),
+        });
+        c.probes = Probes::new(&c.spec);
+        c.probes.started = false;
+        c.probes.ready = false;
+        c.killing = false;
+        let restart = match policy.as_str() {
+            "Never" => false,
+            "OnFailure" => exit.code != 0,
+            _ => true,
+        };
+        if !restart {
+            c.state = State::Terminated(terminated);
+            return;
+        }
+        c.last = Some(terminated);
+        c.restarts += 1;
+        let older = c.previous.replace(id.to_string());
+        let delay = doubled(c.crash_backoff, backoff_ms);
+        c.crash_backoff = Some(delay);
+        c.next_attempt = Instant::now() + delay;
+        let name = c.name.clone();
+        c.state = State::waiting(
+            "CrashLoopBackOff",
+            Some(format!("back-off {} restarting failed container={name} pod={pod_id}", go_duration(delay))),
+        );
+        if let Some(older) = older {
+            self.remove_instance(older);
+        }
+        self.event(
+            Severity::Warning,
+            "BackOff",
+            &format!("Back-off restarting failed container {name} in pod {pod_id}"),
+            Some(&name),
+        );
+    }
+
+    fn remove_instance(&self, id: String) {
+        match self.cluster.runtime {
+            Runtime::Docker => {
+                tokio::spawn(async move { docker::remove(&id).await });
+            }
+            Runtime::Scripted => scripted::remove(&id),
+        }
+    }
+
+    /// The image check; `None` while the image cannot be used.
+    fn image(&mut self, i: usize) -> Option<NodeImage> {
+        let now = Instant::now();
+        let backoff_ms = self.cluster.backoff_ms;
+        let c = &mut self.containers[i];
+        let image = c.spec["image"].as_str().unwrap_or_default().to_string();
+        let name = c.name.clone();
+        match images::check(&self.cluster, &c.spec) {
+            Ok(found) => {
+                c.pull_backoff = None;
+                c.show_pull_backoff = None;
+                Some(found)
+            }
+            Err(PullError::NeverPull(msg)) => {
+                if c.state != State::waiting("ErrImageNeverPull", Some(msg.clone())) || now >= c.next_attempt {
+                    c.state = State::waiting("ErrImageNeverPull", Some(msg.clone()));
+                    c.next_attempt = now + Duration::from_millis(backoff_ms.0);
+                    self.event(Severity::Warning, "ErrImageNeverPull", &msg, Some(&name));
+                    self.event(Severity::Warning, "Failed", "Error: ErrImageNeverPull", Some(&name));
+                }
+                None
+            }
+            Err(PullError::Failed(msg)) => {
+                if now >= c.next_attempt {
+                    let delay = doubled(c.pull_backoff, backoff_ms);
+                    c.pull_backoff = Some(delay);
+                    c.next_attempt = now + delay;
+                    c.show_pull_backoff = Some(now + (delay / 2).min(Duration::from_secs(1)));
+                    c.state = State::waiting("ErrImagePull", Some(msg.clone()));
+                    self.event(Severity::Normal, "Pulling", &format!("Pulling image \"{image}\""), Some(&name));
+                    self.event(Severity::Warning, "Failed", &format!("Failed to pull image \"{image}\": {msg}"), Some(&name));
+                    self.event(Severity::Warning, "Failed", "Error: ErrImagePull", Some(&name));
+                } else if c.show_pull_backoff.is_some_and(|t| now >= t) {
+                    c.show_pull_backoff = None;
+                    c.state = State::waiting(
+                        "ImagePullBackOff",
+                        Some(format!("Back-off pulling image \"{image}\": ErrImagePull: {msg}")),
+                    );
+                    self.event(Severity::Normal, "BackOff", &format!("Back-off pulling image \"{image}\""), Some(&name));
+                    self.event(Severity::Warning, "Failed", "Error: ImagePullBackOff", Some(&name));
+                }
+                None
+            }
+        }
+    }
+
+    fn config_error(&mut self, i: usize, message: String) {
+        let c = &mut self.containers[i];
+        c.state = State::waiting("CreateContainerConfigError", Some(message.clone()));
+        c.next_attempt = Instant::now() + Duration::from_secs(1);
+        let name = c.name.clone();
+        self.event(Severity::Warning, "Failed", &format!("Error: {message}"), Some(&name));
+    }
+
+    /// Creates the pod-level parts the containers share: network and volumes.
+    async fn ensure_sandbox(&mut self, image: &NodeImage, image_ref: &str) -> Result<(), String> {
+        if self.sandbox.is_some() {
+            return Ok(());
+        }
+        let sandbox = match self.cluster.runtime {
+            Runtime::Scripted => Sandbox { docker_id: None, ip: super::scripted_pod_ip(&self.cluster), volumes: HashMap::new() },
+            Runtime::Docker => {
+                let volumes = volumes::prepare(&self.cluster, &self.pod).inspect_err(|m| {
+                    self.event(Severity::Warning, "FailedMount", m, None);
+                })?;
+                let (id, ip) = docker::create_sandbox(&self.cluster, &self.pod, image, image_ref)
+                    .await
+                    .map_err(|e| e.message)?;
+                Sandbox { docker_id: Some(id), ip, volumes }
+            }
+        };
+        self.sandbox = Some(sandbox);
+        Ok(())
+    }
+
+    async fn try_start(&mut self, i: usize) {
+        let Some(image) = self.image(i) else { return };
+        let c = &self.containers[i];
+        let retrying = matches!(&c.state, State::Waiting { reason, .. } if reason != "ContainerCreating" && !reason.starts_with("ErrImage") && reason != "ImagePullBackOff");
+        if retrying && Instant::now() < c.next_attempt {
+            return;
+        }
+        let (spec, name) = (c.spec.clone(), c.name.clone());
+        let image_ref = spec["image"].as_str().unwrap_or_default().to_string();
+        if let Err(m) = config::verify_non_root(&self.pod, &spec, image.user.as_deref()) {
+            return self.config_error(i, m);
+        }
+        if let Err(m) = self.ensure_sandbox(&image, &image_ref).await {
+            let c = &mut self.containers[i];
+            c.state = State::waiting("ContainerCreating", None);
+            c.next_attempt = Instant::now() + Duration::from_secs(1);
+            tracing::warn!(pod = %self.name, "pod sandbox: {m}");
+            return;
+        }
+        let sandbox = self.sandbox.as_ref().expect("ensured above");
+        let env = match config::environment(&self.cluster, &self.pod, &spec, &sandbox.ip) {
+            Ok(env) => env,
+            Err(m) => return self.config_error(i, m),
+        };
+        self.event(Severity::Normal, "Pulled", &format!("Container image \"{image_ref}\" already present on machine"), Some(&name));
+        let attempt = self.containers[i].restarts;
+        let started = match (self.cluster.runtime, &sandbox.docker_id) {
+            (Runtime::Docker, Some(sandbox_id)) => {
+                let launch = docker::Launch {
+                    pod: &self.pod,
+                    container: &spec,
+                    image: &image,
+                    env,
+                    binds: volumes::binds(&spec, &sandbox.volumes),
+                    sandbox: sandbox_id,
+                    attempt,
+                };
+                docker::start(&self.cluster, launch).await.map_err(|e| e.message)
+            }
+            _ => Ok(scripted::start(&self.pod)),
+        };
+        let id = match started {
+            Ok(id) => id,
+            Err(m) => {
+                let backoff = self.cluster.backoff_ms;
+                let c = &mut self.containers[i];
+                c.state = State::waiting("RunContainerError", Some(m.clone()));
+                c.crash_backoff = Some(doubled(c.crash_backoff, backoff));
+                c.next_attempt = Instant::now() + c.crash_backoff.unwrap_or_default();
+                return self.event(Severity::Warning, "Failed", &format!("Error: {m}"), Some(&name));
+            }
+        };
+        self.event(Severity::Normal, "Created", &format!("Created container {name}"), Some(&name));
+        self.event(Severity::Normal, "Started", &format!("Started container {name}"), Some(&name));
+        let started_at = match self.cluster.runtime {
+            Runtime::Docker => docker::state(&id).await.map(|s| s.0).unwrap_or_else(|_| time::now()),
+            Runtime::Scripted => scripted::state(&id).0,
+        };
+        let scripted = self.cluster.runtime == Runtime::Scripted;
+        let c = &mut self.containers[i];
+        c.image_id = match &image.id {
+            Some(id) => format!("docker://{id}"),
+            None => String::new(),
+        };
+        c.id = Some(id);
+        c.probes = Probes::new(&c.spec);
+        if scripted {
+            c.probes.started = true;
+            c.probes.ready = true;
+        }
+        c.state = State::Running { started_at };
+    }
+
+    fn write_status(&self) {
+        let scheme = self.scheme();
+        let views: Vec<ContainerView> = self
+            .containers
+            .iter()
+            .map(|c| ContainerView {
+                name: &c.name,
+                image: c.spec["image"].as_str().unwrap_or_default(),
+                image_id: &c.image_id,
+                container_id: c.id.as_ref().map(|id| format!("{scheme}://{id}")),
+                state: &c.state,
+                last: c.last.as_ref(),
+                ready: c.probes.ready && matches!(c.state, State::Running { .. }),
+                started: c.probes.started && matches!(c.state, State::Running { .. }),
+                restarts: c.restarts,
+            })
+            .collect();
+        let old = self.pod.get("status").cloned().unwrap_or_else(|| json!({}));
+        let policy = self.pod["spec"]["restartPolicy"].as_str().unwrap_or("Always");
+        let ip = self.sandbox.as_ref().map(|s| s.ip.as_str());
+        let new = status::pod_status(&old, &views, ip, &self.start_time, policy);
+        if new == old {
+            return;
+        }
+        let uid = self.uid.clone();
+        let _ = self.cluster.store.modify(resources::pods(), &self.ns, &self.name, "status", &WriteOptions::manager("kubelet"), |pod| {
+            if pod["metadata"]["uid"] == uid.as_str() {
+                pod["status"] = new;
+            }
+            Ok(())
+        });
+    }
+
+    async fn teardown(&mut self, how: Stop) {
+        let grace = self
+            .pod
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .or_else(|| self.pod.pointer("/spec/terminationGracePeriodSeconds"))
+            .and_then(Value::as_i64)
+            .unwrap_or(30);
+        let running: Vec<(String, String)> = self
+            .containers
+            .iter()
+            .filter(|c| matches!(c.state, State::Running { .. }))
+            .filter_map(|c| Some((c.name.clone(), c.id.clone()?)))
+            .collect();
+        if how == Stop::Delete {
+            for (name, _) in &running {
+                self.event(Severity::Normal, "Killing", &format!("Stopping container {name}"), Some(name));
+            }
+        }
+        match self.cluster.runtime {
+            Runtime::Docker => {
+                // Only a deletion waits for the grace period; a vanished pod's containers just go.
+                if how == Stop::Delete {
+                    futures::future::join_all(running.iter().map(|(_, id)| docker::stop(id, grace))).await;
+                }
+                docker::remove_pod(&self.uid).await;
+                volumes::remove_pod(&self.cluster, &self.uid);
+            }
+            Runtime::Scripted => {
+                for c in &self.containers {
+                    for id in c.id.iter().chain(c.previous.iter()) {
+                        scripted::stop(id);
+                        scripted::remove(id);
+                    }
+                }
+            }
+        }
+        if how == Stop::Delete {
+            let opts = DeleteOptions { precondition_uid: Some(self.uid.clone()), ..DeleteOptions::now() };
+            let _ = self.cluster.store.delete(resources::pods(), &self.ns, &self.name, &opts);
+        }
+    }
+}

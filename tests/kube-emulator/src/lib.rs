@@ -9,6 +9,7 @@ pub mod events;
 pub mod fields;
 pub mod kubelet;
 pub mod merge;
+pub mod quantity;
 pub mod resources;
 pub mod selector;
 pub mod status;

@@ -81,11 +81,18 @@ pub fn reconcile(cluster: &Cluster) {
             }
         }
     }
-    for (def, o) in objects.iter().filter(|(_, o)| !deleting(o) && !owner_refs(o).is_empty()) {
+    for (def, o) in objects.iter().filter(|(_, o)| !owner_refs(o).is_empty()) {
+        // Read it again: an orphaning above may have just released it.
+        let Some(o) = store.try_get(def, namespace(o), name(o)).filter(|now| uid(now) == uid(o)) else {
+            continue;
+        };
+        if deleting(&o) || owner_refs(&o).is_empty() {
+            continue;
+        }
         let (mut solid, mut released) = (false, Vec::new());
         let mut waiting = false;
-        for r in owner_refs(o) {
-            match classify(store, o, r) {
+        for r in owner_refs(&o) {
+            match classify(store, &o, r) {
                 Owner::Solid => solid = true,
                 Owner::Dangling => released.push(r["uid"].clone()),
                 Owner::Waiting => {
@@ -97,17 +104,17 @@ pub fn reconcile(cluster: &Cluster) {
         if solid {
             // Another owner keeps the object; only the references to the others go.
             for u in released {
-                release(store, o, u.as_str().unwrap_or_default());
+                release(store, &o, u.as_str().unwrap_or_default());
             }
             continue;
         }
-        let propagation = (waiting && dependents.contains_key(uid(o))).then_some(Propagation::Foreground);
+        let propagation = (waiting && dependents.contains_key(uid(&o))).then_some(Propagation::Foreground);
         let delete = DeleteOptions {
             propagation,
-            precondition_uid: Some(uid(o).to_string()),
+            precondition_uid: Some(uid(&o).to_string()),
             ..DeleteOptions::default()
         };
-        let _ = store.delete(def, namespace(o), name(o), &delete);
+        let _ = store.delete(def, namespace(&o), name(&o), &delete);
     }
 }
 

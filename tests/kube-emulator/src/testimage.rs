@@ -32,7 +32,15 @@ fn octal(field: &mut [u8], value: u64) {
 }
 
 /// A ustar header; owners are root except under `/home/app`.
-fn header(path: &str, mode: u32, size: u64, kind: u8, link: &str, owner: u64, mtime: u64) -> [u8; 512] {
+fn header(
+    path: &str,
+    mode: u32,
+    size: u64,
+    kind: u8,
+    link: &str,
+    owner: u64,
+    mtime: u64,
+) -> [u8; 512] {
     let mut h = [0u8; 512];
     h[..path.len()].copy_from_slice(path.as_bytes());
     octal(&mut h[100..108], mode as u64);
@@ -52,15 +60,24 @@ fn header(path: &str, mode: u32, size: u64, kind: u8, link: &str, owner: u64, mt
 }
 
 fn tar(entries: &[Entry]) -> Vec<u8> {
-    let mtime = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mtime = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let mut out = Vec::new();
     for e in entries {
         match e {
             Entry::Dir(path, mode) => {
-                let owner = if path.starts_with("home/app") { 1001 } else { 0 };
+                let owner = if path.starts_with("home/app") {
+                    1001
+                } else {
+                    0
+                };
                 out.extend_from_slice(&header(path, *mode, 0, b'5', "", owner, mtime));
             }
-            Entry::Link(path, target) => out.extend_from_slice(&header(path, 0o777, 0, b'2', target, 0, mtime)),
+            Entry::Link(path, target) => {
+                out.extend_from_slice(&header(path, 0o777, 0, b'2', target, 0, mtime))
+            }
             Entry::File(path, mode, data) => {
                 out.extend_from_slice(&header(path, *mode, data.len() as u64, b'0', "", 0, mtime));
                 out.extend_from_slice(data);
@@ -73,8 +90,12 @@ fn tar(entries: &[Entry]) -> Vec<u8> {
 }
 
 fn rootfs() -> anyhow::Result<Vec<u8>> {
-    let busybox = std::fs::read(BUSYBOX).with_context(|| format!("{BUSYBOX} (install busybox-static)"))?;
-    let list = std::process::Command::new(BUSYBOX).arg("--list").output().context("busybox --list")?;
+    let busybox =
+        std::fs::read(BUSYBOX).with_context(|| format!("{BUSYBOX} (install busybox-static)"))?;
+    let list = std::process::Command::new(BUSYBOX)
+        .arg("--list")
+        .output()
+        .context("busybox --list")?;
     let mut entries = vec![
         Entry::Dir("bin/", 0o755),
         Entry::Dir("etc/", 0o755),
@@ -104,8 +125,13 @@ fn rootfs() -> anyhow::Result<Vec<u8>> {
 /// the reference. Concurrent callers (tests in parallel, several
 /// processes) may both import: the result is the same image content.
 pub async fn busybox_image(tag: &str) -> anyhow::Result<String> {
+    // Tests of one process share the import instead of racing to make dangling copies.
+    static IMPORTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one_at_a_time = IMPORTING.lock().await;
     let reference = format!("{REPOSITORY}:{tag}");
-    let docker = Docker::connect_with_local_defaults()?.negotiate_version().await?;
+    let docker = Docker::connect_with_local_defaults()?
+        .negotiate_version()
+        .await?;
     if docker.inspect_image(&reference).await.is_ok() {
         return Ok(reference);
     }

@@ -16,9 +16,13 @@ use kube_emulator::testimage::busybox_image;
 use serde_json::{Value, json};
 
 async fn start() -> (Arc<Cluster>, String) {
-    let image = busybox_image("kubelet-tests").await.expect("busybox test image");
+    let image = busybox_image("kubelet-tests")
+        .await
+        .expect("busybox test image");
     let mut cluster = Cluster::new(NodeConfig::default(), Runtime::Docker);
-    Arc::get_mut(&mut cluster).expect("not shared yet").backoff_ms = (500, 2000);
+    Arc::get_mut(&mut cluster)
+        .expect("not shared yet")
+        .backoff_ms = (500, 2000);
     bootstrap::bootstrap(&cluster);
     kubelet::spawn(cluster.clone());
     kubelet::load_image(&cluster, &image).await.expect("loaded");
@@ -32,7 +36,12 @@ fn create_pod(cluster: &Cluster, name: &str, spec: Value) -> Value {
     let pod = json!({ "metadata": { "name": name }, "spec": spec });
     cluster
         .store
-        .create(resources::pods(), "default", pod, &WriteOptions::manager("test"))
+        .create(
+            resources::pods(),
+            "default",
+            pod,
+            &WriteOptions::manager("test"),
+        )
         .expect("pod created")
 }
 
@@ -54,9 +63,10 @@ fn container_status(pod: &Value) -> &Value {
 }
 
 fn is_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"]
-        .as_array()
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    pod["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
 }
 
 fn events(cluster: &Cluster, pod: &str) -> Vec<(String, String, String)> {
@@ -73,7 +83,9 @@ fn events(cluster: &Cluster, pod: &str) -> Vec<(String, String, String)> {
 }
 
 async fn read_all(cluster: &Arc<Cluster>, pod: &str, opts: LogOptions) -> String {
-    let mut stream = kubelet::logs(cluster.clone(), "default", pod, opts).await.expect("logs");
+    let mut stream = kubelet::logs(cluster.clone(), "default", pod, opts)
+        .await
+        .expect("logs");
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
         out.extend_from_slice(&chunk.expect("chunk"));
@@ -82,7 +94,11 @@ async fn read_all(cluster: &Arc<Cluster>, pod: &str, opts: LogOptions) -> String
 }
 
 async fn containers_labelled(label: &str) -> usize {
-    let docker = Docker::connect_with_local_defaults().unwrap().negotiate_version().await.unwrap();
+    let docker = Docker::connect_with_local_defaults()
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap();
     let opts = ListContainersOptions {
         all: true,
         filters: Some([("label".to_string(), vec![label.to_string()])].into()),
@@ -97,7 +113,10 @@ async fn httpd_as_uid_1001_becomes_ready_and_serves_logs() {
     let script = "echo uid=$(id -u) token=$TOKEN; mkdir -p /tmp/www && echo ok > /tmp/www/health && exec httpd -f -p 8080 -h /tmp/www";
     let secrets = resources::get("v1", "Secret");
     let secret = json!({ "metadata": { "name": "web-secret" }, "data": { "token": "czNjcjN0" } });
-    cluster.store.create(secrets, "default", secret, &WriteOptions::manager("test")).unwrap();
+    cluster
+        .store
+        .create(secrets, "default", secret, &WriteOptions::manager("test"))
+        .unwrap();
     let pod = create_pod(
         &cluster,
         "web",
@@ -118,7 +137,12 @@ async fn httpd_as_uid_1001_becomes_ready_and_serves_logs() {
     assert_eq!(p["status"]["phase"], "Running");
     let cs = container_status(&p);
     assert!(cs["containerID"].as_str().unwrap().starts_with("docker://"));
-    assert!(cs["imageID"].as_str().unwrap().starts_with("docker://sha256:"));
+    assert!(
+        cs["imageID"]
+            .as_str()
+            .unwrap()
+            .starts_with("docker://sha256:")
+    );
     assert_eq!(cs["ready"], true);
     let ip = p["status"]["podIP"].as_str().unwrap();
     assert!(!ip.is_empty() && !ip.starts_with("127."), "{ip}");
@@ -129,28 +153,86 @@ async fn httpd_as_uid_1001_becomes_ready_and_serves_logs() {
 
     let plain = read_all(&cluster, "web", LogOptions::default()).await;
     assert_eq!(plain.lines().next(), Some("uid=1001 token=s3cr3t"));
-    let stamped = read_all(&cluster, "web", LogOptions { timestamps: true, tail_lines: Some(1), ..Default::default() }).await;
+    let stamped = read_all(
+        &cluster,
+        "web",
+        LogOptions {
+            timestamps: true,
+            tail_lines: Some(1),
+            ..Default::default()
+        },
+    )
+    .await;
     let (stamp, text) = stamped.trim_end().split_once(' ').unwrap();
     assert_eq!(text, "uid=1001 token=s3cr3t");
-    assert_eq!(stamp.len(), "2026-11-23T21:00:00.123456789Z".len(), "{stamp}");
-    let mut follow = kubelet::logs(cluster.clone(), "default", "web", LogOptions { follow: true, ..Default::default() }).await.unwrap();
-    let first = tokio::time::timeout(Duration::from_secs(5), follow.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(
+        stamp.len(),
+        "2026-11-23T21:00:00.123456789Z".len(),
+        "{stamp}"
+    );
+    let mut follow = kubelet::logs(
+        cluster.clone(),
+        "default",
+        "web",
+        LogOptions {
+            follow: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), follow.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert!(String::from_utf8_lossy(&first).starts_with("uid=1001"));
-    let later = LogOptions { since_time: Some("2999-01-01T00:00:00Z".into()), ..Default::default() };
+    let later = LogOptions {
+        since_time: Some("2999-01-01T00:00:00Z".into()),
+        ..Default::default()
+    };
     assert_eq!(read_all(&cluster, "web", later).await, "");
 
-    cluster.store.delete(resources::pods(), "default", "web", &DeleteOptions::default()).unwrap();
-    let ended = tokio::time::timeout(Duration::from_secs(15), async { while follow.next().await.is_some() {} }).await;
+    cluster
+        .store
+        .delete(
+            resources::pods(),
+            "default",
+            "web",
+            &DeleteOptions::default(),
+        )
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        while follow.next().await.is_some() {}
+    })
+    .await;
     assert!(ended.is_ok(), "follow ends with the container");
     for _ in 0..100 {
-        if cluster.store.try_get(resources::pods(), "default", "web").is_none() {
+        if cluster
+            .store
+            .try_get(resources::pods(), "default", "web")
+            .is_none()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(cluster.store.try_get(resources::pods(), "default", "web").is_none(), "pod deleted");
-    assert_eq!(containers_labelled(&format!("io.kubernetes.pod.uid={uid}")).await, 0);
-    assert!(events(&cluster, "web").iter().any(|e| e.1 == "Killing" && e.2 == "Stopping container web"));
+    assert!(
+        cluster
+            .store
+            .try_get(resources::pods(), "default", "web")
+            .is_none(),
+        "pod deleted"
+    );
+    assert_eq!(
+        containers_labelled(&format!("io.kubernetes.pod.uid={uid}")).await,
+        0
+    );
+    assert!(
+        events(&cluster, "web")
+            .iter()
+            .any(|e| e.1 == "Killing" && e.2 == "Stopping container web")
+    );
     kubelet::shutdown(&cluster).await;
 }
 
@@ -158,19 +240,43 @@ async fn httpd_as_uid_1001_becomes_ready_and_serves_logs() {
 async fn unloaded_images_back_off_then_start_once_loaded() {
     let (cluster, _) = start().await;
     let late = busybox_image("kubelet-late").await.unwrap();
-    create_pod(&cluster, "late", json!({ "containers": [{ "name": "c", "image": late, "command": ["sleep", "1000"] }] }));
+    create_pod(
+        &cluster,
+        "late",
+        json!({ "containers": [{ "name": "c", "image": late, "command": ["sleep", "1000"] }] }),
+    );
     let p = wait_for(&cluster, "late", "ImagePullBackOff", |p| {
         container_status(p).pointer("/state/waiting/reason") == Some(&json!("ImagePullBackOff"))
     })
     .await;
     assert_eq!(p["status"]["phase"], "Pending");
     let ev = events(&cluster, "late");
-    assert!(ev.iter().any(|e| e.0 == "Warning" && e.2 == "Error: ErrImagePull"), "{ev:?}");
-    assert!(ev.iter().any(|e| e.0 == "Warning" && e.2 == "Error: ImagePullBackOff"), "{ev:?}");
+    assert!(
+        ev.iter()
+            .any(|e| e.0 == "Warning" && e.2 == "Error: ErrImagePull"),
+        "{ev:?}"
+    );
+    assert!(
+        ev.iter()
+            .any(|e| e.0 == "Warning" && e.2 == "Error: ImagePullBackOff"),
+        "{ev:?}"
+    );
     kubelet::load_image(&cluster, &late).await.unwrap();
-    let node = cluster.store.get(resources::get("v1", "Node"), "", "emulator").unwrap();
-    assert!(node["status"]["images"].as_array().unwrap().iter().any(|i| i["names"].as_array().unwrap().contains(&json!(late))));
-    wait_for(&cluster, "late", "Running", |p| p["status"]["phase"] == "Running").await;
+    let node = cluster
+        .store
+        .get(resources::get("v1", "Node"), "", "emulator")
+        .unwrap();
+    assert!(
+        node["status"]["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["names"].as_array().unwrap().contains(&json!(late)))
+    );
+    wait_for(&cluster, "late", "Running", |p| {
+        p["status"]["phase"] == "Running"
+    })
+    .await;
     kubelet::shutdown(&cluster).await;
 }
 
@@ -187,12 +293,15 @@ async fn root_images_break_run_as_non_root() {
     );
     let uid = pod["metadata"]["uid"].as_str().unwrap();
     let p = wait_for(&cluster, "rooted", "config error", |p| {
-        container_status(p).pointer("/state/waiting/reason") == Some(&json!("CreateContainerConfigError"))
+        container_status(p).pointer("/state/waiting/reason")
+            == Some(&json!("CreateContainerConfigError"))
     })
     .await;
     assert_eq!(
         container_status(&p)["state"]["waiting"]["message"],
-        format!("container has runAsNonRoot and image will run as root (pod: \"rooted_default({uid})\", container: c)")
+        format!(
+            "container has runAsNonRoot and image will run as root (pod: \"rooted_default({uid})\", container: c)"
+        )
     );
     kubelet::shutdown(&cluster).await;
 }
@@ -200,7 +309,11 @@ async fn root_images_break_run_as_non_root() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashes_restart_with_back_off_and_keep_previous_logs() {
     let (cluster, image) = start().await;
-    create_pod(&cluster, "crasher", json!({ "containers": [{ "name": "c", "image": image, "command": ["sh", "-c", "echo crashing; exit 3"] }] }));
+    create_pod(
+        &cluster,
+        "crasher",
+        json!({ "containers": [{ "name": "c", "image": image, "command": ["sh", "-c", "echo crashing; exit 3"] }] }),
+    );
     let p = wait_for(&cluster, "crasher", "CrashLoopBackOff", |p| {
         container_status(p).pointer("/state/waiting/reason") == Some(&json!("CrashLoopBackOff"))
             && container_status(p)["restartCount"].as_i64() >= Some(2)
@@ -209,8 +322,23 @@ async fn crashes_restart_with_back_off_and_keep_previous_logs() {
     let last = &container_status(&p)["lastState"]["terminated"];
     assert_eq!(last["exitCode"], 3);
     assert_eq!(last["reason"], "Error");
-    assert_eq!(read_all(&cluster, "crasher", LogOptions { previous: true, ..Default::default() }).await, "crashing\n");
-    assert!(events(&cluster, "crasher").iter().any(|e| e.0 == "Warning" && e.1 == "BackOff"));
+    assert_eq!(
+        read_all(
+            &cluster,
+            "crasher",
+            LogOptions {
+                previous: true,
+                ..Default::default()
+            }
+        )
+        .await,
+        "crashing\n"
+    );
+    assert!(
+        events(&cluster, "crasher")
+            .iter()
+            .any(|e| e.0 == "Warning" && e.1 == "BackOff")
+    );
     kubelet::shutdown(&cluster).await;
 }
 
@@ -226,7 +354,10 @@ async fn exceeding_the_memory_limit_is_oom_killed() {
             "containers": [{ "name": "c", "image": image, "command": ["sh", "-c", hog], "resources": { "limits": { "memory": "10Mi" } } }],
         }),
     );
-    let p = wait_for(&cluster, "hog", "Failed", |p| p["status"]["phase"] == "Failed").await;
+    let p = wait_for(&cluster, "hog", "Failed", |p| {
+        p["status"]["phase"] == "Failed"
+    })
+    .await;
     let t = &container_status(&p)["state"]["terminated"];
     assert_eq!(t["reason"], "OOMKilled");
     assert_eq!(t["exitCode"], 137);
@@ -244,13 +375,28 @@ async fn failing_liveness_probes_restart_the_container() {
             "livenessProbe": { "tcpSocket": { "port": 8081 }, "periodSeconds": 1, "failureThreshold": 2 },
         }] }),
     );
-    let p = wait_for(&cluster, "sick", "a restart", |p| container_status(p)["restartCount"].as_i64() >= Some(1)).await;
+    let p = wait_for(&cluster, "sick", "a restart", |p| {
+        container_status(p)["restartCount"].as_i64() >= Some(1)
+    })
+    .await;
     let ip = p["status"]["podIP"].as_str().unwrap();
     let ev = events(&cluster, "sick");
     let refused = format!("Liveness probe failed: dial tcp {ip}:8081: connect: connection refused");
-    assert!(ev.iter().any(|e| e.0 == "Warning" && e.1 == "Unhealthy" && e.2 == refused), "{ev:?}");
-    assert!(ev.iter().any(|e| e.1 == "Killing" && e.2 == "Container c failed liveness probe, will be restarted"), "{ev:?}");
+    assert!(
+        ev.iter()
+            .any(|e| e.0 == "Warning" && e.1 == "Unhealthy" && e.2 == refused),
+        "{ev:?}"
+    );
+    assert!(
+        ev.iter()
+            .any(|e| e.1 == "Killing"
+                && e.2 == "Container c failed liveness probe, will be restarted"),
+        "{ev:?}"
+    );
     let instance = cluster.instance.clone();
     kubelet::shutdown(&cluster).await;
-    assert_eq!(containers_labelled(&format!("kube-emulator.instance={instance}")).await, 0);
+    assert_eq!(
+        containers_labelled(&format!("kube-emulator.instance={instance}")).await,
+        0
+    );
 }

@@ -10,20 +10,32 @@ use crate::cluster::Cluster;
 use crate::resources;
 
 /// The decoded data of a ConfigMap or Secret, or `None` when it does not exist.
-pub(super) fn data(cluster: &Cluster, kind: &str, ns: &str, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
-    let obj = cluster.store.try_get(resources::get("v1", kind), ns, name)?;
+pub(super) fn data(
+    cluster: &Cluster,
+    kind: &str,
+    ns: &str,
+    name: &str,
+) -> Option<BTreeMap<String, Vec<u8>>> {
+    let obj = cluster
+        .store
+        .try_get(resources::get("v1", kind), ns, name)?;
     let mut out = BTreeMap::new();
     if kind == "Secret" {
         for (k, v) in obj["data"].as_object().into_iter().flatten() {
-            let bytes: k8s_openapi::ByteString = serde_json::from_value(v.clone()).unwrap_or(k8s_openapi::ByteString(Vec::new()));
+            let bytes: k8s_openapi::ByteString =
+                serde_json::from_value(v.clone()).unwrap_or(k8s_openapi::ByteString(Vec::new()));
             out.insert(k.clone(), bytes.0);
         }
     } else {
         for (k, v) in obj["data"].as_object().into_iter().flatten() {
-            out.insert(k.clone(), v.as_str().unwrap_or_default().as_bytes().to_vec());
+            out.insert(
+                k.clone(),
+                v.as_str().unwrap_or_default().as_bytes().to_vec(),
+            );
         }
         for (k, v) in obj["binaryData"].as_object().into_iter().flatten() {
-            let bytes: k8s_openapi::ByteString = serde_json::from_value(v.clone()).unwrap_or(k8s_openapi::ByteString(Vec::new()));
+            let bytes: k8s_openapi::ByteString =
+                serde_json::from_value(v.clone()).unwrap_or(k8s_openapi::ByteString(Vec::new()));
             out.insert(k.clone(), bytes.0);
         }
     }
@@ -63,7 +75,12 @@ fn field_ref(pod: &Value, path: &str, pod_ip: &str) -> String {
     let meta_key = |field: &str| {
         path.strip_prefix(&format!("metadata.{field}['"))
             .and_then(|r| r.strip_suffix("']"))
-            .map(|k| pod["metadata"][field][k].as_str().unwrap_or_default().to_string())
+            .map(|k| {
+                pod["metadata"][field][k]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
     };
     if let Some(v) = meta_key("labels").or_else(|| meta_key("annotations")) {
         return v;
@@ -71,10 +88,16 @@ fn field_ref(pod: &Value, path: &str, pod_ip: &str) -> String {
     match path {
         "status.podIP" => pod_ip.to_string(),
         "status.hostIP" => "127.0.0.1".into(),
-        "spec.serviceAccountName" => pod["spec"]["serviceAccountName"].as_str().unwrap_or("default").into(),
+        "spec.serviceAccountName" => pod["spec"]["serviceAccountName"]
+            .as_str()
+            .unwrap_or("default")
+            .into(),
         other => {
             let pointer = format!("/{}", other.replace('.', "/"));
-            pod.pointer(&pointer).and_then(Value::as_str).unwrap_or_default().to_string()
+            pod.pointer(&pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
         }
     }
 }
@@ -82,10 +105,20 @@ fn field_ref(pod: &Value, path: &str, pod_ip: &str) -> String {
 fn resource_ref(container: &Value, r: &Value) -> String {
     let resource = r["resource"].as_str().unwrap_or_default();
     let (section, name) = resource.split_once('.').unwrap_or(("limits", resource));
-    let q = container["resources"][section][name].as_str().map(String::from).or_else(|| container["resources"][section][name].as_i64().map(|n| n.to_string()));
+    let q = container["resources"][section][name]
+        .as_str()
+        .map(String::from)
+        .or_else(|| {
+            container["resources"][section][name]
+                .as_i64()
+                .map(|n| n.to_string())
+        });
     match (name, q) {
         ("cpu", Some(q)) => {
-            let millis = q.strip_suffix('m').and_then(|m| m.parse::<f64>().ok()).unwrap_or_else(|| q.parse::<f64>().unwrap_or(0.0) * 1000.0);
+            let millis = q
+                .strip_suffix('m')
+                .and_then(|m| m.parse::<f64>().ok())
+                .unwrap_or_else(|| q.parse::<f64>().unwrap_or(0.0) * 1000.0);
             ((millis / 1000.0).ceil() as i64).max(1).to_string()
         }
         (_, Some(q)) => parse_quantity(&q).unwrap_or(0).to_string(),
@@ -94,8 +127,26 @@ fn resource_ref(container: &Value, r: &Value) -> String {
     }
 }
 
+/// A `configMapKeyRef` or `secretKeyRef`; `None` when optional and missing.
+fn key_value(cluster: &Cluster, ns: &str, kind: &str, r: &Value) -> Result<Option<String>, String> {
+    let obj = r["name"].as_str().unwrap_or_default();
+    let key = r["key"].as_str().unwrap_or_default();
+    let optional = r["optional"].as_bool() == Some(true);
+    match data(cluster, kind, ns, obj).map(|d| d.get(key).cloned()) {
+        Some(Some(v)) => Ok(Some(String::from_utf8_lossy(&v).into_owned())),
+        _ if optional => Ok(None),
+        None => Err(format!("{} \"{obj}\" not found", lower(kind))),
+        Some(None) => Err(format!("couldn't find key {key} in {kind} {ns}/{obj}")),
+    }
+}
+
 /// The container's environment, in Docker's `K=V` form.
-pub(super) fn environment(cluster: &Cluster, pod: &Value, container: &Value, pod_ip: &str) -> Result<Vec<String>, String> {
+pub(super) fn environment(
+    cluster: &Cluster,
+    pod: &Value,
+    container: &Value,
+    pod_ip: &str,
+) -> Result<Vec<String>, String> {
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default");
     let mut vars: Vec<(String, String)> = Vec::new();
     for from in container["envFrom"].as_array().into_iter().flatten() {
@@ -107,7 +158,12 @@ pub(super) fn environment(cluster: &Cluster, pod: &Value, container: &Value, pod
         };
         let name = r["name"].as_str().unwrap_or_default();
         match data(cluster, kind, ns, name) {
-            Some(d) => vars.extend(d.into_iter().map(|(k, v)| (format!("{prefix}{k}"), String::from_utf8_lossy(&v).into_owned()))),
+            Some(d) => vars.extend(d.into_iter().map(|(k, v)| {
+                (
+                    format!("{prefix}{k}"),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })),
             None if r["optional"].as_bool() == Some(true) => {}
             None => return Err(format!("{} \"{name}\" not found", lower(kind))),
         }
@@ -117,18 +173,14 @@ pub(super) fn environment(cluster: &Cluster, pod: &Value, container: &Value, pod
         let value = match e.get("valueFrom") {
             None => expand(e["value"].as_str().unwrap_or_default(), &vars),
             Some(from) => {
-                let key_ref = from.get("configMapKeyRef").map(|r| ("ConfigMap", r)).or_else(|| from.get("secretKeyRef").map(|r| ("Secret", r)));
+                let key_ref = from
+                    .get("configMapKeyRef")
+                    .map(|r| ("ConfigMap", r))
+                    .or_else(|| from.get("secretKeyRef").map(|r| ("Secret", r)));
                 if let Some((kind, r)) = key_ref {
-                    let (obj, key) = (r["name"].as_str().unwrap_or_default(), r["key"].as_str().unwrap_or_default());
-                    let optional = r["optional"].as_bool() == Some(true);
-                    match data(cluster, kind, ns, obj) {
-                        None if optional => continue,
-                        None => return Err(format!("{} \"{obj}\" not found", lower(kind))),
-                        Some(d) => match d.get(key) {
-                            Some(v) => String::from_utf8_lossy(v).into_owned(),
-                            None if optional => continue,
-                            None => return Err(format!("couldn't find key {key} in {kind} {ns}/{obj}")),
-                        },
+                    match key_value(cluster, ns, kind, r)? {
+                        Some(v) => v,
+                        None => continue,
                     }
                 } else if let Some(f) = from.get("fieldRef") {
                     field_ref(pod, f["fieldPath"].as_str().unwrap_or_default(), pod_ip)
@@ -149,12 +201,19 @@ pub(super) fn security<'a>(pod: &'a Value, container: &'a Value, field: &str) ->
     container
         .pointer(&format!("/securityContext/{field}"))
         .filter(|v| !v.is_null())
-        .or_else(|| pod.pointer(&format!("/spec/securityContext/{field}")).filter(|v| !v.is_null()))
+        .or_else(|| {
+            pod.pointer(&format!("/spec/securityContext/{field}"))
+                .filter(|v| !v.is_null())
+        })
 }
 
 /// The kubelet's `runAsNonRoot` verification. `image_user` is `None` when
 /// the image's user is unknown (a scripted image), which passes.
-pub(super) fn verify_non_root(pod: &Value, container: &Value, image_user: Option<&str>) -> Result<(), String> {
+pub(super) fn verify_non_root(
+    pod: &Value,
+    container: &Value,
+    image_user: Option<&str>,
+) -> Result<(), String> {
     if security(pod, container, "runAsNonRoot").and_then(Value::as_bool) != Some(true) {
         return Ok(());
     }
@@ -167,15 +226,21 @@ pub(super) fn verify_non_root(pod: &Value, container: &Value, image_user: Option
     );
     if let Some(uid) = security(pod, container, "runAsUser").and_then(Value::as_i64) {
         return if uid == 0 {
-            Err(format!("container's runAsUser breaks non-root policy ({id})"))
+            Err(format!(
+                "container's runAsUser breaks non-root policy ({id})"
+            ))
         } else {
             Ok(())
         };
     }
-    let Some(user) = image_user else { return Ok(()) };
+    let Some(user) = image_user else {
+        return Ok(());
+    };
     let user = user.split(':').next().unwrap_or_default();
     match user {
-        "" | "root" | "0" => Err(format!("container has runAsNonRoot and image will run as root ({id})")),
+        "" | "root" | "0" => Err(format!(
+            "container has runAsNonRoot and image will run as root ({id})"
+        )),
         u if u.parse::<i64>().is_ok() => Ok(()),
         u => Err(format!(
             "container has runAsNonRoot and image has non-numeric user ({u}), cannot verify user is non-root ({id})"
@@ -186,7 +251,9 @@ pub(super) fn verify_non_root(pod: &Value, container: &Value, image_user: Option
 /// A resource quantity (`10Mi`, `1G`, `512k`, `1e3`) in base units.
 pub(super) fn parse_quantity(q: &str) -> Option<i64> {
     let q = q.trim();
-    let split = q.find(|c: char| c.is_ascii_alphabetic() && c != 'e').unwrap_or(q.len());
+    let split = q
+        .find(|c: char| c.is_ascii_alphabetic() && c != 'e')
+        .unwrap_or(q.len());
     let (num, suffix) = q.split_at(split);
     let factor: f64 = match suffix {
         "" => 1.0,
@@ -232,9 +299,17 @@ mod tests {
             verify_non_root(&pod, &c, Some("")).unwrap_err(),
             "container has runAsNonRoot and image will run as root (pod: \"p_ns(u)\", container: c)"
         );
-        assert!(verify_non_root(&pod, &c, Some("app")).unwrap_err().contains("non-numeric user (app)"));
+        assert!(
+            verify_non_root(&pod, &c, Some("app"))
+                .unwrap_err()
+                .contains("non-numeric user (app)")
+        );
         assert!(verify_non_root(&pod, &c, Some("1001")).is_ok());
         let root = json!({"name": "c", "securityContext": {"runAsUser": 0}});
-        assert!(verify_non_root(&pod, &root, Some("1001")).unwrap_err().starts_with("container's runAsUser breaks"));
+        assert!(
+            verify_non_root(&pod, &root, Some("1001"))
+                .unwrap_err()
+                .starts_with("container's runAsUser breaks")
+        );
     }
 }

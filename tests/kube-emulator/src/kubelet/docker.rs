@@ -7,7 +7,8 @@ use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptions, RemoveContainerOptions, StopContainerOptions,
+    CreateContainerOptionsBuilder, ListContainersOptions, RemoveContainerOptions,
+    StopContainerOptions,
 };
 use futures::StreamExt;
 use serde_json::Value;
@@ -43,14 +44,23 @@ pub(super) async fn client() -> ApiResult<Docker> {
 }
 
 fn is_not_found(e: &bollard::errors::Error) -> bool {
-    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 pub(super) async fn inspect_image(reference: &str) -> ApiResult<NodeImage> {
     let docker = client().await?;
     match docker.inspect_image(reference).await {
         Ok(i) => Ok(NodeImage {
-            names: i.repo_tags.filter(|t| !t.is_empty()).unwrap_or_else(|| vec![reference.to_string()]),
+            names: i
+                .repo_tags
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| vec![reference.to_string()]),
             size_bytes: i.size.unwrap_or(0),
             user: Some(i.config.and_then(|c| c.user).unwrap_or_default()),
             id: i.id,
@@ -58,7 +68,9 @@ pub(super) async fn inspect_image(reference: &str) -> ApiResult<NodeImage> {
         Err(e) if is_not_found(&e) => Err(ApiError {
             code: 404,
             reason: "NotFound",
-            message: format!("image \"{reference}\" is not in the Docker Engine: build or tag it there before loading it"),
+            message: format!(
+                "image \"{reference}\" is not in the Docker Engine: build or tag it there before loading it"
+            ),
             details: None,
         }),
         Err(e) => Err(engine_error(e)),
@@ -69,10 +81,22 @@ fn labels(cluster: &Cluster, pod: &Value, container: &str) -> HashMap<String, St
     let meta = &pod["metadata"];
     HashMap::from([
         (INSTANCE_LABEL.to_string(), cluster.instance.clone()),
-        (POD_UID_LABEL.to_string(), meta["uid"].as_str().unwrap_or_default().to_string()),
-        ("io.kubernetes.pod.name".to_string(), meta["name"].as_str().unwrap_or_default().to_string()),
-        ("io.kubernetes.pod.namespace".to_string(), meta["namespace"].as_str().unwrap_or_default().to_string()),
-        ("io.kubernetes.container.name".to_string(), container.to_string()),
+        (
+            POD_UID_LABEL.to_string(),
+            meta["uid"].as_str().unwrap_or_default().to_string(),
+        ),
+        (
+            "io.kubernetes.pod.name".to_string(),
+            meta["name"].as_str().unwrap_or_default().to_string(),
+        ),
+        (
+            "io.kubernetes.pod.namespace".to_string(),
+            meta["namespace"].as_str().unwrap_or_default().to_string(),
+        ),
+        (
+            "io.kubernetes.container.name".to_string(),
+            container.to_string(),
+        ),
     ])
 }
 
@@ -87,9 +111,16 @@ fn container_name(pod: &Value, container: &str, attempt: i64) -> String {
     )
 }
 
-async fn create_and_start(docker: &Docker, name: &str, body: ContainerCreateBody) -> ApiResult<String> {
+async fn create_and_start(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+) -> ApiResult<String> {
     let opts = CreateContainerOptionsBuilder::default().name(name).build();
-    let created = docker.create_container(Some(opts), body).await.map_err(engine_error)?;
+    let created = docker
+        .create_container(Some(opts), body)
+        .await
+        .map_err(engine_error)?;
     if let Err(e) = docker.start_container(&created.id, None).await {
         remove(&created.id).await;
         return Err(engine_error(e));
@@ -98,17 +129,31 @@ async fn create_and_start(docker: &Docker, name: &str, body: ContainerCreateBody
 }
 
 /// Starts the pod's sandbox, whose network namespace the containers join; returns its id and IP.
-pub(super) async fn create_sandbox(cluster: &Cluster, pod: &Value, image: &NodeImage, image_ref: &str) -> ApiResult<(String, String)> {
+pub(super) async fn create_sandbox(
+    cluster: &Cluster,
+    pod: &Value,
+    image: &NodeImage,
+    image_ref: &str,
+) -> ApiResult<(String, String)> {
     let docker = client().await?;
     let (entrypoint, binds) = if std::path::Path::new(HOST_BUSYBOX).exists() {
         (
-            vec!["/.kube-emulator/busybox".to_string(), "sleep".into(), "2147483647".into()],
+            vec![
+                "/.kube-emulator/busybox".to_string(),
+                "sleep".into(),
+                "2147483647".into(),
+            ],
             Some(vec![format!("{HOST_BUSYBOX}:/.kube-emulator/busybox:ro")]),
         )
     } else {
         (vec!["sleep".to_string(), "2147483647".into()], None)
     };
-    let hostname: String = pod["metadata"]["name"].as_str().unwrap_or("pod").chars().take(63).collect();
+    let hostname: String = pod["metadata"]["name"]
+        .as_str()
+        .unwrap_or("pod")
+        .chars()
+        .take(63)
+        .collect();
     let body = ContainerCreateBody {
         image: Some(image.id.clone().unwrap_or_else(|| image_ref.to_string())),
         entrypoint: Some(entrypoint),
@@ -116,11 +161,17 @@ pub(super) async fn create_sandbox(cluster: &Cluster, pod: &Value, image: &NodeI
         user: Some("0".into()),
         hostname: Some(hostname),
         labels: Some(labels(cluster, pod, "POD")),
-        host_config: Some(HostConfig { binds, ..Default::default() }),
+        host_config: Some(HostConfig {
+            binds,
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let id = create_and_start(&docker, &container_name(pod, "POD", 0), body).await?;
-    let inspected = docker.inspect_container(&id, None).await.map_err(engine_error)?;
+    let inspected = docker
+        .inspect_container(&id, None)
+        .await
+        .map_err(engine_error)?;
     let ip = inspected
         .network_settings
         .and_then(|n| n.networks)
@@ -133,7 +184,12 @@ fn user(pod: &Value, container: &Value, image: &NodeImage) -> Option<String> {
     let uid = config::security(pod, container, "runAsUser").and_then(Value::as_i64);
     let gid = config::security(pod, container, "runAsGroup").and_then(Value::as_i64);
     let image_user = image.user.clone().unwrap_or_default();
-    let image_uid = image_user.split(':').next().filter(|u| !u.is_empty()).unwrap_or("0").to_string();
+    let image_uid = image_user
+        .split(':')
+        .next()
+        .filter(|u| !u.is_empty())
+        .unwrap_or("0")
+        .to_string();
     match (uid, gid) {
         (Some(u), Some(g)) => Some(format!("{u}:{g}")),
         (Some(u), None) => Some(u.to_string()),
@@ -143,8 +199,15 @@ fn user(pod: &Value, container: &Value, image: &NodeImage) -> Option<String> {
 }
 
 fn string_list(v: Option<&Value>) -> Option<Vec<String>> {
-    v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from).or_else(|| s.as_i64().map(|n| n.to_string()))).collect())
+    v.and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(|s| {
+                s.as_str()
+                    .map(String::from)
+                    .or_else(|| s.as_i64().map(|n| n.to_string()))
+            })
+            .collect()
+    })
 }
 
 /// What one container is started with, resolved by the worker.
@@ -163,21 +226,48 @@ pub(super) async fn start(cluster: &Cluster, l: Launch<'_>) -> ApiResult<String>
     let docker = client().await?;
     let c = l.container;
     let expand = |v: Option<&Value>| {
-        let vars: Vec<(String, String)> = l.env.iter().filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        string_list(v).map(|list| list.iter().map(|s| config::expand(s, &vars)).collect::<Vec<_>>())
+        let vars: Vec<(String, String)> = l
+            .env
+            .iter()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        string_list(v).map(|list| {
+            list.iter()
+                .map(|s| config::expand(s, &vars))
+                .collect::<Vec<_>>()
+        })
     };
-    let memory = c.pointer("/resources/limits/memory").and_then(|q| q.as_str().map(String::from).or_else(|| q.as_i64().map(|n| n.to_string()))).and_then(|q| config::parse_quantity(&q));
-    let mut groups = string_list(l.pod.pointer("/spec/securityContext/supplementalGroups")).unwrap_or_default();
-    if let Some(g) = l.pod.pointer("/spec/securityContext/fsGroup").and_then(Value::as_i64) {
+    let memory = c
+        .pointer("/resources/limits/memory")
+        .and_then(|q| {
+            q.as_str()
+                .map(String::from)
+                .or_else(|| q.as_i64().map(|n| n.to_string()))
+        })
+        .and_then(|q| config::parse_quantity(&q));
+    let mut groups =
+        string_list(l.pod.pointer("/spec/securityContext/supplementalGroups")).unwrap_or_default();
+    if let Some(g) = l
+        .pod
+        .pointer("/spec/securityContext/fsGroup")
+        .and_then(Value::as_i64)
+    {
         groups.push(g.to_string());
     }
-    let no_new_privs = config::security(l.pod, c, "allowPrivilegeEscalation").and_then(Value::as_bool) == Some(false);
+    let no_new_privs = config::security(l.pod, c, "allowPrivilegeEscalation")
+        .and_then(Value::as_bool)
+        == Some(false);
     let host_config = HostConfig {
         network_mode: Some(format!("container:{}", l.sandbox)),
         memory,
         memory_swap: memory,
-        readonly_rootfs: c.pointer("/securityContext/readOnlyRootFilesystem").and_then(Value::as_bool),
-        privileged: c.pointer("/securityContext/privileged").and_then(Value::as_bool),
+        readonly_rootfs: c
+            .pointer("/securityContext/readOnlyRootFilesystem")
+            .and_then(Value::as_bool),
+        privileged: c
+            .pointer("/securityContext/privileged")
+            .and_then(Value::as_bool),
         cap_add: string_list(c.pointer("/securityContext/capabilities/add")),
         cap_drop: string_list(c.pointer("/securityContext/capabilities/drop")),
         security_opt: no_new_privs.then(|| vec!["no-new-privileges".to_string()]),
@@ -187,7 +277,12 @@ pub(super) async fn start(cluster: &Cluster, l: Launch<'_>) -> ApiResult<String>
     };
     let name = c["name"].as_str().unwrap_or_default();
     let body = ContainerCreateBody {
-        image: Some(l.image.id.clone().unwrap_or_else(|| c["image"].as_str().unwrap_or_default().to_string())),
+        image: Some(
+            l.image
+                .id
+                .clone()
+                .unwrap_or_else(|| c["image"].as_str().unwrap_or_default().to_string()),
+        ),
         entrypoint: expand(c.get("command")),
         cmd: expand(c.get("args")),
         env: Some(l.env.clone()),
@@ -218,7 +313,12 @@ pub(super) async fn state(id: &str) -> ApiResult<(String, Option<Exit>)> {
         // A container removed behind the kubelet's back ended with an unknown status.
         Err(e) if is_not_found(&e) => {
             let now = time::now();
-            let exit = Exit { code: 137, reason: "Error".into(), started_at: now.clone(), finished_at: now.clone() };
+            let exit = Exit {
+                code: 137,
+                reason: "Error".into(),
+                started_at: now.clone(),
+                finished_at: now.clone(),
+            };
             return Ok((now, Some(exit)));
         }
         Err(e) => return Err(engine_error(e)),
@@ -235,21 +335,33 @@ pub(super) async fn state(id: &str) -> ApiResult<(String, Option<Exit>)> {
     } else {
         "Error"
     };
-    let exit = Exit { code, reason: reason.into(), started_at: started_at.clone(), finished_at: api_time(s.finished_at) };
+    let exit = Exit {
+        code,
+        reason: reason.into(),
+        started_at: started_at.clone(),
+        finished_at: api_time(s.finished_at),
+    };
     Ok((started_at, Some(exit)))
 }
 
 /// Stops a container, giving it `grace` seconds after SIGTERM.
 pub(super) async fn stop(id: &str, grace: i64) {
     if let Ok(docker) = client().await {
-        let opts = StopContainerOptions { t: Some(grace.clamp(0, i32::MAX as i64) as i32), signal: None };
+        let opts = StopContainerOptions {
+            t: Some(grace.clamp(0, i32::MAX as i64) as i32),
+            signal: None,
+        };
         let _ = docker.stop_container(id, Some(opts)).await;
     }
 }
 
 pub(super) async fn remove(id: &str) {
     if let Ok(docker) = client().await {
-        let opts = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+        let opts = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
         let _ = docker.remove_container(id, Some(opts)).await;
     }
 }
@@ -280,13 +392,28 @@ pub(super) async fn remove_instance(instance: &str) {
 }
 
 /// Runs a probe's command in the container: its exit code and output.
-pub(super) async fn exec(id: &str, cmd: Vec<String>, timeout: Duration) -> Result<(i64, String), String> {
+pub(super) async fn exec(
+    id: &str,
+    cmd: Vec<String>,
+    timeout: Duration,
+) -> Result<(i64, String), String> {
     let docker = client().await.map_err(|e| e.message)?;
-    let opts = CreateExecOptions { cmd: Some(cmd), attach_stdout: Some(true), attach_stderr: Some(true), ..Default::default() };
-    let exec = docker.create_exec(id, opts).await.map_err(|e| e.to_string())?;
+    let opts = CreateExecOptions {
+        cmd: Some(cmd),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let exec = docker
+        .create_exec(id, opts)
+        .await
+        .map_err(|e| e.to_string())?;
     let run = async {
         let mut output = Vec::new();
-        if let Ok(StartExecResults::Attached { output: mut out, .. }) = docker.start_exec(&exec.id, None).await {
+        if let Ok(StartExecResults::Attached {
+            output: mut out, ..
+        }) = docker.start_exec(&exec.id, None).await
+        {
             while let Some(Ok(chunk)) = out.next().await {
                 output.extend_from_slice(chunk.as_ref());
             }
@@ -296,6 +423,11 @@ pub(super) async fn exec(id: &str, cmd: Vec<String>, timeout: Duration) -> Resul
     let output = tokio::time::timeout(timeout, run)
         .await
         .map_err(|_| format!("command timed out after {}s", timeout.as_secs()))?;
-    let code = docker.inspect_exec(&exec.id).await.ok().and_then(|i| i.exit_code).unwrap_or(-1);
+    let code = docker
+        .inspect_exec(&exec.id)
+        .await
+        .ok()
+        .and_then(|i| i.exit_code)
+        .unwrap_or(-1);
     Ok((code, String::from_utf8_lossy(&output).into_owned()))
 }

@@ -22,7 +22,11 @@ pub async fn load_image(cluster: &Cluster, reference: &str) -> ApiResult<NodeIma
         },
     };
     let mut image = image;
-    if !image.names.iter().any(|n| crate::cluster::normalize_image(n) == crate::cluster::normalize_image(reference)) {
+    if !image
+        .names
+        .iter()
+        .any(|n| crate::cluster::normalize_image(n) == crate::cluster::normalize_image(reference))
+    {
         image.names.push(reference.to_string());
     }
     cluster.add_image(image.clone());
@@ -52,7 +56,9 @@ fn repository(image: &str) -> &str {
 /// image manager does with a registry that is never reachable.
 pub(super) fn check(cluster: &Cluster, container: &Value) -> Result<NodeImage, PullError> {
     let image = container["image"].as_str().unwrap_or_default();
-    let policy = container["imagePullPolicy"].as_str().unwrap_or("IfNotPresent");
+    let policy = container["imagePullPolicy"]
+        .as_str()
+        .unwrap_or("IfNotPresent");
     let present = cluster.image(image);
     match (policy, present) {
         ("Never", None) => Err(PullError::NeverPull(format!(

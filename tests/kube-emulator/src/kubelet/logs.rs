@@ -55,27 +55,45 @@ fn container_id(pod: &Value, name: &str, container: &str, previous: bool) -> Api
             "ImagePullBackOff" => "trying and failing to pull image",
             other => other,
         };
-        ApiError::bad_request(format!("container \"{container}\" in pod \"{name}\" is waiting to start: {why}"))
+        ApiError::bad_request(format!(
+            "container \"{container}\" in pod \"{name}\" is waiting to start: {why}"
+        ))
     };
     let Some(status) = status else {
         return Err(waiting("ContainerCreating"));
     };
-    let last = status.pointer("/lastState/terminated/containerID").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let last = status
+        .pointer("/lastState/terminated/containerID")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
     let state = &status["state"];
     let id = if previous {
         last.ok_or_else(|| {
-            ApiError::bad_request(format!("previous terminated container \"{container}\" in pod \"{name}\" not found"))
+            ApiError::bad_request(format!(
+                "previous terminated container \"{container}\" in pod \"{name}\" not found"
+            ))
         })?
     } else if state.get("running").is_some() {
         status["containerID"].as_str().unwrap_or_default()
     } else if let Some(t) = state.get("terminated") {
-        t["containerID"].as_str().filter(|s| !s.is_empty()).or(last).ok_or_else(|| {
-            ApiError::bad_request(format!("container \"{container}\" in pod \"{name}\" is terminated"))
-        })?
+        t["containerID"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .or(last)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "container \"{container}\" in pod \"{name}\" is terminated"
+                ))
+            })?
     } else if let Some(last) = last {
         last
     } else {
-        return Err(waiting(state.pointer("/waiting/reason").and_then(Value::as_str).unwrap_or("ContainerCreating")));
+        return Err(waiting(
+            state
+                .pointer("/waiting/reason")
+                .and_then(Value::as_str)
+                .unwrap_or("ContainerCreating"),
+        ));
     };
     Ok(id.to_string())
 }
@@ -91,9 +109,13 @@ fn container_name(pod: &Value, name: &str, requested: Option<&str>) -> ApiResult
         .collect();
     match requested.filter(|c| !c.is_empty()) {
         Some(c) if names.contains(&c) => Ok(c.to_string()),
-        Some(c) => Err(ApiError::bad_request(format!("container {c} is not valid for pod {name}"))),
+        Some(c) => Err(ApiError::bad_request(format!(
+            "container {c} is not valid for pod {name}"
+        ))),
         None if names.len() == 1 => Ok(names[0].to_string()),
-        None if names.is_empty() => Err(ApiError::bad_request(format!("a container name must be specified for pod {name}"))),
+        None if names.is_empty() => Err(ApiError::bad_request(format!(
+            "a container name must be specified for pod {name}"
+        ))),
         None => Err(ApiError::bad_request(format!(
             "a container name must be specified for pod {name}, choose one of: [{}]",
             names.join(" ")
@@ -144,7 +166,10 @@ fn limit_bytes(
 
 /// Docker's output always carries timestamps, so that sinceTime is exact;
 /// they are dropped again unless asked for.
-async fn docker_logs(id: &str, opts: &LogOptions) -> ApiResult<BoxStream<'static, Result<Bytes, std::io::Error>>> {
+async fn docker_logs(
+    id: &str,
+    opts: &LogOptions,
+) -> ApiResult<BoxStream<'static, Result<Bytes, std::io::Error>>> {
     let engine = docker::client().await?;
     let since = opts.since();
     let query = bollard::query_parameters::LogsOptions {
@@ -154,7 +179,11 @@ async fn docker_logs(id: &str, opts: &LogOptions) -> ApiResult<BoxStream<'static
         since: since.map(|t| t.as_second() as i32).unwrap_or(0),
         until: 0,
         timestamps: true,
-        tail: opts.tail_lines.filter(|t| *t >= 0).map(|t| t.to_string()).unwrap_or_else(|| "all".into()),
+        tail: opts
+            .tail_lines
+            .filter(|t| *t >= 0)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "all".into()),
     };
     let timestamps = opts.timestamps;
     let output = engine.logs(id, Some(query)).filter_map(move |item| {
@@ -163,7 +192,12 @@ async fn docker_logs(id: &str, opts: &LogOptions) -> ApiResult<BoxStream<'static
             Ok(frame) => {
                 let bytes = frame.into_bytes();
                 let (stamp, line) = match bytes.iter().position(|b| *b == b' ') {
-                    Some(i) => (std::str::from_utf8(&bytes[..i]).ok().and_then(|s| s.parse::<Timestamp>().ok()), bytes.slice(i + 1..)),
+                    Some(i) => (
+                        std::str::from_utf8(&bytes[..i])
+                            .ok()
+                            .and_then(|s| s.parse::<Timestamp>().ok()),
+                        bytes.slice(i + 1..),
+                    ),
                     None => (None, bytes.clone()),
                 };
                 match stamp {
@@ -190,7 +224,10 @@ mod tests {
             container_name(&pod, "p", None).unwrap_err().message,
             "a container name must be specified for pod p, choose one of: [a b]"
         );
-        assert_eq!(container_name(&pod, "p", Some("c")).unwrap_err().message, "container c is not valid for pod p");
+        assert_eq!(
+            container_name(&pod, "p", Some("c")).unwrap_err().message,
+            "container c is not valid for pod p"
+        );
         assert_eq!(container_name(&pod, "p", Some("b")).unwrap(), "b");
     }
 

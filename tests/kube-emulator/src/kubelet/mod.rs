@@ -115,7 +115,10 @@ pub async fn shutdown(cluster: &Cluster) {
         docker::remove_instance(&cluster.instance).await;
     }
     volumes::remove_instance_dirs(&cluster.instance);
-    KUBELETS.lock().unwrap_or_else(|e| e.into_inner()).remove(&cluster.instance);
+    KUBELETS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&cluster.instance);
 }
 
 fn is_stopped(kubelet: &Kubelet, cluster: &Cluster) -> bool {
@@ -142,12 +145,17 @@ fn reconcile(cluster: &Arc<Cluster>, kubelet: &Kubelet) {
         .store
         .all(resources::pods(), None)
         .into_iter()
-        .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(cluster.node.name.as_str()))
+        .filter(|p| {
+            p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(cluster.node.name.as_str())
+        })
         .collect();
     let mut workers = kubelet.workers.lock().unwrap_or_else(|e| e.into_inner());
     let mut live = Vec::new();
     for pod in &pods {
-        let uid = pod["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+        let uid = pod["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let deleting = pod.pointer("/metadata/deletionTimestamp").is_some();
         let handle = workers.entry(uid.clone()).or_insert_with(|| {
             let (stop, rx) = watch::channel(Stop::Running);

@@ -21,11 +21,19 @@ impl Probe {
     fn new(spec: Option<&Value>, started: Instant) -> Option<Probe> {
         let spec = spec?.clone();
         let delay = spec["initialDelaySeconds"].as_u64().unwrap_or(0);
-        Some(Probe { next: started + Duration::from_secs(delay), spec, successes: 0, failures: 0 })
+        Some(Probe {
+            next: started + Duration::from_secs(delay),
+            spec,
+            successes: 0,
+            failures: 0,
+        })
     }
 
     fn threshold(&self, field: &str) -> i64 {
-        self.spec[field].as_i64().unwrap_or(if field == "failureThreshold" { 3 } else { 1 }).max(1)
+        self.spec[field]
+            .as_i64()
+            .unwrap_or(if field == "failureThreshold" { 3 } else { 1 })
+            .max(1)
     }
 
     fn due(&mut self) -> bool {
@@ -33,7 +41,8 @@ impl Probe {
         if now < self.next {
             return false;
         }
-        self.next = now + Duration::from_secs(self.spec["periodSeconds"].as_u64().unwrap_or(10).max(1));
+        self.next =
+            now + Duration::from_secs(self.spec["periodSeconds"].as_u64().unwrap_or(10).max(1));
         true
     }
 
@@ -90,9 +99,15 @@ impl Probes {
     }
 
     /// Runs the probes that are due; `event` records Unhealthy warnings.
-    pub(super) async fn run(&mut self, target: &Target<'_>, mut event: impl FnMut(String)) -> Verdict {
+    pub(super) async fn run(
+        &mut self,
+        target: &Target<'_>,
+        mut event: impl FnMut(String),
+    ) -> Verdict {
         if !self.started {
-            let Some(p) = self.startup.as_mut() else { return Verdict::Healthy };
+            let Some(p) = self.startup.as_mut() else {
+                return Verdict::Healthy;
+            };
             if !p.due() {
                 return Verdict::Healthy;
             }
@@ -102,7 +117,10 @@ impl Probes {
                     self.ready = self.readiness.is_none();
                     // Readiness and liveness start counting once the container has started.
                     let now = Instant::now();
-                    for q in [self.readiness.as_mut(), self.liveness.as_mut()].into_iter().flatten() {
+                    for q in [self.readiness.as_mut(), self.liveness.as_mut()]
+                        .into_iter()
+                        .flatten()
+                    {
                         q.next = q.next.max(now);
                     }
                 }
@@ -173,11 +191,16 @@ async fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
 async fn http_get(addr: &str, path: &str, headers: &str, timeout: Duration) -> Result<(), String> {
     let url = format!("http://{addr}{path}");
     let attempt = async {
-        let mut stream = connect(addr, timeout).await.map_err(|e| format!("Get \"{url}\": {e}"))?;
+        let mut stream = connect(addr, timeout)
+            .await
+            .map_err(|e| format!("Get \"{url}\": {e}"))?;
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: kube-probe/1.33\r\nAccept: */*\r\n{headers}Connection: close\r\n\r\n"
         );
-        stream.write_all(request.as_bytes()).await.map_err(|e| format!("Get \"{url}\": {e}"))?;
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| format!("Get \"{url}\": {e}"))?;
         let mut head = Vec::new();
         let mut buf = [0u8; 512];
         while !head.contains(&b'\n') {
@@ -206,7 +229,10 @@ async fn http_get(addr: &str, path: &str, headers: &str, timeout: Duration) -> R
 async fn run(spec: &Value, target: &Target<'_>) -> Result<(), String> {
     let timeout = Duration::from_secs(spec["timeoutSeconds"].as_u64().unwrap_or(1).max(1));
     let addr_of = |handler: &Value| {
-        let host = handler["host"].as_str().filter(|h| !h.is_empty()).unwrap_or(target.ip);
+        let host = handler["host"]
+            .as_str()
+            .filter(|h| !h.is_empty())
+            .unwrap_or(target.ip);
         port(target.container, &handler["port"]).map(|p| format!("{host}:{p}"))
     };
     if let Some(h) = spec.get("httpGet") {
@@ -218,7 +244,13 @@ async fn run(spec: &Value, target: &Target<'_>) -> Result<(), String> {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|x| format!("{}: {}\r\n", x["name"].as_str().unwrap_or_default(), x["value"].as_str().unwrap_or_default()))
+            .map(|x| {
+                format!(
+                    "{}: {}\r\n",
+                    x["name"].as_str().unwrap_or_default(),
+                    x["value"].as_str().unwrap_or_default()
+                )
+            })
             .collect();
         return http_get(&addr, h["path"].as_str().unwrap_or("/"), &headers, timeout).await;
     }
@@ -227,7 +259,10 @@ async fn run(spec: &Value, target: &Target<'_>) -> Result<(), String> {
         return connect(&addr, timeout).await.map(drop);
     }
     if let Some(cmd) = spec.pointer("/exec/command").and_then(Value::as_array) {
-        let cmd = cmd.iter().filter_map(|s| s.as_str().map(String::from)).collect();
+        let cmd = cmd
+            .iter()
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect();
         let (code, output) = docker::exec(target.container_id, cmd, timeout).await?;
         return if code == 0 { Ok(()) } else { Err(output) };
     }

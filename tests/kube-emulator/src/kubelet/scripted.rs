@@ -80,7 +80,15 @@ pub(super) fn start(pod: &Value) -> String {
 pub(super) fn state(id: &str) -> (String, Option<Exit>) {
     let Some(s) = scripts().get(id).cloned() else {
         let now = time::now();
-        return (now.clone(), Some(Exit { code: 137, reason: "Error".into(), started_at: now.clone(), finished_at: now }));
+        return (
+            now.clone(),
+            Some(Exit {
+                code: 137,
+                reason: "Error".into(),
+                started_at: now.clone(),
+                finished_at: now,
+            }),
+        );
     };
     let started_at = time::format_time(s.start);
     let end = s.line_time(s.lines);
@@ -113,7 +121,10 @@ fn alive(id: &str) -> bool {
 }
 
 /// The container's output with the same options the docker runtime honours.
-pub(super) fn logs(id: &str, opts: &LogOptions) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
+pub(super) fn logs(
+    id: &str,
+    opts: &LogOptions,
+) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
     let Some(script) = scripts().get(id).cloned() else {
         return stream::empty().boxed();
     };
@@ -149,7 +160,11 @@ pub(super) fn logs(id: &str, opts: &LogOptions) -> BoxStream<'static, Result<Byt
                 }
             }
             // Lines due by now go out together, so that large logs stream fast.
-            let upto = script.written_by(Timestamp::now()).max(i).min(last).min(i + 4095);
+            let upto = script
+                .written_by(Timestamp::now())
+                .max(i)
+                .min(last)
+                .min(i + 4095);
             let mut chunk = String::new();
             for n in i..=upto {
                 let t = script.line_time(n);
@@ -165,7 +180,9 @@ pub(super) fn logs(id: &str, opts: &LogOptions) -> BoxStream<'static, Result<Byt
             Some((Ok(Bytes::from(chunk)), upto + 1))
         }
     })
-    .filter(|c: &Result<Bytes, std::io::Error>| futures::future::ready(c.as_ref().map_or(true, |b| !b.is_empty())));
+    .filter(|c: &Result<Bytes, std::io::Error>| {
+        futures::future::ready(c.as_ref().map_or(true, |b| !b.is_empty()))
+    });
     let tail = stream::unfold(wait_id, |id| async move {
         let id = id?;
         while alive(&id) {

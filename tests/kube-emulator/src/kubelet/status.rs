@@ -8,21 +8,35 @@ use crate::time;
 /// A container's state as `containerStatuses[].state` shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum State {
-    Waiting { reason: String, message: Option<String> },
-    Running { started_at: String },
+    Waiting {
+        reason: String,
+        message: Option<String>,
+    },
+    Running {
+        started_at: String,
+    },
     /// The `terminated` object: exitCode, reason, startedAt, finishedAt, containerID.
     Terminated(Value),
 }
 
 impl State {
     pub(super) fn waiting(reason: &str, message: Option<String>) -> Self {
-        State::Waiting { reason: reason.into(), message }
+        State::Waiting {
+            reason: reason.into(),
+            message,
+        }
     }
 
     fn to_json(&self) -> Value {
         match self {
-            State::Waiting { reason, message: Some(m) } => json!({ "waiting": { "reason": reason, "message": m } }),
-            State::Waiting { reason, message: None } => json!({ "waiting": { "reason": reason } }),
+            State::Waiting {
+                reason,
+                message: Some(m),
+            } => json!({ "waiting": { "reason": reason, "message": m } }),
+            State::Waiting {
+                reason,
+                message: None,
+            } => json!({ "waiting": { "reason": reason } }),
             State::Running { started_at } => json!({ "running": { "startedAt": started_at } }),
             State::Terminated(t) => json!({ "terminated": t }),
         }
@@ -65,8 +79,12 @@ impl ContainerView<'_> {
 /// The kubelet's phase rule: Pending until every container has run, then
 /// Running while any runs or will restart, then Succeeded or Failed.
 fn phase(views: &[ContainerView], restart_policy: &str) -> &'static str {
-    let pending = views.iter().any(|v| matches!(v.state, State::Waiting { .. }) && v.last.is_none());
-    let running = views.iter().any(|v| matches!(v.state, State::Running { .. }));
+    let pending = views
+        .iter()
+        .any(|v| matches!(v.state, State::Waiting { .. }) && v.last.is_none());
+    let running = views
+        .iter()
+        .any(|v| matches!(v.state, State::Running { .. }));
     let terminated: Vec<i64> = views
         .iter()
         .filter_map(|v| match v.state {
@@ -87,7 +105,13 @@ fn phase(views: &[ContainerView], restart_policy: &str) -> &'static str {
     }
 }
 
-fn condition(old: &Value, kind: &str, ok: bool, reason: Option<&str>, message: Option<String>) -> Value {
+fn condition(
+    old: &Value,
+    kind: &str,
+    ok: bool,
+    reason: Option<&str>,
+    message: Option<String>,
+) -> Value {
     let status = if ok { "True" } else { "False" };
     let previous = old
         .get("conditions")
@@ -108,7 +132,13 @@ fn condition(old: &Value, kind: &str, ok: bool, reason: Option<&str>, message: O
 }
 
 /// The pod's new status, built on the old one (which keeps PodScheduled and qosClass).
-pub(super) fn pod_status(old: &Value, views: &[ContainerView], pod_ip: Option<&str>, start_time: &str, restart_policy: &str) -> Value {
+pub(super) fn pod_status(
+    old: &Value,
+    views: &[ContainerView],
+    pod_ip: Option<&str>,
+    start_time: &str,
+    restart_policy: &str,
+) -> Value {
     let phase = phase(views, restart_policy);
     let done = matches!(phase, "Succeeded" | "Failed");
     let unready: Vec<&str> = views.iter().filter(|v| !v.ready).map(|v| v.name).collect();
@@ -117,16 +147,39 @@ pub(super) fn pod_status(old: &Value, views: &[ContainerView], pod_ip: Option<&s
     } else if unready.is_empty() {
         (None, None)
     } else {
-        (Some("ContainersNotReady"), Some(format!("containers with unready status: [{}]", unready.join(" "))))
+        (
+            Some("ContainersNotReady"),
+            Some(format!(
+                "containers with unready status: [{}]",
+                unready.join(" ")
+            )),
+        )
     };
     let ready = unready.is_empty() && !done;
     let mut conditions = vec![
-        condition(old, "PodReadyToStartContainers", pod_ip.is_some(), None, None),
-        condition(old, "Initialized", true, done.then_some("PodCompleted"), None),
+        condition(
+            old,
+            "PodReadyToStartContainers",
+            pod_ip.is_some(),
+            None,
+            None,
+        ),
+        condition(
+            old,
+            "Initialized",
+            true,
+            done.then_some("PodCompleted"),
+            None,
+        ),
         condition(old, "Ready", ready, ready_reason, ready_message.clone()),
         condition(old, "ContainersReady", ready, ready_reason, ready_message),
     ];
-    let ours = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady"];
+    let ours = [
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+    ];
     conditions.extend(
         old.get("conditions")
             .and_then(Value::as_array)
@@ -148,7 +201,8 @@ pub(super) fn pod_status(old: &Value, views: &[ContainerView], pod_ip: Option<&s
         status["podIP"] = json!(ip);
         status["podIPs"] = json!([{ "ip": ip }]);
     }
-    status["containerStatuses"] = json!(views.iter().map(ContainerView::to_json).collect::<Vec<_>>());
+    status["containerStatuses"] =
+        json!(views.iter().map(ContainerView::to_json).collect::<Vec<_>>());
     status
 }
 
@@ -162,7 +216,10 @@ pub(super) fn go_duration(d: std::time::Duration) -> String {
     let secs = if s_ms % 1000 == 0 {
         format!("{}s", s_ms / 1000)
     } else {
-        format!("{}s", (s_ms as f64 / 1000.0).to_string().trim_end_matches('0'))
+        format!(
+            "{}s",
+            (s_ms as f64 / 1000.0).to_string().trim_end_matches('0')
+        )
     };
     match (h, m) {
         (0, 0) => secs,

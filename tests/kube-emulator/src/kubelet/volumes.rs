@@ -42,14 +42,21 @@ fn open_dir(path: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777))
 }
 
-fn write_files(dir: &Path, data: &std::collections::BTreeMap<String, Vec<u8>>, items: Option<&Vec<Value>>) -> std::io::Result<()> {
+fn write_files(
+    dir: &Path,
+    data: &std::collections::BTreeMap<String, Vec<u8>>,
+    items: Option<&Vec<Value>>,
+) -> std::io::Result<()> {
     open_dir(dir)?;
     let files: Vec<(String, &Vec<u8>)> = match items {
         Some(items) => items
             .iter()
             .filter_map(|i| {
                 let key = i["key"].as_str()?;
-                Some((i["path"].as_str().unwrap_or(key).to_string(), data.get(key)?))
+                Some((
+                    i["path"].as_str().unwrap_or(key).to_string(),
+                    data.get(key)?,
+                ))
             })
             .collect(),
         None => data.iter().map(|(k, v)| (k.clone(), v)).collect(),
@@ -66,15 +73,26 @@ fn write_files(dir: &Path, data: &std::collections::BTreeMap<String, Vec<u8>>, i
 }
 
 /// Creates the pod's volumes. The error is the kubelet's FailedMount message.
-pub(super) fn prepare(cluster: &Cluster, pod: &Value) -> Result<HashMap<String, HostVolume>, String> {
+pub(super) fn prepare(
+    cluster: &Cluster,
+    pod: &Value,
+) -> Result<HashMap<String, HostVolume>, String> {
     let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default");
     let mut out = HashMap::new();
     for v in pod["spec"]["volumes"].as_array().into_iter().flatten() {
         let name = v["name"].as_str().unwrap_or_default();
         let dir = pod_dir(cluster, uid).join("volumes").join(name);
-        let source = v.get("configMap").map(|s| ("ConfigMap", s, s["name"].as_str())).or_else(|| v.get("secret").map(|s| ("Secret", s, s["secretName"].as_str())));
-        let (path, read_only) = if let Some(host) = v.pointer("/hostPath/path").and_then(Value::as_str) {
+        let source = v
+            .get("configMap")
+            .map(|s| ("ConfigMap", s, s["name"].as_str()))
+            .or_else(|| {
+                v.get("secret")
+                    .map(|s| ("Secret", s, s["secretName"].as_str()))
+            });
+        let (path, read_only) = if let Some(host) =
+            v.pointer("/hostPath/path").and_then(Value::as_str)
+        {
             (PathBuf::from(host), false)
         } else if let Some((kind, s, obj)) = source {
             let obj = obj.unwrap_or_default();
@@ -88,11 +106,13 @@ pub(super) fn prepare(cluster: &Cluster, pod: &Value) -> Result<HashMap<String, 
                     ));
                 }
             };
-            write_files(&dir, &data, s["items"].as_array()).map_err(|e| format!("MountVolume.SetUp failed for volume \"{name}\" : {e}"))?;
+            write_files(&dir, &data, s["items"].as_array())
+                .map_err(|e| format!("MountVolume.SetUp failed for volume \"{name}\" : {e}"))?;
             (dir, true)
         } else {
             // emptyDir, and kinds the emulator has no content for, start empty.
-            open_dir(&dir).map_err(|e| format!("MountVolume.SetUp failed for volume \"{name}\" : {e}"))?;
+            open_dir(&dir)
+                .map_err(|e| format!("MountVolume.SetUp failed for volume \"{name}\" : {e}"))?;
             (dir, false)
         };
         out.insert(name.to_string(), HostVolume { path, read_only });
@@ -116,7 +136,12 @@ pub(super) fn binds(container: &Value, volumes: &HashMap<String, HostVolume>) ->
                 }
             }
             let ro = v.read_only || m["readOnly"].as_bool() == Some(true);
-            Some(format!("{}:{}{}", host.display(), m["mountPath"].as_str()?, if ro { ":ro" } else { "" }))
+            Some(format!(
+                "{}:{}{}",
+                host.display(),
+                m["mountPath"].as_str()?,
+                if ro { ":ro" } else { "" }
+            ))
         })
         .collect()
 }

@@ -132,7 +132,14 @@ pub(super) async fn run(cluster: Arc<Cluster>, pod: Value, mut stop: watch::Rece
 impl Worker {
     fn event(&self, severity: Severity, reason: &str, message: &str, container: Option<&str>) {
         let field_path = container.map(|c| format!("spec.containers{{{c}}}"));
-        self.cluster.recorder.record(&self.pod, severity, reason, message, "kubelet", field_path.as_deref());
+        self.cluster.recorder.record(
+            &self.pod,
+            severity,
+            reason,
+            message,
+            "kubelet",
+            field_path.as_deref(),
+        );
     }
 
     fn pod_id(&self) -> String {
@@ -157,7 +164,9 @@ impl Worker {
     }
 
     async fn watch_running(&mut self, i: usize) {
-        let Some(id) = self.containers[i].id.clone() else { return };
+        let Some(id) = self.containers[i].id.clone() else {
+            return;
+        };
         let (_, exit) = match self.cluster.runtime {
             Runtime::Docker => match docker::state(&id).await {
                 Ok(s) => s,
@@ -171,9 +180,17 @@ impl Worker {
         if self.cluster.runtime == Runtime::Scripted || self.containers[i].killing {
             return;
         }
-        let ip = self.sandbox.as_ref().map(|s| s.ip.clone()).unwrap_or_default();
+        let ip = self
+            .sandbox
+            .as_ref()
+            .map(|s| s.ip.clone())
+            .unwrap_or_default();
         let c = &mut self.containers[i];
-        let target = Target { ip: &ip, container_id: &id, container: &c.spec };
+        let target = Target {
+            ip: &ip,
+            container_id: &id,
+            container: &c.spec,
+        };
         let mut failures = Vec::new();
         let verdict = c.probes.run(&target, |m| failures.push(m)).await;
         let name = c.name.clone();
@@ -181,15 +198,25 @@ impl Worker {
             self.event(Severity::Warning, "Unhealthy", &m, Some(&name));
         }
         if let Verdict::Kill(probe) = verdict {
-            self.event(Severity::Normal, "Killing", &format!("Container {name} failed {probe} probe, will be restarted"), Some(&name));
+            self.event(
+                Severity::Normal,
+                "Killing",
+                &format!("Container {name} failed {probe} probe, will be restarted"),
+                Some(&name),
+            );
             self.containers[i].killing = true;
-            let grace = self.pod["spec"]["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
+            let grace = self.pod["spec"]["terminationGracePeriodSeconds"]
+                .as_i64()
+                .unwrap_or(30);
             tokio::spawn(async move { docker::stop(&id, grace).await });
         }
     }
 
     fn exited(&mut self, i: usize, id: &str, exit: Exit) {
-        let policy = self.pod["spec"]["restartPolicy"].as_str().unwrap_or("Always").to_string();
+        let policy = self.pod["spec"]["restartPolicy"]
+            .as_str()
+            .unwrap_or("Always")
+            .to_string();
         let backoff_ms = self.cluster.backoff_ms;
         let pod_id = self.pod_id();
         let scheme = self.scheme();
@@ -223,7 +250,10 @@ impl Worker {
         let name = c.name.clone();
         c.state = State::waiting(
             "CrashLoopBackOff",
-            Some(format!("back-off {} restarting failed container={name} pod={pod_id}", go_duration(delay))),
+            Some(format!(
+                "back-off {} restarting failed container={name} pod={pod_id}",
+                go_duration(delay)
+            )),
         );
         if let Some(older) = older {
             self.remove_instance(older);
@@ -259,11 +289,18 @@ impl Worker {
                 Some(found)
             }
             Err(PullError::NeverPull(msg)) => {
-                if c.state != State::waiting("ErrImageNeverPull", Some(msg.clone())) || now >= c.next_attempt {
+                if c.state != State::waiting("ErrImageNeverPull", Some(msg.clone()))
+                    || now >= c.next_attempt
+                {
                     c.state = State::waiting("ErrImageNeverPull", Some(msg.clone()));
                     c.next_attempt = now + Duration::from_millis(backoff_ms.0);
                     self.event(Severity::Warning, "ErrImageNeverPull", &msg, Some(&name));
-                    self.event(Severity::Warning, "Failed", "Error: ErrImageNeverPull", Some(&name));
+                    self.event(
+                        Severity::Warning,
+                        "Failed",
+                        "Error: ErrImageNeverPull",
+                        Some(&name),
+                    );
                 }
                 None
             }
@@ -274,17 +311,44 @@ impl Worker {
                     c.next_attempt = now + delay;
                     c.show_pull_backoff = Some(now + (delay / 2).min(Duration::from_secs(1)));
                     c.state = State::waiting("ErrImagePull", Some(msg.clone()));
-                    self.event(Severity::Normal, "Pulling", &format!("Pulling image \"{image}\""), Some(&name));
-                    self.event(Severity::Warning, "Failed", &format!("Failed to pull image \"{image}\": {msg}"), Some(&name));
-                    self.event(Severity::Warning, "Failed", "Error: ErrImagePull", Some(&name));
+                    self.event(
+                        Severity::Normal,
+                        "Pulling",
+                        &format!("Pulling image \"{image}\""),
+                        Some(&name),
+                    );
+                    self.event(
+                        Severity::Warning,
+                        "Failed",
+                        &format!("Failed to pull image \"{image}\": {msg}"),
+                        Some(&name),
+                    );
+                    self.event(
+                        Severity::Warning,
+                        "Failed",
+                        "Error: ErrImagePull",
+                        Some(&name),
+                    );
                 } else if c.show_pull_backoff.is_some_and(|t| now >= t) {
                     c.show_pull_backoff = None;
                     c.state = State::waiting(
                         "ImagePullBackOff",
-                        Some(format!("Back-off pulling image \"{image}\": ErrImagePull: {msg}")),
+                        Some(format!(
+                            "Back-off pulling image \"{image}\": ErrImagePull: {msg}"
+                        )),
                     );
-                    self.event(Severity::Normal, "BackOff", &format!("Back-off pulling image \"{image}\""), Some(&name));
-                    self.event(Severity::Warning, "Failed", "Error: ImagePullBackOff", Some(&name));
+                    self.event(
+                        Severity::Normal,
+                        "BackOff",
+                        &format!("Back-off pulling image \"{image}\""),
+                        Some(&name),
+                    );
+                    self.event(
+                        Severity::Warning,
+                        "Failed",
+                        "Error: ImagePullBackOff",
+                        Some(&name),
+                    );
                 }
                 None
             }
@@ -296,7 +360,12 @@ impl Worker {
         c.state = State::waiting("CreateContainerConfigError", Some(message.clone()));
         c.next_attempt = Instant::now() + Duration::from_secs(1);
         let name = c.name.clone();
-        self.event(Severity::Warning, "Failed", &format!("Error: {message}"), Some(&name));
+        self.event(
+            Severity::Warning,
+            "Failed",
+            &format!("Error: {message}"),
+            Some(&name),
+        );
     }
 
     /// Creates the pod-level parts the containers share: network and volumes.
@@ -305,7 +374,11 @@ impl Worker {
             return Ok(());
         }
         let sandbox = match self.cluster.runtime {
-            Runtime::Scripted => Sandbox { docker_id: None, ip: super::scripted_pod_ip(&self.cluster), volumes: HashMap::new() },
+            Runtime::Scripted => Sandbox {
+                docker_id: None,
+                ip: super::scripted_pod_ip(&self.cluster),
+                volumes: HashMap::new(),
+            },
             Runtime::Docker => {
                 let volumes = volumes::prepare(&self.cluster, &self.pod).inspect_err(|m| {
                     self.event(Severity::Warning, "FailedMount", m, None);
@@ -313,7 +386,11 @@ impl Worker {
                 let (id, ip) = docker::create_sandbox(&self.cluster, &self.pod, image, image_ref)
                     .await
                     .map_err(|e| e.message)?;
-                Sandbox { docker_id: Some(id), ip, volumes }
+                Sandbox {
+                    docker_id: Some(id),
+                    ip,
+                    volumes,
+                }
             }
         };
         self.sandbox = Some(sandbox);
@@ -344,7 +421,12 @@ impl Worker {
             Ok(env) => env,
             Err(m) => return self.config_error(i, m),
         };
-        self.event(Severity::Normal, "Pulled", &format!("Container image \"{image_ref}\" already present on machine"), Some(&name));
+        self.event(
+            Severity::Normal,
+            "Pulled",
+            &format!("Container image \"{image_ref}\" already present on machine"),
+            Some(&name),
+        );
         let attempt = self.containers[i].restarts;
         let started = match (self.cluster.runtime, &sandbox.docker_id) {
             (Runtime::Docker, Some(sandbox_id)) => {
@@ -357,7 +439,9 @@ impl Worker {
                     sandbox: sandbox_id,
                     attempt,
                 };
-                docker::start(&self.cluster, launch).await.map_err(|e| e.message)
+                docker::start(&self.cluster, launch)
+                    .await
+                    .map_err(|e| e.message)
             }
             _ => Ok(scripted::start(&self.pod)),
         };
@@ -369,13 +453,31 @@ impl Worker {
                 c.state = State::waiting("RunContainerError", Some(m.clone()));
                 c.crash_backoff = Some(doubled(c.crash_backoff, backoff));
                 c.next_attempt = Instant::now() + c.crash_backoff.unwrap_or_default();
-                return self.event(Severity::Warning, "Failed", &format!("Error: {m}"), Some(&name));
+                return self.event(
+                    Severity::Warning,
+                    "Failed",
+                    &format!("Error: {m}"),
+                    Some(&name),
+                );
             }
         };
-        self.event(Severity::Normal, "Created", &format!("Created container {name}"), Some(&name));
-        self.event(Severity::Normal, "Started", &format!("Started container {name}"), Some(&name));
+        self.event(
+            Severity::Normal,
+            "Created",
+            &format!("Created container {name}"),
+            Some(&name),
+        );
+        self.event(
+            Severity::Normal,
+            "Started",
+            &format!("Started container {name}"),
+            Some(&name),
+        );
         let started_at = match self.cluster.runtime {
-            Runtime::Docker => docker::state(&id).await.map(|s| s.0).unwrap_or_else(|_| time::now()),
+            Runtime::Docker => docker::state(&id)
+                .await
+                .map(|s| s.0)
+                .unwrap_or_else(|_| time::now()),
             Runtime::Scripted => scripted::state(&id).0,
         };
         let scripted = self.cluster.runtime == Runtime::Scripted;
@@ -411,19 +513,28 @@ impl Worker {
             })
             .collect();
         let old = self.pod.get("status").cloned().unwrap_or_else(|| json!({}));
-        let policy = self.pod["spec"]["restartPolicy"].as_str().unwrap_or("Always");
+        let policy = self.pod["spec"]["restartPolicy"]
+            .as_str()
+            .unwrap_or("Always");
         let ip = self.sandbox.as_ref().map(|s| s.ip.as_str());
         let new = status::pod_status(&old, &views, ip, &self.start_time, policy);
         if new == old {
             return;
         }
         let uid = self.uid.clone();
-        let _ = self.cluster.store.modify(resources::pods(), &self.ns, &self.name, "status", &WriteOptions::manager("kubelet"), |pod| {
-            if pod["metadata"]["uid"] == uid.as_str() {
-                pod["status"] = new;
-            }
-            Ok(())
-        });
+        let _ = self.cluster.store.modify(
+            resources::pods(),
+            &self.ns,
+            &self.name,
+            "status",
+            &WriteOptions::manager("kubelet"),
+            |pod| {
+                if pod["metadata"]["uid"] == uid.as_str() {
+                    pod["status"] = new;
+                }
+                Ok(())
+            },
+        );
     }
 
     async fn teardown(&mut self, how: Stop) {
@@ -441,14 +552,22 @@ impl Worker {
             .collect();
         if how == Stop::Delete {
             for (name, _) in &running {
-                self.event(Severity::Normal, "Killing", &format!("Stopping container {name}"), Some(name));
+                self.event(
+                    Severity::Normal,
+                    "Killing",
+                    &format!("Stopping container {name}"),
+                    Some(name),
+                );
             }
         }
         match self.cluster.runtime {
             Runtime::Docker => {
                 // Only a deletion waits for the grace period; a vanished pod's containers just go.
                 if how == Stop::Delete {
-                    futures::future::join_all(running.iter().map(|(_, id)| docker::stop(id, grace))).await;
+                    futures::future::join_all(
+                        running.iter().map(|(_, id)| docker::stop(id, grace)),
+                    )
+                    .await;
                 }
                 docker::remove_pod(&self.uid).await;
                 volumes::remove_pod(&self.cluster, &self.uid);
@@ -463,8 +582,14 @@ impl Worker {
             }
         }
         if how == Stop::Delete {
-            let opts = DeleteOptions { precondition_uid: Some(self.uid.clone()), ..DeleteOptions::now() };
-            let _ = self.cluster.store.delete(resources::pods(), &self.ns, &self.name, &opts);
+            let opts = DeleteOptions {
+                precondition_uid: Some(self.uid.clone()),
+                ..DeleteOptions::now()
+            };
+            let _ = self
+                .cluster
+                .store
+                .delete(resources::pods(), &self.ns, &self.name, &opts);
         }
     }
 }

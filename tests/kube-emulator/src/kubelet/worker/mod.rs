@@ -2,6 +2,9 @@
 //! checks pass, watches them, restarts them with back-off, runs probes,
 //! reports the pod's status, and tears everything down at the end.
 
+mod checks;
+mod report;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,12 +15,10 @@ use tokio::sync::watch;
 use crate::cluster::{Cluster, NodeImage, Runtime};
 use crate::events::Severity;
 use crate::resources;
-use crate::store::{DeleteOptions, WriteOptions};
 use crate::time;
 
-use super::images::{self, PullError};
 use super::probes::{Probes, Target, Verdict};
-use super::status::{self, ContainerView, State, go_duration};
+use super::status::{State, go_duration};
 use super::volumes::{self, HostVolume};
 use super::{Stop, config, docker, scripted};
 
@@ -275,99 +276,6 @@ impl Worker {
         }
     }
 
-    /// The image check; `None` while the image cannot be used.
-    fn image(&mut self, i: usize) -> Option<NodeImage> {
-        let now = Instant::now();
-        let backoff_ms = self.cluster.backoff_ms;
-        let c = &mut self.containers[i];
-        let image = c.spec["image"].as_str().unwrap_or_default().to_string();
-        let name = c.name.clone();
-        match images::check(&self.cluster, &c.spec) {
-            Ok(found) => {
-                c.pull_backoff = None;
-                c.show_pull_backoff = None;
-                Some(found)
-            }
-            Err(PullError::NeverPull(msg)) => {
-                if c.state != State::waiting("ErrImageNeverPull", Some(msg.clone()))
-                    || now >= c.next_attempt
-                {
-                    c.state = State::waiting("ErrImageNeverPull", Some(msg.clone()));
-                    c.next_attempt = now + Duration::from_millis(backoff_ms.0);
-                    self.event(Severity::Warning, "ErrImageNeverPull", &msg, Some(&name));
-                    self.event(
-                        Severity::Warning,
-                        "Failed",
-                        "Error: ErrImageNeverPull",
-                        Some(&name),
-                    );
-                }
-                None
-            }
-            Err(PullError::Failed(msg)) => {
-                if now >= c.next_attempt {
-                    let delay = doubled(c.pull_backoff, backoff_ms);
-                    c.pull_backoff = Some(delay);
-                    c.next_attempt = now + delay;
-                    c.show_pull_backoff = Some(now + (delay / 2).min(Duration::from_secs(1)));
-                    c.state = State::waiting("ErrImagePull", Some(msg.clone()));
-                    self.event(
-                        Severity::Normal,
-                        "Pulling",
-                        &format!("Pulling image \"{image}\""),
-                        Some(&name),
-                    );
-                    self.event(
-                        Severity::Warning,
-                        "Failed",
-                        &format!("Failed to pull image \"{image}\": {msg}"),
-                        Some(&name),
-                    );
-                    self.event(
-                        Severity::Warning,
-                        "Failed",
-                        "Error: ErrImagePull",
-                        Some(&name),
-                    );
-                } else if c.show_pull_backoff.is_some_and(|t| now >= t) {
-                    c.show_pull_backoff = None;
-                    c.state = State::waiting(
-                        "ImagePullBackOff",
-                        Some(format!(
-                            "Back-off pulling image \"{image}\": ErrImagePull: {msg}"
-                        )),
-                    );
-                    self.event(
-                        Severity::Normal,
-                        "BackOff",
-                        &format!("Back-off pulling image \"{image}\""),
-                        Some(&name),
-                    );
-                    self.event(
-                        Severity::Warning,
-                        "Failed",
-                        "Error: ImagePullBackOff",
-                        Some(&name),
-                    );
-                }
-                None
-            }
-        }
-    }
-
-    fn config_error(&mut self, i: usize, message: String) {
-        let c = &mut self.containers[i];
-        c.state = State::waiting("CreateContainerConfigError", Some(message.clone()));
-        c.next_attempt = Instant::now() + Duration::from_secs(1);
-        let name = c.name.clone();
-        self.event(
-            Severity::Warning,
-            "Failed",
-            &format!("Error: {message}"),
-            Some(&name),
-        );
-    }
-
     /// Creates the pod-level parts the containers share: network and volumes.
     async fn ensure_sandbox(&mut self, image: &NodeImage, image_ref: &str) -> Result<(), String> {
         if self.sandbox.is_some() {
@@ -493,103 +401,5 @@ impl Worker {
             c.probes.ready = true;
         }
         c.state = State::Running { started_at };
-    }
-
-    fn write_status(&self) {
-        let scheme = self.scheme();
-        let views: Vec<ContainerView> = self
-            .containers
-            .iter()
-            .map(|c| ContainerView {
-                name: &c.name,
-                image: c.spec["image"].as_str().unwrap_or_default(),
-                image_id: &c.image_id,
-                container_id: c.id.as_ref().map(|id| format!("{scheme}://{id}")),
-                state: &c.state,
-                last: c.last.as_ref(),
-                ready: c.probes.ready && matches!(c.state, State::Running { .. }),
-                started: c.probes.started && matches!(c.state, State::Running { .. }),
-                restarts: c.restarts,
-            })
-            .collect();
-        let old = self.pod.get("status").cloned().unwrap_or_else(|| json!({}));
-        let policy = self.pod["spec"]["restartPolicy"]
-            .as_str()
-            .unwrap_or("Always");
-        let ip = self.sandbox.as_ref().map(|s| s.ip.as_str());
-        let new = status::pod_status(&old, &views, ip, &self.start_time, policy);
-        if new == old {
-            return;
-        }
-        let uid = self.uid.clone();
-        let _ = self.cluster.store.modify(
-            resources::pods(),
-            &self.ns,
-            &self.name,
-            "status",
-            &WriteOptions::manager("kubelet"),
-            |pod| {
-                if pod["metadata"]["uid"] == uid.as_str() {
-                    pod["status"] = new;
-                }
-                Ok(())
-            },
-        );
-    }
-
-    async fn teardown(&mut self, how: Stop) {
-        let grace = self
-            .pod
-            .pointer("/metadata/deletionGracePeriodSeconds")
-            .or_else(|| self.pod.pointer("/spec/terminationGracePeriodSeconds"))
-            .and_then(Value::as_i64)
-            .unwrap_or(30);
-        let running: Vec<(String, String)> = self
-            .containers
-            .iter()
-            .filter(|c| matches!(c.state, State::Running { .. }))
-            .filter_map(|c| Some((c.name.clone(), c.id.clone()?)))
-            .collect();
-        if how == Stop::Delete {
-            for (name, _) in &running {
-                self.event(
-                    Severity::Normal,
-                    "Killing",
-                    &format!("Stopping container {name}"),
-                    Some(name),
-                );
-            }
-        }
-        match self.cluster.runtime {
-            Runtime::Docker => {
-                // Only a deletion waits for the grace period; a vanished pod's containers just go.
-                if how == Stop::Delete {
-                    futures::future::join_all(
-                        running.iter().map(|(_, id)| docker::stop(id, grace)),
-                    )
-                    .await;
-                }
-                docker::remove_pod(&self.uid).await;
-                volumes::remove_pod(&self.cluster, &self.uid);
-            }
-            Runtime::Scripted => {
-                for c in &self.containers {
-                    for id in c.id.iter().chain(c.previous.iter()) {
-                        scripted::stop(id);
-                        scripted::remove(id);
-                    }
-                }
-            }
-        }
-        if how == Stop::Delete {
-            let opts = DeleteOptions {
-                precondition_uid: Some(self.uid.clone()),
-                ..DeleteOptions::now()
-            };
-            let _ = self
-                .cluster
-                .store
-                .delete(resources::pods(), &self.ns, &self.name, &opts);
-        }
     }
 }

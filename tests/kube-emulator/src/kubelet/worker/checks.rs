@@ -1,0 +1,106 @@
+//! The checks a container passes before it starts: its image, as a
+//! failed pull turns into ErrImagePull and ImagePullBackOff, and its config.
+
+use std::time::{Duration, Instant};
+
+use crate::cluster::NodeImage;
+use crate::events::Severity;
+
+use super::{Worker, doubled};
+use crate::kubelet::images::{self, PullError};
+use crate::kubelet::status::State;
+
+impl Worker {
+    /// The image check; `None` while the image cannot be used.
+    pub(super) fn image(&mut self, i: usize) -> Option<NodeImage> {
+        let now = Instant::now();
+        let backoff_ms = self.cluster.backoff_ms;
+        let c = &mut self.containers[i];
+        let image = c.spec["image"].as_str().unwrap_or_default().to_string();
+        let name = c.name.clone();
+        match images::check(&self.cluster, &c.spec) {
+            Ok(found) => {
+                c.pull_backoff = None;
+                c.show_pull_backoff = None;
+                Some(found)
+            }
+            Err(PullError::NeverPull(msg)) => {
+                if c.state != State::waiting("ErrImageNeverPull", Some(msg.clone()))
+                    || now >= c.next_attempt
+                {
+                    c.state = State::waiting("ErrImageNeverPull", Some(msg.clone()));
+                    c.next_attempt = now + Duration::from_millis(backoff_ms.0);
+                    self.event(Severity::Warning, "ErrImageNeverPull", &msg, Some(&name));
+                    self.event(
+                        Severity::Warning,
+                        "Failed",
+                        "Error: ErrImageNeverPull",
+                        Some(&name),
+                    );
+                }
+                None
+            }
+            Err(PullError::Failed(msg)) => {
+                if now >= c.next_attempt {
+                    let delay = doubled(c.pull_backoff, backoff_ms);
+                    c.pull_backoff = Some(delay);
+                    c.next_attempt = now + delay;
+                    c.show_pull_backoff = Some(now + (delay / 2).min(Duration::from_secs(1)));
+                    c.state = State::waiting("ErrImagePull", Some(msg.clone()));
+                    self.event(
+                        Severity::Normal,
+                        "Pulling",
+                        &format!("Pulling image \"{image}\""),
+                        Some(&name),
+                    );
+                    self.event(
+                        Severity::Warning,
+                        "Failed",
+                        &format!("Failed to pull image \"{image}\": {msg}"),
+                        Some(&name),
+                    );
+                    self.event(
+                        Severity::Warning,
+                        "Failed",
+                        "Error: ErrImagePull",
+                        Some(&name),
+                    );
+                } else if c.show_pull_backoff.is_some_and(|t| now >= t) {
+                    c.show_pull_backoff = None;
+                    c.state = State::waiting(
+                        "ImagePullBackOff",
+                        Some(format!(
+                            "Back-off pulling image \"{image}\": ErrImagePull: {msg}"
+                        )),
+                    );
+                    self.event(
+                        Severity::Normal,
+                        "BackOff",
+                        &format!("Back-off pulling image \"{image}\""),
+                        Some(&name),
+                    );
+                    self.event(
+                        Severity::Warning,
+                        "Failed",
+                        "Error: ImagePullBackOff",
+                        Some(&name),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    pub(super) fn config_error(&mut self, i: usize, message: String) {
+        let c = &mut self.containers[i];
+        c.state = State::waiting("CreateContainerConfigError", Some(message.clone()));
+        c.next_attempt = Instant::now() + Duration::from_secs(1);
+        let name = c.name.clone();
+        self.event(
+            Severity::Warning,
+            "Failed",
+            &format!("Error: {message}"),
+            Some(&name),
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! What the worker reports and how it ends: the pod's status, and the
+//! teardown of its containers when the pod is deleted or gone.
+
+use serde_json::{Value, json};
+
+use crate::cluster::Runtime;
+use crate::events::Severity;
+use crate::resources;
+use crate::store::{DeleteOptions, WriteOptions};
+
+use super::Worker;
+use crate::kubelet::status::{self, ContainerView, State};
+use crate::kubelet::{Stop, docker, scripted, volumes};
+
+impl Worker {
+    pub(super) fn write_status(&self) {
+        let scheme = self.scheme();
+        let views: Vec<ContainerView> = self
+            .containers
+            .iter()
+            .map(|c| ContainerView {
+                name: &c.name,
+                image: c.spec["image"].as_str().unwrap_or_default(),
+                image_id: &c.image_id,
+                container_id: c.id.as_ref().map(|id| format!("{scheme}://{id}")),
+                state: &c.state,
+                last: c.last.as_ref(),
+                ready: c.probes.ready && matches!(c.state, State::Running { .. }),
+                started: c.probes.started && matches!(c.state, State::Running { .. }),
+                restarts: c.restarts,
+            })
+            .collect();
+        let old = self.pod.get("status").cloned().unwrap_or_else(|| json!({}));
+        let policy = self.pod["spec"]["restartPolicy"]
+            .as_str()
+            .unwrap_or("Always");
+        let ip = self.sandbox.as_ref().map(|s| s.ip.as_str());
+        let new = status::pod_status(&old, &views, ip, &self.start_time, policy);
+        if new == old {
+            return;
+        }
+        let uid = self.uid.clone();
+        let _ = self.cluster.store.modify(
+            resources::pods(),
+            &self.ns,
+            &self.name,
+            "status",
+            &WriteOptions::manager("kubelet"),
+            |pod| {
+                if pod["metadata"]["uid"] == uid.as_str() {
+                    pod["status"] = new;
+                }
+                Ok(())
+            },
+        );
+    }
+
+    pub(super) async fn teardown(&mut self, how: Stop) {
+        let grace = self
+            .pod
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .or_else(|| self.pod.pointer("/spec/terminationGracePeriodSeconds"))
+            .and_then(Value::as_i64)
+            .unwrap_or(30);
+        let running: Vec<(String, String)> = self
+            .containers
+            .iter()
+            .filter(|c| matches!(c.state, State::Running { .. }))
+            .filter_map(|c| Some((c.name.clone(), c.id.clone()?)))
+            .collect();
+        if how == Stop::Delete {
+            for (name, _) in &running {
+                self.event(
+                    Severity::Normal,
+                    "Killing",
+                    &format!("Stopping container {name}"),
+                    Some(name),
+                );
+            }
+        }
+        match self.cluster.runtime {
+            Runtime::Docker => {
+                // Only a deletion waits for the grace period; a vanished pod's containers just go.
+                if how == Stop::Delete {
+                    futures::future::join_all(
+                        running.iter().map(|(_, id)| docker::stop(id, grace)),
+                    )
+                    .await;
+                }
+                docker::remove_pod(&self.uid).await;
+                volumes::remove_pod(&self.cluster, &self.uid);
+            }
+            Runtime::Scripted => {
+                for c in &self.containers {
+                    for id in c.id.iter().chain(c.previous.iter()) {
+                        scripted::stop(id);
+                        scripted::remove(id);
+                    }
+                }
+            }
+        }
+        if how == Stop::Delete {
+            let opts = DeleteOptions {
+                precondition_uid: Some(self.uid.clone()),
+                ..DeleteOptions::now()
+            };
+            let _ = self
+                .cluster
+                .store
+                .delete(resources::pods(), &self.ns, &self.name, &opts);
+        }
+    }
+}

@@ -3,16 +3,28 @@
 
 pub mod admission;
 pub mod bootstrap;
+pub mod client;
 pub mod cluster;
 pub mod controllers;
+pub mod emulator;
 pub mod events;
+pub mod faults;
 pub mod fields;
 pub mod kubelet;
 pub mod merge;
+pub mod openapi;
+pub mod protobuf;
 pub mod quantity;
 pub mod resources;
+pub mod schema;
 pub mod selector;
+pub mod server;
 pub mod status;
 pub mod store;
+pub mod table;
 pub mod testimage;
 pub mod time;
+pub mod watch;
+
+pub use cluster::{Cluster, NodeConfig, Runtime};
+pub use emulator::{Config, Emulator};

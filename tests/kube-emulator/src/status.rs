@@ -20,7 +20,7 @@ pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub details: Option<Details>,
+    pub details: Option<Box<Details>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -45,12 +45,12 @@ impl ApiError {
     }
 
     fn with_details(mut self, def: &ResourceDef, name: &str) -> Self {
-        self.details = Some(Details {
+        self.details = Some(Box::new(Details {
             name: name.to_string(),
             group: def.group.to_string(),
             kind: def.plural.to_string(),
             ..Details::default()
-        });
+        }));
         self
     }
 
@@ -126,13 +126,13 @@ impl ApiError {
             "Invalid",
             format!("{} \"{name}\" is invalid: {summary}", def.kind),
         );
-        err.details = Some(Details {
+        err.details = Some(Box::new(Details {
             name: name.to_string(),
             group: def.group.to_string(),
             kind: def.kind.to_string(),
             causes,
             retry_after_seconds: None,
-        });
+        }));
         err
     }
 
@@ -162,6 +162,23 @@ impl ApiError {
 
     pub fn not_found_path(path: &str) -> Self {
         Self::new(404, "NotFound", format!("the server could not find the requested resource ({path})"))
+    }
+
+    /// Server-side apply without a field manager.
+    pub fn invalid_patch_options() -> Self {
+        Self::new(
+            422,
+            "Invalid",
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        )
+    }
+
+    pub fn unsupported_protobuf(what: &str) -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!("the emulator cannot decode {what} from protobuf; send it as JSON (kubectl apply -f)"),
+        )
     }
 
     pub fn internal(message: impl Into<String>) -> Self {

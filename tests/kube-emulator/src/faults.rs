@@ -1,0 +1,165 @@
+//! Fault injection for tests: failing chosen requests, adding latency,
+//! closing watches early, and denying verbs as RBAC would.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::status::ApiError;
+
+/// One rule; a request matches when every given field matches.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Fault {
+    /// HTTP method (`GET`, `PATCH`…); any when empty.
+    pub method: Option<String>,
+    /// A substring of the request path (`/deployments/web`); any when empty.
+    pub path: Option<String>,
+    /// Only watch requests (`?watch=true`).
+    pub watch_only: bool,
+    /// Answer with this status code instead of serving the request.
+    pub code: Option<u16>,
+    pub message: Option<String>,
+    /// How many requests to affect; unlimited when empty.
+    pub times: Option<u32>,
+    /// Delay before the request is served.
+    pub latency_ms: Option<u64>,
+    /// End matching watches (and log streams) after this long.
+    pub close_after_ms: Option<u64>,
+}
+
+/// An RBAC denial: the user may not `verb` `resource` (in `namespace`, or anywhere).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Denial {
+    pub verb: String,
+    pub group: String,
+    pub resource: String,
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Faults {
+    rules: Mutex<Vec<Fault>>,
+    denials: Mutex<Vec<Denial>>,
+}
+
+/// What a matching rule asks of one request.
+#[derive(Debug, Default)]
+pub struct Effect {
+    pub error: Option<ApiError>,
+    pub latency: Option<Duration>,
+    pub close_after: Option<Duration>,
+}
+
+pub const USER: &str = "emulator-admin";
+
+impl Faults {
+    pub fn add(&self, fault: Fault) {
+        self.rules.lock().unwrap_or_else(|e| e.into_inner()).push(fault);
+    }
+
+    pub fn deny(&self, denial: Denial) {
+        self.denials.lock().unwrap_or_else(|e| e.into_inner()).push(denial);
+    }
+
+    pub fn clear(&self) {
+        self.rules.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.denials.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    pub fn effect(&self, method: &str, path: &str, is_watch: bool) -> Effect {
+        let mut effect = Effect::default();
+        let mut rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
+        for rule in rules.iter_mut() {
+            let matches = rule.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && rule.path.as_deref().is_none_or(|p| path.contains(p))
+                && (!rule.watch_only || is_watch)
+                && rule.times != Some(0);
+            if !matches {
+                continue;
+            }
+            if let Some(t) = rule.times.as_mut() {
+                *t -= 1;
+            }
+            if let Some(code) = rule.code {
+                let message = rule
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| format!("injected failure ({code})"));
+                effect.error.get_or_insert(ApiError::injected(code, message));
+            }
+            if let Some(ms) = rule.latency_ms {
+                effect.latency = Some(Duration::from_millis(ms));
+            }
+            if let Some(ms) = rule.close_after_ms {
+                effect.close_after = Some(Duration::from_millis(ms));
+            }
+        }
+        effect
+    }
+
+    pub fn allowed(&self, verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> bool {
+        let denials = self.denials.lock().unwrap_or_else(|e| e.into_inner());
+        !denials.iter().any(|d| {
+            (d.verb == verb || d.verb == "*")
+                && (d.resource == resource || d.resource == "*")
+                && (d.group == group || d.group == "*")
+                && d.namespace.as_deref().is_none_or(|n| Some(n) == namespace)
+        })
+    }
+
+    /// The 403 the real server sends when RBAC says no.
+    pub fn forbidden(verb: &str, group: &str, resource: &str, name: Option<&str>, namespace: Option<&str>) -> ApiError {
+        let qualified = if group.is_empty() {
+            resource.to_string()
+        } else {
+            format!("{resource}.{group}")
+        };
+        let subject = match name {
+            Some(n) => format!("{qualified} \"{n}\""),
+            None => qualified,
+        };
+        let scope = match namespace {
+            Some(ns) => format!(" in the namespace \"{ns}\""),
+            None => " at the cluster scope".into(),
+        };
+        ApiError::forbidden(format!(
+            "{subject} is forbidden: User \"{USER}\" cannot {verb} resource \"{resource}\" in API group \"{group}\"{scope}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counted_faults_expire() {
+        let f = Faults::default();
+        f.add(Fault {
+            method: Some("GET".into()),
+            path: Some("/pods".into()),
+            code: Some(500),
+            times: Some(1),
+            ..Fault::default()
+        });
+        assert!(f.effect("GET", "/api/v1/pods", false).error.is_some());
+        assert!(f.effect("GET", "/api/v1/pods", false).error.is_none());
+    }
+
+    #[test]
+    fn denials_match_verb_resource_and_namespace() {
+        let f = Faults::default();
+        f.deny(Denial {
+            verb: "create".into(),
+            resource: "secrets".into(),
+            namespace: Some("todo".into()),
+            ..Denial::default()
+        });
+        assert!(!f.allowed("create", "", "secrets", Some("todo")));
+        assert!(f.allowed("create", "", "secrets", Some("other")));
+        assert!(f.allowed("get", "", "secrets", Some("todo")));
+    }
+}

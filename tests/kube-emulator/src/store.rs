@@ -138,8 +138,21 @@ pub fn new_uid() -> String {
     let b: [u8; 16] = rand::rng().random();
     format!(
         "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-4{:01x}{:02x}-{:01x}{:01x}{:02x}-{}",
-        b[0], b[1], b[2], b[3], b[4], b[5], b[6] & 0x0f, b[7], 8 | (b[8] & 0x3), b[8] >> 4, b[9],
-        b[10..16].iter().map(|x| format!("{x:02x}")).collect::<String>()
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        b[4],
+        b[5],
+        b[6] & 0x0f,
+        b[7],
+        8 | (b[8] & 0x3),
+        b[8] >> 4,
+        b[9],
+        b[10..16]
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
     )
 }
 
@@ -150,7 +163,11 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
 fn finalizers(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -231,11 +248,21 @@ impl Store {
 
     /// Everything of one kind, in one namespace or all.
     pub fn all(&self, def: &'static ResourceDef, ns: Option<&str>) -> Vec<Value> {
-        self.list(def, ns, &LabelSelector::default(), &FieldSelector::default())
-            .0
+        self.list(
+            def,
+            ns,
+            &LabelSelector::default(),
+            &FieldSelector::default(),
+        )
+        .0
     }
 
-    pub fn watch(&self, def: &'static ResourceDef, ns: Option<&str>, from: u64) -> ApiResult<WatchStart> {
+    pub fn watch(
+        &self,
+        def: &'static ResourceDef,
+        ns: Option<&str>,
+        from: u64,
+    ) -> ApiResult<WatchStart> {
         let inner = self.lock();
         if let Some(oldest) = inner.history.front()
             && from + 1 < oldest.rv
@@ -257,6 +284,31 @@ impl Store {
             live: self.events.subscribe(),
             rv: inner.rv,
         })
+    }
+
+    /// Lists and subscribes under one lock, so that no change falls between the two.
+    pub fn list_and_watch(
+        &self,
+        def: &'static ResourceDef,
+        ns: Option<&str>,
+    ) -> (Vec<Value>, WatchStart) {
+        let inner = self.lock();
+        let items = inner
+            .tables
+            .get(key(def))
+            .map(|t| {
+                t.iter()
+                    .filter(|((ons, _), _)| ns.is_none_or(|n| n == ons))
+                    .map(|(_, o)| o.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let start = WatchStart {
+            backlog: Vec::new(),
+            live: self.events.subscribe(),
+            rv: inner.rv,
+        };
+        (items, start)
     }
 
     fn check_namespace(inner: &Inner, def: &ResourceDef, ns: &str) -> ApiResult<()> {
@@ -307,7 +359,9 @@ impl Store {
         if !name.is_empty() && table.contains_key(&(ns.to_string(), name.clone())) {
             return Err(ApiError::already_exists(def, &name));
         }
-        let meta = obj["metadata"].as_object_mut().expect("made an object above");
+        let meta = obj["metadata"]
+            .as_object_mut()
+            .expect("made an object above");
         meta.insert("name".into(), json!(name));
         if def.namespaced {
             meta.insert("namespace".into(), json!(ns));
@@ -317,7 +371,12 @@ impl Store {
         meta.insert("uid".into(), json!(new_uid()));
         meta.insert("creationTimestamp".into(), json!(time::now()));
         meta.insert("generation".into(), json!(1));
-        for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        for f in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
             meta.remove(f);
         }
         obj["apiVersion"] = json!(def.api_version());
@@ -329,7 +388,14 @@ impl Store {
             obj["status"] = json!({ "phase": "Pending", "qosClass": qos_class(&obj) });
         }
         if obj.pointer("/metadata/managedFields").is_none() {
-            fields::record_update(None, &mut obj, &opts.manager, &def.api_version(), "", &time::now());
+            fields::record_update(
+                None,
+                &mut obj,
+                &opts.manager,
+                &def.api_version(),
+                "",
+                &time::now(),
+            );
         }
         self.admit(&mut inner, def, ns, &mut obj, None)?;
         if opts.dry_run {
@@ -339,7 +405,14 @@ impl Store {
     }
 
     /// Defaulting, allocation and validation shared by every write.
-    fn admit(&self, inner: &mut Inner, def: &'static ResourceDef, ns: &str, obj: &mut Value, old: Option<&Value>) -> ApiResult<()> {
+    fn admit(
+        &self,
+        inner: &mut Inner,
+        def: &'static ResourceDef,
+        ns: &str,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> ApiResult<()> {
         admission::default(def, obj);
         let mut causes = Vec::new();
         if def.kind == "Service" {
@@ -369,12 +442,23 @@ impl Store {
         if causes.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::invalid(def, meta_str(obj, "name").unwrap_or_default(), causes))
+            Err(ApiError::invalid(
+                def,
+                meta_str(obj, "name").unwrap_or_default(),
+                causes,
+            ))
         }
     }
 
     /// Stores an object under a new resourceVersion and tells the watchers.
-    fn put(&self, inner: &mut Inner, def: &'static ResourceDef, ns: &str, mut obj: Value, kind: EventType) -> Value {
+    fn put(
+        &self,
+        inner: &mut Inner,
+        def: &'static ResourceDef,
+        ns: &str,
+        mut obj: Value,
+        kind: EventType,
+    ) -> Value {
         inner.rv += 1;
         let rv = inner.rv;
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
@@ -495,10 +579,26 @@ impl Store {
             .get(key(def))
             .and_then(|t| t.get(&(ns.to_string(), name.to_string())))
             .cloned();
-        let applied = fields::apply(live.as_ref(), config, &opts.manager, force, subresource, &now)
-            .map_err(|conflicts| ApiError::apply_conflict(def, name, &conflicts))?;
+        let applied = fields::apply(
+            live.as_ref(),
+            config,
+            &opts.manager,
+            force,
+            subresource,
+            &now,
+        )
+        .map_err(|conflicts| ApiError::apply_conflict(def, name, &conflicts))?;
         match live {
-            Some(old) => self.commit(&mut inner, def, ns, old, applied.object, subresource, opts, false),
+            Some(old) => self.commit(
+                &mut inner,
+                def,
+                ns,
+                old,
+                applied.object,
+                subresource,
+                opts,
+                false,
+            ),
             None => {
                 if subresource == "status" {
                     return Err(ApiError::not_found(def, name));
@@ -545,7 +645,15 @@ impl Store {
             }
         }
         // Server-owned metadata survives whatever the client sent.
-        for f in ["uid", "creationTimestamp", "generation", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace", "name"] {
+        for f in [
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "namespace",
+            "name",
+        ] {
             match old["metadata"].get(f) {
                 Some(v) => new["metadata"][f] = v.clone(),
                 None => {
@@ -574,7 +682,14 @@ impl Store {
             new["metadata"]["generation"] = json!(g + 1);
         }
         if record {
-            fields::record_update(Some(&old), &mut new, &opts.manager, &def.api_version(), subresource, &time::now());
+            fields::record_update(
+                Some(&old),
+                &mut new,
+                &opts.manager,
+                &def.api_version(),
+                subresource,
+                &time::now(),
+            );
         }
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
         if new == old {
@@ -585,12 +700,23 @@ impl Store {
         }
         let finished = new.pointer("/metadata/deletionTimestamp").is_some()
             && finalizers(&new).is_empty()
-            && (def.kind != "Pod" || new.pointer("/metadata/deletionGracePeriodSeconds") == Some(&json!(0)));
-        let kind = if finished { EventType::Deleted } else { EventType::Modified };
+            && (def.kind != "Pod"
+                || new.pointer("/metadata/deletionGracePeriodSeconds") == Some(&json!(0)));
+        let kind = if finished {
+            EventType::Deleted
+        } else {
+            EventType::Modified
+        };
         Ok(self.put(inner, def, ns, new, kind))
     }
 
-    pub fn delete(&self, def: &'static ResourceDef, ns: &str, name: &str, opts: &DeleteOptions) -> ApiResult<Value> {
+    pub fn delete(
+        &self,
+        def: &'static ResourceDef,
+        ns: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> ApiResult<Value> {
         let mut inner = self.lock();
         let mut obj = inner
             .tables
@@ -642,12 +768,20 @@ impl Store {
             Some(Propagation::Foreground) if !fins.iter().any(|f| f == "foregroundDeletion") => {
                 fins.push("foregroundDeletion".into())
             }
-            Some(Propagation::Orphan) if !fins.iter().any(|f| f == "orphan") => fins.push("orphan".into()),
+            Some(Propagation::Orphan) if !fins.iter().any(|f| f == "orphan") => {
+                fins.push("orphan".into())
+            }
             _ => {}
         }
         let bound_pod = def.kind == "Pod"
-            && obj.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty())
-            && !matches!(obj.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"));
+            && obj
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty())
+            && !matches!(
+                obj.pointer("/status/phase").and_then(Value::as_str),
+                Some("Succeeded" | "Failed")
+            );
         let deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
         if !fins.is_empty() || (bound_pod && grace > 0) {
             if deleting && !(def.kind == "Pod" && grace == 0) {
@@ -702,7 +836,10 @@ pub fn qos_class(pod: &Value) -> &'static str {
         }
         let full = ["cpu", "memory"].iter().all(|r| {
             let l = limits.and_then(|l| l.get(*r));
-            l.is_some() && requests.and_then(|q| q.get(*r)).is_none_or(|q| Some(q) == l)
+            l.is_some()
+                && requests
+                    .and_then(|q| q.get(*r))
+                    .is_none_or(|q| Some(q) == l)
         });
         guaranteed &= full;
     }

@@ -73,7 +73,10 @@ pub fn parse(s: &str) -> Option<Quantity> {
     } else {
         den = den.checked_mul(scale)?;
     }
-    Some(Quantity { num: sign * num, den })
+    Some(Quantity {
+        num: sign * num,
+        den,
+    })
 }
 
 /// A quantity as it appears in JSON: usually a string, sometimes a bare number.
@@ -122,7 +125,10 @@ mod tests {
 
     #[test]
     fn numbers_in_json_and_garbage() {
-        assert_eq!(from_json(&serde_json::json!(2)).unwrap().milli_value(), 2000);
+        assert_eq!(
+            from_json(&serde_json::json!(2)).unwrap().milli_value(),
+            2000
+        );
         assert_eq!(parse("abc"), None);
         assert_eq!(parse("1Qi"), None);
         assert_eq!(parse(""), None);

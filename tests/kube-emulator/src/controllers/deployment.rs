@@ -5,7 +5,10 @@
 use serde_json::{Value, json};
 
 use super::deployment_util::*;
-use super::{adopt, controller_ref, controller_uid, deleting, int, name, namespace, opts, terminal, uid};
+use super::{
+    CONTROLLER_MANAGER, adopt, controller_ref, controller_uid, deleting, int, name, namespace,
+    opts, terminal, uid, write,
+};
 use crate::cluster::Cluster;
 use crate::events::Severity;
 use crate::resources::{self, ResourceDef};
@@ -34,7 +37,9 @@ fn total_replicas(rss: &[Value]) -> i64 {
 }
 
 fn status_sum(rss: &[Value], field: &str) -> i64 {
-    rss.iter().map(|rs| int(rs, &format!("/status/{field}"))).sum()
+    rss.iter()
+        .map(|rs| int(rs, &format!("/status/{field}")))
+        .sum()
 }
 
 /// Available replicas, never more than the replica set is scaled to: its
@@ -78,12 +83,17 @@ impl Sync<'_> {
 
     fn owned_replica_sets(&self) -> Vec<Value> {
         let d = &self.d;
-        let selector = LabelSelector::from_object(d.pointer("/spec/selector").unwrap_or(&Value::Null));
+        let selector =
+            LabelSelector::from_object(d.pointer("/spec/selector").unwrap_or(&Value::Null));
         let mut out = Vec::new();
         for rs in self.cluster.store.all(replica_sets(), Some(namespace(d))) {
             match controller_uid(&rs) {
                 Some(u) if u == uid(d) => out.push(rs),
-                None if !deleting(d) && !deleting(&rs) && !selector.is_empty() && selector.matches(&rs) => {
+                None if !deleting(d)
+                    && !deleting(&rs)
+                    && !selector.is_empty()
+                    && selector.matches(&rs) =>
+                {
                     out.extend(adopt(&self.cluster.store, replica_sets(), &rs, d));
                 }
                 _ => {}
@@ -95,25 +105,41 @@ impl Sync<'_> {
 
     fn event(&self, message: String) {
         let r = &self.cluster.recorder;
-        r.record(&self.d, Severity::Normal, "ScalingReplicaSet", &message, COMPONENT, None);
+        r.record(
+            &self.d,
+            Severity::Normal,
+            "ScalingReplicaSet",
+            &message,
+            COMPONENT,
+            None,
+        );
     }
 
     fn write_status(&mut self, status: Value) {
         if self.d.get("status") == Some(&status) {
             return;
         }
-        let (ns, n) = (namespace(&self.d).to_string(), name(&self.d).to_string());
-        let written = self.cluster.store.modify(deployments(), &ns, &n, "status", &opts(), |o| {
-            o["status"] = status.clone();
-            Ok(())
-        });
-        if written.is_ok() {
+        let written = write(
+            &self.cluster.store,
+            deployments(),
+            &self.d,
+            "status",
+            CONTROLLER_MANAGER,
+            |o| {
+                o["status"] = status.clone();
+            },
+        );
+        if written.is_some() {
             self.d["status"] = status;
         }
     }
 
     fn status(&self) -> Value {
-        self.d.get("status").filter(|s| s.is_object()).cloned().unwrap_or(json!({}))
+        self.d
+            .get("status")
+            .filter(|s| s.is_object())
+            .cloned()
+            .unwrap_or(json!({}))
     }
 
     /// `checkPausedConditions`: pausing and resuming reset the progress clock.
@@ -129,9 +155,25 @@ impl Sync<'_> {
         let paused_reported = reason == Some(json!("DeploymentPaused"));
         let paused = self.d.pointer("/spec/paused") == Some(&json!(true));
         if paused && !paused_reported {
-            set_condition(&mut status, new_condition("Progressing", "Unknown", "DeploymentPaused", "Deployment is paused"));
+            set_condition(
+                &mut status,
+                new_condition(
+                    "Progressing",
+                    "Unknown",
+                    "DeploymentPaused",
+                    "Deployment is paused",
+                ),
+            );
         } else if !paused && paused_reported {
-            set_condition(&mut status, new_condition("Progressing", "Unknown", "DeploymentResumed", "Deployment is resumed"));
+            set_condition(
+                &mut status,
+                new_condition(
+                    "Progressing",
+                    "Unknown",
+                    "DeploymentResumed",
+                    "Deployment is resumed",
+                ),
+            );
         } else {
             return;
         }
@@ -150,8 +192,17 @@ impl Sync<'_> {
     /// `getAllReplicaSetsAndSyncRevision`: the replica set of the current
     /// template (created when asked and missing) and all the others.
     fn new_and_old(&mut self, rss: &[Value], create: bool) -> (Option<Value>, Vec<Value>) {
-        let template = self.d.pointer("/spec/template").cloned().unwrap_or(Value::Null);
-        let existing = rss.iter().find(|rs| same_template(rs.pointer("/spec/template").unwrap_or(&Value::Null), &template));
+        let template = self
+            .d
+            .pointer("/spec/template")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let existing = rss.iter().find(|rs| {
+            same_template(
+                rs.pointer("/spec/template").unwrap_or(&Value::Null),
+                &template,
+            )
+        });
         let old: Vec<Value> = rss
             .iter()
             .filter(|rs| existing.is_none_or(|e| uid(e) != uid(rs)))
@@ -172,18 +223,24 @@ impl Sync<'_> {
         let min_ready = self.d.pointer("/spec/minReadySeconds").cloned();
         if annotations_changed || copy.pointer("/spec/minReadySeconds") != min_ready.as_ref() {
             let annotations = copy["metadata"]["annotations"].clone();
-            let written = self.cluster.store.modify(replica_sets(), namespace(rs), name(rs), "", &opts(), |o| {
-                o["metadata"]["annotations"] = annotations;
-                match &min_ready {
-                    Some(m) => o["spec"]["minReadySeconds"] = m.clone(),
-                    None => {
-                        if let Some(spec) = o["spec"].as_object_mut() {
-                            spec.remove("minReadySeconds");
+            let written = write(
+                &self.cluster.store,
+                replica_sets(),
+                rs,
+                "",
+                CONTROLLER_MANAGER,
+                |o| {
+                    o["metadata"]["annotations"] = annotations;
+                    match &min_ready {
+                        Some(m) => o["spec"]["minReadySeconds"] = m.clone(),
+                        None => {
+                            if let Some(spec) = o["spec"].as_object_mut() {
+                                spec.remove("minReadySeconds");
+                            }
                         }
                     }
-                }
-                Ok(())
-            });
+                },
+            );
             return written.unwrap_or(copy);
         }
         if let Some(r) = annotation(&copy, REVISION) {
@@ -192,7 +249,10 @@ impl Sync<'_> {
         let mut status = self.status();
         if has_progress_deadline(&self.d) && get_condition(&status, "Progressing").is_none() {
             let message = format!("Found new replica set \"{}\"", name(&copy));
-            set_condition(&mut status, new_condition("Progressing", "True", "FoundNewReplicaSet", &message));
+            set_condition(
+                &mut status,
+                new_condition("Progressing", "True", "FoundNewReplicaSet", &message),
+            );
             self.write_status(status);
         }
         copy
@@ -202,14 +262,20 @@ impl Sync<'_> {
         if annotation(&self.d, REVISION) == Some(revision) {
             return;
         }
-        let written = self.cluster.store.modify(deployments(), namespace(&self.d), name(&self.d), "", &opts(), |o| {
-            if !o["metadata"]["annotations"].is_object() {
-                o["metadata"]["annotations"] = json!({});
-            }
-            o["metadata"]["annotations"][REVISION] = json!(revision);
-            Ok(())
-        });
-        if written.is_ok() {
+        let written = write(
+            &self.cluster.store,
+            deployments(),
+            &self.d,
+            "",
+            CONTROLLER_MANAGER,
+            |o| {
+                if !o["metadata"]["annotations"].is_object() {
+                    o["metadata"]["annotations"] = json!({});
+                }
+                o["metadata"]["annotations"][REVISION] = json!(revision);
+            },
+        );
+        if written.is_some() {
             if !self.d["metadata"]["annotations"].is_object() {
                 self.d["metadata"]["annotations"] = json!({});
             }
@@ -242,7 +308,11 @@ impl Sync<'_> {
         let count = self.new_rs_replicas(&all(&Some(rs.clone()), old), &rs);
         rs["spec"]["replicas"] = json!(count);
         set_new_rs_annotations(d, &mut rs, new_revision, false);
-        let created = match self.cluster.store.create(replica_sets(), namespace(d), rs, &opts()) {
+        let created = match self
+            .cluster
+            .store
+            .create(replica_sets(), namespace(d), rs, &opts())
+        {
             Ok(created) => {
                 if count > 0 {
                     self.event(format!("Scaled up replica set {rs_name} from 0 to {count}"));
@@ -250,7 +320,10 @@ impl Sync<'_> {
                 created
             }
             Err(e) if e.reason == "AlreadyExists" => {
-                let existing = self.cluster.store.try_get(replica_sets(), namespace(d), &rs_name)?;
+                let existing =
+                    self.cluster
+                        .store
+                        .try_get(replica_sets(), namespace(d), &rs_name)?;
                 let ours = controller_uid(&existing) == Some(uid(d));
                 if ours && same_template(&existing["spec"]["template"], &d["spec"]["template"]) {
                     return Some(existing);
@@ -264,9 +337,15 @@ impl Sync<'_> {
             Err(e) if e.code == 403 => return None,
             Err(e) => {
                 if has_progress_deadline(d) {
-                    let message = format!("Failed to create new replica set \"{rs_name}\": {}", e.message);
+                    let message = format!(
+                        "Failed to create new replica set \"{rs_name}\": {}",
+                        e.message
+                    );
                     let mut status = self.status();
-                    set_condition(&mut status, new_condition("Progressing", "False", "ReplicaSetCreateError", &message));
+                    set_condition(
+                        &mut status,
+                        new_condition("Progressing", "False", "ReplicaSetCreateError", &message),
+                    );
                     self.write_status(status);
                 }
                 return None;
@@ -276,7 +355,10 @@ impl Sync<'_> {
         if has_progress_deadline(&self.d) {
             let message = format!("Created new replica set \"{rs_name}\"");
             let mut status = self.status();
-            set_condition(&mut status, new_condition("Progressing", "True", "NewReplicaSetCreated", &message));
+            set_condition(
+                &mut status,
+                new_condition("Progressing", "True", "NewReplicaSetCreated", &message),
+            );
             self.write_status(status);
         }
         Some(created)
@@ -306,19 +388,29 @@ impl Sync<'_> {
             return (false, rs.clone());
         }
         let annotations = copy["metadata"]["annotations"].clone();
-        let written = self.cluster.store.modify(replica_sets(), namespace(rs), name(rs), "", &opts(), |o| {
-            o["spec"]["replicas"] = json!(size);
-            o["metadata"]["annotations"] = annotations;
-            Ok(())
-        });
+        let written = write(
+            &self.cluster.store,
+            replica_sets(),
+            rs,
+            "",
+            CONTROLLER_MANAGER,
+            |o| {
+                o["spec"]["replicas"] = json!(size);
+                o["metadata"]["annotations"] = annotations;
+            },
+        );
         match written {
-            Ok(updated) => {
+            Some(updated) => {
                 if size_changed {
-                    self.event(format!("Scaled {operation} replica set {} from {} to {size}", name(rs), replicas(rs)));
+                    self.event(format!(
+                        "Scaled {operation} replica set {} from {} to {size}",
+                        name(rs),
+                        replicas(rs)
+                    ));
                 }
                 (size_changed, updated)
             }
-            Err(_) => (false, rs.clone()),
+            None => (false, rs.clone()),
         }
     }
 
@@ -374,13 +466,25 @@ impl Sync<'_> {
             return;
         }
         let mut act = act;
-        let allowed = if desired > 0 { desired + max_surge(&self.d) } else { 0 };
+        let allowed = if desired > 0 {
+            desired + max_surge(&self.d)
+        } else {
+            0
+        };
         let to_add = allowed - total_replicas(&act);
         let operation = if to_add > 0 {
-            act.sort_by(|a, b| replicas(b).cmp(&replicas(a)).then_with(|| by_creation(b, a)));
+            act.sort_by(|a, b| {
+                replicas(b)
+                    .cmp(&replicas(a))
+                    .then_with(|| by_creation(b, a))
+            });
             "up"
         } else {
-            act.sort_by(|a, b| replicas(b).cmp(&replicas(a)).then_with(|| by_creation(a, b)));
+            act.sort_by(|a, b| {
+                replicas(b)
+                    .cmp(&replicas(a))
+                    .then_with(|| by_creation(a, b))
+            });
             "down"
         };
         let mut added = 0;
@@ -420,7 +524,11 @@ impl Sync<'_> {
             }
         };
         let allowed = to_add - added;
-        if to_add > 0 { fraction.min(allowed) } else { fraction.max(allowed) }
+        if to_add > 0 {
+            fraction.min(allowed)
+        } else {
+            fraction.max(allowed)
+        }
     }
 
     fn rollout_rolling(&mut self, rss: &[Value]) {
@@ -537,13 +645,20 @@ impl Sync<'_> {
             .store
             .all(resources::pods(), Some(namespace(&self.d)))
             .iter()
-            .filter(|p| controller_uid(p).is_some_and(|u| old_uids.contains(&u) && new.is_none_or(|n| uid(n) != u)))
+            .filter(|p| {
+                controller_uid(p)
+                    .is_some_and(|u| old_uids.contains(&u) && new.is_none_or(|n| uid(n) != u))
+            })
             .any(|p| !terminal(p))
     }
 
     /// `cleanupDeployment`: old, empty replica sets beyond revisionHistoryLimit go.
     fn cleanup(&self, old: &[Value]) {
-        let Some(limit) = self.d.pointer("/spec/revisionHistoryLimit").and_then(Value::as_i64) else {
+        let Some(limit) = self
+            .d
+            .pointer("/spec/revisionHistoryLimit")
+            .and_then(Value::as_i64)
+        else {
             return;
         };
         let mut cleanable: Vec<&Value> = old.iter().filter(|rs| !deleting(rs)).collect();
@@ -551,11 +666,20 @@ impl Sync<'_> {
         if excess <= 0 {
             return;
         }
-        cleanable.sort_by(|a, b| revision(a).cmp(&revision(b)).then_with(|| by_creation(a, b)));
+        cleanable.sort_by(|a, b| {
+            revision(a)
+                .cmp(&revision(b))
+                .then_with(|| by_creation(a, b))
+        });
         for rs in cleanable.into_iter().take(excess as usize) {
             let settled = int(rs, "/metadata/generation") <= int(rs, "/status/observedGeneration");
             if int(rs, "/status/replicas") == 0 && replicas(rs) == 0 && settled {
-                let _ = self.cluster.store.delete(replica_sets(), namespace(rs), name(rs), &DeleteOptions::default());
+                let _ = self.cluster.store.delete(
+                    replica_sets(),
+                    namespace(rs),
+                    name(rs),
+                    &DeleteOptions::default(),
+                );
             }
         }
     }
@@ -568,10 +692,16 @@ impl Sync<'_> {
         let counts = [
             ("observedGeneration", int(d, "/metadata/generation")),
             ("replicas", status_sum(everything, "replicas")),
-            ("updatedReplicas", new.map_or(0, |n| int(n, "/status/replicas"))),
+            (
+                "updatedReplicas",
+                new.map_or(0, |n| int(n, "/status/replicas")),
+            ),
             ("readyReplicas", status_sum(everything, "readyReplicas")),
             ("availableReplicas", available),
-            ("unavailableReplicas", (total_replicas(everything) - available).max(0)),
+            (
+                "unavailableReplicas",
+                (total_replicas(everything) - available).max(0),
+            ),
         ];
         for (k, v) in counts {
             // The real status omits zero counts.
@@ -586,10 +716,20 @@ impl Sync<'_> {
             status["conditions"] = c.clone();
         }
         if available >= replicas(d) - max_unavailable(d) {
-            let c = new_condition("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.");
+            let c = new_condition(
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+            );
             set_condition(&mut status, c);
         } else {
-            let c = new_condition("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.");
+            let c = new_condition(
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+            );
             set_condition(&mut status, c);
         }
         status
@@ -611,7 +751,9 @@ impl Sync<'_> {
         }
         let current = get_condition(&old_status, "Progressing").cloned();
         let settled = int(&status, "/replicas") == int(&status, "/updatedReplicas")
-            && current.as_ref().is_some_and(|c| c["reason"] == "NewReplicaSetAvailable");
+            && current
+                .as_ref()
+                .is_some_and(|c| c["reason"] == "NewReplicaSetAvailable");
         let subject = match new {
             Some(rs) => format!("ReplicaSet \"{}\"", name(rs)),
             None => format!("Deployment \"{}\"", name(d)),
@@ -619,7 +761,10 @@ impl Sync<'_> {
         if has_progress_deadline(d) && !settled {
             if complete(d, &status) {
                 let message = format!("{subject} has successfully progressed.");
-                set_condition(&mut status, new_condition("Progressing", "True", "NewReplicaSetAvailable", &message));
+                set_condition(
+                    &mut status,
+                    new_condition("Progressing", "True", "NewReplicaSetAvailable", &message),
+                );
             } else if progressing(&old_status, &status) {
                 let message = format!("{subject} is progressing.");
                 let mut c = new_condition("Progressing", "True", "ReplicaSetUpdated", &message);
@@ -633,7 +778,10 @@ impl Sync<'_> {
                 set_condition(&mut status, c);
             } else if timed_out(d, &status) {
                 let message = format!("{subject} has timed out progressing.");
-                set_condition(&mut status, new_condition("Progressing", "False", "ProgressDeadlineExceeded", &message));
+                set_condition(
+                    &mut status,
+                    new_condition("Progressing", "False", "ProgressDeadlineExceeded", &message),
+                );
             }
         }
         remove_condition(&mut status, "ReplicaFailure");

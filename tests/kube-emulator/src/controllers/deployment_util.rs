@@ -30,7 +30,9 @@ fn set_annotation(obj: &mut Value, key: &str, value: &str) {
 }
 
 pub fn revision(rs: &Value) -> i64 {
-    annotation(rs, REVISION).and_then(|r| r.parse().ok()).unwrap_or(0)
+    annotation(rs, REVISION)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Oldest first, then by name, as `ReplicaSetsByCreationTimestamp`.
@@ -43,11 +45,17 @@ fn normalized(v: &Value) -> Option<Value> {
     match v {
         Value::Null => None,
         Value::Object(m) => {
-            let m: Map<String, Value> = m.iter().filter_map(|(k, v)| Some((k.clone(), normalized(v)?))).collect();
+            let m: Map<String, Value> = m
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), normalized(v)?)))
+                .collect();
             (!m.is_empty()).then_some(Value::Object(m))
         }
         Value::Array(a) => {
-            let a: Vec<Value> = a.iter().map(|v| normalized(v).unwrap_or(Value::Null)).collect();
+            let a: Vec<Value> = a
+                .iter()
+                .map(|v| normalized(v).unwrap_or(Value::Null))
+                .collect();
             (!a.is_empty()).then_some(Value::Array(a))
         }
         v => Some(v.clone()),
@@ -56,7 +64,10 @@ fn normalized(v: &Value) -> Option<Value> {
 
 fn without_hash(template: &Value) -> Value {
     let mut t = template.clone();
-    if let Some(labels) = t.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+    if let Some(labels) = t
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
         labels.remove(HASH_LABEL);
     }
     normalized(&t).unwrap_or(Value::Null)
@@ -143,15 +154,30 @@ fn scaled(v: Option<&Value>, total: i64, round_up: bool) -> i64 {
 }
 
 pub fn rolling(d: &Value) -> bool {
-    d.pointer("/spec/strategy/type").and_then(Value::as_str).unwrap_or("RollingUpdate") == "RollingUpdate"
+    d.pointer("/spec/strategy/type")
+        .and_then(Value::as_str)
+        .unwrap_or("RollingUpdate")
+        == "RollingUpdate"
 }
 
 /// `ResolveFenceposts`: (maxSurge, maxUnavailable); never both zero.
 fn fenceposts(d: &Value) -> (i64, i64) {
     let desired = replicas(d);
-    let surge = scaled(d.pointer("/spec/strategy/rollingUpdate/maxSurge"), desired, true);
-    let unavailable = scaled(d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"), desired, false);
-    if surge == 0 && unavailable == 0 { (0, 1) } else { (surge, unavailable) }
+    let surge = scaled(
+        d.pointer("/spec/strategy/rollingUpdate/maxSurge"),
+        desired,
+        true,
+    );
+    let unavailable = scaled(
+        d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"),
+        desired,
+        false,
+    );
+    if surge == 0 && unavailable == 0 {
+        (0, 1)
+    } else {
+        (surge, unavailable)
+    }
 }
 
 pub fn max_surge(d: &Value) -> i64 {
@@ -189,7 +215,10 @@ pub fn set_new_rs_annotations(d: &Value, rs: &mut Value, new_revision: i64, exis
         "deprecated.deployment.rollback.to",
     ];
     let mut changed = false;
-    if let Some(ann) = d.pointer("/metadata/annotations").and_then(Value::as_object) {
+    if let Some(ann) = d
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+    {
         for (k, v) in ann {
             let v = v.as_str().unwrap_or_default();
             if !SKIP.contains(&k.as_str()) && annotation(rs, k) != Some(v) {
@@ -210,7 +239,9 @@ pub fn set_new_rs_annotations(d: &Value, rs: &mut Value, new_revision: i64, exis
         set_annotation(rs, REVISION, &new_revision.to_string());
         changed = true;
         if let Some(old) = old {
-            let history = annotation(rs, REVISION_HISTORY).unwrap_or_default().to_string();
+            let history = annotation(rs, REVISION_HISTORY)
+                .unwrap_or_default()
+                .to_string();
             let mut revisions: Vec<&str> = history.split(',').filter(|r| !r.is_empty()).collect();
             revisions.push(&old);
             while revisions.join(",").len() > MAX_REVISION_HISTORY_CHARS && revisions.len() > 1 {
@@ -239,14 +270,21 @@ pub fn new_condition(kind: &str, status: &str, reason: &str, message: &str) -> V
 }
 
 pub fn get_condition<'a>(status: &'a Value, kind: &str) -> Option<&'a Value> {
-    status.get("conditions")?.as_array()?.iter().find(|c| c["type"] == kind)
+    status
+        .get("conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
 }
 
 pub fn remove_condition(status: &mut Value, kind: &str) {
     if let Some(cs) = status.get_mut("conditions").and_then(Value::as_array_mut) {
         cs.retain(|c| c["type"] != kind);
         if cs.is_empty() {
-            status.as_object_mut().expect("status is an object").remove("conditions");
+            status
+                .as_object_mut()
+                .expect("status is an object")
+                .remove("conditions");
         }
     }
 }

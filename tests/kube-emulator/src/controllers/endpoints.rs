@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::{controller_ref, deleting, name, namespace, opts, pod_ready, terminal, uid};
+use super::{
+    CONTROLLER_MANAGER, controller_ref, deleting, name, namespace, opts, pod_ready, terminal, uid,
+    write,
+};
 use crate::cluster::Cluster;
 use crate::resources;
 use crate::selector::{FieldSelector, LabelSelector};
@@ -20,11 +23,20 @@ pub fn reconcile(cluster: &Cluster) {
     let store = &cluster.store;
     let services = store.all(resources::get("v1", "Service"), None);
     for svc in &services {
-        let selector = svc.pointer("/spec/selector").filter(|s| s.as_object().is_some_and(|m| !m.is_empty()));
+        let selector = svc
+            .pointer("/spec/selector")
+            .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()));
         if let Some(selector) = selector
             && !deleting(svc)
         {
-            let pods = store.list(resources::pods(), Some(namespace(svc)), &LabelSelector::from_map(selector), &FieldSelector::default()).0;
+            let pods = store
+                .list(
+                    resources::pods(),
+                    Some(namespace(svc)),
+                    &LabelSelector::from_map(selector),
+                    &FieldSelector::default(),
+                )
+                .0;
             let members: Vec<Member> = pods.iter().filter_map(|p| Member::of(svc, p)).collect();
             sync_endpoints(cluster, svc, &members);
             sync_slices(cluster, svc, &members);
@@ -33,8 +45,15 @@ pub fn reconcile(cluster: &Cluster) {
     // Endpoints of Services that are gone; their slices go with their owner.
     let ep = resources::get("v1", "Endpoints");
     for e in store.all(ep, None) {
-        let ours = e.pointer(&format!("/metadata/labels/{}", SKIP_MIRROR.replace('/', "~1"))) == Some(&json!("true"));
-        if ours && !services.iter().any(|s| namespace(s) == namespace(&e) && name(s) == name(&e)) {
+        let ours = e.pointer(&format!(
+            "/metadata/labels/{}",
+            SKIP_MIRROR.replace('/', "~1")
+        )) == Some(&json!("true"));
+        if ours
+            && !services
+                .iter()
+                .any(|s| namespace(s) == namespace(&e) && name(s) == name(&e))
+        {
             let opts = DeleteOptions {
                 precondition_uid: Some(uid(&e).to_string()),
                 ..DeleteOptions::default()
@@ -55,7 +74,10 @@ struct Member {
 
 impl Member {
     fn of(svc: &Value, pod: &Value) -> Option<Member> {
-        let ip = pod.pointer("/status/podIP").and_then(Value::as_str).filter(|ip| !ip.is_empty())?;
+        let ip = pod
+            .pointer("/status/podIP")
+            .and_then(Value::as_str)
+            .filter(|ip| !ip.is_empty())?;
         if terminal(pod) {
             return None;
         }
@@ -73,7 +95,10 @@ impl Member {
                 Some(out)
             })
             .collect::<Vec<_>>();
-        let wants_ports = svc.pointer("/spec/ports").and_then(Value::as_array).is_some_and(|p| !p.is_empty());
+        let wants_ports = svc
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .is_some_and(|p| !p.is_empty());
         if wants_ports && ports.is_empty() {
             return None;
         }
@@ -91,7 +116,10 @@ impl Member {
     }
 
     fn node(&self) -> Option<&str> {
-        self.pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty())
+        self.pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
     }
 }
 
@@ -131,7 +159,11 @@ fn by_ports(members: &[Member]) -> BTreeMap<String, (Vec<Value>, Vec<&Member>)> 
 }
 
 fn labels(svc: &Value, extra: &[(&str, &str)]) -> Value {
-    let mut labels = svc.pointer("/metadata/labels").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut labels = svc
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     if svc.pointer("/spec/clusterIP").and_then(Value::as_str) == Some("None") {
         labels.insert("service.kubernetes.io/headless".into(), json!(""));
     }
@@ -151,7 +183,11 @@ fn sync_endpoints(cluster: &Cluster, svc: &Value, members: &[Member]) {
             if let Some(n) = m.node() {
                 address["nodeName"] = json!(n);
             }
-            if publish || m.ready { ready.push(address) } else { not_ready.push(address) }
+            if publish || m.ready {
+                ready.push(address)
+            } else {
+                not_ready.push(address)
+            }
         }
         let mut subset = Map::new();
         if !ready.is_empty() {
@@ -200,10 +236,16 @@ fn sync_endpoints(cluster: &Cluster, svc: &Value, members: &[Member]) {
             let mut wanted = existing.clone();
             apply(&mut wanted);
             if wanted != existing {
-                let _ = cluster.store.modify(def, ns, n, "", &opts(), |e| {
-                    apply(e);
-                    Ok(())
-                });
+                let _ = write(
+                    &cluster.store,
+                    def,
+                    &existing,
+                    "",
+                    CONTROLLER_MANAGER,
+                    |e| {
+                        apply(e);
+                    },
+                );
             }
         }
     }
@@ -238,9 +280,16 @@ fn sync_slices(cluster: &Cluster, svc: &Value, members: &[Member]) {
     }
     let def = resources::get("discovery.k8s.io/v1", "EndpointSlice");
     let ns = namespace(svc);
-    let selector = LabelSelector::from_map(&json!({ SERVICE_NAME: name(svc), MANAGED_BY: SLICE_CONTROLLER }));
-    let mut existing = cluster.store.list(def, Some(ns), &selector, &FieldSelector::default()).0;
-    let labels = labels(svc, &[(SERVICE_NAME, name(svc)), (MANAGED_BY, SLICE_CONTROLLER)]);
+    let selector =
+        LabelSelector::from_map(&json!({ SERVICE_NAME: name(svc), MANAGED_BY: SLICE_CONTROLLER }));
+    let mut existing = cluster
+        .store
+        .list(def, Some(ns), &selector, &FieldSelector::default())
+        .0;
+    let labels = labels(
+        svc,
+        &[(SERVICE_NAME, name(svc)), (MANAGED_BY, SLICE_CONTROLLER)],
+    );
     for (ports, endpoints) in wanted {
         let apply = |s: &mut Value| {
             s["metadata"]["labels"] = labels.clone();
@@ -261,9 +310,8 @@ fn sync_slices(cluster: &Cluster, svc: &Value, members: &[Member]) {
                 let mut updated = current.clone();
                 apply(&mut updated);
                 if updated != current {
-                    let _ = cluster.store.modify(def, ns, name(&current), "", &opts(), |s| {
+                    let _ = write(&cluster.store, def, &current, "", CONTROLLER_MANAGER, |s| {
                         apply(s);
-                        Ok(())
                     });
                 }
             }
@@ -277,6 +325,8 @@ fn sync_slices(cluster: &Cluster, svc: &Value, members: &[Member]) {
         }
     }
     for stale in existing {
-        let _ = cluster.store.delete(def, ns, name(&stale), &DeleteOptions::default());
+        let _ = cluster
+            .store
+            .delete(def, ns, name(&stale), &DeleteOptions::default());
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::{deleting, name, namespace, opts, owner_refs, uid};
+use super::{CONTROLLER_MANAGER, deleting, name, namespace, owner_refs, uid, write};
 use crate::cluster::Cluster;
 use crate::resources::{self, RESOURCES, ResourceDef};
 use crate::store::{DeleteOptions, Propagation, Store};
@@ -37,7 +37,11 @@ fn classify(store: &Store, dependent: &Value, reference: &Value) -> Owner {
         // An owner of a kind we do not serve cannot be checked; leave the dependent alone.
         return Owner::Solid;
     };
-    let ns = if def.namespaced { namespace(dependent) } else { "" };
+    let ns = if def.namespaced {
+        namespace(dependent)
+    } else {
+        ""
+    };
     match store.try_get(def, ns, reference["name"].as_str().unwrap_or_default()) {
         Some(owner) if uid(&owner) == reference["uid"].as_str().unwrap_or_default() => {
             if deleting(&owner) && has_finalizer(&owner, FOREGROUND) {
@@ -60,11 +64,17 @@ pub fn reconcile(cluster: &Cluster) {
     let mut dependents: HashMap<&str, Vec<&Value>> = HashMap::new();
     for (_, o) in &objects {
         for r in owner_refs(o) {
-            dependents.entry(r["uid"].as_str().unwrap_or_default()).or_default().push(o);
+            dependents
+                .entry(r["uid"].as_str().unwrap_or_default())
+                .or_default()
+                .push(o);
         }
     }
     for (def, o) in objects.iter().filter(|(_, o)| deleting(o)) {
-        let deps = dependents.get(uid(o)).map(Vec::as_slice).unwrap_or_default();
+        let deps = dependents
+            .get(uid(o))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         if has_finalizer(o, ORPHAN) {
             for dep in deps {
                 release(store, dep, uid(o));
@@ -83,7 +93,10 @@ pub fn reconcile(cluster: &Cluster) {
     }
     for (def, o) in objects.iter().filter(|(_, o)| !owner_refs(o).is_empty()) {
         // Read it again: an orphaning above may have just released it.
-        let Some(o) = store.try_get(def, namespace(o), name(o)).filter(|now| uid(now) == uid(o)) else {
+        let Some(o) = store
+            .try_get(def, namespace(o), name(o))
+            .filter(|now| uid(now) == uid(o))
+        else {
             continue;
         };
         if deleting(&o) || owner_refs(&o).is_empty() {
@@ -108,7 +121,8 @@ pub fn reconcile(cluster: &Cluster) {
             }
             continue;
         }
-        let propagation = (waiting && dependents.contains_key(uid(&o))).then_some(Propagation::Foreground);
+        let propagation =
+            (waiting && dependents.contains_key(uid(&o))).then_some(Propagation::Foreground);
         let delete = DeleteOptions {
             propagation,
             precondition_uid: Some(uid(&o).to_string()),
@@ -125,25 +139,30 @@ fn release(store: &Store, dependent: &Value, owner_uid: &str) {
         dependent["kind"].as_str().unwrap_or_default(),
     );
     let Some(def) = def else { return };
-    let _ = store.modify(def, namespace(dependent), name(dependent), "", &opts(), |d| {
+    let _ = write(store, def, dependent, "", CONTROLLER_MANAGER, |d| {
         if uid(d) != uid(dependent) {
-            return Ok(());
+            return;
         }
-        let refs: Vec<Value> = owner_refs(d).iter().filter(|r| r["uid"] != owner_uid).cloned().collect();
-        let meta = d["metadata"].as_object_mut().expect("metadata is an object");
+        let refs: Vec<Value> = owner_refs(d)
+            .iter()
+            .filter(|r| r["uid"] != owner_uid)
+            .cloned()
+            .collect();
+        let meta = d["metadata"]
+            .as_object_mut()
+            .expect("metadata is an object");
         if refs.is_empty() {
             meta.remove("ownerReferences");
         } else {
             meta.insert("ownerReferences".into(), json!(refs));
         }
-        Ok(())
     });
 }
 
 fn remove_finalizer(store: &Store, def: &'static ResourceDef, obj: &Value, finalizer: &str) {
-    let _ = store.modify(def, namespace(obj), name(obj), "", &opts(), |o| {
+    let _ = write(store, def, obj, "", CONTROLLER_MANAGER, |o| {
         if uid(o) != uid(obj) {
-            return Ok(());
+            return;
         }
         let rest: Vec<Value> = o["metadata"]["finalizers"]
             .as_array()
@@ -152,12 +171,13 @@ fn remove_finalizer(store: &Store, def: &'static ResourceDef, obj: &Value, final
             .filter(|f| *f != finalizer)
             .cloned()
             .collect();
-        let meta = o["metadata"].as_object_mut().expect("metadata is an object");
+        let meta = o["metadata"]
+            .as_object_mut()
+            .expect("metadata is an object");
         if rest.is_empty() {
             meta.remove("finalizers");
         } else {
             meta.insert("finalizers".into(), json!(rest));
         }
-        Ok(())
     });
 }

@@ -66,20 +66,49 @@ fn run(cluster: &Arc<Cluster>, mut pass: impl FnMut(&Cluster) + Send + 'static) 
     });
 }
 
+const CONTROLLER_MANAGER: &str = "kube-controller-manager";
+
 fn opts() -> WriteOptions {
-    WriteOptions::manager("kube-controller-manager")
+    WriteOptions::manager(CONTROLLER_MANAGER)
+}
+
+/// Read-modify-write of `obj` under the store's lock. A controller that
+/// loses a race (the object changed or went) looks again on its next pass,
+/// so the store's error is of no use to it.
+#[allow(clippy::result_large_err)] // ApiError's size is the store's choice.
+fn write(
+    store: &Store,
+    def: &'static ResourceDef,
+    obj: &Value,
+    subresource: &str,
+    manager: &str,
+    f: impl FnOnce(&mut Value),
+) -> Option<Value> {
+    let opts = WriteOptions::manager(manager);
+    store
+        .modify(def, namespace(obj), name(obj), subresource, &opts, |o| {
+            f(o);
+            Ok(())
+        })
+        .ok()
 }
 
 fn name(obj: &Value) -> &str {
-    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default()
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn namespace(obj: &Value) -> &str {
-    obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default()
+    obj.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn uid(obj: &Value) -> &str {
-    obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default()
+    obj.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn int(obj: &Value, pointer: &str) -> i64 {
@@ -87,11 +116,14 @@ fn int(obj: &Value, pointer: &str) -> i64 {
 }
 
 fn deleting(obj: &Value) -> bool {
-    obj.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null())
+    obj.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
 }
 
 fn creation(obj: &Value) -> &str {
-    obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or_default()
+    obj.pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn owner_refs(obj: &Value) -> &[Value] {
@@ -124,16 +156,13 @@ fn controller_ref(owner: &Value) -> Value {
 /// Makes `owner` the controller of an orphan that its selector matches, as
 /// the real controllers' adoption does.
 fn adopt(store: &Store, def: &'static ResourceDef, orphan: &Value, owner: &Value) -> Option<Value> {
-    store
-        .modify(def, namespace(orphan), name(orphan), "", &opts(), |o| {
-            if controller_uid(o).is_none() {
-                let mut refs = owner_refs(o).to_vec();
-                refs.push(controller_ref(owner));
-                o["metadata"]["ownerReferences"] = json!(refs);
-            }
-            Ok(())
-        })
-        .ok()
+    write(store, def, orphan, "", CONTROLLER_MANAGER, |o| {
+        if controller_uid(o).is_none() {
+            let mut refs = owner_refs(o).to_vec();
+            refs.push(controller_ref(owner));
+            o["metadata"]["ownerReferences"] = json!(refs);
+        }
+    })
 }
 
 fn condition<'a>(obj: &'a Value, kind: &str) -> Option<&'a Value> {
@@ -160,5 +189,8 @@ fn pod_available(pod: &Value, min_ready_seconds: i64) -> bool {
 }
 
 fn terminal(pod: &Value) -> bool {
-    matches!(pod.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"))
+    matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    )
 }

@@ -4,8 +4,8 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    adopt, controller_ref, controller_uid, creation, deleting, int, name, namespace, opts, pod_available, pod_ready,
-    terminal, uid,
+    CONTROLLER_MANAGER, adopt, controller_ref, controller_uid, creation, deleting, int, name,
+    namespace, opts, pod_available, pod_ready, terminal, uid, write,
 };
 use crate::cluster::Cluster;
 use crate::events::Severity;
@@ -77,8 +77,12 @@ fn create_pod(cluster: &Cluster, rs: &Value) {
         }
     }
     meta.insert("ownerReferences".into(), json!([controller_ref(rs)]));
-    let pod = json!({ "metadata": meta, "spec": template.get("spec").cloned().unwrap_or(json!({})) });
-    match cluster.store.create(resources::pods(), namespace(rs), pod, &opts()) {
+    let pod =
+        json!({ "metadata": meta, "spec": template.get("spec").cloned().unwrap_or(json!({})) });
+    match cluster
+        .store
+        .create(resources::pods(), namespace(rs), pod, &opts())
+    {
         Ok(created) => cluster.recorder.record(
             rs,
             Severity::Normal,
@@ -87,14 +91,24 @@ fn create_pod(cluster: &Cluster, rs: &Value) {
             COMPONENT,
             None,
         ),
-        Err(e) => tracing::debug!("replica set {}/{}: creating a pod: {}", namespace(rs), name(rs), e.message),
+        Err(e) => tracing::debug!(
+            "replica set {}/{}: creating a pod: {}",
+            namespace(rs),
+            name(rs),
+            e.message
+        ),
     }
 }
 
 fn delete_pod(cluster: &Cluster, rs: &Value, pod: &Value) {
     if cluster
         .store
-        .delete(resources::pods(), namespace(pod), name(pod), &DeleteOptions::default())
+        .delete(
+            resources::pods(),
+            namespace(pod),
+            name(pod),
+            &DeleteOptions::default(),
+        )
         .is_ok()
     {
         cluster.recorder.record(
@@ -112,8 +126,20 @@ fn delete_pod(cluster: &Cluster, rs: &Value, pod: &Value) {
 /// then pending, then not ready, then ready for the shortest time, then
 /// most restarted, then newest.
 fn deletion_order(a: &Value, b: &Value) -> std::cmp::Ordering {
-    fn key(p: &Value) -> (bool, u8, bool, std::cmp::Reverse<String>, std::cmp::Reverse<i64>, std::cmp::Reverse<String>) {
-        let scheduled = p.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    fn key(
+        p: &Value,
+    ) -> (
+        bool,
+        u8,
+        bool,
+        std::cmp::Reverse<String>,
+        std::cmp::Reverse<i64>,
+        std::cmp::Reverse<String>,
+    ) {
+        let scheduled = p
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
         let phase = match p.pointer("/status/phase").and_then(Value::as_str) {
             Some("Pending") => 0,
             Some("Unknown") => 1,
@@ -142,7 +168,10 @@ fn deletion_order(a: &Value, b: &Value) -> std::cmp::Ordering {
 
 fn update_status(cluster: &Cluster, rs: &Value, pods: &[Value]) {
     let min_ready = int(rs, "/spec/minReadySeconds");
-    let template_labels = LabelSelector::from_map(rs.pointer("/spec/template/metadata/labels").unwrap_or(&json!({})));
+    let template_labels = LabelSelector::from_map(
+        rs.pointer("/spec/template/metadata/labels")
+            .unwrap_or(&json!({})),
+    );
     let count = |f: &dyn Fn(&Value) -> bool| pods.iter().filter(|p| f(p)).count() as i64;
     let mut status = Map::new();
     status.insert("replicas".into(), json!(pods.len()));
@@ -152,7 +181,10 @@ fn update_status(cluster: &Cluster, rs: &Value, pods: &[Value]) {
             status.insert(k.into(), json!(v));
         }
     };
-    put("fullyLabeledReplicas", count(&|p| template_labels.matches(p)));
+    put(
+        "fullyLabeledReplicas",
+        count(&|p| template_labels.matches(p)),
+    );
     put("readyReplicas", count(&pod_ready));
     put("availableReplicas", count(&|p| pod_available(p, min_ready)));
     put("observedGeneration", int(rs, "/metadata/generation"));
@@ -161,8 +193,7 @@ fn update_status(cluster: &Cluster, rs: &Value, pods: &[Value]) {
         return;
     }
     let def = resources::get("apps/v1", "ReplicaSet");
-    let _ = cluster.store.modify(def, namespace(rs), name(rs), "status", &opts(), |o| {
+    let _ = write(&cluster.store, def, rs, "status", CONTROLLER_MANAGER, |o| {
         o["status"] = status;
-        Ok(())
     });
 }

@@ -6,12 +6,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{creation, deleting, name, namespace, terminal, uid};
+use super::{creation, deleting, name, namespace, terminal, uid, write};
 use crate::cluster::Cluster;
 use crate::events::Severity;
 use crate::quantity;
 use crate::resources;
-use crate::store::WriteOptions;
 use crate::time;
 
 const COMPONENT: &str = "default-scheduler";
@@ -37,7 +36,13 @@ fn requests(pod: &Value) -> Usage {
             .map(|c| {
                 c.pointer(&format!("/resources/requests/{r}"))
                     .and_then(quantity::from_json)
-                    .map_or(0, |q| if r == "cpu" { q.milli_value() } else { q.value() })
+                    .map_or(0, |q| {
+                        if r == "cpu" {
+                            q.milli_value()
+                        } else {
+                            q.value()
+                        }
+                    })
             })
             .collect()
     };
@@ -65,7 +70,10 @@ impl Scheduler {
         let pods = cluster.store.all(def, None);
         let node = &cluster.node;
         let mut used = Usage::default();
-        for p in pods.iter().filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(&node.name)) {
+        for p in pods
+            .iter()
+            .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(&node.name))
+        {
             if !terminal(p) {
                 let r = requests(p);
                 used.cpu += r.cpu;
@@ -75,13 +83,28 @@ impl Scheduler {
         }
         let mut pending: Vec<&Value> = pods
             .iter()
-            .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str).is_none_or(str::is_empty))
+            .filter(|p| {
+                p.pointer("/spec/nodeName")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+            })
             .filter(|p| !deleting(p) && !terminal(p))
-            .filter(|p| p.pointer("/spec/schedulerName").and_then(Value::as_str).is_none_or(|s| s == COMPONENT))
+            .filter(|p| {
+                p.pointer("/spec/schedulerName")
+                    .and_then(Value::as_str)
+                    .is_none_or(|s| s == COMPONENT)
+            })
             .collect();
-        pending.sort_by_key(|p| (-super::int(p, "/spec/priority"), creation(p).to_string(), name(p).to_string()));
+        pending.sort_by_key(|p| {
+            (
+                -super::int(p, "/spec/priority"),
+                creation(p).to_string(),
+                name(p).to_string(),
+            )
+        });
         let pending_uids: Vec<&str> = pending.iter().map(|p| uid(p)).collect();
-        self.waiting.retain(|u, _| pending_uids.contains(&u.as_str()));
+        self.waiting
+            .retain(|u, _| pending_uids.contains(&u.as_str()));
         for pod in pending {
             if let Some((seen, at)) = self.waiting.get(uid(pod))
                 && *seen == used
@@ -109,12 +132,17 @@ impl Scheduler {
                 self.waiting.remove(uid(pod));
             } else {
                 reasons.sort_unstable();
-                let detail = reasons.iter().map(|r| format!("1 {r}")).collect::<Vec<_>>().join(", ");
+                let detail = reasons
+                    .iter()
+                    .map(|r| format!("1 {r}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let message = format!(
                     "0/1 nodes are available: {detail}. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
                 );
                 unschedulable(cluster, pod, &message);
-                self.waiting.insert(uid(pod).to_string(), (used, Instant::now()));
+                self.waiting
+                    .insert(uid(pod).to_string(), (used, Instant::now()));
             }
         }
     }
@@ -124,16 +152,26 @@ fn set_scheduled_condition(pod: &mut Value, condition: Value) {
     if !pod["status"].is_object() {
         pod["status"] = json!({});
     }
-    let conditions = pod["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let conditions = pod["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let old = conditions.iter().find(|c| c["type"] == "PodScheduled");
-    if old.is_some_and(|o| o["status"] == condition["status"] && o["reason"] == condition["reason"] && o["message"] == condition["message"]) {
+    if old.is_some_and(|o| {
+        o["status"] == condition["status"]
+            && o["reason"] == condition["reason"]
+            && o["message"] == condition["message"]
+    }) {
         return;
     }
     let mut condition = condition;
     if let Some(o) = old.filter(|o| o["status"] == condition["status"]) {
         condition["lastTransitionTime"] = o["lastTransitionTime"].clone();
     }
-    let mut rest: Vec<Value> = conditions.into_iter().filter(|c| c["type"] != "PodScheduled").collect();
+    let mut rest: Vec<Value> = conditions
+        .into_iter()
+        .filter(|c| c["type"] != "PodScheduled")
+        .collect();
     rest.insert(0, condition);
     pod["status"]["conditions"] = json!(rest);
 }
@@ -142,30 +180,36 @@ fn set_scheduled_condition(pod: &mut Value, condition: Value) {
 /// then the PodScheduled condition.
 fn bind(cluster: &Cluster, pod: &Value) -> bool {
     let def = resources::pods();
-    let opts = WriteOptions::manager(COMPONENT);
     let node = &cluster.node.name;
-    let bound = cluster.store.modify(def, namespace(pod), name(pod), "", &opts, |p| {
-        if deleting(p) || p.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty()) {
-            return Err(crate::status::ApiError::conflict(def, name(pod)));
+    let mut ours = false;
+    let bound = write(&cluster.store, def, pod, "", COMPONENT, |p| {
+        let taken = p
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        if !deleting(p) && !taken && uid(p) == uid(pod) {
+            p["spec"]["nodeName"] = json!(node);
+            ours = true;
         }
-        p["spec"]["nodeName"] = json!(node);
-        Ok(())
     });
-    let Ok(bound) = bound else {
+    let Some(bound) = bound.filter(|_| ours) else {
         return false;
     };
-    let _ = cluster.store.modify(def, namespace(pod), name(pod), "status", &opts, |p| {
+    let _ = write(&cluster.store, def, pod, "status", COMPONENT, |p| {
         set_scheduled_condition(
             p,
             json!({ "type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": time::now() }),
         );
-        Ok(())
     });
     cluster.recorder.record(
         &bound,
         Severity::Normal,
         "Scheduled",
-        &format!("Successfully assigned {}/{} to {node}", namespace(pod), name(pod)),
+        &format!(
+            "Successfully assigned {}/{} to {node}",
+            namespace(pod),
+            name(pod)
+        ),
         COMPONENT,
         None,
     );
@@ -174,8 +218,7 @@ fn bind(cluster: &Cluster, pod: &Value) -> bool {
 
 fn unschedulable(cluster: &Cluster, pod: &Value, message: &str) {
     let def = resources::pods();
-    let opts = WriteOptions::manager(COMPONENT);
-    let _ = cluster.store.modify(def, namespace(pod), name(pod), "status", &opts, |p| {
+    let _ = write(&cluster.store, def, pod, "status", COMPONENT, |p| {
         set_scheduled_condition(
             p,
             json!({
@@ -187,9 +230,13 @@ fn unschedulable(cluster: &Cluster, pod: &Value, message: &str) {
                 "message": message,
             }),
         );
-        Ok(())
     });
-    cluster
-        .recorder
-        .record(pod, Severity::Warning, "FailedScheduling", message, COMPONENT, None);
+    cluster.recorder.record(
+        pod,
+        Severity::Warning,
+        "FailedScheduling",
+        message,
+        COMPONENT,
+        None,
+    );
 }

@@ -11,7 +11,12 @@ pub fn reconcile(cluster: &Cluster) {
     let def = resources::get("v1", "ServiceAccount");
     for ns in store.all(resources::get("v1", "Namespace"), None) {
         if !deleting(&ns) && store.try_get(def, name(&ns), "default").is_none() {
-            let _ = store.create(def, name(&ns), json!({ "metadata": { "name": "default" } }), &opts());
+            let _ = store.create(
+                def,
+                name(&ns),
+                json!({ "metadata": { "name": "default" } }),
+                &opts(),
+            );
         }
     }
 }

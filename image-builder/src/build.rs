@@ -512,7 +512,7 @@ fn handle_info(
         for v in &st.vertexes {
             if !v.name.is_empty() {
                 let known = t.names.insert(v.digest.clone(), v.name.clone()).is_some();
-                if !known && v.started.is_some() || (!known && v.cached) {
+                if !known && (v.started.is_some() || v.cached) {
                     t.step = Some(v.name.clone());
                     t.last.clear();
                     progress.event(

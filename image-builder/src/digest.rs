@@ -189,11 +189,11 @@ impl HashCache {
             path: Some(path.clone()),
             ..Default::default()
         };
-        if let Ok(bytes) = fs::read(&path) {
-            if let Some((written, entries)) = parse_cache(&bytes) {
-                cache.written_ns = written;
-                cache.entries = entries;
-            }
+        if let Ok(bytes) = fs::read(&path)
+            && let Some((written, entries)) = parse_cache(&bytes)
+        {
+            cache.written_ns = written;
+            cache.entries = entries;
         }
         cache
     }
@@ -386,10 +386,10 @@ pub fn hash_entries(root: &Path, entries: &[Entry], cache: &HashCache) -> Result
         ctx.entries.push(w.entry);
     }
     // Only rewrite the cache when something was (re)hashed or files disappeared.
-    if ctx.hashed_files > 0 || cache.entries.len() != to_save.len() {
-        if let Err(e) = cache.save(started, &to_save) {
-            tracing::debug!("could not write the hash cache: {e}");
-        }
+    if (ctx.hashed_files > 0 || cache.entries.len() != to_save.len())
+        && let Err(e) = cache.save(started, &to_save)
+    {
+        tracing::debug!("could not write the hash cache: {e}");
     }
     Ok(ctx)
 }

@@ -1055,3 +1055,74 @@ async fn every_namespace_gets_a_default_service_account() {
     }
     cluster.begin_shutdown();
 }
+
+fn revision_is(cluster: &Cluster, name: &str, revision: &str) -> Option<Value> {
+    rollout_done(cluster, "default", name)
+        .filter(|d| d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == revision)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_deployment_waits_and_old_replica_sets_are_pruned() {
+    let cluster = start();
+    let mut d = deployment("web", 2, "nginx:1", json!({ "type": "RollingUpdate" }));
+    d["spec"]["revisionHistoryLimit"] = json!(1);
+    cluster
+        .store
+        .create(deployments(), "default", d, &user())
+        .unwrap();
+    wait_for("the rollout", 10, || revision_is(&cluster, "web", "1")).await;
+
+    let pause = |paused: bool| {
+        cluster
+            .store
+            .modify(deployments(), "default", "web", "", &user(), |d| {
+                d["spec"]["paused"] = json!(paused);
+                Ok(())
+            })
+            .unwrap();
+    };
+    pause(true);
+    set_image(&cluster, "default", "web", "nginx:2");
+    let d = wait_for("the paused condition", 5, || {
+        let d = cluster.store.get(deployments(), "default", "web").ok()?;
+        condition(&d, "Progressing")
+            .filter(|c| c["reason"] == "DeploymentPaused")
+            .map(|_| d.clone())
+    })
+    .await;
+    assert_eq!(condition(&d, "Progressing").unwrap()["status"], "Unknown");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        cluster.store.all(replica_sets(), Some("default")).len(),
+        1,
+        "a paused deployment rolls nothing out"
+    );
+
+    pause(false);
+    wait_for("the second rollout", 10, || {
+        revision_is(&cluster, "web", "2")
+    })
+    .await;
+    set_image(&cluster, "default", "web", "nginx:3");
+    wait_for("the third rollout", 10, || {
+        revision_is(&cluster, "web", "3")
+    })
+    .await;
+    let revisions = wait_for("the oldest replica set to go", 5, || {
+        let rss = cluster.store.all(replica_sets(), Some("default"));
+        let mut revisions: Vec<String> = rss
+            .iter()
+            .map(|rs| {
+                rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        revisions.sort();
+        (revisions.len() == 2).then_some(revisions)
+    })
+    .await;
+    assert_eq!(revisions, ["2", "3"]);
+    cluster.begin_shutdown();
+}

@@ -167,12 +167,21 @@ pub fn default(def: &ResourceDef, obj: &mut Value) {
 
 /// Allocates a Service's cluster IP and node ports. `taken` lists the node
 /// ports other Services hold.
-pub fn allocate_service(obj: &mut Value, old: Option<&Value>, taken: &[i64], next_ip: u32) -> Vec<Cause> {
+pub fn allocate_service(
+    obj: &mut Value,
+    old: Option<&Value>,
+    taken: &[i64],
+    next_ip: u32,
+) -> Vec<Cause> {
     let mut causes = Vec::new();
     let Some(spec) = obj.get_mut("spec") else {
         return causes;
     };
-    if spec.get("clusterIP").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if spec
+        .get("clusterIP")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         let ip = old
             .and_then(|o| o.pointer("/spec/clusterIP").cloned())
             .unwrap_or_else(|| json!(format!("10.96.{}.{}", next_ip / 250, next_ip % 250 + 1)));
@@ -227,7 +236,8 @@ pub fn allocate_service(obj: &mut Value, old: Option<&Value>, taken: &[i64], nex
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -238,8 +248,7 @@ fn is_dns_subdomain(s: &str) -> bool {
 
 fn is_label_value(s: &str) -> bool {
     s.len() <= 63
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && s.chars().next().is_none_or(|c| c.is_ascii_alphanumeric())
         && s.chars().last().is_none_or(|c| c.is_ascii_alphanumeric())
@@ -326,13 +335,21 @@ pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<Caus
                 if let Some(old_sel) = old.and_then(|o| o.pointer("/spec/selector"))
                     && old_sel != selector.expect("checked")
                 {
-                    causes.push(invalid_value("spec.selector", selector.expect("checked"), "field is immutable"));
+                    causes.push(invalid_value(
+                        "spec.selector",
+                        selector.expect("checked"),
+                        "field is immutable",
+                    ));
                 }
             }
             if let Some(r) = obj.pointer("/spec/replicas").and_then(Value::as_i64)
                 && r < 0
             {
-                causes.push(invalid_value("spec.replicas", &json!(r), "must be greater than or equal to 0"));
+                causes.push(invalid_value(
+                    "spec.replicas",
+                    &json!(r),
+                    "must be greater than or equal to 0",
+                ));
             }
             match obj.pointer("/spec/template/spec") {
                 Some(spec) => validate_pod_spec(spec, "spec.template.spec", &mut causes),
@@ -346,13 +363,20 @@ pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<Caus
         ("", "Service") => {
             let headless = obj.pointer("/spec/clusterIP").and_then(Value::as_str) == Some("None");
             let ports = obj.pointer("/spec/ports").and_then(Value::as_array);
-            if ports.is_none_or(|p| p.is_empty()) && !headless && obj.pointer("/spec/type").and_then(Value::as_str) != Some("ExternalName") {
+            if ports.is_none_or(|p| p.is_empty())
+                && !headless
+                && obj.pointer("/spec/type").and_then(Value::as_str) != Some("ExternalName")
+            {
                 causes.push(required("spec.ports"));
             }
             for (i, p) in ports.into_iter().flatten().enumerate() {
                 let port = p["port"].as_i64().unwrap_or(0);
                 if !(1..=65535).contains(&port) {
-                    causes.push(invalid_value(&format!("spec.ports[{i}].port"), &p["port"], "must be between 1 and 65535, inclusive"));
+                    causes.push(invalid_value(
+                        &format!("spec.ports[{i}].port"),
+                        &p["port"],
+                        "must be between 1 and 65535, inclusive",
+                    ));
                 }
             }
         }
@@ -362,7 +386,8 @@ pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<Caus
                     for k in data.keys() {
                         let ok = !k.is_empty()
                             && k.len() <= 253
-                            && k.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                            && k.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
                         if !ok {
                             causes.push(invalid_value(&format!("{field}[{k}]"), &json!(k), "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"));
                         }
@@ -373,7 +398,11 @@ pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<Caus
                 let size: usize = obj
                     .get("data")
                     .and_then(Value::as_object)
-                    .map(|d| d.values().map(|v| v.as_str().map_or(0, |s| s.len() * 3 / 4)).sum())
+                    .map(|d| {
+                        d.values()
+                            .map(|v| v.as_str().map_or(0, |s| s.len() * 3 / 4))
+                            .sum()
+                    })
                     .unwrap_or(0);
                 if size > 1024 * 1024 {
                     causes.push(Cause {
@@ -393,7 +422,11 @@ pub fn base64_encode(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -420,7 +453,10 @@ mod tests {
         let once = d.clone();
         default(def, &mut d);
         assert_eq!(d, once);
-        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+            "IfNotPresent"
+        );
         assert!(validate(def, &d, None).is_empty());
     }
 
@@ -438,7 +474,8 @@ mod tests {
         let mut svc = json!({ "spec": { "type": "NodePort", "ports": [{ "port": 80 }] } });
         assert!(allocate_service(&mut svc, None, &[30000], 1).is_empty());
         assert_eq!(svc["spec"]["ports"][0]["nodePort"], 30001);
-        let mut clash = json!({ "spec": { "type": "NodePort", "ports": [{ "port": 80, "nodePort": 30001 }] } });
+        let mut clash =
+            json!({ "spec": { "type": "NodePort", "ports": [{ "port": 80, "nodePort": 30001 }] } });
         assert_eq!(allocate_service(&mut clash, None, &[30001], 2).len(), 1);
     }
 

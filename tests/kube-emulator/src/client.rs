@@ -13,7 +13,10 @@ pub struct Client {
 
 impl Client {
     pub fn new(url: &str) -> anyhow::Result<Client> {
-        let config = kube::Config::new(url.parse().with_context(|| format!("{url:?} is not a URL"))?);
+        let config = kube::Config::new(
+            url.parse()
+                .with_context(|| format!("{url:?} is not a URL"))?,
+        );
         Ok(Client {
             inner: kube::Client::try_from(config)?,
         })
@@ -27,17 +30,20 @@ impl Client {
     }
 
     pub async fn load_images(&self, images: &[String]) -> anyhow::Result<()> {
-        self.post("/emulator/v1/images", &json!({ "images": images })).await?;
+        self.post("/emulator/v1/images", &json!({ "images": images }))
+            .await?;
         Ok(())
     }
 
     pub async fn add_fault(&self, fault: &Fault) -> anyhow::Result<()> {
-        self.post("/emulator/v1/faults", &serde_json::to_value(fault)?).await?;
+        self.post("/emulator/v1/faults", &serde_json::to_value(fault)?)
+            .await?;
         Ok(())
     }
 
     pub async fn deny(&self, denial: &Denial) -> anyhow::Result<()> {
-        self.post("/emulator/v1/denials", &serde_json::to_value(denial)?).await?;
+        self.post("/emulator/v1/denials", &serde_json::to_value(denial)?)
+            .await?;
         Ok(())
     }
 }

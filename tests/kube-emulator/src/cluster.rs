@@ -60,7 +60,8 @@ pub fn normalize_image(reference: &str) -> String {
         },
     };
     let first = name.split('/').next().unwrap_or_default();
-    let has_registry = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_registry =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     let full = if has_registry {
         name
     } else if name.contains('/') {
@@ -150,10 +151,22 @@ mod tests {
 
     #[test]
     fn image_references_normalise_like_the_runtime() {
-        assert_eq!(normalize_image("busybox"), "docker.io/library/busybox:latest");
-        assert_eq!(normalize_image("todo-web:abc"), "docker.io/library/todo-web:abc");
+        assert_eq!(
+            normalize_image("busybox"),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(
+            normalize_image("todo-web:abc"),
+            "docker.io/library/todo-web:abc"
+        );
         assert_eq!(normalize_image("me/app:1"), "docker.io/me/app:1");
-        assert_eq!(normalize_image("localhost:5000/app"), "localhost:5000/app:latest");
-        assert_eq!(normalize_image("docker.io/library/busybox:latest"), "docker.io/library/busybox:latest");
+        assert_eq!(
+            normalize_image("localhost:5000/app"),
+            "localhost:5000/app:latest"
+        );
+        assert_eq!(
+            normalize_image("docker.io/library/busybox:latest"),
+            "docker.io/library/busybox:latest"
+        );
     }
 }

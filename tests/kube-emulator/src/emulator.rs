@@ -62,7 +62,11 @@ impl Emulator {
     }
 
     /// Starts the API for a cluster built by the caller (tests that tune the kubelet's back-off).
-    pub async fn start_with(cluster: Arc<Cluster>, port: u16, preload: &[String]) -> anyhow::Result<Emulator> {
+    pub async fn start_with(
+        cluster: Arc<Cluster>,
+        port: u16,
+        preload: &[String],
+    ) -> anyhow::Result<Emulator> {
         bootstrap(&cluster);
         kubelet::spawn(cluster.clone());
         controllers::spawn(cluster.clone());
@@ -85,7 +89,10 @@ impl Emulator {
             let shutdown = async move {
                 let _ = stop.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!("API server failed: {e}");
             }
         });
@@ -148,7 +155,10 @@ impl Drop for Emulator {
         let cluster = self.cluster.clone();
         // Drop cannot await; a private runtime on its own thread does the cleanup.
         let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 rt.block_on(kubelet::shutdown(&cluster));
             }
         })

@@ -48,19 +48,32 @@ impl Recorder {
             .and_then(Value::as_str)
             .unwrap_or("default")
             .to_string();
-        let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-        let uid = object.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let uid = object
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let kind = object["kind"].as_str().unwrap_or_default();
         let now = time::now();
         let selector = FieldSelector::parse(&format!("involvedObject.uid={uid},reason={reason}"))
             .expect("a well-formed selector");
-        let (existing, _) = self.store.list(def, Some(&ns), &LabelSelector::default(), &selector);
+        let (existing, _) = self
+            .store
+            .list(def, Some(&ns), &LabelSelector::default(), &selector);
         let opts = WriteOptions::manager(component);
-        if let Some(e) = existing
-            .iter()
-            .find(|e| e["message"] == message && e.pointer("/involvedObject/fieldPath").and_then(Value::as_str) == field_path)
-        {
-            let ename = e["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        if let Some(e) = existing.iter().find(|e| {
+            e["message"] == message
+                && e.pointer("/involvedObject/fieldPath")
+                    .and_then(Value::as_str)
+                    == field_path
+        }) {
+            let ename = e["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let _ = self.store.modify(def, &ns, &ename, "", &opts, |ev| {
                 let count = ev["count"].as_i64().unwrap_or(1);
                 ev["count"] = json!(count + 1);

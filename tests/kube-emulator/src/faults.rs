@@ -57,23 +57,35 @@ pub const USER: &str = "emulator-admin";
 
 impl Faults {
     pub fn add(&self, fault: Fault) {
-        self.rules.lock().unwrap_or_else(|e| e.into_inner()).push(fault);
+        self.rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(fault);
     }
 
     pub fn deny(&self, denial: Denial) {
-        self.denials.lock().unwrap_or_else(|e| e.into_inner()).push(denial);
+        self.denials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(denial);
     }
 
     pub fn clear(&self) {
         self.rules.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.denials.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.denials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     pub fn effect(&self, method: &str, path: &str, is_watch: bool) -> Effect {
         let mut effect = Effect::default();
         let mut rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
         for rule in rules.iter_mut() {
-            let matches = rule.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+            let matches = rule
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
                 && rule.path.as_deref().is_none_or(|p| path.contains(p))
                 && (!rule.watch_only || is_watch)
                 && rule.times != Some(0);
@@ -88,7 +100,9 @@ impl Faults {
                     .message
                     .clone()
                     .unwrap_or_else(|| format!("injected failure ({code})"));
-                effect.error.get_or_insert(ApiError::injected(code, message));
+                effect
+                    .error
+                    .get_or_insert(ApiError::injected(code, message));
             }
             if let Some(ms) = rule.latency_ms {
                 effect.latency = Some(Duration::from_millis(ms));
@@ -100,7 +114,13 @@ impl Faults {
         effect
     }
 
-    pub fn allowed(&self, verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> bool {
+    pub fn allowed(
+        &self,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        namespace: Option<&str>,
+    ) -> bool {
         let denials = self.denials.lock().unwrap_or_else(|e| e.into_inner());
         !denials.iter().any(|d| {
             (d.verb == verb || d.verb == "*")
@@ -111,7 +131,13 @@ impl Faults {
     }
 
     /// The 403 the real server sends when RBAC says no.
-    pub fn forbidden(verb: &str, group: &str, resource: &str, name: Option<&str>, namespace: Option<&str>) -> ApiError {
+    pub fn forbidden(
+        verb: &str,
+        group: &str,
+        resource: &str,
+        name: Option<&str>,
+        namespace: Option<&str>,
+    ) -> ApiError {
         let qualified = if group.is_empty() {
             resource.to_string()
         } else {

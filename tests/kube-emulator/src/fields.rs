@@ -61,7 +61,8 @@ impl FieldSet {
                             continue;
                         }
                         path.push(mk.clone());
-                        meta.children.insert(format!("f:{mk}"), Self::of_value(mv, &mut path));
+                        meta.children
+                            .insert(format!("f:{mk}"), Self::of_value(mv, &mut path));
                         path.pop();
                     }
                 }
@@ -83,7 +84,8 @@ impl FieldSet {
                 let mut set = FieldSet::default();
                 for (k, child) in m {
                     path.push(k.clone());
-                    set.children.insert(format!("f:{k}"), Self::of_value(child, path));
+                    set.children
+                        .insert(format!("f:{k}"), Self::of_value(child, path));
                     path.pop();
                 }
                 set
@@ -101,7 +103,8 @@ impl FieldSet {
                 ListKind::Set => {
                     let mut set = FieldSet::default();
                     for item in items {
-                        set.children.insert(format!("v:{item}"), FieldSet::default());
+                        set.children
+                            .insert(format!("v:{item}"), FieldSet::default());
                     }
                     set
                 }
@@ -373,14 +376,24 @@ fn changed_members(old: &Value, new: &Value, status_only: bool) -> Vec<Vec<Strin
 
 /// Records an update (create, PUT or a non-apply patch) by `manager`:
 /// it takes the fields it changed, and fields that disappeared are owned by nobody.
-pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, api_version: &str, subresource: &str, now: &str) {
+pub fn record_update(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    api_version: &str,
+    subresource: &str,
+    now: &str,
+) {
     let status_only = subresource == "status";
     let empty = json!({});
     let old_obj = old.unwrap_or(&empty);
     let mut entries = old.map(read_entries).unwrap_or_default();
     let changed = changed_members(old_obj, new, status_only);
     let present_new = FieldSet::of_object(new, status_only);
-    for e in entries.iter_mut().filter(|e| (e.subresource == "status") == status_only) {
+    for e in entries
+        .iter_mut()
+        .filter(|e| (e.subresource == "status") == status_only)
+    {
         for m in e.fields.members() {
             if !present_new.contains(&m) && value_at(new, &m).is_none() {
                 e.fields.remove(&m);
@@ -393,9 +406,9 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, api_ve
         }
     }
     if !changed.is_empty() {
-        let idx = entries
-            .iter()
-            .position(|e| e.manager == manager && e.operation == "Update" && e.subresource == subresource);
+        let idx = entries.iter().position(|e| {
+            e.manager == manager && e.operation == "Update" && e.subresource == subresource
+        });
         let entry = match idx {
             Some(i) => &mut entries[i],
             None => {
@@ -437,14 +450,17 @@ pub fn apply(
     let mut object = live.cloned().unwrap_or_else(|| json!({}));
     let mut entries = read_entries(&object);
     let new_set = FieldSet::of_object(config, status_only);
-    let own_idx = entries
-        .iter()
-        .position(|e| e.manager == manager && e.operation == "Apply" && e.subresource == subresource);
-    let previous = own_idx.map(|i| entries[i].fields.clone()).unwrap_or_default();
+    let own_idx = entries.iter().position(|e| {
+        e.manager == manager && e.operation == "Apply" && e.subresource == subresource
+    });
+    let previous = own_idx
+        .map(|i| entries[i].fields.clone())
+        .unwrap_or_default();
 
     let mut conflicts = Vec::new();
     for member in new_set.members() {
-        let (Some(live_v), Some(new_v)) = (value_at(&object, &member), value_at(config, &member)) else {
+        let (Some(live_v), Some(new_v)) = (value_at(&object, &member), value_at(config, &member))
+        else {
             continue;
         };
         if live_v == new_v || member.last().is_some_and(|l| l.starts_with("k:")) {
@@ -470,10 +486,9 @@ pub fn apply(
 
     // Fields this manager stopped sending go, unless another manager still owns them.
     for member in previous.difference(&new_set) {
-        let shared = entries
-            .iter()
-            .enumerate()
-            .any(|(i, e)| Some(i) != own_idx && e.subresource == subresource && e.fields.contains(&member));
+        let shared = entries.iter().enumerate().any(|(i, e)| {
+            Some(i) != own_idx && e.subresource == subresource && e.fields.contains(&member)
+        });
         if !shared {
             remove_at(&mut object, &member);
         }
@@ -563,25 +578,37 @@ mod tests {
             v1["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"]["."],
             json!({})
         );
-        assert!(v1["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"]["f:ports"]
-            ["k:{\"containerPort\":80,\"protocol\":\"TCP\"}"]
-            .is_object());
+        assert!(
+            v1["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"]["f:ports"]
+                ["k:{\"containerPort\":80,\"protocol\":\"TCP\"}"]
+                .is_object()
+        );
         assert_eq!(FieldSet::from_fields_v1(&v1), set);
     }
 
     #[test]
     fn apply_removes_fields_the_manager_stops_sending() {
-        let first = apply(None, &deploy(1, "x", true), "me", false, "", "t").unwrap().object;
-        let second = apply(Some(&first), &deploy(1, "x", false), "me", false, "", "t").unwrap().object;
+        let first = apply(None, &deploy(1, "x", true), "me", false, "", "t")
+            .unwrap()
+            .object;
+        let second = apply(Some(&first), &deploy(1, "x", false), "me", false, "", "t")
+            .unwrap()
+            .object;
         assert_eq!(second["metadata"]["labels"], json!({ "app": "web" }));
     }
 
     #[test]
     fn apply_reports_conflicts_with_other_managers_unless_forced() {
-        let first = apply(None, &deploy(1, "x", false), "a", false, "", "t").unwrap().object;
-        let err = apply(Some(&first), &deploy(3, "x", false), "b", false, "", "t").err().unwrap();
+        let first = apply(None, &deploy(1, "x", false), "a", false, "", "t")
+            .unwrap()
+            .object;
+        let err = apply(Some(&first), &deploy(3, "x", false), "b", false, "", "t")
+            .err()
+            .unwrap();
         assert_eq!(err, vec![("a".to_string(), ".spec.replicas".to_string())]);
-        let forced = apply(Some(&first), &deploy(3, "x", false), "b", true, "", "t").unwrap().object;
+        let forced = apply(Some(&first), &deploy(3, "x", false), "b", true, "", "t")
+            .unwrap()
+            .object;
         assert_eq!(forced["spec"]["replicas"], 3);
         let owners: Vec<String> = read_entries(&forced)
             .into_iter()
@@ -593,22 +620,40 @@ mod tests {
 
     #[test]
     fn shared_fields_stay_while_another_manager_owns_them() {
-        let first = apply(None, &deploy(1, "x", true), "a", false, "", "t").unwrap().object;
-        let both = apply(Some(&first), &deploy(1, "x", true), "b", false, "", "t").unwrap().object;
-        let dropped = apply(Some(&both), &deploy(1, "x", false), "a", false, "", "t").unwrap().object;
+        let first = apply(None, &deploy(1, "x", true), "a", false, "", "t")
+            .unwrap()
+            .object;
+        let both = apply(Some(&first), &deploy(1, "x", true), "b", false, "", "t")
+            .unwrap()
+            .object;
+        let dropped = apply(Some(&both), &deploy(1, "x", false), "a", false, "", "t")
+            .unwrap()
+            .object;
         assert_eq!(dropped["metadata"]["labels"]["tier"], "front");
     }
 
     #[test]
     fn updates_take_ownership_of_what_they_change() {
-        let first = apply(None, &deploy(1, "x", false), "a", false, "", "t").unwrap().object;
+        let first = apply(None, &deploy(1, "x", false), "a", false, "", "t")
+            .unwrap()
+            .object;
         let mut scaled = first.clone();
         scaled["spec"]["replicas"] = json!(5);
-        record_update(Some(&first), &mut scaled, "kubectl-scale", "apps/v1", "", "t");
+        record_update(
+            Some(&first),
+            &mut scaled,
+            "kubectl-scale",
+            "apps/v1",
+            "",
+            "t",
+        );
         let entries = read_entries(&scaled);
         let a = entries.iter().find(|e| e.manager == "a").unwrap();
         assert!(!a.fields.contains(&["f:spec".into(), "f:replicas".into()]));
-        let s = entries.iter().find(|e| e.manager == "kubectl-scale").unwrap();
+        let s = entries
+            .iter()
+            .find(|e| e.manager == "kubectl-scale")
+            .unwrap();
         assert!(s.fields.contains(&["f:spec".into(), "f:replicas".into()]));
     }
 }

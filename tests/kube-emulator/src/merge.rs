@@ -22,9 +22,19 @@ pub fn list_kind(path: &[String]) -> ListKind {
     };
     let parent = path.len().checked_sub(2).map(|i| path[i].as_str());
     match last.as_str() {
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes"
-        | "imagePullSecrets" | "resourceClaims" => ListKind::Keyed(&["name"]),
-        "ports" if matches!(parent, Some("containers" | "initContainers" | "ephemeralContainers")) => {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
+        | "resourceClaims" => ListKind::Keyed(&["name"]),
+        "ports"
+            if matches!(
+                parent,
+                Some("containers" | "initContainers" | "ephemeralContainers")
+            ) =>
+        {
             ListKind::Keyed(&["containerPort", "protocol"])
         }
         "ports" if parent == Some("spec") => ListKind::Keyed(&["port", "protocol"]),
@@ -106,7 +116,9 @@ fn smp(target: &mut Value, patch: &Value, path: &mut Vec<String>) {
     let target_map = target.as_object_mut().expect("made an object above");
     for (k, v) in patch_map {
         if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(Value::Array(list)), Some(remove)) = (target_map.get_mut(field), v.as_array()) {
+            if let (Some(Value::Array(list)), Some(remove)) =
+                (target_map.get_mut(field), v.as_array())
+            {
                 list.retain(|item| !remove.contains(item));
             }
             continue;
@@ -157,7 +169,9 @@ fn smp_list(slot: &mut Value, items: &[Value], keys: &[&str], path: &mut Vec<Str
     }
     let mut list = slot.as_array().cloned().unwrap_or_default();
     for item in items {
-        let position = list.iter().position(|existing| same_item(existing, item, keys));
+        let position = list
+            .iter()
+            .position(|existing| same_item(existing, item, keys));
         match (item.get("$patch").and_then(Value::as_str), position) {
             (Some("delete"), Some(i)) => {
                 list.remove(i);
@@ -207,7 +221,9 @@ pub fn apply_merge(live: &mut Value, applied: &Value, path: &mut Vec<String>) {
                 }
                 *slot = Value::Array(merged);
             }
-            (Value::Object(m), _) if !m.is_empty() && slot.is_object() => apply_merge(slot, v, path),
+            (Value::Object(m), _) if !m.is_empty() && slot.is_object() => {
+                apply_merge(slot, v, path)
+            }
             _ => *slot = v.clone(),
         }
         path.pop();
@@ -238,7 +254,10 @@ mod tests {
                 "containers": [{ "name": "b", "image": "y:2" }, { "name": "a", "$patch": "delete" }]
             } }),
         );
-        assert_eq!(t, json!({ "spec": { "containers": [{ "name": "b", "image": "y:2" }] } }));
+        assert_eq!(
+            t,
+            json!({ "spec": { "containers": [{ "name": "b", "image": "y:2" }] } })
+        );
     }
 
     #[test]
@@ -249,14 +268,25 @@ mod tests {
             &mut t,
             &json!({ "strategy": { "$retainKeys": ["type"], "type": "Recreate" }, "args": ["c"] }),
         );
-        assert_eq!(t, json!({ "strategy": { "type": "Recreate" }, "args": ["c"] }));
+        assert_eq!(
+            t,
+            json!({ "strategy": { "type": "Recreate" }, "args": ["c"] })
+        );
     }
 
     #[test]
     fn apply_merge_matches_ports_with_defaulted_protocol() {
-        let mut live = json!({ "ports": [{ "containerPort": 80, "protocol": "TCP", "name": "http" }] });
+        let mut live =
+            json!({ "ports": [{ "containerPort": 80, "protocol": "TCP", "name": "http" }] });
         let mut path = vec!["containers".to_string()];
-        apply_merge(&mut live, &json!({ "ports": [{ "containerPort": 80, "name": "web" }] }), &mut path);
-        assert_eq!(live, json!({ "ports": [{ "containerPort": 80, "protocol": "TCP", "name": "web" }] }));
+        apply_merge(
+            &mut live,
+            &json!({ "ports": [{ "containerPort": 80, "name": "web" }] }),
+            &mut path,
+        );
+        assert_eq!(
+            live,
+            json!({ "ports": [{ "containerPort": 80, "protocol": "TCP", "name": "web" }] })
+        );
     }
 }

@@ -94,7 +94,11 @@ const ACCESS_REVIEW: &[Field] = &[
         "spec",
         Ty::Msg(&[
             (1, "resourceAttributes", Ty::Msg(RESOURCE_ATTRIBUTES)),
-            (2, "nonResourceAttributes", Ty::Msg(&[(1, "path", Ty::Str), (2, "verb", Ty::Str)])),
+            (
+                2,
+                "nonResourceAttributes",
+                Ty::Msg(&[(1, "path", Ty::Str), (2, "verb", Ty::Str)]),
+            ),
         ]),
     ),
 ];
@@ -106,7 +110,11 @@ const RULES_REVIEW: &[Field] = &[
 
 const DELETE_OPTIONS: &[Field] = &[
     (1, "gracePeriodSeconds", Ty::Int),
-    (2, "preconditions", Ty::Msg(&[(1, "uid", Ty::Str), (2, "resourceVersion", Ty::Str)])),
+    (
+        2,
+        "preconditions",
+        Ty::Msg(&[(1, "uid", Ty::Str), (2, "resourceVersion", Ty::Str)]),
+    ),
     (3, "orphanDependents", Ty::Bool),
     (4, "propagationPolicy", Ty::Str),
     (5, "dryRun", Ty::RepStr),
@@ -237,11 +245,17 @@ fn decode_message(buf: &[u8], schema: &[Field]) -> Option<Value> {
             }
             (Ty::RepStr, _) => {
                 let s = string(&payload)?;
-                out.entry(name).or_insert_with(|| json!([])).as_array_mut()?.push(json!(s));
+                out.entry(name)
+                    .or_insert_with(|| json!([]))
+                    .as_array_mut()?
+                    .push(json!(s));
             }
             (Ty::RepMsg(inner), Payload::Bytes(b)) => {
                 let item = decode_message(b, inner)?;
-                out.entry(name).or_insert_with(|| json!([])).as_array_mut()?.push(item);
+                out.entry(name)
+                    .or_insert_with(|| json!([]))
+                    .as_array_mut()?
+                    .push(item);
             }
             _ => return None,
         }
@@ -271,9 +285,8 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
             _ => {}
         }
     }
-    let schema = schema(&api_version, &kind).ok_or_else(|| {
-        ApiError::unsupported_protobuf(&format!("{api_version} {kind}"))
-    })?;
+    let schema = schema(&api_version, &kind)
+        .ok_or_else(|| ApiError::unsupported_protobuf(&format!("{api_version} {kind}")))?;
     let mut obj = decode_message(raw, schema).ok_or_else(malformed)?;
     if kind != "DeleteOptions" {
         obj["apiVersion"] = json!(api_version);

@@ -214,7 +214,11 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
         list.push(entry);
         for sub in r.subresources {
             let (kind, verbs, group_version) = match *sub {
-                "scale" => ("Scale", json!(["get", "patch", "update"]), Some(("autoscaling", "v1"))),
+                "scale" => (
+                    "Scale",
+                    json!(["get", "patch", "update"]),
+                    Some(("autoscaling", "v1")),
+                ),
                 "log" => ("Pod", json!(["get"]), None),
                 "eviction" => ("Eviction", json!(["create"]), Some(("policy", "v1"))),
                 "finalize" => ("Namespace", json!(["update"]), None),

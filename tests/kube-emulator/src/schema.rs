@@ -17,9 +17,9 @@ fn round_trip<T: DeserializeOwned + Serialize>(obj: &Value) -> Result<Value, Str
 /// for kinds the emulator only stores.
 fn typed_round_trip(def: &ResourceDef, obj: &Value) -> Option<Result<Value, String>> {
     use k8s_openapi::api::{
-        apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch, coordination::v1 as coordination,
-        core::v1 as core, discovery::v1 as discovery, networking::v1 as networking, policy::v1 as policy,
-        rbac::v1 as rbac,
+        apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
+        coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+        networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
     };
     Some(match (def.group, def.kind) {
         ("", "Pod") => round_trip::<core::Pod>(obj),
@@ -41,7 +41,9 @@ fn typed_round_trip(def: &ResourceDef, obj: &Value) -> Option<Result<Value, Stri
         ("apps", "ControllerRevision") => round_trip::<apps::ControllerRevision>(obj),
         ("batch", "Job") => round_trip::<batch::Job>(obj),
         ("batch", "CronJob") => round_trip::<batch::CronJob>(obj),
-        ("autoscaling", "HorizontalPodAutoscaler") => round_trip::<autoscaling::HorizontalPodAutoscaler>(obj),
+        ("autoscaling", "HorizontalPodAutoscaler") => {
+            round_trip::<autoscaling::HorizontalPodAutoscaler>(obj)
+        }
         ("discovery.k8s.io", "EndpointSlice") => round_trip::<discovery::EndpointSlice>(obj),
         ("coordination.k8s.io", "Lease") => round_trip::<coordination::Lease>(obj),
         ("networking.k8s.io", "NetworkPolicy") => round_trip::<networking::NetworkPolicy>(obj),
@@ -50,7 +52,9 @@ fn typed_round_trip(def: &ResourceDef, obj: &Value) -> Option<Result<Value, Stri
         ("rbac.authorization.k8s.io", "Role") => round_trip::<rbac::Role>(obj),
         ("rbac.authorization.k8s.io", "RoleBinding") => round_trip::<rbac::RoleBinding>(obj),
         ("rbac.authorization.k8s.io", "ClusterRole") => round_trip::<rbac::ClusterRole>(obj),
-        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => round_trip::<rbac::ClusterRoleBinding>(obj),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            round_trip::<rbac::ClusterRoleBinding>(obj)
+        }
         _ => return None,
     })
 }
@@ -107,7 +111,10 @@ pub fn check(def: &ResourceDef, obj: &Value, strict: bool) -> Result<(), ApiErro
     if fields.is_empty() {
         return Ok(());
     }
-    let list: Vec<String> = fields.iter().map(|f| format!("unknown field \"{}\"", f.trim_start_matches('.'))).collect();
+    let list: Vec<String> = fields
+        .iter()
+        .map(|f| format!("unknown field \"{}\"", f.trim_start_matches('.')))
+        .collect();
     Err(ApiError::bad_request(format!(
         "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
         def.kind,
@@ -129,8 +136,17 @@ mod tests {
         let d = json!({ "metadata": { "name": "x" }, "spec": { "replicas": 1, "replica": 2,
             "template": { "spec": { "containers": [{ "name": "a", "image": "b", "imagePolicy": "x" }] } } } });
         let err = check(def, &d, true).unwrap_err();
-        assert!(err.message.contains("unknown field \"spec.replica\""), "{}", err.message);
-        assert!(err.message.contains("spec.template.spec.containers[0].imagePolicy"), "{}", err.message);
+        assert!(
+            err.message.contains("unknown field \"spec.replica\""),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message
+                .contains("spec.template.spec.containers[0].imagePolicy"),
+            "{}",
+            err.message
+        );
         assert!(check(def, &d, false).is_ok());
     }
 

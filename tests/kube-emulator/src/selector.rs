@@ -278,13 +278,21 @@ mod tests {
     #[test]
     fn field_selector_forms() {
         let obj = pod(json!({}));
-        assert!(FieldSelector::parse("metadata.name=p").unwrap().matches(&obj));
+        assert!(
+            FieldSelector::parse("metadata.name=p")
+                .unwrap()
+                .matches(&obj)
+        );
         assert!(
             FieldSelector::parse("status.phase!=Running")
                 .map(|s| !s.matches(&obj))
                 .unwrap()
         );
-        assert!(FieldSelector::parse("spec.nodeName=").unwrap().matches(&obj));
+        assert!(
+            FieldSelector::parse("spec.nodeName=")
+                .unwrap()
+                .matches(&obj)
+        );
         assert!(FieldSelector::parse("garbage").is_err());
     }
 

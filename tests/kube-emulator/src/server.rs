@@ -18,8 +18,8 @@ use crate::kubelet;
 use crate::merge;
 use crate::openapi;
 use crate::protobuf;
-use crate::schema;
 use crate::resources::{self, ResourceDef};
+use crate::schema;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::{ApiError, ApiResult};
 use crate::store::{DeleteOptions, Propagation, WriteOptions};
@@ -54,7 +54,10 @@ impl Query {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str).filter(|s| !s.is_empty())
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     pub fn flag(&self, key: &str) -> bool {
@@ -73,8 +76,10 @@ impl Query {
 
 pub fn json_response(code: StatusCode, value: &Value) -> Response {
     let mut resp = (code, serde_json::to_vec(value).unwrap_or_default()).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -108,7 +113,8 @@ fn parse_target(group: &str, version: &str, rest: &[&str]) -> Option<Target> {
             }
             // `/api/v1/namespaces/{name}/status` and `/finalize`.
             let def = lookup("namespaces")?;
-            (tail.is_empty() && def.subresources.contains(plural)).then(|| target(def, None, Some(ns), Some(plural)))
+            (tail.is_empty() && def.subresources.contains(plural))
+                .then(|| target(def, None, Some(ns), Some(plural)))
         }
         [plural, tail @ ..] => {
             let def = lookup(plural)?;
@@ -136,7 +142,11 @@ async fn handle(State(st): State<Arc<ServerState>>, req: Request) -> Response {
     }
     let body = match axum::body::to_bytes(body, 64 * 1024 * 1024).await {
         Ok(b) => b,
-        Err(e) => return error_response(&ApiError::bad_request(format!("reading the request body: {e}"))),
+        Err(e) => {
+            return error_response(&ApiError::bad_request(format!(
+                "reading the request body: {e}"
+            )));
+        }
     };
     let ctx = RequestContext {
         st: st.clone(),
@@ -163,15 +173,25 @@ struct RequestContext {
 
 impl RequestContext {
     fn header(&self, name: header::HeaderName) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
     }
 
     fn manager(&self) -> String {
-        self.query.get("fieldManager").map(String::from).unwrap_or_else(|| {
-            let agent = self.header(header::USER_AGENT);
-            let program = agent.split('/').next().unwrap_or_default();
-            if program.is_empty() { "unknown".into() } else { program.into() }
-        })
+        self.query
+            .get("fieldManager")
+            .map(String::from)
+            .unwrap_or_else(|| {
+                let agent = self.header(header::USER_AGENT);
+                let program = agent.split('/').next().unwrap_or_default();
+                if program.is_empty() {
+                    "unknown".into()
+                } else {
+                    program.into()
+                }
+            })
     }
 
     fn write_options(&self) -> WriteOptions {
@@ -194,8 +214,11 @@ impl RequestContext {
             serde_yaml_ng::from_slice(&self.body)
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
         } else {
-            serde_json::from_slice(&self.body)
-                .map_err(|e| ApiError::bad_request(format!("the object provided is unrecognized or invalid JSON: {e}")))
+            serde_json::from_slice(&self.body).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "the object provided is unrecognized or invalid JSON: {e}"
+                ))
+            })
         }
     }
 }
@@ -250,17 +273,25 @@ async fn route(ctx: &RequestContext, path: &str) -> ApiResult<Response> {
 async fn emulator_endpoint(ctx: &RequestContext, rest: &[&str]) -> ApiResult<Response> {
     let cluster = &ctx.st.cluster;
     match (&ctx.method, rest) {
-        (&Method::GET, ["images"]) => Ok(json_response(StatusCode::OK, &cluster.node_images_json())),
+        (&Method::GET, ["images"]) => {
+            Ok(json_response(StatusCode::OK, &cluster.node_images_json()))
+        }
         (&Method::POST, ["images"]) => {
             let body = ctx.body_json()?;
             let images: Vec<String> = body["images"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default();
             let mut loaded = Vec::new();
             for image in &images {
                 let info = kubelet::load_image(cluster, image).await?;
-                loaded.push(json!({ "image": image, "names": info.names, "sizeBytes": info.size_bytes }));
+                loaded.push(
+                    json!({ "image": image, "names": info.names, "sizeBytes": info.size_bytes }),
+                );
             }
             Ok(json_response(StatusCode::OK, &json!({ "loaded": loaded })))
         }
@@ -280,7 +311,10 @@ async fn emulator_endpoint(ctx: &RequestContext, rest: &[&str]) -> ApiResult<Res
             ctx.st.faults.clear();
             Ok(json_response(StatusCode::OK, &json!({})))
         }
-        _ => Err(ApiError::not_found_path(&format!("/emulator/v1/{}", rest.join("/")))),
+        _ => Err(ApiError::not_found_path(&format!(
+            "/emulator/v1/{}",
+            rest.join("/")
+        ))),
     }
 }
 
@@ -307,8 +341,19 @@ async fn serve_resource(ctx: &RequestContext, t: Target) -> ApiResult<Response> 
         Some(sub) => format!("{}/{sub}", def.plural),
         None => def.plural.to_string(),
     };
-    if !ctx.st.faults.allowed(verb, def.group, &rbac_resource, scoped_ns) && !def.create_only {
-        return Err(Faults::forbidden(verb, def.group, &rbac_resource, t.name.as_deref(), scoped_ns));
+    if !ctx
+        .st
+        .faults
+        .allowed(verb, def.group, &rbac_resource, scoped_ns)
+        && !def.create_only
+    {
+        return Err(Faults::forbidden(
+            verb,
+            def.group,
+            &rbac_resource,
+            t.name.as_deref(),
+            scoped_ns,
+        ));
     }
     if def.namespaced && t.namespace.is_none() && !(ctx.method == Method::GET && t.name.is_none()) {
         return Err(ApiError::method_not_allowed(format!(
@@ -319,7 +364,9 @@ async fn serve_resource(ctx: &RequestContext, t: Target) -> ApiResult<Response> 
     let sub = t.subresource.as_deref().unwrap_or_default();
     let ok = |v: Value| Ok(json_response(StatusCode::OK, &v));
     match (&ctx.method, t.name.as_deref()) {
-        (&Method::GET, None) if ctx.query.flag("watch") => watch::serve(ctx_watch(ctx, def, scoped_ns)?),
+        (&Method::GET, None) if ctx.query.flag("watch") => {
+            watch::serve(ctx_watch(ctx, def, scoped_ns)?)
+        }
         (&Method::GET, None) => {
             let labels = LabelSelector::parse(ctx.query.get("labelSelector").unwrap_or_default())?;
             let fields = FieldSelector::parse(ctx.query.get("fieldSelector").unwrap_or_default())?;
@@ -396,8 +443,14 @@ async fn serve_resource(ctx: &RequestContext, t: Target) -> ApiResult<Response> 
             let (items, rv) = store.list(def, scoped_ns, &labels, &fields);
             let mut deleted = Vec::new();
             for item in items {
-                let name = item["metadata"]["name"].as_str().unwrap_or_default().to_string();
-                let item_ns = item["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+                let name = item["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let item_ns = item["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 if let Ok(d) = store.delete(def, &item_ns, &name, &opts) {
                     deleted.push(d);
                 }
@@ -421,7 +474,10 @@ fn status_sub(sub: &str) -> &str {
 }
 
 fn check_body_namespace(obj: &Value, ns: Option<&str>) -> ApiResult<()> {
-    match (obj.pointer("/metadata/namespace").and_then(Value::as_str), ns) {
+    match (
+        obj.pointer("/metadata/namespace").and_then(Value::as_str),
+        ns,
+    ) {
         (Some(body), Some(url)) if !body.is_empty() && body != url => Err(ApiError::bad_request(
             "the namespace of the provided object does not match the namespace sent on the request",
         )),
@@ -429,7 +485,11 @@ fn check_body_namespace(obj: &Value, ns: Option<&str>) -> ApiResult<()> {
     }
 }
 
-fn ctx_watch(ctx: &RequestContext, def: &'static ResourceDef, ns: Option<&str>) -> ApiResult<watch::WatchRequest> {
+fn ctx_watch(
+    ctx: &RequestContext,
+    def: &'static ResourceDef,
+    ns: Option<&str>,
+) -> ApiResult<watch::WatchRequest> {
     Ok(watch::WatchRequest {
         cluster: ctx.st.cluster.clone(),
         def,
@@ -437,7 +497,10 @@ fn ctx_watch(ctx: &RequestContext, def: &'static ResourceDef, ns: Option<&str>) 
         labels: LabelSelector::parse(ctx.query.get("labelSelector").unwrap_or_default())?,
         fields: FieldSelector::parse(ctx.query.get("fieldSelector").unwrap_or_default())?,
         resource_version: ctx.query.get("resourceVersion").map(String::from),
-        timeout: ctx.query.int("timeoutSeconds")?.map(|s| Duration::from_secs(s.max(0) as u64)),
+        timeout: ctx
+            .query
+            .int("timeoutSeconds")?
+            .map(|s| Duration::from_secs(s.max(0) as u64)),
         bookmarks: ctx.query.flag("allowWatchBookmarks"),
         send_initial_events: ctx.query.flag("sendInitialEvents"),
         table: table::wants_table(ctx.header(header::ACCEPT)),
@@ -471,7 +534,10 @@ struct LabelSelectorString(String);
 impl LabelSelectorString {
     fn of(sel: Option<&Value>) -> Self {
         let mut parts = Vec::new();
-        if let Some(m) = sel.and_then(|s| s.get("matchLabels")).and_then(Value::as_object) {
+        if let Some(m) = sel
+            .and_then(|s| s.get("matchLabels"))
+            .and_then(Value::as_object)
+        {
             for (k, v) in m {
                 parts.push(format!("{k}={}", v.as_str().unwrap_or_default()));
             }
@@ -480,9 +546,21 @@ impl LabelSelectorString {
     }
 }
 
-fn patch(ctx: &RequestContext, def: &'static ResourceDef, ns: &str, name: &str, sub: &str) -> ApiResult<Response> {
+fn patch(
+    ctx: &RequestContext,
+    def: &'static ResourceDef,
+    ns: &str,
+    name: &str,
+    sub: &str,
+) -> ApiResult<Response> {
     let store = &ctx.st.cluster.store;
-    let content_type = ctx.header(header::CONTENT_TYPE).split(';').next().unwrap_or_default().trim().to_string();
+    let content_type = ctx
+        .header(header::CONTENT_TYPE)
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let opts = ctx.write_options();
     if content_type == "application/apply-patch+yaml" {
         if ctx.query.get("fieldManager").is_none() {
@@ -490,7 +568,15 @@ fn patch(ctx: &RequestContext, def: &'static ResourceDef, ns: &str, name: &str, 
         }
         let config = ctx.body_json()?;
         schema::check(def, &config, true)?;
-        let applied = store.apply(def, ns, name, &config, status_sub(sub), ctx.query.flag("force"), &opts)?;
+        let applied = store.apply(
+            def,
+            ns,
+            name,
+            &config,
+            status_sub(sub),
+            ctx.query.flag("force"),
+            &opts,
+        )?;
         return Ok(json_response(StatusCode::OK, &applied));
     }
     let body = ctx.body_json()?;
@@ -511,7 +597,13 @@ fn patch(ctx: &RequestContext, def: &'static ResourceDef, ns: &str, name: &str, 
     Ok(json_response(StatusCode::OK, &updated))
 }
 
-fn apply_patch_body(def: &ResourceDef, name: &str, content_type: &str, body: &Value, target: &mut Value) -> ApiResult<()> {
+fn apply_patch_body(
+    def: &ResourceDef,
+    name: &str,
+    content_type: &str,
+    body: &Value,
+    target: &mut Value,
+) -> ApiResult<()> {
     match content_type {
         "application/json-patch+json" => {
             let p: json_patch::Patch = serde_json::from_value(body.clone())
@@ -553,16 +645,25 @@ fn delete_options(ctx: &RequestContext) -> ApiResult<DeleteOptions> {
             "Foreground" => Ok(Propagation::Foreground),
             "Background" => Ok(Propagation::Background),
             "Orphan" => Ok(Propagation::Orphan),
-            other => Err(ApiError::bad_request(format!("unsupported propagationPolicy {other:?}"))),
+            other => Err(ApiError::bad_request(format!(
+                "unsupported propagationPolicy {other:?}"
+            ))),
         })
         .transpose()?
         .or_else(|| (body["orphanDependents"] == true).then_some(Propagation::Orphan));
     let dry_run = ctx.query.get("dryRun") == Some("All")
-        || body["dryRun"].as_array().is_some_and(|a| a.iter().any(|v| v == "All"));
+        || body["dryRun"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v == "All"));
     Ok(DeleteOptions {
         propagation,
-        grace_period: body["gracePeriodSeconds"].as_i64().or(ctx.query.int("gracePeriodSeconds")?),
-        precondition_uid: body.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from),
+        grace_period: body["gracePeriodSeconds"]
+            .as_i64()
+            .or(ctx.query.int("gracePeriodSeconds")?),
+        precondition_uid: body
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(String::from),
         precondition_rv: body
             .pointer("/preconditions/resourceVersion")
             .and_then(Value::as_str)
@@ -587,18 +688,26 @@ fn review(ctx: &RequestContext, def: &ResourceDef) -> ApiResult<Value> {
         });
         return Ok(obj);
     }
-    let attrs = obj.pointer("/spec/resourceAttributes").cloned().unwrap_or(json!({}));
+    let attrs = obj
+        .pointer("/spec/resourceAttributes")
+        .cloned()
+        .unwrap_or(json!({}));
     let attr = |k: &str| attrs[k].as_str().unwrap_or_default().to_string();
     let mut resource = attr("resource");
     if !attr("subresource").is_empty() {
         resource = format!("{resource}/{}", attr("subresource"));
     }
     let ns = attr("namespace");
-    let allowed = ctx.st.faults.allowed(&attr("verb"), &attr("group"), &resource, (!ns.is_empty()).then_some(ns.as_str()));
+    let allowed = ctx.st.faults.allowed(
+        &attr("verb"),
+        &attr("group"),
+        &resource,
+        (!ns.is_empty()).then_some(ns.as_str()),
+    );
     obj["status"] = if allowed {
         json!({ "allowed": true, "reason": "the emulator's user is a cluster administrator" })
     } else {
-        json!({ "allowed": false, "denied": true, "reason": "denied by the emulator's RBAC rules" })
+        json!({ "allowed": false })
     };
     Ok(obj)
 }
@@ -637,12 +746,25 @@ mod tests {
     #[test]
     fn paths_resolve_to_resources() {
         let t = parse_target("", "v1", &["namespaces", "todo", "pods", "web-1", "log"]).unwrap();
-        assert_eq!((t.def.plural, t.namespace.as_deref(), t.name.as_deref(), t.subresource.as_deref()),
-            ("pods", Some("todo"), Some("web-1"), Some("log")));
+        assert_eq!(
+            (
+                t.def.plural,
+                t.namespace.as_deref(),
+                t.name.as_deref(),
+                t.subresource.as_deref()
+            ),
+            ("pods", Some("todo"), Some("web-1"), Some("log"))
+        );
         let t = parse_target("", "v1", &["namespaces", "todo"]).unwrap();
-        assert_eq!((t.def.plural, t.name.as_deref()), ("namespaces", Some("todo")));
+        assert_eq!(
+            (t.def.plural, t.name.as_deref()),
+            ("namespaces", Some("todo"))
+        );
         let t = parse_target("", "v1", &["namespaces", "todo", "finalize"]).unwrap();
-        assert_eq!((t.def.plural, t.subresource.as_deref()), ("namespaces", Some("finalize")));
+        assert_eq!(
+            (t.def.plural, t.subresource.as_deref()),
+            ("namespaces", Some("finalize"))
+        );
         let t = parse_target("apps", "v1", &["deployments"]).unwrap();
         assert_eq!((t.def.plural, t.namespace), ("deployments", None));
         assert!(parse_target("", "v1", &["pods", "x"]).is_none());

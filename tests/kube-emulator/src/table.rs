@@ -8,11 +8,16 @@ use crate::time;
 
 /// `kubectl get` asks for `application/json;as=Table;v=v1;g=meta.k8s.io`.
 pub fn wants_table(accept: &str) -> bool {
-    accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=Table"))
 }
 
 fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn i(v: &Value, pointer: &str) -> i64 {
@@ -52,7 +57,12 @@ fn pod_status(pod: &Value) -> String {
     if let Some(r) = pod.pointer("/status/reason").and_then(Value::as_str) {
         reason = r.into();
     }
-    for c in pod.pointer("/status/containerStatuses").and_then(Value::as_array).into_iter().flatten() {
+    for c in pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(w) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
             reason = w.into();
         } else if let Some(t) = c.pointer("/state/terminated") {
@@ -66,14 +76,26 @@ fn pod_status(pod: &Value) -> String {
 }
 
 fn pod_row(pod: &Value) -> Vec<Value> {
-    let statuses = pod.pointer("/status/containerStatuses").and_then(Value::as_array);
-    let total = pod.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
+    let statuses = pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array);
+    let total = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     let ready = statuses.map_or(0, |c| c.iter().filter(|c| c["ready"] == true).count());
-    let restarts: i64 = statuses.map_or(0, |c| c.iter().map(|c| c["restartCount"].as_i64().unwrap_or(0)).sum());
+    let restarts: i64 = statuses.map_or(0, |c| {
+        c.iter()
+            .map(|c| c["restartCount"].as_i64().unwrap_or(0))
+            .sum()
+    });
     let last_restart = statuses
         .into_iter()
         .flatten()
-        .filter_map(|c| c.pointer("/lastState/terminated/finishedAt").and_then(Value::as_str))
+        .filter_map(|c| {
+            c.pointer("/lastState/terminated/finishedAt")
+                .and_then(Value::as_str)
+        })
         .filter_map(time::seconds_since)
         .reduce(f64::min);
     let restarts_cell = match last_restart {
@@ -107,7 +129,10 @@ fn containers_and_images(template_spec: Option<&Value>) -> (String, String) {
 }
 
 fn selector_string(sel: Option<&Value>) -> String {
-    let Some(labels) = sel.and_then(|s| s.get("matchLabels").or(Some(s))).and_then(Value::as_object) else {
+    let Some(labels) = sel
+        .and_then(|s| s.get("matchLabels").or(Some(s)))
+        .and_then(Value::as_object)
+    else {
         return "<none>".into();
     };
     let parts: Vec<String> = labels
@@ -129,36 +154,88 @@ fn service_ports(svc: &Value) -> String {
         .into_iter()
         .flatten()
         .map(|p| match p["nodePort"].as_i64() {
-            Some(np) => format!("{}:{np}/{}", p["port"], p["protocol"].as_str().unwrap_or("TCP")),
+            Some(np) => format!(
+                "{}:{np}/{}",
+                p["port"],
+                p["protocol"].as_str().unwrap_or("TCP")
+            ),
             None => format!("{}/{}", p["port"], p["protocol"].as_str().unwrap_or("TCP")),
         })
         .collect();
-    if ports.is_empty() { "<none>".into() } else { ports.join(",") }
+    if ports.is_empty() {
+        "<none>".into()
+    } else {
+        ports.join(",")
+    }
 }
 
 fn data_count(obj: &Value) -> usize {
     ["data", "binaryData"]
         .iter()
-        .map(|f| obj.get(*f).and_then(Value::as_object).map_or(0, |m| m.len()))
+        .map(|f| {
+            obj.get(*f)
+                .and_then(Value::as_object)
+                .map_or(0, |m| m.len())
+        })
         .sum()
 }
 
 /// Column definitions and one row per object, for the kinds kubectl users look at.
 fn columns_and_rows(def: &ResourceDef, items: &[Value]) -> (Vec<Value>, Vec<Vec<Value>>) {
-    let name = col("Name", "string", 0, "Name must be unique within a namespace.");
-    let age_col = col("Age", "string", 0, "CreationTimestamp is a timestamp representing the server time when this object was created.");
+    let name = col(
+        "Name",
+        "string",
+        0,
+        "Name must be unique within a namespace.",
+    );
+    let age_col = col(
+        "Age",
+        "string",
+        0,
+        "CreationTimestamp is a timestamp representing the server time when this object was created.",
+    );
     match (def.group, def.kind) {
         ("", "Pod") => (
             vec![
                 name,
-                col("Ready", "string", 0, "The aggregate readiness state of this pod for accepting traffic."),
-                col("Status", "string", 0, "The aggregate status of the containers in this pod."),
-                col("Restarts", "string", 0, "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
+                col(
+                    "Ready",
+                    "string",
+                    0,
+                    "The aggregate readiness state of this pod for accepting traffic.",
+                ),
+                col(
+                    "Status",
+                    "string",
+                    0,
+                    "The aggregate status of the containers in this pod.",
+                ),
+                col(
+                    "Restarts",
+                    "string",
+                    0,
+                    "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+                ),
                 age_col,
                 col("IP", "string", 1, "IP address allocated to the pod."),
-                col("Node", "string", 1, "Name of the Node this pod is assigned to."),
-                col("Nominated Node", "string", 1, "Name of the Node this pod is nominated to."),
-                col("Readiness Gates", "string", 1, "Readiness gates of this pod."),
+                col(
+                    "Node",
+                    "string",
+                    1,
+                    "Name of the Node this pod is assigned to.",
+                ),
+                col(
+                    "Nominated Node",
+                    "string",
+                    1,
+                    "Name of the Node this pod is nominated to.",
+                ),
+                col(
+                    "Readiness Gates",
+                    "string",
+                    1,
+                    "Readiness gates of this pod.",
+                ),
             ],
             items.iter().map(pod_row).collect(),
         ),
@@ -166,11 +243,31 @@ fn columns_and_rows(def: &ResourceDef, items: &[Value]) -> (Vec<Value>, Vec<Vec<
             vec![
                 name,
                 col("Ready", "string", 0, "Number of the pod with ready state"),
-                col("Up-to-date", "string", 0, "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
-                col("Available", "string", 0, "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+                col(
+                    "Up-to-date",
+                    "string",
+                    0,
+                    "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+                ),
+                col(
+                    "Available",
+                    "string",
+                    0,
+                    "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+                ),
                 age_col,
-                col("Containers", "string", 1, "Names of each container in the template."),
-                col("Images", "string", 1, "Images referenced by each container in the template."),
+                col(
+                    "Containers",
+                    "string",
+                    1,
+                    "Names of each container in the template.",
+                ),
+                col(
+                    "Images",
+                    "string",
+                    1,
+                    "Images referenced by each container in the template.",
+                ),
                 col("Selector", "string", 1, "Label selector for pods."),
             ],
             items
@@ -179,7 +276,11 @@ fn columns_and_rows(def: &ResourceDef, items: &[Value]) -> (Vec<Value>, Vec<Vec<
                     let (cs, images) = containers_and_images(d.pointer("/spec/template/spec"));
                     vec![
                         json!(s(d, "/metadata/name")),
-                        json!(format!("{}/{}", i(d, "/status/readyReplicas"), i(d, "/spec/replicas"))),
+                        json!(format!(
+                            "{}/{}",
+                            i(d, "/status/readyReplicas"),
+                            i(d, "/spec/replicas")
+                        )),
                         json!(i(d, "/status/updatedReplicas")),
                         json!(i(d, "/status/availableReplicas")),
                         json!(age(d)),
@@ -197,8 +298,18 @@ fn columns_and_rows(def: &ResourceDef, items: &[Value]) -> (Vec<Value>, Vec<Vec<
                 col("Current", "integer", 0, "Number of actual replicas."),
                 col("Ready", "integer", 0, "Number of ready replicas."),
                 age_col,
-                col("Containers", "string", 1, "Names of each container in the template."),
-                col("Images", "string", 1, "Images referenced by each container in the template."),
+                col(
+                    "Containers",
+                    "string",
+                    1,
+                    "Names of each container in the template.",
+                ),
+                col(
+                    "Images",
+                    "string",
+                    1,
+                    "Images referenced by each container in the template.",
+                ),
                 col("Selector", "string", 1, "Label selector for pods."),
             ],
             items
@@ -223,7 +334,12 @@ fn columns_and_rows(def: &ResourceDef, items: &[Value]) -> (Vec<Value>, Vec<Vec<
                 name,
                 col("Type", "string", 0, "The type of the service."),
                 col("Cluster-IP", "string", 0, "The cluster IP of the service."),
-                col("External-IP", "string", 0, "The external IP of the service."),
+                col(
+                    "External-IP",
+                    "string",
+                    0,
+                    "The external IP of the service.",
+                ),
                 col("Port(s)", "string", 0, "The ports of the service."),
                 age_col,
                 col("Selector", "string", 1, "The selector of the service."),
@@ -249,7 +365,12 @@ fn columns_and_rows(def: &ResourceDef, items: &[Value]) -> (Vec<Value>, Vec<Vec<
                 col("Status", "string", 0, "The status of the node"),
                 col("Roles", "string", 0, "The roles of the node"),
                 age_col,
-                col("Version", "string", 0, "Kubelet Version reported by the node."),
+                col(
+                    "Version",
+                    "string",
+                    0,
+                    "Kubelet Version reported by the node.",
+                ),
             ],
             items
                 .iter()
@@ -262,12 +383,20 @@ fn columns_and_rows(def: &ResourceDef, items: &[Value]) -> (Vec<Value>, Vec<Vec<
                     let roles: Vec<&str> = n
                         .pointer("/metadata/labels")
                         .and_then(Value::as_object)
-                        .map(|l| l.keys().filter_map(|k| k.strip_prefix("node-role.kubernetes.io/")).collect())
+                        .map(|l| {
+                            l.keys()
+                                .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/"))
+                                .collect()
+                        })
                         .unwrap_or_default();
                     vec![
                         json!(s(n, "/metadata/name")),
                         json!(if ready { "Ready" } else { "NotReady" }),
-                        json!(if roles.is_empty() { "<none>".to_string() } else { roles.join(",") }),
+                        json!(if roles.is_empty() {
+                            "<none>".to_string()
+                        } else {
+                            roles.join(",")
+                        }),
                         json!(age(n)),
                         json!(s(n, "/status/nodeInfo/kubeletVersion")),
                     ]
@@ -275,47 +404,102 @@ fn columns_and_rows(def: &ResourceDef, items: &[Value]) -> (Vec<Value>, Vec<Vec<
                 .collect(),
         ),
         ("", "Namespace") => (
-            vec![name, col("Status", "string", 0, "The status of the namespace"), age_col],
+            vec![
+                name,
+                col("Status", "string", 0, "The status of the namespace"),
+                age_col,
+            ],
             items
                 .iter()
-                .map(|n| vec![json!(s(n, "/metadata/name")), json!(s(n, "/status/phase")), json!(age(n))])
+                .map(|n| {
+                    vec![
+                        json!(s(n, "/metadata/name")),
+                        json!(s(n, "/status/phase")),
+                        json!(age(n)),
+                    ]
+                })
                 .collect(),
         ),
         ("", "Event") => (
             vec![
-                col("Last Seen", "string", 0, "Time when this Event was last seen."),
+                col(
+                    "Last Seen",
+                    "string",
+                    0,
+                    "Time when this Event was last seen.",
+                ),
                 col("Type", "string", 0, "Type of this event."),
                 col("Reason", "string", 0, "Reason of this event."),
                 col("Object", "string", 0, "The object this Event is about."),
-                col("Message", "string", 0, "A human-readable description of the status of this operation."),
+                col(
+                    "Message",
+                    "string",
+                    0,
+                    "A human-readable description of the status of this operation.",
+                ),
             ],
             items
                 .iter()
                 .map(|e| {
-                    let last = time::seconds_since(s(e, "/lastTimestamp")).map(human_duration).unwrap_or_else(|| "<unknown>".into());
+                    let last = time::seconds_since(s(e, "/lastTimestamp"))
+                        .map(human_duration)
+                        .unwrap_or_else(|| "<unknown>".into());
                     vec![
                         json!(last),
                         json!(s(e, "/type")),
                         json!(s(e, "/reason")),
-                        json!(format!("{}/{}", s(e, "/involvedObject/kind").to_lowercase(), s(e, "/involvedObject/name"))),
+                        json!(format!(
+                            "{}/{}",
+                            s(e, "/involvedObject/kind").to_lowercase(),
+                            s(e, "/involvedObject/name")
+                        )),
                         json!(s(e, "/message")),
                     ]
                 })
                 .collect(),
         ),
         ("", "ConfigMap") => (
-            vec![name, col("Data", "integer", 0, "Number of data entries."), age_col],
-            items.iter().map(|c| vec![json!(s(c, "/metadata/name")), json!(data_count(c)), json!(age(c))]).collect(),
-        ),
-        ("", "Secret") => (
-            vec![name, col("Type", "string", 0, "The type of the secret"), col("Data", "integer", 0, "Number of data entries."), age_col],
+            vec![
+                name,
+                col("Data", "integer", 0, "Number of data entries."),
+                age_col,
+            ],
             items
                 .iter()
-                .map(|c| vec![json!(s(c, "/metadata/name")), json!(s(c, "/type")), json!(data_count(c)), json!(age(c))])
+                .map(|c| {
+                    vec![
+                        json!(s(c, "/metadata/name")),
+                        json!(data_count(c)),
+                        json!(age(c)),
+                    ]
+                })
+                .collect(),
+        ),
+        ("", "Secret") => (
+            vec![
+                name,
+                col("Type", "string", 0, "The type of the secret"),
+                col("Data", "integer", 0, "Number of data entries."),
+                age_col,
+            ],
+            items
+                .iter()
+                .map(|c| {
+                    vec![
+                        json!(s(c, "/metadata/name")),
+                        json!(s(c, "/type")),
+                        json!(data_count(c)),
+                        json!(age(c)),
+                    ]
+                })
                 .collect(),
         ),
         ("", "Endpoints") => (
-            vec![name, col("Endpoints", "string", 0, "Endpoints of the service"), age_col],
+            vec![
+                name,
+                col("Endpoints", "string", 0, "Endpoints of the service"),
+                age_col,
+            ],
             items
                 .iter()
                 .map(|e| {
@@ -327,14 +511,21 @@ fn columns_and_rows(def: &ResourceDef, items: &[Value]) -> (Vec<Value>, Vec<Vec<
                             }
                         }
                     }
-                    let cell = if eps.is_empty() { "<none>".to_string() } else { eps.join(",") };
+                    let cell = if eps.is_empty() {
+                        "<none>".to_string()
+                    } else {
+                        eps.join(",")
+                    };
                     vec![json!(s(e, "/metadata/name")), json!(cell), json!(age(e))]
                 })
                 .collect(),
         ),
         _ => (
             vec![name, age_col],
-            items.iter().map(|o| vec![json!(s(o, "/metadata/name")), json!(age(o))]).collect(),
+            items
+                .iter()
+                .map(|o| vec![json!(s(o, "/metadata/name")), json!(age(o))])
+                .collect(),
         ),
     }
 }

@@ -46,7 +46,8 @@ impl WatchRequest {
         } else {
             obj.clone()
         };
-        let mut bytes = serde_json::to_vec(&json!({ "type": kind, "object": object })).unwrap_or_default();
+        let mut bytes =
+            serde_json::to_vec(&json!({ "type": kind, "object": object })).unwrap_or_default();
         bytes.push(b'\n');
         Bytes::from(bytes)
     }
@@ -57,7 +58,8 @@ impl WatchRequest {
             metadata["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
         }
         let obj = json!({ "kind": self.def.kind, "apiVersion": self.def.api_version(), "metadata": metadata });
-        let mut bytes = serde_json::to_vec(&json!({ "type": "BOOKMARK", "object": obj })).unwrap_or_default();
+        let mut bytes =
+            serde_json::to_vec(&json!({ "type": "BOOKMARK", "object": obj })).unwrap_or_default();
         bytes.push(b'\n');
         Bytes::from(bytes)
     }
@@ -83,10 +85,14 @@ pub fn serve(req: WatchRequest) -> ApiResult<Response> {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(256);
     tokio::spawn(pump(req, initial, start, tx));
     let mut resp = (StatusCode::OK, Body::from_stream(ReceiverStream::new(rx))).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
     Ok(resp)
 }
 
@@ -110,7 +116,10 @@ async fn pump(
         return;
     }
     let deliver = |e: &WatchEvent| -> Option<Bytes> {
-        if e.def != req.def || req.namespace.as_ref().is_some_and(|n| *n != e.namespace) || !req.matches(&e.object) {
+        if e.def != req.def
+            || req.namespace.as_ref().is_some_and(|n| *n != e.namespace)
+            || !req.matches(&e.object)
+        {
             return None;
         }
         Some(req.line(e.kind.as_str(), &e.object, e.rv))
@@ -161,4 +170,3 @@ async fn pump(
         }
     }
 }
-

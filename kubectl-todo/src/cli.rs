@@ -1,7 +1,9 @@
 //! Command-line definition, kept in the library so that completions and man
 //! pages can be generated from the same source.
 
-use clap::Parser;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
 
 /// Take a two-tier app from source to a healthy deployment on Kubernetes.
 #[derive(Debug, Parser)]
@@ -12,4 +14,29 @@ use clap::Parser;
     about,
     after_help = "Examples:\n  kubectl todo --help\n  kubectl todo --version"
 )]
-pub struct Cli {}
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The kubectl conventions every subcommand accepts.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The namespace to use (default: the project's, `todo` without a project file).
+    #[arg(short = 'n', long, global = true, value_name = "NAME")]
+    pub namespace: Option<String>,
+    /// The app's root directory, holding `todo.yaml` if it has one.
+    #[arg(long, global = true, value_name = "DIR", default_value = ".")]
+    pub project: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {}

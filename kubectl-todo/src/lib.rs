@@ -4,3 +4,16 @@
 //! can be tested without a terminal.
 
 pub mod cli;
+pub mod context;
+pub mod labels;
+pub mod project;
+pub mod report;
+
+use std::process::ExitCode;
+
+use cli::{Command, GlobalArgs};
+
+/// Runs one subcommand; the exit code is the command's own (0 on success).
+pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<ExitCode> {
+    match command {}
+}

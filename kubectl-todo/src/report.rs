@@ -1,0 +1,32 @@
+//! How errors reach the user: the message, what caused it, and a hint with
+//! the command that fixes it.
+
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+
+/// The hint of the first error in the chain that has one.
+pub fn hint(err: &anyhow::Error) -> Option<String> {
+    err.chain().find_map(hint_of)
+}
+
+fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
+    if let Some(e) = err.downcast_ref::<crate::project::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::context::Error>() {
+        return e.hint();
+    }
+    None
+}
+
+/// `error: …`, one `caused by: …` line per cause, then `hint: …`.
+pub fn render(err: &anyhow::Error) -> String {
+    let mut out = format!("error: {err}\n");
+    for cause in err.chain().skip(1) {
+        let _ = writeln!(out, "  caused by: {cause}");
+    }
+    if let Some(h) = hint(err) {
+        let _ = writeln!(out, "hint: {h}");
+    }
+    out
+}

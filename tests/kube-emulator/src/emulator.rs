@@ -24,6 +24,8 @@ pub struct Config {
     pub node: NodeConfig,
     /// Images put on the node before the API accepts requests.
     pub preload: Vec<String>,
+    /// How many changes a watch can replay before `410 Gone`.
+    pub watch_history: usize,
 }
 
 impl Default for Config {
@@ -33,6 +35,7 @@ impl Default for Config {
             runtime: Runtime::Scripted,
             node: NodeConfig::default(),
             preload: Vec::new(),
+            watch_history: 50_000,
         }
     }
 }
@@ -58,6 +61,7 @@ pub struct Emulator {
 impl Emulator {
     pub async fn start(config: Config) -> anyhow::Result<Emulator> {
         let cluster = Cluster::new(config.node, config.runtime);
+        cluster.store.set_history_limit(config.watch_history);
         Self::start_with(cluster, config.port, &config.preload).await
     }
 

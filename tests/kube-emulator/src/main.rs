@@ -110,6 +110,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         runtime,
         node,
         preload: args.preload,
+        ..Config::default()
     })
     .await?;
     emulator

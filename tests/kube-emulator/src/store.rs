@@ -198,6 +198,15 @@ impl Store {
         })
     }
 
+    /// How many changes watches can replay; older resourceVersions get 410 Gone.
+    pub fn set_history_limit(&self, limit: usize) {
+        let mut inner = self.lock();
+        inner.history_limit = limit.max(1);
+        while inner.history.len() > inner.history_limit {
+            inner.history.pop_front();
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -76,7 +76,11 @@ pub fn serve(req: WatchRequest) -> ApiResult<Response> {
         ),
     };
     let (initial, start) = match from {
-        Some(rv) if !req.send_initial_events => (Vec::new(), store.watch(req.def, ns, rv)?),
+        Some(rv) if !req.send_initial_events => match store.watch(req.def, ns, rv) {
+            Ok(start) => (Vec::new(), start),
+            // As the real server does: the watch opens, then ends with an ERROR event.
+            Err(err) => return Ok(error_event(&err)),
+        },
         _ => {
             let (items, start) = store.list_and_watch(req.def, ns);
             (items, start)
@@ -94,6 +98,15 @@ pub fn serve(req: WatchRequest) -> ApiResult<Response> {
         HeaderValue::from_static("no-cache, private"),
     );
     Ok(resp)
+}
+
+fn error_event(err: &ApiError) -> Response {
+    let mut line = serde_json::to_vec(&json!({ "type": "ERROR", "object": err.to_status() })).unwrap_or_default();
+    line.push(b'\n');
+    let mut resp = (StatusCode::OK, line).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
 }
 
 async fn pump(

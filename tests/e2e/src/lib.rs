@@ -101,7 +101,11 @@ impl KubectlOutput {
     /// Stderr, after asserting that kubectl failed.
     #[track_caller]
     pub fn err(&self) -> String {
-        assert!(!self.success(), "kubectl unexpectedly succeeded: {}", self.stdout());
+        assert!(
+            !self.success(),
+            "kubectl unexpectedly succeeded: {}",
+            self.stdout()
+        );
         self.stderr()
     }
 }

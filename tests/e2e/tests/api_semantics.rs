@@ -6,7 +6,9 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
 use kube_emulator::faults::Fault;
 use kube_emulator::{Config, Emulator};
 use serde_json::json;
@@ -55,11 +57,25 @@ async fn watches_replay_from_a_resource_version_in_order() {
     let list = cms.list(&ListParams::default()).await.unwrap();
     let rv = list.metadata.resource_version.unwrap();
 
-    cms.create(&PostParams::default(), &config_map("a", json!({}), json!({ "k": "1" }))).await.unwrap();
-    cms.patch("a", &PatchParams::default(), &Patch::Merge(json!({ "data": { "k": "2" } }))).await.unwrap();
+    cms.create(
+        &PostParams::default(),
+        &config_map("a", json!({}), json!({ "k": "1" })),
+    )
+    .await
+    .unwrap();
+    cms.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "data": { "k": "2" } })),
+    )
+    .await
+    .unwrap();
     cms.delete("a", &DeleteParams::default()).await.unwrap();
 
-    let stream = cms.watch(&WatchParams::default().timeout(5), &rv).await.unwrap();
+    let stream = cms
+        .watch(&WatchParams::default().timeout(5), &rv)
+        .await
+        .unwrap();
     let events: Vec<String> = stream
         .try_filter_map(|e| async move {
             Ok(match e {
@@ -86,16 +102,25 @@ async fn watches_filter_by_label_and_report_too_old_versions_as_gone() {
     .await
     .unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(emu.client().await.unwrap(), "default");
-    let start = cms.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
+    let start = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
     let watch = cms
         .watch(&WatchParams::default().labels("tier=front").timeout(5), "0")
         .await
         .unwrap();
     for i in 0..10 {
         let tier = if i % 2 == 0 { "front" } else { "back" };
-        cms.create(&PostParams::default(), &config_map(&format!("cm{i}"), json!({ "tier": tier }), json!({})))
-            .await
-            .unwrap();
+        cms.create(
+            &PostParams::default(),
+            &config_map(&format!("cm{i}"), json!({ "tier": tier }), json!({})),
+        )
+        .await
+        .unwrap();
     }
     let names: Vec<String> = watch
         .try_filter_map(|e| async move {
@@ -114,7 +139,11 @@ async fn watches_filter_by_label_and_report_too_old_versions_as_gone() {
     match stale.next().await.unwrap().unwrap() {
         WatchEvent::Error(e) => {
             assert_eq!(e.code, 410);
-            assert!(e.message.contains("too old resource version"), "{}", e.message);
+            assert!(
+                e.message.contains("too old resource version"),
+                "{}",
+                e.message
+            );
         }
         other => panic!("expected a 410 ERROR event, got {other:?}"),
     }
@@ -130,16 +159,29 @@ async fn stale_updates_conflict_and_generate_name_fills_names() {
     cm.metadata.generate_name = Some("settings-".into());
     let created = cms.create(&PostParams::default(), &cm).await.unwrap();
     let name = created.metadata.name.clone().unwrap();
-    assert!(name.starts_with("settings-") && name.len() == "settings-".len() + 5, "{name}");
+    assert!(
+        name.starts_with("settings-") && name.len() == "settings-".len() + 5,
+        "{name}"
+    );
 
     let mut first = created.clone();
     first.data = Some([("k".to_string(), "2".to_string())].into());
-    cms.replace(&name, &PostParams::default(), &first).await.unwrap();
+    cms.replace(&name, &PostParams::default(), &first)
+        .await
+        .unwrap();
     let mut stale = created;
     stale.data = Some([("k".to_string(), "3".to_string())].into());
-    let status = api_error(cms.replace(&name, &PostParams::default(), &stale).await.unwrap_err());
+    let status = api_error(
+        cms.replace(&name, &PostParams::default(), &stale)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"));
-    assert!(status.message.contains("the object has been modified"), "{}", status.message);
+    assert!(
+        status.message.contains("the object has been modified"),
+        "{}",
+        status.message
+    );
 
     let status = api_error(cms.get("missing").await.unwrap_err());
     assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"));
@@ -152,9 +194,18 @@ async fn server_side_apply_tracks_owners_and_reports_conflicts() {
     let (emu, client) = start().await;
     let deploys: Api<Deployment> = Api::namespaced(client, "default");
     let ours = PatchParams::apply("ours");
-    let applied = deploys.patch("web", &ours, &Patch::Apply(deployment("web", 2, "web:1"))).await.unwrap();
-    let again = deploys.patch("web", &ours, &Patch::Apply(deployment("web", 2, "web:1"))).await.unwrap();
-    assert_eq!(applied.metadata.resource_version, again.metadata.resource_version);
+    let applied = deploys
+        .patch("web", &ours, &Patch::Apply(deployment("web", 2, "web:1")))
+        .await
+        .unwrap();
+    let again = deploys
+        .patch("web", &ours, &Patch::Apply(deployment("web", 2, "web:1")))
+        .await
+        .unwrap();
+    assert_eq!(
+        applied.metadata.resource_version,
+        again.metadata.resource_version
+    );
     let managers: Vec<_> = again
         .metadata
         .managed_fields
@@ -162,7 +213,10 @@ async fn server_side_apply_tracks_owners_and_reports_conflicts() {
         .into_iter()
         .map(|m| (m.manager.unwrap(), m.operation.unwrap()))
         .collect();
-    assert!(managers.contains(&("ours".into(), "Apply".into())), "{managers:?}");
+    assert!(
+        managers.contains(&("ours".into(), "Apply".into())),
+        "{managers:?}"
+    );
 
     let theirs = PatchParams::apply("theirs");
     let status = api_error(
@@ -172,12 +226,22 @@ async fn server_side_apply_tracks_owners_and_reports_conflicts() {
             .unwrap_err(),
     );
     assert_eq!(status.code, 409);
-    assert!(status.message.contains("conflict with \"ours\": .spec.replicas"), "{}", status.message);
+    assert!(
+        status
+            .message
+            .contains("conflict with \"ours\": .spec.replicas"),
+        "{}",
+        status.message
+    );
     let causes = status.details.unwrap().causes;
     assert_eq!(causes[0].reason, "FieldManagerConflict");
 
     let forced = deploys
-        .patch("web", &theirs.clone().force(), &Patch::Apply(deployment("web", 5, "web:1")))
+        .patch(
+            "web",
+            &theirs.clone().force(),
+            &Patch::Apply(deployment("web", 5, "web:1")),
+        )
         .await
         .unwrap();
     assert_eq!(forced.spec.unwrap().replicas, Some(5));
@@ -186,16 +250,36 @@ async fn server_side_apply_tracks_owners_and_reports_conflicts() {
     // (`theirs` now owns replicas; sending the live value shares it without a conflict.)
     let mut labelled = deployment("web", 5, "web:1");
     labelled["metadata"]["labels"] = json!({ "team": "a" });
-    deploys.patch("web", &ours, &Patch::Apply(labelled)).await.unwrap();
-    let unlabelled = deploys.patch("web", &ours, &Patch::Apply(deployment("web", 5, "web:1"))).await.unwrap();
-    assert!(unlabelled.metadata.labels.unwrap_or_default().get("team").is_none());
+    deploys
+        .patch("web", &ours, &Patch::Apply(labelled))
+        .await
+        .unwrap();
+    let unlabelled = deploys
+        .patch("web", &ours, &Patch::Apply(deployment("web", 5, "web:1")))
+        .await
+        .unwrap();
+    assert!(
+        !unlabelled
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .contains_key("team")
+    );
 
     let bad = json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": "bad" },
         "spec": { "selector": { "matchLabels": { "a": "b" } }, "template": { "metadata": { "labels": { "a": "c" } },
         "spec": { "containers": [{ "name": "c", "image": "x" }] } } } });
-    let status = api_error(deploys.patch("bad", &ours, &Patch::Apply(bad)).await.unwrap_err());
+    let status = api_error(
+        deploys
+            .patch("bad", &ours, &Patch::Apply(bad))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
-    assert_eq!(status.details.unwrap().causes[0].field, "spec.template.metadata.labels");
+    assert_eq!(
+        status.details.unwrap().causes[0].field,
+        "spec.template.metadata.labels"
+    );
     emu.stop().await;
 }
 
@@ -207,16 +291,49 @@ async fn dry_runs_change_nothing_and_selectors_filter_lists() {
         dry_run: true,
         ..PostParams::default()
     };
-    cms.create(&dry, &config_map("ghost", json!({}), json!({}))).await.unwrap();
+    cms.create(&dry, &config_map("ghost", json!({}), json!({})))
+        .await
+        .unwrap();
     assert!(cms.get_opt("ghost").await.unwrap().is_none());
 
     for (name, tier) in [("a", "front"), ("b", "back"), ("c", "front")] {
-        cms.create(&PostParams::default(), &config_map(name, json!({ "tier": tier }), json!({}))).await.unwrap();
+        cms.create(
+            &PostParams::default(),
+            &config_map(name, json!({ "tier": tier }), json!({})),
+        )
+        .await
+        .unwrap();
     }
-    let names = |l: kube::core::ObjectList<ConfigMap>| -> Vec<String> { l.items.into_iter().filter_map(|c| c.metadata.name).collect() };
-    assert_eq!(names(cms.list(&ListParams::default().labels("tier=front")).await.unwrap()), ["a", "c"]);
-    assert_eq!(names(cms.list(&ListParams::default().labels("tier notin (front)")).await.unwrap()), ["b"]);
-    assert_eq!(names(cms.list(&ListParams::default().fields("metadata.name=c")).await.unwrap()), ["c"]);
+    let names = |l: kube::core::ObjectList<ConfigMap>| -> Vec<String> {
+        l.items
+            .into_iter()
+            .filter_map(|c| c.metadata.name)
+            .collect()
+    };
+    assert_eq!(
+        names(
+            cms.list(&ListParams::default().labels("tier=front"))
+                .await
+                .unwrap()
+        ),
+        ["a", "c"]
+    );
+    assert_eq!(
+        names(
+            cms.list(&ListParams::default().labels("tier notin (front)"))
+                .await
+                .unwrap()
+        ),
+        ["b"]
+    );
+    assert_eq!(
+        names(
+            cms.list(&ListParams::default().fields("metadata.name=c"))
+                .await
+                .unwrap()
+        ),
+        ["c"]
+    );
     emu.stop().await;
 }
 
@@ -233,13 +350,23 @@ async fn deleting_with_propagation_collects_or_orphans_dependents() {
     let pods: Api<Pod> = Api::namespaced(client, "default");
     let apply = PatchParams::apply("test");
     for name in ["fg", "orphan"] {
-        deploys.patch(name, &apply, &Patch::Apply(deployment(name, 2, "web:1"))).await.unwrap();
+        deploys
+            .patch(name, &apply, &Patch::Apply(deployment(name, 2, "web:1")))
+            .await
+            .unwrap();
     }
     let wait_for = |selector: &'static str, want: usize| {
         let pods = pods.clone();
         async move {
             for _ in 0..100 {
-                if pods.list(&ListParams::default().labels(selector)).await.unwrap().items.len() == want {
+                if pods
+                    .list(&ListParams::default().labels(selector))
+                    .await
+                    .unwrap()
+                    .items
+                    .len()
+                    == want
+                {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -250,15 +377,38 @@ async fn deleting_with_propagation_collects_or_orphans_dependents() {
     wait_for("app=fg", 2).await;
     wait_for("app=orphan", 2).await;
 
-    deploys.delete("fg", &DeleteParams::foreground()).await.unwrap();
+    deploys
+        .delete("fg", &DeleteParams::foreground())
+        .await
+        .unwrap();
     wait_for("app=fg", 0).await;
-    assert!(replica_sets.list(&ListParams::default().labels("app=fg")).await.unwrap().items.is_empty());
+    assert!(
+        replica_sets
+            .list(&ListParams::default().labels("app=fg"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 
-    deploys.delete("orphan", &DeleteParams::orphan()).await.unwrap();
+    deploys
+        .delete("orphan", &DeleteParams::orphan())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let orphaned = replica_sets.list(&ListParams::default().labels("app=orphan")).await.unwrap().items;
+    let orphaned = replica_sets
+        .list(&ListParams::default().labels("app=orphan"))
+        .await
+        .unwrap()
+        .items;
     assert_eq!(orphaned.len(), 1);
-    assert!(orphaned[0].metadata.owner_references.as_ref().is_none_or(|o| o.is_empty()));
+    assert!(
+        orphaned[0]
+            .metadata
+            .owner_references
+            .as_ref()
+            .is_none_or(|o| o.is_empty())
+    );
     wait_for("app=orphan", 2).await;
     emu.stop().await;
 }
@@ -289,7 +439,10 @@ async fn injected_faults_fail_delay_and_close_watches() {
     });
     let started = std::time::Instant::now();
     assert!(cms.get_opt("slow").await.unwrap().is_none());
-    assert!(started.elapsed() >= Duration::from_millis(400), "the injected latency was not applied");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "the injected latency was not applied"
+    );
 
     emu.faults().add(Fault {
         path: Some("/configmaps".into()),
@@ -298,8 +451,16 @@ async fn injected_faults_fail_delay_and_close_watches() {
         ..Fault::default()
     });
     let started = std::time::Instant::now();
-    let events: Vec<_> = cms.watch(&WatchParams::default().timeout(30), "0").await.unwrap().collect().await;
+    let events: Vec<_> = cms
+        .watch(&WatchParams::default().timeout(30), "0")
+        .await
+        .unwrap()
+        .collect()
+        .await;
     assert!(events.is_empty());
-    assert!(started.elapsed() < Duration::from_secs(10), "the watch was not closed early");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the watch was not closed early"
+    );
     emu.stop().await;
 }

@@ -309,7 +309,7 @@ pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<Caus
             let value = v.as_str().unwrap_or_default();
             if !is_label_value(value) {
                 causes.push(invalid_value(
-                    &format!("metadata.labels"),
+                    "metadata.labels",
                     v,
                     "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
                 ));

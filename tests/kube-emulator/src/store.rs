@@ -64,7 +64,7 @@ pub enum Propagation {
     Orphan,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DeleteOptions {
     pub propagation: Option<Propagation>,
     pub grace_period: Option<i64>,
@@ -78,18 +78,6 @@ impl DeleteOptions {
         Self {
             grace_period: Some(0),
             ..Self::default()
-        }
-    }
-}
-
-impl Default for DeleteOptions {
-    fn default() -> Self {
-        Self {
-            propagation: None,
-            grace_period: None,
-            precondition_uid: None,
-            precondition_rv: None,
-            dry_run: false,
         }
     }
 }

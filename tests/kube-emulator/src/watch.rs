@@ -101,11 +101,14 @@ pub fn serve(req: WatchRequest) -> ApiResult<Response> {
 }
 
 fn error_event(err: &ApiError) -> Response {
-    let mut line = serde_json::to_vec(&json!({ "type": "ERROR", "object": err.to_status() })).unwrap_or_default();
+    let mut line = serde_json::to_vec(&json!({ "type": "ERROR", "object": err.to_status() }))
+        .unwrap_or_default();
     line.push(b'\n');
     let mut resp = (StatusCode::OK, line).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 

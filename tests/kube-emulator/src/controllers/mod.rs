@@ -75,7 +75,6 @@ fn opts() -> WriteOptions {
 /// Read-modify-write of `obj` under the store's lock. A controller that
 /// loses a race (the object changed or went) looks again on its next pass,
 /// so the store's error is of no use to it.
-#[allow(clippy::result_large_err)] // ApiError's size is the store's choice.
 fn write(
     store: &Store,
     def: &'static ResourceDef,

@@ -105,23 +105,11 @@ fn field_ref(pod: &Value, path: &str, pod_ip: &str) -> String {
 fn resource_ref(container: &Value, r: &Value) -> String {
     let resource = r["resource"].as_str().unwrap_or_default();
     let (section, name) = resource.split_once('.').unwrap_or(("limits", resource));
-    let q = container["resources"][section][name]
-        .as_str()
-        .map(String::from)
-        .or_else(|| {
-            container["resources"][section][name]
-                .as_i64()
-                .map(|n| n.to_string())
-        });
+    let q = crate::quantity::from_json(&container["resources"][section][name]);
     match (name, q) {
-        ("cpu", Some(q)) => {
-            let millis = q
-                .strip_suffix('m')
-                .and_then(|m| m.parse::<f64>().ok())
-                .unwrap_or_else(|| q.parse::<f64>().unwrap_or(0.0) * 1000.0);
-            ((millis / 1000.0).ceil() as i64).max(1).to_string()
-        }
-        (_, Some(q)) => parse_quantity(&q).unwrap_or(0).to_string(),
+        // The downward API rounds CPU up to whole cores, at least one.
+        ("cpu", Some(q)) => q.value().max(1).to_string(),
+        (_, Some(q)) => q.value().to_string(),
         ("cpu", None) => "4".into(),
         (_, None) => "0".into(),
     }
@@ -249,41 +237,10 @@ pub(super) fn verify_non_root(
 }
 
 /// A resource quantity (`10Mi`, `1G`, `512k`, `1e3`) in base units.
-pub(super) fn parse_quantity(q: &str) -> Option<i64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| c.is_ascii_alphabetic() && c != 'e')
-        .unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    let factor: f64 = match suffix {
-        "" => 1.0,
-        "m" => 0.001,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024f64.powi(4),
-        _ => return None,
-    };
-    num.parse::<f64>().ok().map(|n| (n * factor).ceil() as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn quantities_parse_to_bytes() {
-        assert_eq!(parse_quantity("10Mi"), Some(10 * 1024 * 1024));
-        assert_eq!(parse_quantity("1G"), Some(1_000_000_000));
-        assert_eq!(parse_quantity("128974848"), Some(128974848));
-        assert_eq!(parse_quantity("1e3"), Some(1000));
-        assert_eq!(parse_quantity("lots"), None);
-    }
 
     #[test]
     fn variable_references_expand() {

@@ -245,7 +245,7 @@ pub(super) async fn start(cluster: &Cluster, l: Launch<'_>) -> ApiResult<String>
                 .map(String::from)
                 .or_else(|| q.as_i64().map(|n| n.to_string()))
         })
-        .and_then(|q| config::parse_quantity(&q));
+        .and_then(|q| crate::quantity::parse(&q).map(|v| v.value()));
     let mut groups =
         string_list(l.pod.pointer("/spec/securityContext/supplementalGroups")).unwrap_or_default();
     if let Some(g) = l

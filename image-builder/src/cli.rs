@@ -295,7 +295,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let (builder, engine) = resolve_builder(args.builder, true).await?;
             let engine = engine.expect("engine requested");
             let plans = make_plans(&args, builder)?;
-            let progress = TermProgress::new(output == Output::Text);
+            let progress = TermProgress::new(true);
             let opts = BuildOptions { max_size, force };
             let results = build::build_all(&engine, &plans, &opts, &progress).await;
             progress.finish();

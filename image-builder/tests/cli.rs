@@ -227,3 +227,62 @@ fn load_runs_the_cluster_tool_and_explains_failures() {
     assert_eq!(code, 7);
     assert!(err.contains("minikube start --profile minikube"), "{err}");
 }
+
+#[test]
+fn build_json_reports_built_then_cached() {
+    support::ensure_base_images();
+    let t = tempfile::tempdir().unwrap();
+    let app = t.path().join("svc");
+    fs::create_dir_all(&app).unwrap();
+    fs::write(
+        app.join("Dockerfile"),
+        format!(
+            "FROM {}\nCOPY f /f\nUSER 1001:1001\n",
+            support::BUSYBOX_BASE
+        ),
+    )
+    .unwrap();
+    fs::write(app.join("f"), "x").unwrap();
+    let project = support::unique("cli");
+    let mut c = support::Cleanup::default();
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let (code, out, err) = run(bin()
+            .args([
+                "build",
+                "--builder",
+                "classic",
+                "-o",
+                "json",
+                "--project",
+                &project,
+            ])
+            .arg(&app));
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let o = &v[0];
+        for k in [
+            "component",
+            "image",
+            "tag",
+            "digest",
+            "id",
+            "size_bytes",
+            "user",
+            "status",
+            "loaded_to",
+            "pushed_ref",
+        ] {
+            assert!(o.get(k).is_some(), "missing {k} in {o}");
+        }
+        assert_eq!(o["user"], "1001:1001");
+        assert_eq!(o["component"], "svc");
+        c.images.push(o["image"].as_str().unwrap().to_string());
+        statuses.push(o["status"].as_str().unwrap().to_string());
+        assert!(
+            err.contains("[svc]"),
+            "plain progress lines when not a terminal: {err}"
+        );
+    }
+    assert_eq!(statuses, ["built", "cached"]);
+}

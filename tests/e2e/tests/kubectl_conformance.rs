@@ -546,3 +546,44 @@ async fn kubectl_patch_label_scale_and_rollout_undo() {
     assert_eq!(labels, "team");
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_https_kubectl_and_kube_rs_trust_the_emulators_own_ca() {
+    let cluster = Cluster::start_with(kube_emulator::Config {
+        tls: true,
+        ..kube_emulator::Config::default()
+    })
+    .await
+    .unwrap();
+    assert!(cluster.emulator.url().starts_with("https://127.0.0.1:"));
+    let kubeconfig = std::fs::read_to_string(cluster.kubeconfig()).unwrap();
+    assert!(
+        kubeconfig.contains("certificate-authority-data:"),
+        "{kubeconfig}"
+    );
+
+    let namespaces = cluster.kubectl(&["get", "namespaces"]).await.ok();
+    assert!(namespaces.contains("kube-system"), "{namespaces}");
+    cluster
+        .kubectl(&["create", "configmap", "over-tls", "--from-literal=a=b"])
+        .await
+        .ok();
+
+    let client = cluster.emulator.client().await.unwrap();
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client, "default");
+    assert!(cms.get_opt("over-tls").await.unwrap().is_some());
+
+    // Without the CA the server is not trusted.
+    let untrusted = cluster
+        .kubectl(&[
+            "--certificate-authority",
+            "/dev/null",
+            "get",
+            "namespaces",
+            "--request-timeout=5s",
+        ])
+        .await;
+    assert!(!untrusted.success());
+    cluster.stop().await;
+}

@@ -22,6 +22,16 @@ impl Client {
         })
     }
 
+    /// A client for the emulator a kubeconfig points at (its current context), HTTPS included.
+    pub async fn from_kubeconfig(path: &std::path::Path) -> anyhow::Result<Client> {
+        let kubeconfig = kube::config::Kubeconfig::read_from(path)
+            .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+        Ok(Client {
+            inner: kube::Client::try_from(config)?,
+        })
+    }
+
     async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let req = http::Request::post(path)
             .header(http::header::CONTENT_TYPE, "application/json")

@@ -13,6 +13,7 @@ use crate::bootstrap::bootstrap;
 use crate::cluster::{Cluster, NodeConfig, Runtime};
 use crate::faults::Faults;
 use crate::server::{ServerState, router};
+use crate::tls::Tls;
 use crate::{controllers, kubelet};
 
 /// How to start an emulator.
@@ -26,6 +27,8 @@ pub struct Config {
     pub preload: Vec<String>,
     /// How many changes a watch can replay before `410 Gone`.
     pub watch_history: usize,
+    /// Serve HTTPS with a CA of its own (in the kubeconfig) instead of plain HTTP.
+    pub tls: bool,
 }
 
 impl Default for Config {
@@ -36,6 +39,7 @@ impl Default for Config {
             node: NodeConfig::default(),
             preload: Vec::new(),
             watch_history: 50_000,
+            tls: false,
         }
     }
 }
@@ -55,6 +59,8 @@ pub struct Emulator {
     cluster: Arc<Cluster>,
     faults: Arc<Faults>,
     addr: SocketAddr,
+    /// The CA clients must trust, when serving HTTPS.
+    ca_pem: Option<String>,
     server: Option<JoinHandle<()>>,
 }
 
@@ -62,7 +68,7 @@ impl Emulator {
     pub async fn start(config: Config) -> anyhow::Result<Emulator> {
         let cluster = Cluster::new(config.node, config.runtime);
         cluster.store.set_history_limit(config.watch_history);
-        Self::start_with(cluster, config.port, &config.preload).await
+        Self::start_with(cluster, config.port, &config.preload, config.tls).await
     }
 
     /// Starts the API for a cluster built by the caller (tests that tune the kubelet's back-off).
@@ -70,6 +76,7 @@ impl Emulator {
         cluster: Arc<Cluster>,
         port: u16,
         preload: &[String],
+        tls: bool,
     ) -> anyhow::Result<Emulator> {
         bootstrap(&cluster);
         kubelet::spawn(cluster.clone());
@@ -89,27 +96,46 @@ impl Emulator {
             faults: faults.clone(),
         }));
         let mut stop = cluster.shutdown_signal();
-        let server = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!("API server failed: {e}");
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        let tls = if tls { Some(Tls::generate()?) } else { None };
+        let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+        let server = match tls {
+            Some(tls) => {
+                let serve =
+                    axum::serve(tls.listener(listener), app).with_graceful_shutdown(shutdown);
+                tokio::spawn(async move {
+                    if let Err(e) = serve.await {
+                        tracing::error!("API server failed: {e}");
+                    }
+                })
             }
-        });
+            None => {
+                let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+                tokio::spawn(async move {
+                    if let Err(e) = serve.await {
+                        tracing::error!("API server failed: {e}");
+                    }
+                })
+            }
+        };
         Ok(Emulator {
             cluster,
             faults,
             addr,
+            ca_pem,
             server: Some(server),
         })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub fn cluster(&self) -> &Arc<Cluster> {
@@ -122,7 +148,7 @@ impl Emulator {
 
     /// A kubeconfig whose current context, `emulator`, talks to this emulator.
     pub fn kubeconfig_yaml(&self) -> String {
-        kubeconfig_yaml(&self.url())
+        kubeconfig_yaml(&self.url(), self.ca_pem.as_deref())
     }
 
     pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
@@ -170,14 +196,28 @@ impl Drop for Emulator {
     }
 }
 
-pub fn kubeconfig_yaml(url: &str) -> String {
+pub fn kubeconfig_yaml(url: &str, ca_pem: Option<&str>) -> String {
+    let ca = ca_pem
+        .map(|pem| {
+            format!(
+                "\n    certificate-authority-data: {}",
+                crate::admission::base64_encode(pem.as_bytes())
+            )
+        })
+        .unwrap_or_default();
+    // Over HTTPS kubectl asks for credentials when it has none; the emulator accepts any.
+    let user = if ca_pem.is_some() {
+        "{token: emulator-admin}"
+    } else {
+        "{}"
+    };
     format!(
         "apiVersion: v1
 kind: Config
 clusters:
 - name: emulator
   cluster:
-    server: {url}
+    server: {url}{ca}
 contexts:
 - name: emulator
   context:
@@ -188,7 +228,7 @@ current-context: emulator
 preferences: {{}}
 users:
 - name: emulator-admin
-  user: {{}}
+  user: {user}
 "
     )
 }

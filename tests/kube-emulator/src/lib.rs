@@ -24,6 +24,7 @@ pub mod store;
 pub mod table;
 pub mod testimage;
 pub mod time;
+pub mod tls;
 pub mod watch;
 
 pub use cluster::{Cluster, NodeConfig, Runtime};

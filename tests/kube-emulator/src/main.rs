@@ -61,6 +61,9 @@ struct ServeArgs {
     /// An image to put on the node at start; repeatable.
     #[arg(long)]
     preload: Vec<String>,
+    /// Serve HTTPS with a CA of its own, written into the kubeconfig.
+    #[arg(long)]
+    tls: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -110,6 +113,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         runtime,
         node,
         preload: args.preload,
+        tls: args.tls,
         ..Config::default()
     })
     .await?;
@@ -135,7 +139,7 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 
 async fn load(kubeconfig: PathBuf, images: Vec<String>) -> anyhow::Result<()> {
     let url = kube_emulator::emulator::server_url(&kubeconfig)?;
-    let client = kube_emulator::client::Client::new(&url)?;
+    let client = kube_emulator::client::Client::from_kubeconfig(&kubeconfig).await?;
     client
         .load_images(&images)
         .await

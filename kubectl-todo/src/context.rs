@@ -58,7 +58,10 @@ pub async fn connect(global: &GlobalArgs, default_namespace: &str) -> Result<Con
     })?;
     Ok(Connection {
         client,
-        namespace: global.namespace.clone().unwrap_or_else(|| default_namespace.to_string()),
+        namespace: global
+            .namespace
+            .clone()
+            .unwrap_or_else(|| default_namespace.to_string()),
         context,
     })
 }

@@ -7,7 +7,10 @@ fn run(args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .expect("kubectl-todo runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -22,5 +25,8 @@ fn help_names_the_plugin_as_kubectl_invokes_it() {
 fn version_prints_the_crate_version() {
     let (ok, out) = run(&["--version"]);
     assert!(ok);
-    assert_eq!(out.trim(), format!("kubectl-todo {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        out.trim(),
+        format!("kubectl-todo {}", env!("CARGO_PKG_VERSION"))
+    );
 }

@@ -371,6 +371,8 @@ fn spawn_tar(
 
 struct StepTracker {
     step: Option<String>,
+    /// Intermediate images the classic builder made (` ---> id` lines).
+    intermediates: Vec<String>,
     last: VecDeque<String>,
     names: HashMap<String, String>,
 }
@@ -415,6 +417,7 @@ async fn run_build(engine: &Engine, plan: &Plan, progress: &dyn Progress) -> Res
         .build_image(options, None, Some(bollard::body_stream(body)));
     let mut t = StepTracker {
         step: None,
+        intermediates: Vec::new(),
         last: VecDeque::new(),
         names: HashMap::new(),
     };
@@ -449,6 +452,15 @@ async fn run_build(engine: &Engine, plan: &Plan, progress: &dyn Progress) -> Res
     }
     if let Some(message) = failure {
         engine.remove(&reference).await;
+        // The classic builder keeps the images of the steps that succeeded; drop
+        // them (unless something else still uses them) so a failed build leaves
+        // nothing behind.
+        for id in t.intermediates.iter().rev() {
+            let _ = engine
+                .docker
+                .remove_image(id, None::<RemoveImageOptions>, None)
+                .await;
+        }
         return Err(Error::Build(Box::new(BuildFailure {
             component: plan.component.clone(),
             image: reference,
@@ -502,6 +514,12 @@ fn handle_info(
                 t.step = Some(line.to_string());
                 t.last.clear();
                 progress.event(component, Event::Step(line.to_string()));
+            } else if let Some(id) = line.strip_prefix(" ---> ")
+                && id.len() == 12
+                && id.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                t.intermediates.push(id.to_string());
+                progress.event(component, Event::Output(line.to_string()));
             } else if !line.trim().is_empty() {
                 t.push_line(line);
                 progress.event(component, Event::Output(line.trim_end().to_string()));

@@ -50,9 +50,19 @@ async fn build_example(component: &str, base: &str, builder: BuilderKind, port: 
     let p = plan::plan(&spec(&dir, &image), &opts(builder, base)).unwrap();
     cleanup.images.push(p.reference());
     let e = engine(builder).await;
-    let r = build::build(&e, &p, &BuildOptions::default(), &NoProgress)
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let r = build::build(&e, &p, &BuildOptions::default(), &tx)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    drop(tx);
+    // the classic builder keeps each stage's step images as its cache: remove ours
+    while let Some((_, ev)) = rx.recv().await {
+        if let build::Event::Output(l) = ev
+            && let Some(id) = l.strip_prefix(" ---> ")
+        {
+            cleanup.intermediates.push(id.to_string());
+        }
+    }
     assert_eq!(r.status, Status::Built);
     assert_eq!(r.user, "1001:1001");
     assert_eq!(r.image, format!("{image}:{}", p.tag));
@@ -139,10 +149,7 @@ async fn failing_step(builder: BuilderKind) {
     .unwrap();
     let image = unique("fail");
     let p = plan::plan(&spec(t.path(), &image), &opts(builder, PYTHON_BASE)).unwrap();
-    let _c = Cleanup {
-        images: vec![p.reference()],
-        containers: vec![],
-    };
+    let _c = Cleanup::with_images(vec![p.reference()]);
     let e = engine(builder).await;
     let err = build::build(&e, &p, &BuildOptions::default(), &NoProgress)
         .await
@@ -192,10 +199,7 @@ async fn root_user_fails_the_check_and_leaves_no_image() {
         p.dockerfile_path.as_deref(),
         Some(std::path::Path::new("Dockerfile"))
     );
-    let _c = Cleanup {
-        images: vec![p.reference()],
-        containers: vec![],
-    };
+    let _c = Cleanup::with_images(vec![p.reference()]);
     let e = engine(BuilderKind::Classic).await;
     let err = build::build(&e, &p, &BuildOptions::default(), &NoProgress)
         .await
@@ -223,10 +227,7 @@ async fn max_size_fails_a_build_over_budget() {
         &opts(BuilderKind::Classic, BUSYBOX_BASE),
     )
     .unwrap();
-    let _c = Cleanup {
-        images: vec![p.reference()],
-        containers: vec![],
-    };
+    let _c = Cleanup::with_images(vec![p.reference()]);
     let e = engine(BuilderKind::Classic).await;
     let err = build::build(
         &e,

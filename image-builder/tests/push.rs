@@ -88,10 +88,7 @@ async fn push_to_a_loopback_registry_reports_the_digest() {
     )
     .unwrap();
     let remote = format!("{addr}/{image}:{}", p.tag);
-    let _c = Cleanup {
-        images: vec![p.reference(), remote.clone()],
-        containers: vec![],
-    };
+    let _c = Cleanup::with_images(vec![p.reference(), remote.clone()]);
     let e = Engine::connect()
         .await
         .unwrap()
@@ -114,10 +111,7 @@ async fn push_to_a_loopback_registry_reports_the_digest() {
     let err = image_builder::push::push(&e, &r.image, &dead)
         .await
         .unwrap_err();
-    let _c2 = Cleanup {
-        images: vec![format!("{dead}/{image}:{}", p.tag)],
-        containers: vec![],
-    };
+    let _c2 = Cleanup::with_images(vec![format!("{dead}/{image}:{}", p.tag)]);
     assert!(err.to_string().contains("fix:"), "{err}");
     assert_eq!(err.exit_code(), image_builder::error::exit::DELIVER);
 }

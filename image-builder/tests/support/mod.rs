@@ -227,6 +227,19 @@ pub fn unique(prefix: &str) -> String {
 pub struct Cleanup {
     pub images: Vec<String>,
     pub containers: Vec<String>,
+    /// Classic-builder step images: removed without force, newest first, so any
+    /// still used by another image or container stay.
+    pub intermediates: Vec<String>,
+}
+
+impl Cleanup {
+    pub fn with_images(images: Vec<String>) -> Self {
+        Cleanup {
+            images,
+            containers: Vec::new(),
+            intermediates: Vec::new(),
+        }
+    }
 }
 
 impl Drop for Cleanup {
@@ -236,6 +249,9 @@ impl Drop for Cleanup {
         }
         for i in &self.images {
             let _ = docker(&["rmi", "-f", i]);
+        }
+        for i in self.intermediates.iter().rev() {
+            let _ = docker(&["rmi", i]);
         }
     }
 }

@@ -5,30 +5,17 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod error;
+pub mod file;
+mod resolve;
+pub mod schema;
+
+pub use error::Error;
+
 pub const FILE_NAME: &str = "todo.yaml";
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cannot read {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
-}
-
-impl Error {
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Error::Read { .. } => Some("check the path given with --project".into()),
-            Error::Invalid { .. } => Some(format!("see docs/configuration.md for the {FILE_NAME} reference")),
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -60,6 +47,62 @@ pub struct Component {
     /// Keys of the project's Secret this component receives as environment variables.
     #[serde(default)]
     pub secret_keys: Vec<String>,
+    /// The stack to build; image-builder detects it when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<Stack>,
+    /// Paths backed by an emptyDir, since the root filesystem is read-only.
+    #[serde(default)]
+    pub writable_paths: Vec<String>,
+    /// Image repository name, without registry or tag.
+    pub image: String,
+    #[serde(default)]
+    pub build: Build,
+}
+
+/// What image-builder needs beyond the path and the stack.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Build {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder_image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+}
+
+/// The stacks image-builder knows (its `StackKind`, by the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Stack {
+    /// The component's own Dockerfile, used as it is.
+    Dockerfile,
+    /// Next.js with standalone output.
+    Nextjs,
+    /// Any other Node.js app.
+    Node,
+    /// Python (requirements.txt or pyproject.toml), FastAPI/uvicorn.
+    Python,
+    /// A Go module, compiled statically.
+    Go,
+    /// A prebuilt static executable.
+    Binary,
+}
+
+impl Stack {
+    pub fn default_port(self) -> u16 {
+        match self {
+            Stack::Nextjs | Stack::Node => 3000,
+            Stack::Python => 8000,
+            _ => 8080,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +114,7 @@ pub struct Service {
     pub node_port: Option<u16>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ServiceKind {
     ClusterIP,
     NodePort,
@@ -120,7 +163,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyFormat {
     /// Any non-empty value.
@@ -131,6 +174,9 @@ pub enum KeyFormat {
     /// An API key: non-empty, no whitespace.
     ApiKey,
 }
+
+/// Where Next.js writes its image and fetch cache in image-builder's images.
+pub const NEXT_CACHE: &str = "/app/.next/cache";
 
 impl Project {
     /// The defaults of the original setup: `frontend/` on 3000 behind NodePort
@@ -162,6 +208,10 @@ impl Project {
                     },
                     env: BTreeMap::new(),
                     secret_keys: vec!["BETTER_AUTH_SECRET".into()],
+                    stack: Some(Stack::Nextjs),
+                    writable_paths: vec!["/tmp".into(), NEXT_CACHE.into()],
+                    image: "todo-frontend".into(),
+                    build: Build::default(),
                 },
                 Component {
                     name: "backend".into(),
@@ -184,6 +234,10 @@ impl Project {
                         "BETTER_AUTH_SECRET".into(),
                         "OPENAI_API_KEY".into(),
                     ],
+                    stack: Some(Stack::Python),
+                    writable_paths: vec!["/tmp".into()],
+                    image: "todo-backend".into(),
+                    build: Build::default(),
                 },
             ],
             secret: SecretSpec {
@@ -218,19 +272,18 @@ impl Project {
     /// Loads `todo.yaml` from `root`, or the defaults when there is none.
     pub fn load(root: &Path) -> Result<Project, Error> {
         let path = root.join(FILE_NAME);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
+        match std::fs::read_to_string(&path) {
+            Ok(text) => resolve::parse(&path, &text, root),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && root.is_dir() => {
-                return Ok(Project::defaults(root));
+                Ok(Project::defaults(root))
             }
-            Err(source) => return Err(Error::Read { path, source }),
-        };
-        let mut project: Project = serde_yaml_ng::from_str(&text).map_err(|e| Error::Invalid {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        project.root = root.to_path_buf();
-        Ok(project)
+            Err(source) => Err(Error::Read { path, source }),
+        }
+    }
+
+    /// Where the project file is (whether or not it exists).
+    pub fn file(&self) -> PathBuf {
+        self.root.join(FILE_NAME)
     }
 
     pub fn component(&self, name: &str) -> Option<&Component> {
@@ -243,27 +296,4 @@ impl Project {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn without_a_project_file_the_original_layout_applies() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = Project::load(dir.path()).unwrap();
-        assert_eq!(p.namespace, "todo");
-        assert_eq!(p.component_names(), ["frontend", "backend"]);
-        let fe = p.component("frontend").unwrap();
-        assert_eq!((fe.port, fe.service.node_port), (3000, Some(30000)));
-        assert_eq!(p.component("backend").unwrap().resources.limits.memory, "1Gi");
-    }
-
-    #[test]
-    fn unknown_keys_are_errors_naming_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut text = serde_yaml_ng::to_string(&Project::defaults(dir.path())).unwrap();
-        text.push_str("nmespace: x\n");
-        std::fs::write(dir.path().join(FILE_NAME), text).unwrap();
-        let err = Project::load(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("todo.yaml") && err.contains("nmespace"), "{err}");
-    }
-}
+mod tests;

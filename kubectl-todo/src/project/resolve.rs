@@ -1,0 +1,352 @@
+//! From the file as written to a [`Project`] with every default filled in,
+//! checking on the way everything that would otherwise fail later in the
+//! cluster, each time with the line and column to fix.
+
+use std::path::Path;
+
+use serde_saphyr::{Location, Spanned};
+
+use super::error::{Error, suggestion};
+use super::file::{ComponentFile, ProjectFile, QuantitiesFile, SecretKeyFile};
+use super::{
+    Build, Component, KeyFormat, NEXT_CACHE, Project, Quantities, Resources, SecretKey, SecretSpec,
+    Service, ServiceKind, Stack,
+};
+
+/// Object names are `<project>-<component>`, and must stay DNS labels.
+const MAX_NAME: usize = 63;
+const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
+
+struct Issue {
+    at: Location,
+    message: String,
+}
+
+fn issue(at: Location, message: impl Into<String>) -> Issue {
+    Issue {
+        at,
+        message: message.into(),
+    }
+}
+
+pub(super) fn parse(path: &Path, text: &str, root: &Path) -> Result<Project, Error> {
+    let invalid = |at: Location, message: String| Error::Invalid {
+        path: path.to_path_buf(),
+        line: at.line(),
+        column: at.column(),
+        message,
+    };
+    let file: ProjectFile = serde_saphyr::from_str(text).map_err(|e| {
+        let e = e.without_snippet();
+        invalid(e.location().unwrap_or(Location::UNKNOWN), syntax_message(e))
+    })?;
+    resolve(file, root).map_err(|i| invalid(i.at, i.message))
+}
+
+fn syntax_message(e: &serde_saphyr::Error) -> String {
+    let list = |expected: &[&str]| {
+        expected
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match e {
+        serde_saphyr::Error::SerdeUnknownField {
+            field, expected, ..
+        } => format!(
+            "unknown key `{field}`{}; the keys here are {}",
+            suggestion(field, expected.iter().copied()),
+            list(expected)
+        ),
+        serde_saphyr::Error::SerdeUnknownVariant {
+            variant, expected, ..
+        } => format!(
+            "unknown value `{variant}`{}; expected one of {}",
+            suggestion(variant, expected.iter().copied()),
+            list(expected)
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn resolve(f: ProjectFile, root: &Path) -> Result<Project, Issue> {
+    let name = dns_label(&f.name, "the project name", MAX_NAME)?;
+    let namespace = match &f.namespace {
+        Some(ns) => dns_label(ns, "the namespace", MAX_NAME)?,
+        None => name.clone(),
+    };
+    let mut keys: Vec<SecretKey> = Vec::new();
+    for k in f.secret.keys {
+        let at = k.name.referenced;
+        let key = secret_key(k)?;
+        if keys.iter().any(|o| o.name == key.name) {
+            return Err(issue(
+                at,
+                format!("secret key `{}` is declared twice", key.name),
+            ));
+        }
+        keys.push(key);
+    }
+    let secret = SecretSpec {
+        name: f.secret.name.unwrap_or_else(|| format!("{name}-secrets")),
+        keys,
+    };
+    if f.components.value.is_empty() {
+        return Err(issue(
+            f.components.referenced,
+            "`components` is empty: declare at least one component",
+        ));
+    }
+    let mut components: Vec<Component> = Vec::new();
+    for c in f.components.value {
+        let at = c.name.referenced;
+        let c = component(c, &name, &secret)?;
+        if components.iter().any(|o| o.name == c.name) {
+            return Err(issue(
+                at,
+                format!("component `{}` is declared twice", c.name),
+            ));
+        }
+        components.push(c);
+    }
+    Ok(Project {
+        name,
+        namespace,
+        components,
+        secret,
+        root: root.to_path_buf(),
+    })
+}
+
+fn secret_key(k: SecretKeyFile) -> Result<SecretKey, Issue> {
+    env_name(&k.name.value, k.name.referenced, "secret key")?;
+    Ok(SecretKey {
+        name: k.name.value,
+        required: k.required.unwrap_or(true),
+        format: k.format.unwrap_or(KeyFormat::Opaque),
+        generate_bytes: k.generate_bytes,
+        pattern: k.pattern,
+    })
+}
+
+fn component(c: ComponentFile, project: &str, secret: &SecretSpec) -> Result<Component, Issue> {
+    let at = c.name.referenced;
+    let name = dns_label(&c.name, "a component name", MAX_NAME - project.len() - 1)?;
+    let stack = c
+        .stack
+        .or_else(|| c.dockerfile.as_ref().map(|_| Stack::Dockerfile));
+    let port = match (&c.port, stack) {
+        (Some(p), _) if p.value == 0 => {
+            return Err(issue(p.referenced, "`port` must be between 1 and 65535"));
+        }
+        (Some(p), _) => p.value,
+        (None, Some(s)) => s.default_port(),
+        (None, None) => {
+            return Err(issue(
+                at,
+                format!(
+                    "component `{name}` has neither `port` nor `stack`: set `port` to the port the app listens on"
+                ),
+            ));
+        }
+    };
+    let replicas = match &c.replicas {
+        Some(r) if r.value < 0 => return Err(issue(r.referenced, "`replicas` cannot be negative")),
+        Some(r) => r.value,
+        None => 1,
+    };
+    let health_path = http_path(c.health_path, "/health", "healthPath", at)?;
+    let ready_path = http_path(c.ready_path, "/ready", "readyPath", at)?;
+    let service = service(c.service.as_ref())?;
+    let resources = Resources {
+        requests: quantities(
+            c.resources.as_ref().and_then(|r| r.requests.as_ref()),
+            "100m",
+            "128Mi",
+        )?,
+        limits: quantities(
+            c.resources.as_ref().and_then(|r| r.limits.as_ref()),
+            "500m",
+            "512Mi",
+        )?,
+    };
+    let mut secret_keys: Vec<String> = Vec::new();
+    for k in &c.secret_keys {
+        if !secret.keys.iter().any(|d| d.name == k.value) {
+            return Err(issue(
+                k.referenced,
+                format!(
+                    "secret key `{}` is not declared under `secret.keys`{}",
+                    k.value,
+                    suggestion(&k.value, secret.keys.iter().map(|d| d.name.as_str()))
+                ),
+            ));
+        }
+        if !secret_keys.contains(&k.value) {
+            secret_keys.push(k.value.clone());
+        }
+    }
+    for key in c.env.keys() {
+        env_name(key, at, "environment variable")?;
+        if secret_keys.contains(key) {
+            return Err(issue(
+                at,
+                format!(
+                    "`{key}` is both in `env` and in `secretKeys` of component `{name}`: keep one"
+                ),
+            ));
+        }
+    }
+    let mut writable_paths = vec!["/tmp".to_string()];
+    if stack == Some(Stack::Nextjs) {
+        writable_paths.push(NEXT_CACHE.into());
+    }
+    for p in c.writable_paths {
+        if !p.starts_with('/') {
+            return Err(issue(
+                at,
+                format!("writable path `{p}` of component `{name}` must be absolute"),
+            ));
+        }
+        if !writable_paths.contains(&p) {
+            writable_paths.push(p);
+        }
+    }
+    Ok(Component {
+        path: c.path.unwrap_or_else(|| name.clone().into()),
+        image: c.image.unwrap_or_else(|| format!("{project}-{name}")),
+        name,
+        port,
+        health_path,
+        ready_path,
+        replicas,
+        service,
+        resources,
+        env: c.env,
+        secret_keys,
+        stack,
+        writable_paths,
+        build: Build {
+            builder_image: c.base_images.builder,
+            runtime_image: c.base_images.runtime,
+            dockerfile: c.dockerfile,
+            args: c.build_args,
+            target: c.target,
+            platform: c.platform,
+        },
+    })
+}
+
+fn service(s: Option<&Spanned<super::file::ServiceFile>>) -> Result<Service, Issue> {
+    let Some(s) = s else {
+        return Ok(Service {
+            kind: ServiceKind::ClusterIP,
+            node_port: None,
+        });
+    };
+    match (s.value.kind, s.value.node_port) {
+        (ServiceKind::ClusterIP, Some(_)) => Err(issue(
+            s.referenced,
+            "`nodePort` needs `type: NodePort` (a ClusterIP service is not reachable from outside the cluster)",
+        )),
+        (_, Some(p)) if !NODE_PORTS.contains(&p) => Err(issue(
+            s.referenced,
+            format!("`nodePort` {p} is outside the cluster's node port range 30000-32767"),
+        )),
+        (kind, node_port) => Ok(Service { kind, node_port }),
+    }
+}
+
+fn quantities(q: Option<&QuantitiesFile>, cpu: &str, memory: &str) -> Result<Quantities, Issue> {
+    let pick =
+        |v: Option<&Spanned<String>>, default: &str, valid: fn(&str) -> bool, what: &str| match v {
+            Some(v) if !valid(&v.value) => Err(issue(
+                v.referenced,
+                format!(
+                    "`{}` is not a valid {what} quantity (examples: {default})",
+                    v.value
+                ),
+            )),
+            Some(v) => Ok(v.value.clone()),
+            None => Ok(default.to_string()),
+        };
+    Ok(Quantities {
+        cpu: pick(q.and_then(|q| q.cpu.as_ref()), cpu, is_cpu, "CPU")?,
+        memory: pick(
+            q.and_then(|q| q.memory.as_ref()),
+            memory,
+            is_memory,
+            "memory",
+        )?,
+    })
+}
+
+fn is_decimal(s: &str) -> bool {
+    let mut parts = s.splitn(2, '.');
+    let whole = parts.next().unwrap_or_default();
+    let frac = parts.next();
+    !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn is_cpu(s: &str) -> bool {
+    is_decimal(s.strip_suffix('m').unwrap_or(s))
+}
+
+fn is_memory(s: &str) -> bool {
+    const SUFFIXES: [&str; 12] = [
+        "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "k", "M", "G", "T", "P", "E",
+    ];
+    let number = SUFFIXES.iter().find_map(|x| s.strip_suffix(x)).unwrap_or(s);
+    is_decimal(number)
+}
+
+fn http_path(p: Option<String>, default: &str, key: &str, at: Location) -> Result<String, Issue> {
+    match p {
+        Some(p) if !p.starts_with('/') => {
+            Err(issue(at, format!("`{key}` `{p}` must start with `/`")))
+        }
+        Some(p) => Ok(p),
+        None => Ok(default.to_string()),
+    }
+}
+
+fn dns_label(v: &Spanned<String>, what: &str, max: usize) -> Result<String, Issue> {
+    let s = &v.value;
+    let ok = !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    if ok {
+        Ok(s.clone())
+    } else {
+        Err(issue(
+            v.referenced,
+            format!(
+                "{what} `{s}` must be 1-{max} lowercase letters, digits or `-`, starting and ending with a letter or digit"
+            ),
+        ))
+    }
+}
+
+fn env_name(s: &str, at: Location, what: &str) -> Result<(), Issue> {
+    let ok = s
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(issue(
+            at,
+            format!(
+                "{what} `{s}` is not a valid environment variable name (letters, digits and `_`, not starting with a digit)"
+            ),
+        ))
+    }
+}

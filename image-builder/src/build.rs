@@ -85,13 +85,30 @@ pub struct Engine {
     pub version: String,
 }
 
-/// Translate a bollard error into an actionable one.
+/// Translate a bollard error into an actionable one. The cause that matters
+/// (a refused or forbidden socket) sits at the bottom of hyper's error chain.
 pub fn engine_error(e: &bollard::errors::Error) -> Error {
-    let text = e.to_string();
+    let mut causes = vec![e.to_string()];
+    let mut io_kind = None;
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            io_kind = Some(io.kind());
+        }
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    causes.dedup();
+    let text = causes.join(": ");
     let lower = text.to_ascii_lowercase();
-    let fix = if lower.contains("permission denied") {
+    let fix = if io_kind == Some(std::io::ErrorKind::PermissionDenied)
+        || lower.contains("permission denied")
+    {
         "add your user to the `docker` group (`sudo usermod -aG docker $USER`, then log in again) or run with access to the socket".to_string()
-    } else if lower.contains("no such file")
+    } else if matches!(
+        io_kind,
+        Some(std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused)
+    ) || lower.contains("no such file")
         || lower.contains("connection refused")
         || lower.contains("socket")
         || lower.contains("connect")

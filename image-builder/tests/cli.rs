@@ -155,6 +155,34 @@ fn unreachable_engine_exits_4_with_a_hint() {
 }
 
 #[test]
+fn a_socket_the_user_may_not_open_exits_4_with_the_docker_group_hint() {
+    // Root ignores the socket's permissions, so the binary runs as `nobody`.
+    let t = tempfile::tempdir().unwrap();
+    fs::write(t.path().join("requirements.txt"), "fastapi\n").unwrap();
+    let world = |p: &Path, mode| {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+    };
+    world(t.path(), 0o755);
+    world(&t.path().join("requirements.txt"), 0o644);
+    let cache = tempfile::tempdir().unwrap();
+    world(cache.path(), 0o777);
+    let (code, _, err) = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_image-builder"))
+        .env("IMAGE_BUILDER_CACHE_DIR", cache.path())
+        .env("DOCKER_HOST", "unix:///var/run/docker.sock")
+        .args(["build"])
+        .arg(t.path()));
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.to_ascii_lowercase().contains("permission denied"),
+        "{err}"
+    );
+    assert!(err.contains("docker` group"), "{err}");
+}
+
+#[test]
 fn help_documents_exit_codes() {
     let (code, out, _) = run(bin().arg("--help"));
     assert_eq!(code, 0);

@@ -183,6 +183,33 @@ fn a_socket_the_user_may_not_open_exits_4_with_the_docker_group_hint() {
 }
 
 #[test]
+fn an_unreadable_file_exits_3_naming_it() {
+    // Root reads anything, so the binary runs as `nobody` against a file only root may read.
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(t.path().join("requirements.txt"), "fastapi\n").unwrap();
+    fs::set_permissions(
+        t.path().join("requirements.txt"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    fs::write(t.path().join("secret.py"), "x = 1\n").unwrap();
+    fs::set_permissions(
+        t.path().join("secret.py"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let (code, _, err) = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_image-builder"))
+        .args(["hash", "--no-cache", "--builder", "classic"])
+        .arg(t.path()));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("secret.py") && err.contains("fix:"), "{err}");
+}
+
+#[test]
 fn help_documents_exit_codes() {
     let (code, out, _) = run(bin().arg("--help"));
     assert_eq!(code, 0);

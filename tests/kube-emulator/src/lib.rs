@@ -19,6 +19,7 @@ pub mod resources;
 pub mod schema;
 pub mod selector;
 pub mod server;
+pub mod standins;
 pub mod status;
 pub mod store;
 pub mod table;

@@ -39,4 +39,7 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Create, set, list, rotate, delete and check the app's secrets; values are never shown.
+    Secrets(crate::secrets::Args),
+}

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 pub const MANAGED_BY: &str = "kubectl-todo";
 /// The field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "kubectl-todo";
+/// Pod-template annotation holding `secrets::checksum` of the app's Secret: a change rolls the pods.
+pub const SECRET_CHECKSUM_ANNOTATION: &str = "kubectl-todo/secret-checksum";
 
 /// The `app.kubernetes.io/*` labels of one component of a project.
 pub fn component(project: &str, component: &str) -> BTreeMap<String, String> {

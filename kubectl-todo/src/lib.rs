@@ -8,6 +8,7 @@ pub mod context;
 pub mod labels;
 pub mod project;
 pub mod report;
+pub mod secrets;
 
 use std::process::ExitCode;
 
@@ -15,5 +16,7 @@ use cli::{Command, GlobalArgs};
 
 /// Runs one subcommand; the exit code is the command's own (0 on success).
 pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<ExitCode> {
-    match command {}
+    match command {
+        Command::Secrets(args) => secrets::run(global, args).await,
+    }
 }

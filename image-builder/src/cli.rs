@@ -131,6 +131,14 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value = "text")]
         output: Output,
     },
+    /// Print a shell completion script (bash, zsh, fish or powershell)
+    #[command(
+        after_help = "Examples:\n  image-builder completion bash > /etc/bash_completion.d/image-builder\n  image-builder completion zsh > \"${fpath[1]}/_image-builder\""
+    )]
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Load existing images into a local cluster
     Load {
         /// Image references (name:tag)
@@ -146,6 +154,18 @@ pub enum Command {
         #[arg(long)]
         context: Option<String>,
     },
+}
+
+/// The completion script for one shell, as `image-builder completion SHELL` prints it.
+pub fn completion_script(shell: clap_complete::Shell) -> String {
+    let mut out = Vec::new();
+    clap_complete::generate(
+        shell,
+        &mut <Cli as clap::CommandFactory>::command(),
+        "image-builder",
+        &mut out,
+    );
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Run a parsed command line; returns the process exit code.
@@ -258,6 +278,10 @@ fn make_plans(args: &PlanArgs, builder: BuilderKind) -> anyhow::Result<Vec<Plan>
 
 async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Completion { shell } => {
+            print!("{}", completion_script(shell));
+            Ok(exit::OK)
+        }
         Command::Plan { args, output } => {
             let (builder, _) = resolve_builder(args.builder, false).await?;
             let plans = make_plans(&args, builder)?;

@@ -40,6 +40,10 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Every pod of a component, merged, and followed across restarts and rollouts.
+    ///
+    /// Examples: `kubectl todo logs`, `kubectl todo logs backend -f --grep ERROR`.
+    Logs(crate::logs::Args),
     /// Create, set, list, rotate, delete and check the app's secrets; values are never shown.
     Secrets(crate::secrets::Args),
 }

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod context;
 pub mod labels;
+pub mod logs;
 pub mod project;
 pub mod report;
 pub mod secrets;
@@ -17,6 +18,7 @@ use cli::{Command, GlobalArgs};
 /// Runs one subcommand; the exit code is the command's own (0 on success).
 pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Logs(args) => logs::run(&global, args).await,
         Command::Secrets(args) => secrets::run(global, args).await,
     }
 }

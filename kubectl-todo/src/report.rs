@@ -19,6 +19,9 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::secrets::Error>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::logs::Error>() {
+        return e.hint();
+    }
     None
 }
 

@@ -40,6 +40,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print the manifests `up` applies (deterministic), without applying them.
+    Render(crate::render::run::Args),
     /// Every pod of a component, merged, and followed across restarts and rollouts.
     ///
     /// Examples: `kubectl todo logs`, `kubectl todo logs backend -f --grep ERROR`.

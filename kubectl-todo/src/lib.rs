@@ -8,6 +8,7 @@ pub mod context;
 pub mod labels;
 pub mod logs;
 pub mod project;
+pub mod render;
 pub mod report;
 pub mod secrets;
 
@@ -18,6 +19,7 @@ use cli::{Command, GlobalArgs};
 /// Runs one subcommand; the exit code is the command's own (0 on success).
 pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Render(args) => render::run::run(&global, args).await,
         Command::Logs(args) => logs::run(&global, args).await,
         Command::Secrets(args) => secrets::run(global, args).await,
     }

@@ -37,7 +37,8 @@ pub async fn component(shared: Arc<Shared>, component: String, selector: String)
                 event
             }
             Err(e) => {
-                if !failing {
+                // A closed sink means the command is ending and dropping its connections.
+                if !failing && !shared.sink.is_closed() {
                     eprintln!("warning: lost the watch on the pods of {component} ({e}); retrying");
                 }
                 failing = true;
@@ -179,7 +180,7 @@ async fn container(
                 match reader.read(params, &mut cursor).await {
                     End::Stopped => return,
                     End::Closed { partial, .. } => held = partial.or(held),
-                    End::Failed(_) => {}
+                    End::Failed { .. } => {}
                 }
             }
             // The old run is over, so a last line without its newline is all there will be.
@@ -217,10 +218,10 @@ async fn container(
                     continue;
                 }
             }
-            End::Failed(e) => {
-                if !warned && !ended {
+            End::Failed { why, pod_gone } => {
+                if !warned && !ended && !pod_gone && !shared.sink.is_closed() {
                     eprintln!(
-                        "warning: cannot read the logs of {}/{}/{} ({e:#}); retrying",
+                        "warning: cannot read the logs of {}/{}/{} ({why}); retrying",
                         source.component, source.pod, source.container
                     );
                 }

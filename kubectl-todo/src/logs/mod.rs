@@ -188,8 +188,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     }
     drop(shared);
     let by_time = args.timestamps && !args.follow;
-    output::print(lines, printer, by_time, interrupted()).await?;
-    if args.follow {
+    let ending = output::print(lines, printer, by_time, interrupted()).await?;
+    if args.follow || ending == output::Ending::Stopped {
+        // Readers end before the runtime drops their connections, so that none reports the drop.
+        readers.shutdown().await;
         return Ok(ExitCode::SUCCESS);
     }
     let failed: Vec<String> = match readers.join_next().await {

@@ -8,21 +8,30 @@ use tokio::sync::mpsc;
 
 use super::format::{Line, Printer};
 
-/// Prints until every sender is gone or `stop` fires. A closed stdout (`| head`)
-/// ends printing quietly, as it does for other command-line tools.
+/// Why printing ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Every reader finished, or stdout was closed (`| head`), which ends
+    /// printing quietly as it does for other command-line tools.
+    Done,
+    /// `stop` fired (Ctrl-C).
+    Stopped,
+}
+
+/// Prints until every sender is gone, stdout is closed, or `stop` fires.
 pub async fn print(
     mut lines: mpsc::Receiver<Vec<Line>>,
     printer: Printer,
     by_time: bool,
     stop: impl Future<Output = ()>,
-) -> io::Result<()> {
+) -> io::Result<Ending> {
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout());
     let mut stop = std::pin::pin!(stop);
     let mut all = Vec::new();
     loop {
         let batch = tokio::select! {
             batch = lines.recv() => batch,
-            () = &mut stop => return quietly(out.flush()).map(|_| ()),
+            () = &mut stop => return quietly(out.flush()).map(|_| Ending::Stopped),
         };
         let Some(batch) = batch else { break };
         if by_time {
@@ -37,13 +46,13 @@ pub async fn print(
             out.flush()
         });
         if quietly(written)? {
-            return Ok(());
+            return Ok(Ending::Done);
         }
     }
     // Stable, so lines of one container with equal timestamps keep their order.
     all.sort_by_key(|l: &Line| l.time);
     let written = write(&mut out, printer, &all).and_then(|()| out.flush());
-    quietly(written).map(|_| ())
+    quietly(written).map(|_| Ending::Done)
 }
 
 fn write(out: &mut impl Write, printer: Printer, lines: &[Line]) -> io::Result<()> {

@@ -64,7 +64,7 @@ pub async fn read_all(
                             reader.finish(partial, &mut cursor).await;
                             None
                         }
-                        End::Failed(e) => Some(format!("{label}: {e:#}")),
+                        End::Failed { why, .. } => Some(format!("{label}: {why}")),
                         _ => None,
                     }
                 });

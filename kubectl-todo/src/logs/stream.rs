@@ -75,8 +75,9 @@ pub enum End {
         new_lines: usize,
         partial: Option<Vec<u8>>,
     },
-    /// Opening or reading failed.
-    Failed(anyhow::Error),
+    /// Opening or reading failed: why, in the API's words, and whether
+    /// because the pod is gone (which the pod watch reports on its own).
+    Failed { why: String, pod_gone: bool },
     /// Nobody prints any more (Ctrl-C, or stdout closed).
     Stopped,
 }
@@ -97,7 +98,18 @@ impl Reader<'_> {
         params.container = Some(self.source.container.clone());
         let stream = match self.api.log_stream(&self.source.pod, &params).await {
             Ok(s) => s,
-            Err(e) => return End::Failed(e.into()),
+            Err(kube::Error::Api(status)) => {
+                return End::Failed {
+                    why: status.message.clone(),
+                    pod_gone: status.is_not_found(),
+                };
+            }
+            Err(e) => {
+                return End::Failed {
+                    why: format!("{:#}", anyhow::Error::from(e)),
+                    pod_gone: false,
+                };
+            }
         };
         let mut stream = pin!(stream);
         cursor.reopen();
@@ -107,7 +119,12 @@ impl Reader<'_> {
             let chunk = match stream.fill_buf().await {
                 Ok([]) => break,
                 Ok(chunk) => chunk,
-                Err(e) => return End::Failed(e.into()),
+                Err(e) => {
+                    return End::Failed {
+                        why: e.to_string(),
+                        pod_gone: false,
+                    };
+                }
             };
             let consumed = chunk.len();
             let mut batch = Vec::new();

@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod build;
 mod error;
 pub mod file;
 mod resolve;
 pub mod schema;
 
-pub use error::Error;
+pub use error::{Error, suggestion};
 
 pub const FILE_NAME: &str = "todo.yaml";
 
@@ -206,9 +207,14 @@ impl Project {
                         requests: quantities("250m", "256Mi"),
                         limits: quantities("500m", "512Mi"),
                     },
-                    env: BTreeMap::new(),
+                    // Where the Next.js server reaches the API: the backend's Service.
+                    env: BTreeMap::from([(
+                        "BACKEND_URL".into(),
+                        "http://todo-backend:8000".into(),
+                    )]),
                     secret_keys: vec!["BETTER_AUTH_SECRET".into()],
-                    stack: Some(Stack::Nextjs),
+                    // Detection decides, as the original layout may hold its own Dockerfiles.
+                    stack: None,
                     writable_paths: vec!["/tmp".into(), NEXT_CACHE.into()],
                     image: "todo-frontend".into(),
                     build: Build::default(),
@@ -234,7 +240,7 @@ impl Project {
                         "BETTER_AUTH_SECRET".into(),
                         "OPENAI_API_KEY".into(),
                     ],
-                    stack: Some(Stack::Python),
+                    stack: None,
                     writable_paths: vec!["/tmp".into()],
                     image: "todo-backend".into(),
                     build: Build::default(),

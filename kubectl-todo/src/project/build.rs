@@ -1,0 +1,42 @@
+//! The project file is the one schema for both binaries: this is how a
+//! component maps onto image-builder's `ComponentSpec` (see
+//! docs/configuration.md, "image-builder").
+
+use image_builder::spec::{BaseImages, ComponentSpec, StackKind};
+
+use super::{Component, Project, Stack};
+
+impl Stack {
+    pub fn to_image_builder(self) -> StackKind {
+        match self {
+            Stack::Dockerfile => StackKind::Dockerfile,
+            Stack::Nextjs => StackKind::Nextjs,
+            Stack::Node => StackKind::Node,
+            Stack::Python => StackKind::Python,
+            Stack::Go => StackKind::Go,
+            Stack::Binary => StackKind::Binary,
+        }
+    }
+}
+
+impl Component {
+    /// What image-builder builds for this component.
+    pub fn build_spec(&self, project: &Project) -> ComponentSpec {
+        ComponentSpec {
+            path: project.root.join(&self.path),
+            name: Some(self.name.clone()),
+            project: Some(project.name.clone()),
+            image: Some(self.image.clone()),
+            stack: self.stack.map(Stack::to_image_builder),
+            port: Some(self.port),
+            base_images: BaseImages {
+                builder: self.build.builder_image.clone(),
+                runtime: self.build.runtime_image.clone(),
+            },
+            dockerfile: self.build.dockerfile.clone(),
+            build_args: self.build.args.clone(),
+            target: self.build.target.clone(),
+            platform: self.build.platform.clone(),
+        }
+    }
+}

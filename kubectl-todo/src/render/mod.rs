@@ -1,0 +1,265 @@
+//! What `up` applies, as typed Kubernetes objects: per component a
+//! ServiceAccount, a ConfigMap, a Service and a Deployment, and a
+//! NetworkPolicy per internal component. Rendering is a pure function of the
+//! project and [`Inputs`], so the same inputs always give the same bytes.
+
+mod deployment;
+pub mod images;
+mod network;
+pub mod run;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount, ServicePort, ServiceSpec};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{ApiResource, DynamicObject};
+use kube::core::GroupVersionKind;
+use sha2::{Digest, Sha256};
+
+use crate::labels;
+use crate::project::{Component, Project, ServiceKind};
+
+/// Pod-template annotation with the checksum of the component's ConfigMap: a change rolls the pods.
+pub const CONFIG_CHECKSUM_ANNOTATION: &str = "kubectl-todo/config-checksum";
+
+/// What rendering needs besides the project: facts from the image builder and the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// Full image reference per component name.
+    pub images: BTreeMap<String, String>,
+    /// `secrets::checksum` of the app's Secret, when it exists.
+    pub secret_checksum: Option<String>,
+}
+
+/// One rendered object, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Object {
+    ServiceAccount(ServiceAccount),
+    ConfigMap(ConfigMap),
+    Service(Service),
+    Deployment(Deployment),
+    NetworkPolicy(NetworkPolicy),
+}
+
+impl Object {
+    pub fn api_resource(&self) -> ApiResource {
+        match self {
+            Object::ServiceAccount(_) => ApiResource::erase::<ServiceAccount>(&()),
+            Object::ConfigMap(_) => ApiResource::erase::<ConfigMap>(&()),
+            Object::Service(_) => ApiResource::erase::<Service>(&()),
+            Object::Deployment(_) => ApiResource::erase::<Deployment>(&()),
+            Object::NetworkPolicy(_) => ApiResource::erase::<NetworkPolicy>(&()),
+        }
+    }
+
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Object::ServiceAccount(o) => &o.metadata,
+            Object::ConfigMap(o) => &o.metadata,
+            Object::Service(o) => &o.metadata,
+            Object::Deployment(o) => &o.metadata,
+            Object::NetworkPolicy(o) => &o.metadata,
+        }
+    }
+
+    pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Object::ServiceAccount(o) => &mut o.metadata,
+            Object::ConfigMap(o) => &mut o.metadata,
+            Object::Service(o) => &mut o.metadata,
+            Object::Deployment(o) => &mut o.metadata,
+            Object::NetworkPolicy(o) => &mut o.metadata,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.metadata().name.as_deref().unwrap_or_default()
+    }
+
+    pub fn gvk(&self) -> GroupVersionKind {
+        let r = self.api_resource();
+        GroupVersionKind::gvk(&r.group, &r.version, &r.kind)
+    }
+
+    /// `Kind/name`, as kubectl prints it.
+    pub fn reference(&self) -> String {
+        format!("{}/{}", self.api_resource().kind, self.name())
+    }
+
+    /// The object with its `apiVersion` and `kind`, as sent to the API server.
+    pub fn to_json(&self) -> serde_json::Value {
+        let v = match self {
+            Object::ServiceAccount(o) => serde_json::to_value(o),
+            Object::ConfigMap(o) => serde_json::to_value(o),
+            Object::Service(o) => serde_json::to_value(o),
+            Object::Deployment(o) => serde_json::to_value(o),
+            Object::NetworkPolicy(o) => serde_json::to_value(o),
+        };
+        v.expect("Kubernetes objects serialize")
+    }
+
+    pub fn to_dynamic(&self) -> DynamicObject {
+        serde_json::from_value(self.to_json()).expect("a rendered object is a valid object")
+    }
+}
+
+/// Every object of the project, grouped by kind in the order they are applied
+/// (what pods need exists before the pods), components in project order.
+pub fn objects(project: &Project, inputs: &Inputs) -> Vec<Object> {
+    let mut out = Vec::new();
+    out.extend(
+        project
+            .components
+            .iter()
+            .map(|c| Object::ServiceAccount(service_account(project, c))),
+    );
+    out.extend(
+        project
+            .components
+            .iter()
+            .map(|c| Object::ConfigMap(config_map(project, c))),
+    );
+    out.extend(
+        project
+            .components
+            .iter()
+            .map(|c| Object::Service(service(project, c))),
+    );
+    out.extend(project.components.iter().map(|c| {
+        let config = config_map(project, c);
+        Object::Deployment(deployment::deployment(
+            project,
+            c,
+            inputs,
+            &checksum_of(&config),
+        ))
+    }));
+    out.extend(
+        network::policies(project)
+            .into_iter()
+            .map(Object::NetworkPolicy),
+    );
+    out
+}
+
+/// Name of every object of a component: `<project>-<component>`.
+pub fn object_name(project: &Project, component: &Component) -> String {
+    format!("{}-{}", project.name, component.name)
+}
+
+fn meta(project: &Project, component: &Component, version: Option<&str>) -> ObjectMeta {
+    let mut labels = labels::component(&project.name, &component.name);
+    if let Some(v) = version {
+        labels.insert("app.kubernetes.io/version".into(), v.to_string());
+    }
+    ObjectMeta {
+        name: Some(object_name(project, component)),
+        namespace: Some(project.namespace.clone()),
+        labels: Some(labels),
+        ..ObjectMeta::default()
+    }
+}
+
+fn service_account(project: &Project, c: &Component) -> ServiceAccount {
+    ServiceAccount {
+        metadata: meta(project, c, None),
+        // The apps do not talk to the API server; a mounted token would only be a credential to steal.
+        automount_service_account_token: Some(false),
+        ..ServiceAccount::default()
+    }
+}
+
+fn config_map(project: &Project, c: &Component) -> ConfigMap {
+    ConfigMap {
+        metadata: meta(project, c, None),
+        data: Some(c.env.clone()),
+        ..ConfigMap::default()
+    }
+}
+
+fn checksum_of(config: &ConfigMap) -> String {
+    let mut hasher = Sha256::new();
+    for (k, v) in config.data.iter().flatten() {
+        // Lengths keep `a=bc` and `ab=c` apart.
+        hasher.update((k.len() as u64).to_be_bytes());
+        hasher.update(k.as_bytes());
+        hasher.update((v.len() as u64).to_be_bytes());
+        hasher.update(v.as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn service(project: &Project, c: &Component) -> Service {
+    let node_port = matches!(c.service.kind, ServiceKind::NodePort)
+        .then_some(c.service.node_port)
+        .flatten();
+    Service {
+        metadata: meta(project, c, None),
+        spec: Some(ServiceSpec {
+            type_: Some(match c.service.kind {
+                ServiceKind::ClusterIP => "ClusterIP".into(),
+                ServiceKind::NodePort => "NodePort".into(),
+            }),
+            selector: Some(selector(project, c)),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: c.port.into(),
+                target_port: Some(IntOrString::String("http".into())),
+                node_port: node_port.map(i32::from),
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+/// The labels that find a component's pods; never the version, so that rollouts keep them.
+pub fn selector(project: &Project, c: &Component) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "app.kubernetes.io/instance".to_string(),
+            project.name.clone(),
+        ),
+        ("app.kubernetes.io/component".to_string(), c.name.clone()),
+    ])
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+/// YAML documents separated by `---`, or a JSON `List`, as kubectl reads both.
+pub fn to_text(objects: &[Object], format: Format) -> String {
+    match format {
+        Format::Yaml => objects
+            .iter()
+            .map(|o| {
+                format!(
+                    "---\n{}",
+                    serde_yaml_ng::to_string(&o.to_json()).expect("JSON values serialize")
+                )
+            })
+            .collect(),
+        Format::Json => {
+            let list = serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": objects.iter().map(Object::to_json).collect::<Vec<_>>(),
+            });
+            let mut text = serde_json::to_string_pretty(&list).expect("JSON values serialize");
+            text.push('\n');
+            text
+        }
+    }
+}

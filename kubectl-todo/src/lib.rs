@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod context;
 pub mod labels;
+pub mod lock;
 pub mod logs;
 pub mod project;
 pub mod render;

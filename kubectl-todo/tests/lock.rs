@@ -1,0 +1,73 @@
+//! The app lock: one holder at a time, released on finish, and a lock left
+//! by a run that died expires on its own.
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, PostParams};
+use kube_emulator::{Config, Emulator};
+use kubectl_todo::lock;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_holder_at_a_time_and_released_locks_are_free_at_once() {
+    let emu = Emulator::start(Config::default()).await.unwrap();
+    let client = emu.client().await.unwrap();
+
+    let first = lock::acquire(client.clone(), "default", "todo", None)
+        .await
+        .unwrap();
+    let busy = lock::acquire(client.clone(), "default", "todo", None)
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(busy, lock::Error::Busy { .. }), "{busy}");
+    assert!(
+        busy.to_string()
+            .contains("another operation on todo is in progress"),
+        "{busy}"
+    );
+
+    // A waiter gets the lock as soon as the holder releases it.
+    let waiter = tokio::spawn(lock::acquire(
+        client.clone(),
+        "default",
+        "todo",
+        Some(Duration::from_secs(20)),
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiter.is_finished());
+    first.release().await;
+    let second = waiter.await.unwrap().unwrap();
+    second.release().await;
+    emu.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_whose_holder_stopped_renewing_expires() {
+    let emu = Emulator::start(Config::default()).await.unwrap();
+    let client = emu.client().await.unwrap();
+    // What a killed run leaves behind: a Lease last renewed long ago.
+    let stale: Lease = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": "todo-lock" },
+        "spec": {
+            "holderIdentity": "laptop/4242",
+            "leaseDurationSeconds": lock::LEASE_SECONDS,
+            "renewTime": "2026-01-01T00:00:00.000000Z",
+            "acquireTime": "2026-01-01T00:00:00.000000Z",
+        }
+    }))
+    .unwrap();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    leases.create(&PostParams::default(), &stale).await.unwrap();
+
+    let taken = lock::acquire(client.clone(), "default", "todo", None)
+        .await
+        .unwrap();
+    let lease = leases.get("todo-lock").await.unwrap();
+    let spec = lease.spec.unwrap();
+    assert_ne!(spec.holder_identity.as_deref(), Some("laptop/4242"));
+    assert_eq!(spec.lease_transitions, Some(1));
+    taken.release().await;
+    assert!(leases.get_opt("todo-lock").await.unwrap().is_none());
+    emu.stop().await;
+}

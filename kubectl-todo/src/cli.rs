@@ -40,6 +40,10 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Find what is wrong with the environment, the cluster and the app, and how to fix it.
+    ///
+    /// Examples: `kubectl todo doctor`, `kubectl todo doctor --only app --component backend -o json`.
+    Doctor(crate::doctor::Args),
     /// Print the manifests `up` applies (deterministic), without applying them.
     Render(crate::render::run::Args),
     /// Every pod of a component, merged, and followed across restarts and rollouts.

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod context;
+pub mod doctor;
 pub mod labels;
 pub mod lock;
 pub mod logs;
@@ -20,6 +21,7 @@ use cli::{Command, GlobalArgs};
 /// Runs one subcommand; the exit code is the command's own (0 on success).
 pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Doctor(args) => doctor::run(&global, args).await,
         Command::Render(args) => render::run::run(&global, args).await,
         Command::Logs(args) => logs::run(&global, args).await,
         Command::Secrets(args) => secrets::run(global, args).await,

@@ -16,6 +16,9 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::context::Error>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::doctor::UnknownComponent>() {
+        return e.hint();
+    }
     if let Some(e) = err.downcast_ref::<crate::render::images::Error>() {
         return e.hint();
     }

@@ -206,13 +206,19 @@ mod tests {
         let text = "KEY=\"-----BEGIN-----\nabc\n-----END-----\"\nNEXT=1\n";
         assert_eq!(
             ok(text),
-            [kv("KEY", "-----BEGIN-----\nabc\n-----END-----", 1), kv("NEXT", "1", 4)]
+            [
+                kv("KEY", "-----BEGIN-----\nabc\n-----END-----", 1),
+                kv("NEXT", "1", 4)
+            ]
         );
     }
 
     #[test]
     fn crlf_and_bom_are_accepted() {
-        assert_eq!(ok("\u{feff}A=1\r\nB='2'\r\n"), [kv("A", "1", 1), kv("B", "2", 2)]);
+        assert_eq!(
+            ok("\u{feff}A=1\r\nB='2'\r\n"),
+            [kv("A", "1", 1), kv("B", "2", 2)]
+        );
     }
 
     #[test]
@@ -223,7 +229,10 @@ mod tests {
             e,
             [
                 (2, "expected KEY=VALUE".to_string()),
-                (3, "the quote that opens the value is never closed".to_string()),
+                (
+                    3,
+                    "the quote that opens the value is never closed".to_string()
+                ),
             ]
         );
         assert!(!format!("{e:?}").contains("canary"));

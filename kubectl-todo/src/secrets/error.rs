@@ -36,7 +36,9 @@ impl fmt::Display for Problems<'_> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("refusing the value of {key} given on the command line: it would stay in your shell history and be visible to other users in `ps`")]
+    #[error(
+        "refusing the value of {key} given on the command line: it would stay in your shell history and be visible to other users in `ps`"
+    )]
     Literal { key: String },
     #[error("{} invalid; nothing was written:{}", count(.0.len()), Problems(.0))]
     Invalid(Vec<Problem>),
@@ -58,7 +60,9 @@ pub enum Error {
     NoSecret { secret: String, namespace: String },
     #[error("namespace {0} does not exist; nothing was written")]
     NoNamespace(String),
-    #[error("the values entered for {key} did not match or were invalid three times; nothing was written")]
+    #[error(
+        "the values entered for {key} did not match or were invalid three times; nothing was written"
+    )]
     Attempts { key: String },
     #[error("cannot use the terminal")]
     Terminal(#[source] std::io::Error),
@@ -71,7 +75,9 @@ pub enum Error {
         namespace: String,
         message: String,
     },
-    #[error("secret/{secret} was updated, but restarting the Deployments that use it failed: {message}")]
+    #[error(
+        "secret/{secret} was updated, but restarting the Deployments that use it failed: {message}"
+    )]
     Restart {
         secret: String,
         namespace: String,
@@ -80,11 +86,17 @@ pub enum Error {
 }
 
 fn count(n: usize) -> String {
-    if n == 1 { "1 value is".into() } else { format!("{n} values are") }
+    if n == 1 {
+        "1 value is".into()
+    } else {
+        format!("{n} values are")
+    }
 }
 
 fn for_key(key: &Option<String>) -> String {
-    key.as_ref().map(|k| format!(" for {k}")).unwrap_or_default()
+    key.as_ref()
+        .map(|k| format!(" for {k}"))
+        .unwrap_or_default()
 }
 
 impl Error {
@@ -109,7 +121,8 @@ impl Error {
     }
 
     pub fn hint(&self) -> Option<String> {
-        let source_flags = "--from-env-file PATH, --from-file KEY=PATH, --stdin KEY or --generate KEY";
+        let source_flags =
+            "--from-env-file PATH, --from-file KEY=PATH, --stdin KEY or --generate KEY";
         Some(match self {
             Error::Literal { .. } => format!(
                 "pass it with {source_flags}, or run on a terminal to be prompted; --allow-insecure-literal accepts it anyway"

@@ -64,7 +64,12 @@ impl Terminal {
 
     /// Asks for one key: keeps the current value (when `existing` and the user
     /// says so), generates one, or reads it hidden twice and validates it.
-    pub fn ask(&mut self, spec: &SecretKey, existing: Option<&Value>, ask_replace: bool) -> Result<Answer, Error> {
+    pub fn ask(
+        &mut self,
+        spec: &SecretKey,
+        existing: Option<&Value>,
+        ask_replace: bool,
+    ) -> Result<Answer, Error> {
         let key = &spec.name;
         self.say(&describe(spec));
         if let (Some(current), true) = (existing, ask_replace) {
@@ -80,7 +85,9 @@ impl Terminal {
         if let Some(n) = spec.generate_bytes {
             let question = format!("  Generate a random value ({n} random bytes, base64url)?");
             if self.yes_no(&question, true)? {
-                return Value::generate(n).map(Answer::Generated).map_err(Error::Terminal);
+                return Value::generate(n)
+                    .map(Answer::Generated)
+                    .map_err(Error::Terminal);
             }
         }
         let mut failures = 0;
@@ -113,7 +120,11 @@ impl Terminal {
         let choices = if default { "[Y/n]" } else { "[y/N]" };
         loop {
             let answer = self.line(&format!("{question} {choices} "), true)?;
-            match answer.text().map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+            match answer
+                .text()
+                .map(|s| s.trim().to_ascii_lowercase())
+                .as_deref()
+            {
                 Some("") => return Ok(default),
                 Some("y" | "yes") => return Ok(true),
                 Some("n" | "no") => return Ok(false),
@@ -129,20 +140,20 @@ impl Terminal {
     /// Reads one line byte by byte with canonical mode and signals off.
     /// `echo` shows what is typed (answers) or nothing at all (values).
     fn line(&mut self, prompt: &str, echo: bool) -> Result<Value, Error> {
+        let saved = termios::tcgetattr(stdin()).map_err(|e| Error::Terminal(e.into()))?;
+        let mut raw = saved.clone();
+        // Echo is ours, not the terminal's: without canonical mode it would show Enter as `^J`.
+        raw.local_modes
+            .remove(LocalModes::ICANON | LocalModes::ISIG | LocalModes::ECHO);
+        raw.special_codes[SpecialCodeIndex::VMIN] = 1;
+        raw.special_codes[SpecialCodeIndex::VTIME] = 0;
+        termios::tcsetattr(stdin(), OptionalActions::Now, &raw)
+            .map_err(|e| Error::Terminal(e.into()))?;
+        let _guard = ModeGuard { saved };
+        // Only now that echo is off: keys typed as soon as the prompt shows stay hidden.
         let mut err = std::io::stderr();
         let _ = write!(err, "{prompt}");
         let _ = err.flush();
-        let saved = termios::tcgetattr(stdin()).map_err(|e| Error::Terminal(e.into()))?;
-        let mut raw = saved.clone();
-        raw.local_modes
-            .remove(LocalModes::ICANON | LocalModes::ISIG | LocalModes::ECHO);
-        if echo {
-            raw.local_modes.insert(LocalModes::ECHO);
-        }
-        raw.special_codes[SpecialCodeIndex::VMIN] = 1;
-        raw.special_codes[SpecialCodeIndex::VTIME] = 0;
-        termios::tcsetattr(stdin(), OptionalActions::Now, &raw).map_err(|e| Error::Terminal(e.into()))?;
-        let _guard = ModeGuard { saved };
         let mut buf = Vec::new();
         let result = loop {
             let Some(b) = self.next_byte()? else {
@@ -153,9 +164,20 @@ impl Terminal {
                 CTRL_C => break Err(Error::Cancelled),
                 CTRL_D if buf.is_empty() => break Err(Error::Cancelled),
                 CTRL_U => buf.clear(),
-                BACKSPACE | DELETE => pop_char(&mut buf),
-                _ => buf.push(b),
+                BACKSPACE | DELETE => {
+                    if echo && !buf.is_empty() {
+                        let _ = write!(err, "\x08 \x08");
+                    }
+                    pop_char(&mut buf);
+                }
+                _ => {
+                    if echo {
+                        let _ = err.write_all(&[b]);
+                    }
+                    buf.push(b);
+                }
             }
+            let _ = err.flush();
         };
         let _ = writeln!(err);
         result
@@ -197,7 +219,11 @@ fn describe(spec: &SecretKey) -> String {
         KeyFormat::PostgresUrl => ", a PostgreSQL URL",
         KeyFormat::ApiKey => ", an API key",
     };
-    let required = if spec.required { "required" } else { "optional, Enter skips it" };
+    let required = if spec.required {
+        "required"
+    } else {
+        "optional, Enter skips it"
+    };
     format!("{} ({required}{format})", spec.name)
 }
 

@@ -56,7 +56,11 @@ struct KeyCheck {
     reason: Option<String>,
 }
 
-pub async fn list(global: &GlobalArgs, project: &Project, format: Format) -> anyhow::Result<ExitCode> {
+pub async fn list(
+    global: &GlobalArgs,
+    project: &Project,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
     let (store, secret) = fetch(global, project).await?;
     let secret = secret.ok_or_else(|| Error::NoSecret {
         secret: store.name.clone(),
@@ -91,7 +95,11 @@ pub async fn list(global: &GlobalArgs, project: &Project, format: Format) -> any
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn check(global: &GlobalArgs, project: &Project, format: Format) -> anyhow::Result<ExitCode> {
+pub async fn check(
+    global: &GlobalArgs,
+    project: &Project,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
     let (store, secret) = fetch(global, project).await?;
     let data = secret.as_ref().map(store::data).unwrap_or_default();
     let names = match &secret {
@@ -132,7 +140,11 @@ pub async fn check(global: &GlobalArgs, project: &Project, format: Format) -> an
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Format::Table => print_report(&report),
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn fetch(global: &GlobalArgs, project: &Project) -> anyhow::Result<(Store, Option<Secret>)> {
@@ -154,9 +166,21 @@ fn key_names(project: &Project, secret: &Secret) -> Vec<String> {
 }
 
 fn print_listing(listing: &Listing) {
-    println!("secret/{} in namespace {}", listing.secret, listing.namespace);
-    let width = listing.keys.iter().map(|k| k.key.len()).max().unwrap_or(3).max(3);
-    println!("{:width$}  {:>6}  {:15}  LAST CHANGE", "KEY", "LENGTH", "FINGERPRINT");
+    println!(
+        "secret/{} in namespace {}",
+        listing.secret, listing.namespace
+    );
+    let width = listing
+        .keys
+        .iter()
+        .map(|k| k.key.len())
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    println!(
+        "{:width$}  {:>6}  {:15}  LAST CHANGE",
+        "KEY", "LENGTH", "FINGERPRINT"
+    );
     for k in &listing.keys {
         let (length, fingerprint) = match (k.length, &k.fingerprint) {
             (Some(l), Some(f)) => (l.to_string(), f.clone()),
@@ -170,7 +194,10 @@ fn print_listing(listing: &Listing) {
 
 fn print_report(report: &Report) {
     if !report.exists {
-        println!("secret/{} does not exist in namespace {}", report.secret, report.namespace);
+        println!(
+            "secret/{} does not exist in namespace {}",
+            report.secret, report.namespace
+        );
     }
     let width = report.keys.iter().map(|k| k.key.len()).max().unwrap_or(3);
     for k in &report.keys {
@@ -184,6 +211,8 @@ fn print_report(report: &Report) {
     if report.ok {
         println!("all required keys are set");
     } else {
-        println!("not ready: set the keys above with `kubectl todo secrets set KEY` or `kubectl todo secrets create`");
+        println!(
+            "not ready: set the keys above with `kubectl todo secrets set KEY` or `kubectl todo secrets create`"
+        );
     }
 }

@@ -11,7 +11,11 @@ use crate::labels::{FIELD_MANAGER, SECRET_CHECKSUM_ANNOTATION};
 use super::error::Error;
 
 /// The Deployments in the namespace whose pods read the Secret.
-pub async fn users(client: &kube::Client, namespace: &str, secret: &str) -> Result<Vec<Deployment>, Error> {
+pub async fn users(
+    client: &kube::Client,
+    namespace: &str,
+    secret: &str,
+) -> Result<Vec<Deployment>, Error> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     let list = api
         .list(&ListParams::default())
@@ -29,17 +33,25 @@ pub async fn users(client: &kube::Client, namespace: &str, secret: &str) -> Resu
         .collect())
 }
 
-/// Sets the checksum on each Deployment whose pods run with another one,
-/// and returns the names of those it rolled, sorted.
+/// What [`roll`] did: how many Deployments use the Secret, and which of
+/// them (sorted) it rolled.
+pub struct Rolled {
+    pub users: usize,
+    pub restarted: Vec<String>,
+}
+
+/// Sets the checksum on each Deployment whose pods run with another one.
 pub async fn roll(
     client: &kube::Client,
     namespace: &str,
     secret: &str,
     checksum: &str,
-) -> Result<Vec<String>, Error> {
+) -> Result<Rolled, Error> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    let mut rolled = Vec::new();
-    for deployment in users(client, namespace, secret).await? {
+    let mut restarted = Vec::new();
+    let users = users(client, namespace, secret).await?;
+    let count = users.len();
+    for deployment in users {
         let name = deployment.metadata.name.clone().unwrap_or_default();
         let current = deployment
             .spec
@@ -62,10 +74,13 @@ pub async fn roll(
         api.patch(&name, &params, &Patch::Strategic(&patch))
             .await
             .map_err(|e| restart_error(secret, namespace, &e))?;
-        rolled.push(name);
+        restarted.push(name);
     }
-    rolled.sort();
-    Ok(rolled)
+    restarted.sort();
+    Ok(Rolled {
+        users: count,
+        restarted,
+    })
 }
 
 fn restart_error(secret: &str, namespace: &str, err: &kube::Error) -> Error {
@@ -138,7 +153,9 @@ mod tests {
             assert!(uses_secret(p, "s"));
             assert!(!uses_secret(p, "other"));
         }
-        let config_map = pod(serde_json::json!({"containers": [{"name": "a", "envFrom": [{"configMapRef": {"name": "s"}}]}]}));
+        let config_map = pod(
+            serde_json::json!({"containers": [{"name": "a", "envFrom": [{"configMapRef": {"name": "s"}}]}]}),
+        );
         assert!(!uses_secret(&config_map, "s"));
     }
 }

@@ -45,7 +45,10 @@ impl Sources<'_> {
 }
 
 /// Valid entries and warnings, or every problem found.
-pub fn gather(sources: &Sources<'_>, keys: &[SecretKey]) -> Result<(Vec<Entry>, Vec<String>), Error> {
+pub fn gather(
+    sources: &Sources<'_>,
+    keys: &[SecretKey],
+) -> Result<(Vec<Entry>, Vec<String>), Error> {
     if let Some(first) = sources.literals.first()
         && !sources.allow_literal
     {
@@ -80,7 +83,10 @@ pub fn gather(sources: &Sources<'_>, keys: &[SecretKey]) -> Result<(Vec<Entry>, 
             continue;
         };
         let path = PathBuf::from(path);
-        let bytes = std::fs::read(&path).map_err(|source| Error::Read { path: path.clone(), source })?;
+        let bytes = std::fs::read(&path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
         entries.push(Entry {
             key: key.to_string(),
             value: Value::without_final_newline(bytes),
@@ -90,10 +96,12 @@ pub fn gather(sources: &Sources<'_>, keys: &[SecretKey]) -> Result<(Vec<Entry>, 
     }
     if let Some(key) = sources.stdin {
         let mut bytes = Vec::new();
-        std::io::stdin().read_to_end(&mut bytes).map_err(|source| Error::Read {
-            path: "stdin".into(),
-            source,
-        })?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|source| Error::Read {
+                path: "stdin".into(),
+                source,
+            })?;
         entries.push(Entry {
             key: key.to_string(),
             value: Value::without_final_newline(bytes),
@@ -130,7 +138,9 @@ pub fn generated(key: &str, keys: &[SecretKey], origin: &str) -> Result<Entry, E
         .iter()
         .find(|k| k.name == key)
         .and_then(|k| k.generate_bytes)
-        .ok_or_else(|| Error::NotGeneratable { key: key.to_string() })?;
+        .ok_or_else(|| Error::NotGeneratable {
+            key: key.to_string(),
+        })?;
     let value = Value::generate(bytes).map_err(|source| Error::Read {
         path: "the operating system's random source".into(),
         source,

@@ -57,12 +57,20 @@ impl Store {
 
     /// Applies `desired`; creates the namespace first when it is missing and
     /// `create_namespace` allows it.
-    pub async fn write(&self, desired: &Desired<'_>, create_namespace: bool) -> Result<Secret, Error> {
+    pub async fn write(
+        &self,
+        desired: &Desired<'_>,
+        create_namespace: bool,
+    ) -> Result<Secret, Error> {
         let secret = self.object(desired);
         let values: Vec<&Value> = desired.data.values().collect();
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let action = format!("write secret/{}", self.name);
-        let mut applied = match self.api.patch(&self.name, &params, &Patch::Apply(&secret)).await {
+        let mut applied = match self
+            .api
+            .patch(&self.name, &params, &Patch::Apply(&secret))
+            .await
+        {
             Err(e) if is_missing_namespace(&e) => {
                 if !create_namespace {
                     return Err(Error::NoNamespace(self.namespace.clone()));
@@ -161,9 +169,13 @@ impl Store {
             },
             ..Namespace::default()
         };
-        api.patch(&self.namespace, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(&ns))
-            .await
-            .map_err(|e| self.error(&format!("create namespace {}", self.namespace), &e, []))?;
+        api.patch(
+            &self.namespace,
+            &PatchParams::apply(FIELD_MANAGER),
+            &Patch::Apply(&ns),
+        )
+        .await
+        .map_err(|e| self.error(&format!("create namespace {}", self.namespace), &e, []))?;
         Ok(())
     }
 

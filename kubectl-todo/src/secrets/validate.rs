@@ -133,7 +133,9 @@ fn matches_pattern(pattern: &str, value: &Value) -> Result<(), String> {
     if re.is_match(text) {
         Ok(())
     } else {
-        Err(format!("does not match the pattern `{pattern}` from todo.yaml"))
+        Err(format!(
+            "does not match the pattern `{pattern}` from todo.yaml"
+        ))
     }
 }
 
@@ -166,7 +168,10 @@ mod tests {
 
     #[test]
     fn postgres_urls_need_scheme_host_and_database() {
-        let ok = check(KeyFormat::PostgresUrl, "postgres://app:pw@db.todo.svc:5432/todo");
+        let ok = check(
+            KeyFormat::PostgresUrl,
+            "postgres://app:pw@db.todo.svc:5432/todo",
+        );
         assert!(ok.error.is_none() && ok.warning.is_none());
         for (bad, reason) in [
             ("mysql://u:p@h/db", "must start with"),
@@ -186,9 +191,16 @@ mod tests {
         let v = check(KeyFormat::PostgresUrl, "postgres://u:p@db.example.com/app");
         assert!(v.error.is_none());
         assert!(v.warning.unwrap().contains("sslmode=require"));
-        let v = check(KeyFormat::PostgresUrl, "postgres://u:p@db.example.com/app?sslmode=require");
+        let v = check(
+            KeyFormat::PostgresUrl,
+            "postgres://u:p@db.example.com/app?sslmode=require",
+        );
         assert!(v.warning.is_none());
-        assert!(check(KeyFormat::PostgresUrl, "postgres://u:p@postgres/app").warning.is_none());
+        assert!(
+            check(KeyFormat::PostgresUrl, "postgres://u:p@postgres/app")
+                .warning
+                .is_none()
+        );
     }
 
     #[test]
@@ -196,7 +208,12 @@ mod tests {
         assert!(check(KeyFormat::ApiKey, "sk-abc123").error.is_none());
         assert!(check(KeyFormat::ApiKey, "sk-abc 123").error.is_some());
         assert!(check(KeyFormat::ApiKey, "sk-abc123\n").error.is_some());
-        assert!(check(KeyFormat::ApiKey, "").error.unwrap().contains("empty"));
+        assert!(
+            check(KeyFormat::ApiKey, "")
+                .error
+                .unwrap()
+                .contains("empty")
+        );
     }
 
     #[test]
@@ -208,10 +225,23 @@ mod tests {
     #[test]
     fn patterns_must_match_the_whole_value() {
         let s = spec(KeyFormat::Opaque, Some("sk-[a-z0-9]+"));
-        assert!(value(Some(&s), &Value::new(b"sk-abc".to_vec())).error.is_none());
-        assert!(value(Some(&s), &Value::new(b"xsk-abc".to_vec())).error.is_some());
+        assert!(
+            value(Some(&s), &Value::new(b"sk-abc".to_vec()))
+                .error
+                .is_none()
+        );
+        assert!(
+            value(Some(&s), &Value::new(b"xsk-abc".to_vec()))
+                .error
+                .is_some()
+        );
         let bad = spec(KeyFormat::Opaque, Some("("));
-        assert!(value(Some(&bad), &Value::new(b"x".to_vec())).error.unwrap().contains("not a valid regular expression"));
+        assert!(
+            value(Some(&bad), &Value::new(b"x".to_vec()))
+                .error
+                .unwrap()
+                .contains("not a valid regular expression")
+        );
     }
 
     #[test]

@@ -97,7 +97,9 @@ pub fn redact<'a>(message: &str, values: impl IntoIterator<Item = &'a Value>) ->
             continue;
         }
         let encoded = base64::engine::general_purpose::STANDARD.encode(value.bytes());
-        out = out.replace(text, "[redacted]").replace(&encoded, "[redacted]");
+        out = out
+            .replace(text, "[redacted]")
+            .replace(&encoded, "[redacted]");
     }
     out
 }
@@ -126,8 +128,14 @@ mod tests {
 
     #[test]
     fn only_one_final_newline_is_removed() {
-        assert_eq!(Value::without_final_newline(b"x\n\n".to_vec()).bytes(), b"x\n");
-        assert_eq!(Value::without_final_newline(b"x\r\n".to_vec()).bytes(), b"x");
+        assert_eq!(
+            Value::without_final_newline(b"x\n\n".to_vec()).bytes(),
+            b"x\n"
+        );
+        assert_eq!(
+            Value::without_final_newline(b"x\r\n".to_vec()).bytes(),
+            b"x"
+        );
         assert_eq!(Value::without_final_newline(b"x".to_vec()).bytes(), b"x");
     }
 

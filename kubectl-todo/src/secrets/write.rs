@@ -14,11 +14,17 @@ use super::error::{Error, Problem};
 use super::prompt::{Answer, Terminal};
 use super::sources::{self, Entry, Sources};
 use super::store::{self, Desired, Store};
-use super::value::{Value, checksum};
 use super::validate::{self, MAX_SECRET_BYTES};
-use super::{CreateArgs, DeleteArgs, RestartArgs, RotateArgs, SetArgs, WriteArgs, connect, restart};
+use super::value::{Value, checksum};
+use super::{
+    CreateArgs, DeleteArgs, RestartArgs, RotateArgs, SetArgs, WriteArgs, connect, restart,
+};
 
-pub async fn create(global: &GlobalArgs, project: &Project, args: CreateArgs) -> anyhow::Result<ExitCode> {
+pub async fn create(
+    global: &GlobalArgs,
+    project: &Project,
+    args: CreateArgs,
+) -> anyhow::Result<ExitCode> {
     let keys = &project.secret.keys;
     let given = Sources {
         env_file: args.from_env_file.as_deref(),
@@ -45,7 +51,11 @@ pub async fn create(global: &GlobalArgs, project: &Project, args: CreateArgs) ->
             store.name, store.namespace, conn.context
         ));
         for spec in keys {
-            let answer = tty.ask(spec, current.get(&spec.name).filter(|v| !v.is_empty()), true)?;
+            let answer = tty.ask(
+                spec,
+                current.get(&spec.name).filter(|v| !v.is_empty()),
+                true,
+            )?;
             entries.extend(entry_of(answer, &spec.name));
         }
     } else {
@@ -60,10 +70,22 @@ pub async fn create(global: &GlobalArgs, project: &Project, args: CreateArgs) ->
             return Err(Error::Missing(missing).into());
         }
     }
-    commit(&store, project, existing.as_ref(), entries, Vec::new(), &args.write).await
+    commit(
+        &store,
+        project,
+        existing.as_ref(),
+        entries,
+        Vec::new(),
+        &args.write,
+    )
+    .await
 }
 
-pub async fn set(global: &GlobalArgs, project: &Project, args: SetArgs) -> anyhow::Result<ExitCode> {
+pub async fn set(
+    global: &GlobalArgs,
+    project: &Project,
+    args: SetArgs,
+) -> anyhow::Result<ExitCode> {
     let key = &args.key;
     if args.literal.is_some() && !args.allow_insecure_literal {
         return Err(Error::Literal { key: key.clone() }.into());
@@ -72,15 +94,23 @@ pub async fn set(global: &GlobalArgs, project: &Project, args: SetArgs) -> anyho
         return Err(invalid_key(reason).into());
     }
     let keys = &project.secret.keys;
-    let spec = keys.iter().find(|k| &k.name == key).cloned().unwrap_or_else(|| SecretKey {
-        name: key.clone(),
-        required: true,
-        format: KeyFormat::Opaque,
-        generate_bytes: None,
-        pattern: None,
-    });
+    let spec = keys
+        .iter()
+        .find(|k| &k.name == key)
+        .cloned()
+        .unwrap_or_else(|| SecretKey {
+            name: key.clone(),
+            required: true,
+            format: KeyFormat::Opaque,
+            generate_bytes: None,
+            pattern: None,
+        });
     let literal = args.literal.map(|v| format!("{key}={v}"));
-    let files: Vec<String> = args.from_file.iter().map(|p| format!("{key}={}", p.display())).collect();
+    let files: Vec<String> = args
+        .from_file
+        .iter()
+        .map(|p| format!("{key}={}", p.display()))
+        .collect();
     let generate: Vec<String> = args.generate.then(|| key.clone()).into_iter().collect();
     let given = Sources {
         env_file: None,
@@ -91,8 +121,12 @@ pub async fn set(global: &GlobalArgs, project: &Project, args: SetArgs) -> anyho
         allow_literal: args.allow_insecure_literal,
     };
     let entries = if given.is_empty() {
-        let mut tty = Terminal::detect().ok_or(Error::NoInput { key: Some(key.clone()) })?;
-        entry_of(tty.ask(&spec, None, false)?, key).into_iter().collect()
+        let mut tty = Terminal::detect().ok_or(Error::NoInput {
+            key: Some(key.clone()),
+        })?;
+        entry_of(tty.ask(&spec, None, false)?, key)
+            .into_iter()
+            .collect()
     } else {
         let (entries, warnings) = sources::gather(&given, keys)?;
         warn(&warnings);
@@ -101,10 +135,22 @@ pub async fn set(global: &GlobalArgs, project: &Project, args: SetArgs) -> anyho
     let conn = connect(global, project).await?;
     let store = Store::new(conn.client.clone(), &conn.namespace, &project.secret.name);
     let existing = store.get().await?;
-    commit(&store, project, existing.as_ref(), entries, Vec::new(), &args.write).await
+    commit(
+        &store,
+        project,
+        existing.as_ref(),
+        entries,
+        Vec::new(),
+        &args.write,
+    )
+    .await
 }
 
-pub async fn rotate(global: &GlobalArgs, project: &Project, args: RotateArgs) -> anyhow::Result<ExitCode> {
+pub async fn rotate(
+    global: &GlobalArgs,
+    project: &Project,
+    args: RotateArgs,
+) -> anyhow::Result<ExitCode> {
     let entry = sources::generated(&args.key, &project.secret.keys, "rotate")?;
     let conn = connect(global, project).await?;
     let store = Store::new(conn.client.clone(), &conn.namespace, &project.secret.name);
@@ -113,15 +159,30 @@ pub async fn rotate(global: &GlobalArgs, project: &Project, args: RotateArgs) ->
         create_namespace: false,
         restart: args.restart,
     };
-    commit(&store, project, Some(&existing), vec![entry], Vec::new(), &write).await
+    commit(
+        &store,
+        project,
+        Some(&existing),
+        vec![entry],
+        Vec::new(),
+        &write,
+    )
+    .await
 }
 
-pub async fn delete(global: &GlobalArgs, project: &Project, args: DeleteArgs) -> anyhow::Result<ExitCode> {
+pub async fn delete(
+    global: &GlobalArgs,
+    project: &Project,
+    args: DeleteArgs,
+) -> anyhow::Result<ExitCode> {
     let conn = connect(global, project).await?;
     let store = Store::new(conn.client.clone(), &conn.namespace, &project.secret.name);
     let Some(key) = args.key else {
         store.delete().await?;
-        println!("secret/{} deleted from namespace {}", store.name, store.namespace);
+        println!(
+            "secret/{} deleted from namespace {}",
+            store.name, store.namespace
+        );
         // Listing is only for the warning: the deletion itself has succeeded.
         if let Ok(users) = restart::users(&conn.client, &store.namespace, &store.name).await {
             for d in users {
@@ -141,14 +202,29 @@ pub async fn delete(global: &GlobalArgs, project: &Project, args: DeleteArgs) ->
         }
         .into());
     }
-    if project.secret.keys.iter().any(|k| k.name == key && k.required) {
-        eprintln!("warning: {key} is required: `kubectl todo up` refuses to deploy until it is set again");
+    if project
+        .secret
+        .keys
+        .iter()
+        .any(|k| k.name == key && k.required)
+    {
+        eprintln!(
+            "warning: {key} is required: `kubectl todo up` refuses to deploy until it is set again"
+        );
     }
     let write = WriteArgs {
         create_namespace: false,
         restart: args.restart,
     };
-    commit(&store, project, Some(&existing), Vec::new(), vec![key], &write).await
+    commit(
+        &store,
+        project,
+        Some(&existing),
+        Vec::new(),
+        vec![key],
+        &write,
+    )
+    .await
 }
 
 /// Merges the changes into the current data, writes it once, reports, and
@@ -194,7 +270,11 @@ async fn commit(
     };
     let applied = store.write(&desired, write.create_namespace).await?;
     let mut parts = Vec::new();
-    for (verb, keys) in [("set", &set), ("generated", &generated), ("removed", &removed)] {
+    for (verb, keys) in [
+        ("set", &set),
+        ("generated", &generated),
+        ("removed", &removed),
+    ] {
         if !keys.is_empty() {
             parts.push(format!("{verb} {}", keys.join(", ")));
         }
@@ -206,15 +286,26 @@ async fn commit(
 
 async fn roll(store: &Store, applied: &Secret, args: &RestartArgs) -> Result<(), Error> {
     if args.no_restart {
-        println!("not restarting (--no-restart): running pods keep the old values until they restart");
+        println!(
+            "not restarting (--no-restart): running pods keep the old values until they restart"
+        );
         return Ok(());
     }
     let sum = checksum(applied.data.as_ref().unwrap_or(&BTreeMap::new()));
     let rolled = restart::roll(store.client(), &store.namespace, &store.name, &sum).await?;
-    if rolled.is_empty() {
-        println!("no Deployment needed a restart");
+    if rolled.users == 0 {
+        println!("no Deployment uses secret/{} yet", store.name);
+    } else if rolled.restarted.is_empty() {
+        println!(
+            "the Deployments that use secret/{} already run with these values",
+            store.name
+        );
     } else {
-        let names: Vec<String> = rolled.iter().map(|n| format!("deployment/{n}")).collect();
+        let names: Vec<String> = rolled
+            .restarted
+            .iter()
+            .map(|n| format!("deployment/{n}"))
+            .collect();
         println!("restarted {}", names.join(", "));
     }
     Ok(())

@@ -35,6 +35,8 @@ pub struct Inputs {
 }
 
 /// One rendered object, typed.
+// A project has a handful of objects: their size in memory does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Object {
     ServiceAccount(ServiceAccount),
@@ -130,12 +132,8 @@ pub fn objects(project: &Project, inputs: &Inputs) -> Vec<Object> {
     );
     out.extend(project.components.iter().map(|c| {
         let config = config_map(project, c);
-        Object::Deployment(deployment::deployment(
-            project,
-            c,
-            inputs,
-            &checksum_of(&config),
-        ))
+        let d = deployment::deployment(project, c, inputs, &checksum_of(&config));
+        Object::Deployment(d)
     }));
     out.extend(
         network::policies(project)

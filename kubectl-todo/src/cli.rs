@@ -46,6 +46,12 @@ pub enum Command {
     Doctor(crate::doctor::Args),
     /// Print the manifests `up` applies (deterministic), without applying them.
     Render(crate::render::run::Args),
+    /// Apply the rendered manifests as a new revision (images built elsewhere), pruning what the last one had.
+    Apply(crate::apply::run::Args),
+    /// The revisions recorded in the cluster: time, images, outcome.
+    History(crate::history::Args),
+    /// Delete everything the app owns and wait until it is gone; the Secret stays unless --purge.
+    Down(crate::down::Args),
     /// Every pod of a component, merged, and followed across restarts and rollouts.
     ///
     /// Examples: `kubectl todo logs`, `kubectl todo logs backend -f --grep ERROR`.

@@ -3,9 +3,12 @@
 //! The binary only parses arguments; everything it does lives here so that it
 //! can be tested without a terminal.
 
+pub mod apply;
 pub mod cli;
 pub mod context;
 pub mod doctor;
+pub mod down;
+pub mod history;
 pub mod labels;
 pub mod lock;
 pub mod logs;
@@ -23,6 +26,9 @@ pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<ExitCod
     match command {
         Command::Doctor(args) => doctor::run(&global, args).await,
         Command::Render(args) => render::run::run(&global, args).await,
+        Command::Apply(args) => apply::run::run(&global, args).await,
+        Command::History(args) => history::run(&global, args).await,
+        Command::Down(args) => down::run(&global, args).await,
         Command::Logs(args) => logs::run(&global, args).await,
         Command::Secrets(args) => secrets::run(global, args).await,
     }

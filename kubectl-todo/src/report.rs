@@ -22,6 +22,12 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::render::images::Error>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::apply::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::apply::run::MissingSecret>() {
+        return e.hint();
+    }
     if let Some(e) = err.downcast_ref::<crate::secrets::Error>() {
         return e.hint();
     }

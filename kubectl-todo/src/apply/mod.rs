@@ -1,0 +1,260 @@
+//! Applying a rendered revision: server-side apply of every object as
+//! `kubectl-todo`, each labelled into the project's ApplySet, then pruning
+//! the members the previous revision had and this one does not, and
+//! recording the revision. A failure part-way is recorded as such, never
+//! reported as success.
+
+pub mod applyset;
+mod errors;
+pub mod run;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::Api;
+use kube::api::{
+    DeleteParams, DynamicObject, ListParams, ObjectMeta, Patch, PatchParams, PostParams,
+};
+
+pub use errors::Error;
+
+use crate::history::store::{Outcome, Store, Summary};
+use crate::labels;
+use crate::project::Project;
+
+/// What one apply did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub revision: u32,
+    pub applied: Vec<String>,
+    pub pruned: Vec<String>,
+}
+
+pub struct Options {
+    pub force_conflicts: bool,
+    /// Recorded in the revision: `apply`, `up`, `rollback to N`.
+    pub origin: String,
+}
+
+/// Applies `objects` (JSON, as rendered or as recorded) as the project's next revision.
+pub async fn apply(
+    client: &kube::Client,
+    project: &Project,
+    objects: &[serde_json::Value],
+    images: std::collections::BTreeMap<String, String>,
+    options: &Options,
+) -> Result<Applied, Error> {
+    let ns = &project.namespace;
+    ensure_namespace(client, ns).await?;
+    let store = Store::new(client.clone(), ns, &project.name);
+    let revision = store
+        .list()
+        .await
+        .map_err(Error::history)?
+        .last()
+        .map_or(1, |s| s.revision + 1);
+    let mut summary = Summary {
+        revision,
+        time: jiff::Timestamp::now().to_string(),
+        outcome: Outcome::Applying,
+        origin: options.origin.clone(),
+        images,
+        error: None,
+    };
+    store
+        .write(&summary, objects)
+        .await
+        .map_err(Error::history)?;
+    let result = apply_set(client, project, objects, options.force_conflicts).await;
+    summary.outcome = if result.is_ok() {
+        Outcome::Applied
+    } else {
+        Outcome::Failed
+    };
+    summary.error = result.as_ref().err().map(|e| format!("{e}"));
+    store.set_summary(&summary).await.map_err(Error::history)?;
+    let (applied, pruned) = result?;
+    Ok(Applied {
+        revision,
+        applied,
+        pruned,
+    })
+}
+
+async fn ensure_namespace(client: &kube::Client, ns: &str) -> Result<(), Error> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    if retry(|| api.get_opt(ns))
+        .await
+        .map_err(|e| Error::api("get", "namespaces", ns, e))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(ns.to_string()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    match api.create(&PostParams::default(), &namespace).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(Error::api("create", "namespaces", ns, e)),
+    }
+}
+
+async fn apply_set(
+    client: &kube::Client,
+    project: &Project,
+    objects: &[serde_json::Value],
+    force: bool,
+) -> Result<(Vec<String>, Vec<String>), Error> {
+    let ns = &project.namespace;
+    let parent_name = applyset::parent_name(&project.name);
+    let id = applyset::id(&parent_name, ns);
+    let parents: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let previous = retry(|| parents.get_opt(&parent_name))
+        .await
+        .map_err(|e| Error::api("get", "configmaps", &parent_name, e))?;
+    let previous_kinds = previous
+        .as_ref()
+        .and_then(|p| {
+            p.metadata
+                .annotations
+                .as_ref()?
+                .get(applyset::GROUP_KINDS_ANNOTATION)
+                .cloned()
+        })
+        .map(|a| applyset::parse_group_kinds(&a))
+        .unwrap_or_default();
+    let mut members = Vec::new();
+    for value in objects {
+        let mut obj: DynamicObject =
+            serde_json::from_value(value.clone()).map_err(Error::Manifest)?;
+        let types = obj
+            .types
+            .clone()
+            .ok_or_else(|| Error::Manifest(serde::de::Error::custom("an object has no kind")))?;
+        let gk = group_kind_of(&types.api_version, &types.kind);
+        let resource =
+            applyset::known_resource(&gk).ok_or_else(|| Error::UnknownKind(gk.clone()))?;
+        obj.metadata.namespace = Some(ns.clone());
+        obj.metadata
+            .labels
+            .get_or_insert_default()
+            .insert(applyset::PART_OF_LABEL.into(), id.clone());
+        members.push((gk, resource, obj));
+    }
+    let kinds: BTreeSet<String> = members.iter().map(|(gk, ..)| gk.clone()).collect();
+    // Superset first, as kubectl does: a run that dies after applying still
+    // lets the next one find every kind it may have left behind.
+    let superset: BTreeSet<String> = kinds.union(&previous_kinds).cloned().collect();
+    write_parent(&parents, project, &parent_name, &id, &superset).await?;
+    let mut applied = Vec::new();
+    let mut params = PatchParams::apply(labels::FIELD_MANAGER);
+    params.force = force;
+    for (_, resource, obj) in &members {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, resource);
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        let patch = Patch::Apply(obj);
+        retry(|| api.patch(&name, &params, &patch))
+            .await
+            .map_err(|e| Error::apply(&resource.kind, &resource.plural, &name, e))?;
+        applied.push(format!("{}/{name}", resource.kind));
+    }
+    let mut pruned = Vec::new();
+    for gk in &superset {
+        let Some(resource) = applyset::known_resource(gk) else {
+            continue;
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
+        let selector = format!("{}={id}", applyset::PART_OF_LABEL);
+        let list_params = ListParams::default().labels(&selector);
+        let listed = retry(|| api.list(&list_params))
+            .await
+            .map_err(|e| Error::api("list", &resource.plural, ns, e))?;
+        for item in listed.items {
+            let name = item.metadata.name.clone().unwrap_or_default();
+            let wanted = members
+                .iter()
+                .any(|(g, _, o)| g == gk && o.metadata.name.as_deref() == Some(name.as_str()));
+            if !wanted {
+                match api.delete(&name, &DeleteParams::background()).await {
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => return Err(Error::api("delete", &resource.plural, &name, e)),
+                    Ok(_) => {}
+                }
+                pruned.push(format!("{}/{name}", resource.kind));
+            }
+        }
+    }
+    write_parent(&parents, project, &parent_name, &id, &kinds).await?;
+    Ok((applied, pruned))
+}
+
+fn group_kind_of(api_version: &str, kind: &str) -> String {
+    match api_version.split_once('/') {
+        Some((group, _)) => format!("{kind}.{group}"),
+        None => kind.to_string(),
+    }
+}
+
+async fn write_parent(
+    api: &Api<ConfigMap>,
+    project: &Project,
+    name: &str,
+    id: &str,
+    kinds: &BTreeSet<String>,
+) -> Result<(), Error> {
+    let mut labels = labels::project(&project.name);
+    labels.insert(applyset::ID_LABEL.into(), id.to_string());
+    let parent = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some(labels),
+            annotations: Some(
+                [
+                    (
+                        applyset::TOOLING_ANNOTATION.to_string(),
+                        applyset::TOOLING.to_string(),
+                    ),
+                    (
+                        applyset::GROUP_KINDS_ANNOTATION.to_string(),
+                        kinds.iter().cloned().collect::<Vec<_>>().join(","),
+                    ),
+                ]
+                .into(),
+            ),
+            ..ObjectMeta::default()
+        },
+        ..ConfigMap::default()
+    };
+    // Forced: kubectl's own manager may own these annotations after a `kubectl apply --applyset`.
+    let params = PatchParams::apply(labels::FIELD_MANAGER).force();
+    let patch = Patch::Apply(&parent);
+    retry(|| api.patch(name, &params, &patch))
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::api("patch", "configmaps", name, e))
+}
+
+/// Retries what the server says is worth retrying (429, 5xx), with backoff, a few times.
+pub async fn retry<T, F, Fut>(mut call: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let mut delay = Duration::from_millis(200);
+    for _ in 0..4 {
+        match call().await {
+            Err(kube::Error::Api(s)) if s.code == 429 || s.code >= 500 => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    call().await
+}

@@ -1,0 +1,124 @@
+//! `kubectl todo down`: deletes everything the app owns (the ApplySet's
+//! members, its parent, the revision history) and waits until it is gone.
+//! The Secret stays unless `--purge`: it holds what cannot be rebuilt.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Api;
+use kube::api::{DeleteParams, DynamicObject, ListParams};
+
+use crate::apply::{Error, applyset, retry};
+use crate::cli::GlobalArgs;
+use crate::history::store::Store;
+use crate::{context, lock};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  kubectl todo down\n  kubectl todo down --purge")]
+pub struct Args {
+    /// Delete the app's Secret too.
+    #[arg(long)]
+    pub purge: bool,
+    /// Give up waiting for the objects to disappear after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "120")]
+    pub timeout: u64,
+}
+
+pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+    let project = crate::render::run::project(global)?;
+    let conn = context::connect(global, &project.namespace).await?;
+    let ns = &project.namespace;
+    let lock = lock::acquire(conn.client.clone(), ns, &project.name, None).await?;
+    let parent_name = applyset::parent_name(&project.name);
+    let id = applyset::id(&parent_name, ns);
+    let parents: Api<ConfigMap> = Api::namespaced(conn.client.clone(), ns);
+    let kinds = retry(|| parents.get_opt(&parent_name))
+        .await
+        .map_err(|e| Error::api("get", "configmaps", &parent_name, e))?
+        .and_then(|p| {
+            p.metadata
+                .annotations?
+                .get(applyset::GROUP_KINDS_ANNOTATION)
+                .cloned()
+        })
+        .map(|a| applyset::parse_group_kinds(&a))
+        .unwrap_or_default();
+    let mut deleted = Vec::new();
+    for gk in &kinds {
+        let Some(resource) = applyset::known_resource(gk) else {
+            continue;
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(conn.client.clone(), ns, &resource);
+        let selector = format!("{}={id}", applyset::PART_OF_LABEL);
+        let params = ListParams::default().labels(&selector);
+        let listed = retry(|| api.list(&params))
+            .await
+            .map_err(|e| Error::api("list", &resource.plural, ns, e))?;
+        for item in listed.items {
+            let name = item.metadata.name.unwrap_or_default();
+            delete(&api, &resource.plural, &name).await?;
+            deleted.push(format!("{}/{name}", resource.kind));
+        }
+        wait_gone(&api, &params, Duration::from_secs(args.timeout)).await?;
+    }
+    delete(&parents, "configmaps", &parent_name).await?;
+    Store::new(conn.client.clone(), ns, &project.name)
+        .delete_all()
+        .await
+        .map_err(Error::history)?;
+    if args.purge {
+        let secrets: Api<Secret> = Api::namespaced(conn.client.clone(), ns);
+        delete(&secrets, "secrets", &project.secret.name).await?;
+        deleted.push(format!("Secret/{}", project.secret.name));
+    }
+    lock.release().await;
+    for object in &deleted {
+        println!("deleted {object}");
+    }
+    if !args.purge {
+        println!(
+            "kept Secret/{} (delete it with `kubectl todo down --purge`)",
+            project.secret.name
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn delete<K>(api: &Api<K>, plural: &str, name: &str) -> Result<(), Error>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    // Foreground: the Deployment goes only once its ReplicaSets and pods have.
+    let params = DeleteParams::foreground();
+    match retry(|| api.delete(name, &params)).await {
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::api("delete", plural, name, e)),
+        Ok(_) => Ok(()),
+    }
+}
+
+async fn wait_gone(
+    api: &Api<DynamicObject>,
+    params: &ListParams,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let left = retry(|| api.list(params))
+            .await
+            .map_err(|e| Error::api("list", "objects", "", e))?;
+        if left.items.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let names: Vec<String> = left
+                .items
+                .into_iter()
+                .filter_map(|o| o.metadata.name)
+                .collect();
+            return Err(Error::StillThere(names.join(", ")));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -157,7 +157,8 @@ async fn container(
     let mut done: Option<String> = None;
     let mut held: Option<Vec<u8>> = None;
     let mut backoff = Backoff(Duration::ZERO);
-    let mut warned = false;
+    // Failures in a row; one is routine (a connection dropped), two are worth a warning.
+    let mut failures = 0;
     loop {
         let instance = match &*pod.borrow_and_update() {
             None => break,
@@ -194,14 +195,17 @@ async fn container(
         let end = reader
             .read(shared.params(true, &cursor, initial), &mut cursor)
             .await;
-        let ended = pod
-            .borrow()
-            .as_ref()
-            .is_none_or(|p| pods::ended(p, &source.container, &instance.id));
+        let (ended, deleting) = match &*pod.borrow() {
+            None => (true, true),
+            Some(p) => (
+                pods::ended(p, &source.container, &instance.id),
+                p.metadata.deletion_timestamp.is_some(),
+            ),
+        };
         match end {
             End::Stopped => return,
             End::Closed { new_lines, partial } => {
-                warned = false;
+                failures = 0;
                 held = partial;
                 if new_lines > 0 {
                     backoff.reset();
@@ -219,13 +223,14 @@ async fn container(
                 }
             }
             End::Failed { why, pod_gone } => {
-                if !warned && !ended && !pod_gone && !shared.sink.is_closed() {
+                failures += 1;
+                let expected = ended || deleting || pod_gone || shared.sink.is_closed();
+                if failures == 2 && !expected {
                     eprintln!(
                         "warning: cannot read the logs of {}/{}/{} ({why}); retrying",
                         source.component, source.pod, source.container
                     );
                 }
-                warned = true;
             }
         }
         tokio::select! {

@@ -201,6 +201,15 @@ async fn literal_values_are_refused_unless_explicitly_allowed() {
         run.stderr
     );
     assert_no_canary(&run.all(), CANARIES);
+    let run = env
+        .run(&["set", &literal, "--allow-insecure-literal"])
+        .await;
+    assert!(
+        run.err().contains("refusing the value of OPENAI_API_KEY"),
+        "{}",
+        run.stderr
+    );
+    assert_no_canary(&run.all(), CANARIES);
     assert!(env.secret().await.is_none());
 
     let run = env
@@ -568,4 +577,48 @@ async fn a_failed_restart_says_the_secret_was_written_and_how_to_restart() {
     );
     assert_no_canary(&run.all(), CANARIES);
     assert_eq!(env.data().await["OPENAI_API_KEY"], OPENAI);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forbidden_read_names_the_get_permission() {
+    let env = Env::start().await;
+    env.emulator.faults().deny(Denial {
+        verb: "get".into(),
+        resource: "secrets".into(),
+        ..Denial::default()
+    });
+    let run = env.run(&["list"]).await;
+    let err = run.err();
+    assert!(err.contains("cannot read secret/todo-secrets"), "{err}");
+    assert!(
+        err.contains("kubectl auth can-i get secrets -n todo"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_shows_examples_for_every_subcommand() {
+    let bin = env!("CARGO_BIN_EXE_kubectl-todo");
+    for sub in [
+        &[][..],
+        &["create"],
+        &["set"],
+        &["list"],
+        &["rotate"],
+        &["delete"],
+        &["check"],
+    ] {
+        let out = std::process::Command::new(bin)
+            .arg("secrets")
+            .args(sub)
+            .arg("--help")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{sub:?}: {text}");
+        assert!(
+            text.contains("Examples:") && text.contains("\n  kubectl todo secrets "),
+            "{sub:?}: {text}"
+        );
+    }
 }

@@ -72,7 +72,8 @@ pub enum Error {
     Api {
         action: String,
         code: Option<u16>,
-        namespace: String,
+        /// What RBAC must allow, as `kubectl auth can-i` takes it: `patch secrets -n todo`.
+        permission: String,
         message: String,
     },
     #[error(
@@ -104,7 +105,7 @@ impl Error {
     /// parts of a request body, and the body holds the values.
     pub fn api<'a>(
         action: impl Into<String>,
-        namespace: &str,
+        permission: &str,
         err: &kube::Error,
         values: impl IntoIterator<Item = &'a Value> + Clone,
     ) -> Error {
@@ -115,7 +116,7 @@ impl Error {
         Error::Api {
             action: action.into(),
             code,
-            namespace: namespace.to_string(),
+            permission: permission.to_string(),
             message: redact(&raw, values),
         }
     }
@@ -148,9 +149,11 @@ impl Error {
             Error::Attempts { key } => format!("run `kubectl todo secrets set {key}` to try again"),
             Error::Terminal(_) => format!("run without a terminal and pass the values with {source_flags}"),
             Error::Cancelled => return None,
-            Error::Api { code, namespace, .. } => match code {
+            Error::Api {
+                code, permission, ..
+            } => match code {
                 Some(403) => format!(
-                    "you lack the permission; check with `kubectl auth can-i patch secrets -n {namespace}` and ask a cluster admin for a Role that allows it"
+                    "you lack the permission; check with `kubectl auth can-i {permission}` and ask a cluster admin for a Role that allows it"
                 ),
                 Some(409) => "the Secret changed while kubectl-todo was writing it; run the command again".into(),
                 Some(c) if *c >= 500 => "the API server failed; try again, and check it with `kubectl get --raw /readyz`".into(),

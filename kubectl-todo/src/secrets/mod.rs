@@ -31,7 +31,7 @@ const EXAMPLES: &str = "Examples:
 
   # Without a terminal: an env file, one key from stdin, a generated auth secret
   kubectl todo secrets create --from-env-file .env.production
-  printf '%s' \"$OPENAI_API_KEY\" | kubectl todo secrets set OPENAI_API_KEY --stdin
+  pass show openai | kubectl todo secrets set OPENAI_API_KEY --stdin
   kubectl todo secrets create --from-file DATABASE_URL=./db-url --generate BETTER_AUTH_SECRET
 
   # Inspect: keys, lengths and fingerprints, never values

@@ -52,7 +52,7 @@ impl Store {
         self.api
             .get_opt(&self.name)
             .await
-            .map_err(|e| self.error(&format!("read secret/{}", self.name), &e, []))
+            .map_err(|e| self.error(&format!("read secret/{}", self.name), "get", &e, []))
     }
 
     /// Applies `desired`; creates the namespace first when it is missing and
@@ -79,9 +79,9 @@ impl Store {
                 self.api
                     .patch(&self.name, &params, &Patch::Apply(&secret))
                     .await
-                    .map_err(|e| self.error(&action, &e, values.iter().copied()))?
+                    .map_err(|e| self.error(&action, "patch", &e, values.iter().copied()))?
             }
-            other => other.map_err(|e| self.error(&action, &e, values.iter().copied()))?,
+            other => other.map_err(|e| self.error(&action, "patch", &e, values.iter().copied()))?,
         };
         // Keys another manager owns survive an apply that leaves them out.
         let leftovers: Vec<&String> = desired
@@ -104,7 +104,7 @@ impl Store {
                 .api
                 .patch(&self.name, &params, &Patch::Merge(&patch))
                 .await
-                .map_err(|e| self.error(&action, &e, values.iter().copied()))?;
+                .map_err(|e| self.error(&action, "patch", &e, values.iter().copied()))?;
         }
         Ok(applied)
     }
@@ -116,7 +116,7 @@ impl Store {
                 secret: self.name.clone(),
                 namespace: self.namespace.clone(),
             }),
-            Err(e) => Err(self.error(&format!("delete secret/{}", self.name), &e, [])),
+            Err(e) => Err(self.error(&format!("delete secret/{}", self.name), "delete", &e, [])),
         }
     }
 
@@ -175,17 +175,23 @@ impl Store {
             &Patch::Apply(&ns),
         )
         .await
-        .map_err(|e| self.error(&format!("create namespace {}", self.namespace), &e, []))?;
+        .map_err(|e| {
+            let action = format!("create namespace {}", self.namespace);
+            Error::api(action, "patch namespaces", &e, [])
+        })?;
         Ok(())
     }
 
+    /// An error of a request on the Secret that needed RBAC's `verb`.
     fn error<'a>(
         &self,
         action: &str,
+        verb: &str,
         err: &kube::Error,
         values: impl IntoIterator<Item = &'a Value> + Clone,
     ) -> Error {
-        Error::api(action, &self.namespace, err, values)
+        let permission = format!("{verb} secrets -n {}", self.namespace);
+        Error::api(action, &permission, err, values)
     }
 }
 

@@ -87,6 +87,14 @@ pub async fn set(
     args: SetArgs,
 ) -> anyhow::Result<ExitCode> {
     let key = &args.key;
+    if let Some((name, _)) = key.split_once('=') {
+        // `set KEY=VALUE`: a literal too, and the only part that may be shown is a valid key name.
+        let name = validate::key_name(name).map_or("KEY", |()| name);
+        return Err(Error::Literal {
+            key: name.to_string(),
+        }
+        .into());
+    }
     if args.literal.is_some() && !args.allow_insecure_literal {
         return Err(Error::Literal { key: key.clone() }.into());
     }

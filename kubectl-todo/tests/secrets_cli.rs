@@ -622,3 +622,79 @@ fn help_shows_examples_for_every_subcommand() {
         );
     }
 }
+
+/// A Secret made by another tool (kubectl create secret), owned by its manager.
+async fn made_elsewhere(env: &Env, data: serde_json::Value) {
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": SECRET, "namespace": NAMESPACE},
+        "type": "Opaque",
+        "stringData": data,
+    }))
+    .unwrap();
+    let params = kube::api::PostParams {
+        field_manager: Some("kubectl-create".into()),
+        ..Default::default()
+    };
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), NAMESPACE)
+        .create(&params, &secret)
+        .await
+        .expect("secret created");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reports_invalid_values_in_the_cluster_without_showing_them() {
+    let env = Env::start().await;
+    let bad = format!("mysql://app:{DB_PASSWORD}@db/todo");
+    made_elsewhere(
+        &env,
+        serde_json::json!({"DATABASE_URL": bad, "BETTER_AUTH_SECRET": AUTH, "OPENAI_API_KEY": ""}),
+    )
+    .await;
+    let run = env.run(&["check", "-o", "json"]).await;
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    assert_no_canary(&run.all(), &[&bad, DB_PASSWORD, AUTH]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let status: Vec<(&str, &str)> = json["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["key"].as_str().unwrap(), k["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("DATABASE_URL", "invalid"),
+            ("BETTER_AUTH_SECRET", "ok"),
+            ("OPENAI_API_KEY", "empty")
+        ]
+    );
+    assert_eq!(
+        json["keys"][0]["reason"],
+        "must start with postgres:// or postgresql://"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_another_tool_owns_are_still_deleted_and_list_falls_back_to_managed_fields() {
+    let env = Env::start().await;
+    made_elsewhere(
+        &env,
+        serde_json::json!({"DATABASE_URL": DB_URL, "BETTER_AUTH_SECRET": AUTH, "OPENAI_API_KEY": OPENAI}),
+    )
+    .await;
+    let run = env.run(&["list", "-o", "json"]).await;
+    let json: serde_json::Value = serde_json::from_str(run.ok()).unwrap();
+    assert!(json["keys"][2]["lastChange"].as_str().is_some(), "{json}");
+
+    let run = env.run(&["delete", "OPENAI_API_KEY"]).await;
+    assert!(
+        run.ok().contains("removed OPENAI_API_KEY"),
+        "{}",
+        run.stdout
+    );
+    let data = env.data().await;
+    assert!(!data.contains_key("OPENAI_API_KEY"), "{data:?}");
+    assert_eq!(data["DATABASE_URL"], DB_URL);
+    assert_no_canary(&run.all(), CANARIES);
+    env.assert_only_in_secret_data(CANARIES);
+}

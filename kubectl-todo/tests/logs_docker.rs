@@ -35,7 +35,9 @@ async fn real_container_output_is_merged_and_followed_onto_replacement_pods() {
         }
         by
     };
-    let complete = |messages: &Vec<String>| *messages == (1..=30).map(|i| format!("tick {i}")).collect::<Vec<_>>();
+    let complete = |messages: &Vec<String>| {
+        *messages == (1..=30).map(|i| format!("tick {i}")).collect::<Vec<_>>()
+    };
     follower
         .wait_for("30 ticks from both pods", 60, |l| {
             let by = ticks(l);
@@ -54,7 +56,10 @@ async fn real_container_output_is_merged_and_followed_onto_replacement_pods() {
         .await;
 
     let snapshot = env.run(&["backend", "--timestamps"]).await.ok();
-    let survivors: Vec<&str> = snapshot.lines().filter(|l| l.ends_with(" tick 30")).collect();
+    let survivors: Vec<&str> = snapshot
+        .lines()
+        .filter(|l| l.ends_with(" tick 30"))
+        .collect();
     assert_eq!(survivors.len(), 2, "{snapshot}");
     let short = gone.strip_prefix("backend-").unwrap();
     assert!(!snapshot.contains(&format!("/{short}/")), "{snapshot}");

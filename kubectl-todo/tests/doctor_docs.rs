@@ -28,8 +28,16 @@ fn ids_are_unique_and_every_entry_has_a_section() {
     assert_eq!(ids.len(), catalogue::ALL.len(), "duplicate ids");
     let guide = catalogue::markdown();
     for e in catalogue::ALL {
-        assert!(guide.contains(&format!("### `{}`", e.id)), "{} has no section", e.id);
-        assert!(!e.fix.is_empty() && !e.cause.is_empty(), "{} lacks a cause or fix", e.id);
+        assert!(
+            guide.contains(&format!("### `{}`", e.id)),
+            "{} has no section",
+            e.id
+        );
+        assert!(
+            !e.fix.is_empty() && !e.cause.is_empty(),
+            "{} lacks a cause or fix",
+            e.id
+        );
     }
     // The eight failures of the original troubleshooting guide all have a diagnosis.
     for id in [

@@ -31,7 +31,9 @@ pub fn unchecked(cluster: &[Finding]) -> Finding {
     let why = cluster
         .iter()
         .find(|f| f.status != Status::Ok)
-        .map_or("the cluster could not be reached".to_string(), |f| f.message.clone());
+        .map_or("the cluster could not be reached".to_string(), |f| {
+            f.message.clone()
+        });
     Finding::unknown(
         &cat::UNCHECKED,
         format!("app checks could not run: {why}"),
@@ -53,7 +55,9 @@ pub async fn check(ctx: &Ctx, live: &Live) -> Vec<Finding> {
     };
     let nodes = async {
         let api: Api<Node> = Api::all(client.clone());
-        within(live, api.list(&ListParams::default())).await.map(|l| l.items)
+        within(live, api.list(&ListParams::default()))
+            .await
+            .map(|l| l.items)
     };
     let pods = async {
         let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
@@ -69,43 +73,84 @@ pub async fn check(ctx: &Ctx, live: &Live) -> Vec<Finding> {
     };
     let endpoints = async {
         let api: Api<Endpoints> = Api::namespaced(client.clone(), &ns);
-        within(live, api.list(&ListParams::default())).await.map(|l| l.items)
+        within(live, api.list(&ListParams::default()))
+            .await
+            .map(|l| l.items)
     };
     let events = async {
         let api: Api<Event> = Api::namespaced(client.clone(), &ns);
-        within(live, api.list(&ListParams::default())).await.map(|l| l.items)
+        within(live, api.list(&ListParams::default()))
+            .await
+            .map(|l| l.items)
     };
-    let references = futures::future::join_all(ctx.components.iter().map(|c| images::current(ctx, c)));
-    let (namespace, secret, nodes, pods, deployments, svcs, endpoints, events, references) =
-        futures::join!(namespace, secret, nodes, pods, deployments, svcs, endpoints, events, references);
+    let references =
+        futures::future::join_all(ctx.components.iter().map(|c| images::current(ctx, c)));
+    let (namespace, secret, nodes, pods, deployments, svcs, endpoints, events, references) = futures::join!(
+        namespace,
+        secret,
+        nodes,
+        pods,
+        deployments,
+        svcs,
+        endpoints,
+        events,
+        references
+    );
 
     let mut findings = Vec::new();
     let namespace_exists = match namespace {
         Ok(_) => {
-            findings.push(Finding::ok(&cat::NAMESPACE, format!("namespace {ns} exists")));
+            findings.push(Finding::ok(
+                &cat::NAMESPACE,
+                format!("namespace {ns} exists"),
+            ));
             true
         }
         Err(e) if e.is_not_found() => {
             findings.push(Finding::fail(
                 &cat::NAMESPACE,
-                format!("namespace {ns} does not exist: the app is not deployed to context {}", live.context),
+                format!(
+                    "namespace {ns} does not exist: the app is not deployed to context {}",
+                    live.context
+                ),
                 "deploy it: `kubectl todo up`",
             ));
             false
         }
         Err(e) => {
-            findings.push(could_not(&cat::NAMESPACE, &format!("read namespace {ns}"), "get", "namespaces", "", &e));
+            findings.push(could_not(
+                &cat::NAMESPACE,
+                &format!("read namespace {ns}"),
+                "get",
+                "namespaces",
+                "",
+                &e,
+            ));
             true
         }
     };
     let events = match events {
         Ok(events) => events,
         Err(e) => {
-            findings.push(could_not(&cat::PODS, "list events (pod diagnoses are less precise)", "list", "events", &ns, &e));
+            findings.push(could_not(
+                &cat::PODS,
+                "list events (pod diagnoses are less precise)",
+                "list",
+                "events",
+                &ns,
+                &e,
+            ));
             Vec::new()
         }
     };
-    let state = State { nodes, pods, deployments, services: svcs, endpoints, events };
+    let state = State {
+        nodes,
+        pods,
+        deployments,
+        services: svcs,
+        endpoints,
+        events,
+    };
     for (c, reference) in ctx.components.iter().zip(&references) {
         let nodes = state.nodes.as_ref().ok().map(Vec::as_slice);
         findings.extend(images::check(ctx, live, c, nodes, reference).await);
@@ -143,7 +188,13 @@ fn secret_findings(ctx: &Ctx, live: &Live, secret: &Result<Secret, Failure>) -> 
         .keys
         .iter()
         .filter(|k| k.required)
-        .filter(|k| !filtered || ctx.components.iter().any(|c| c.secret_keys.contains(&k.name)))
+        .filter(|k| {
+            !filtered
+                || ctx
+                    .components
+                    .iter()
+                    .any(|c| c.secret_keys.contains(&k.name))
+        })
         .map(|k| k.name.as_str())
         .collect();
     let secret = match secret {
@@ -151,22 +202,46 @@ fn secret_findings(ctx: &Ctx, live: &Live, secret: &Result<Secret, Failure>) -> 
         Err(e) if e.is_not_found() => {
             return vec![Finding::fail(
                 &cat::SECRET,
-                format!("secret/{} does not exist in namespace {ns} (required keys: {})", spec.name, required.join(", ")),
+                format!(
+                    "secret/{} does not exist in namespace {ns} (required keys: {})",
+                    spec.name,
+                    required.join(", ")
+                ),
                 "create it: `kubectl todo secrets create`",
             )];
         }
-        Err(e) => return vec![could_not(&cat::SECRET, &format!("read secret/{}", spec.name), "get", "secrets", ns, &e)],
+        Err(e) => {
+            return vec![could_not(
+                &cat::SECRET,
+                &format!("read secret/{}", spec.name),
+                "get",
+                "secrets",
+                ns,
+                &e,
+            )];
+        }
     };
     let data = secret.data.clone().unwrap_or_default();
     // Only names and emptiness are looked at: values never reach the output.
-    let missing: Vec<&str> = required.iter().copied().filter(|k| !data.contains_key(*k)).collect();
+    let missing: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|k| !data.contains_key(*k))
+        .collect();
     let empty: Vec<&str> = required
         .iter()
         .copied()
         .filter(|k| data.get(*k).is_some_and(|v| v.0.is_empty()))
         .collect();
     if missing.is_empty() && empty.is_empty() {
-        return vec![Finding::ok(&cat::SECRET, format!("secret/{} holds all {} required keys", spec.name, required.len()))];
+        return vec![Finding::ok(
+            &cat::SECRET,
+            format!(
+                "secret/{} holds all {} required keys",
+                spec.name,
+                required.len()
+            ),
+        )];
     }
     let mut problems = Vec::new();
     if !missing.is_empty() {
@@ -175,18 +250,30 @@ fn secret_findings(ctx: &Ctx, live: &Live, secret: &Result<Secret, Failure>) -> 
     if !empty.is_empty() {
         problems.push(format!("empty {}", empty.join(", ")));
     }
-    let first = missing.first().or(empty.first()).copied().unwrap_or_default();
+    let first = missing
+        .first()
+        .or(empty.first())
+        .copied()
+        .unwrap_or_default();
     vec![Finding::fail(
         &cat::SECRET,
         format!("secret/{}: {}", spec.name, problems.join("; ")),
-        format!("set it: `kubectl todo secrets set {first}` (or `kubectl todo secrets create` for all)"),
+        format!(
+            "set it: `kubectl todo secrets set {first}` (or `kubectl todo secrets create` for all)"
+        ),
     )]
 }
 
 pub fn of_component<'a, K: Resource>(items: &'a [K], c: &Component) -> Vec<&'a K> {
     items
         .iter()
-        .filter(|o| o.meta().labels.as_ref().and_then(|l| l.get(COMPONENT_LABEL)) == Some(&c.name))
+        .filter(|o| {
+            o.meta()
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(COMPONENT_LABEL))
+                == Some(&c.name)
+        })
         .collect()
 }
 
@@ -203,23 +290,43 @@ async fn component(
     let deployments = match &state.deployments {
         Ok(all) => of_component(all, c),
         Err(e) => {
-            return vec![could_not(&cat::DEPLOYMENT, "list Deployments", "list", "deployments", ns, e).of(&c.name)];
+            return vec![
+                could_not(
+                    &cat::DEPLOYMENT,
+                    "list Deployments",
+                    "list",
+                    "deployments",
+                    ns,
+                    e,
+                )
+                .of(&c.name),
+            ];
         }
     };
     let Some(deployment) = deployments.first() else {
-        return vec![Finding::fail(
-            &cat::DEPLOYMENT,
-            format!("{}: no Deployment in namespace {ns}", c.name),
-            "deploy it: `kubectl todo up`",
-        )
-        .of(&c.name)];
+        return vec![
+            Finding::fail(
+                &cat::DEPLOYMENT,
+                format!("{}: no Deployment in namespace {ns}", c.name),
+                "deploy it: `kubectl todo up`",
+            )
+            .of(&c.name),
+        ];
     };
     let name = deployment.metadata.name.clone().unwrap_or_default();
     if let Some(reference) = reference {
         findings.extend(outdated(deployment, reference, c));
     }
-    let wanted = deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let available = deployment.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0);
+    let wanted = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
+    let available = deployment
+        .status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0);
     findings.push(if available >= wanted {
         Finding::ok(&cat::DEPLOYMENT, format!("{}: deployment/{name} has {available}/{wanted} replicas available", c.name))
     } else {
@@ -238,7 +345,8 @@ async fn component(
     };
     let nodes = state.nodes.as_ref().ok().map(Vec::as_slice);
     let diagnosed = futures::future::join_all(
-        pods.iter().map(|p| pods::diagnose(ctx, live, c, deployment, p, &state.events, nodes, redact)),
+        pods.iter()
+            .map(|p| pods::diagnose(ctx, live, c, deployment, p, &state.events, nodes, redact)),
     )
     .await;
     let problems: Vec<Finding> = diagnosed.into_iter().flatten().collect();
@@ -250,7 +358,15 @@ async fn component(
                 format!("see why with `kubectl describe deployment/{name} -n {ns}`"),
             )
         } else {
-            Finding::ok(&cat::PODS, format!("{}: {} pod{} running and ready", c.name, pods.len(), if pods.len() == 1 { "" } else { "s" }))
+            Finding::ok(
+                &cat::PODS,
+                format!(
+                    "{}: {} pod{} running and ready",
+                    c.name,
+                    pods.len(),
+                    if pods.len() == 1 { "" } else { "s" }
+                ),
+            )
         });
     }
     findings.extend(problems);
@@ -263,16 +379,25 @@ fn outdated(deployment: &Deployment, reference: &str, c: &Component) -> Option<F
         .spec
         .as_ref()
         .and_then(|s| s.template.spec.as_ref())
-        .map(|s| s.containers.iter().filter_map(|c| c.image.clone()).collect())
+        .map(|s| {
+            s.containers
+                .iter()
+                .filter_map(|c| c.image.clone())
+                .collect()
+        })
         .unwrap_or_default();
     let want = image_builder::load::normalize(reference);
     let repository = reference.rsplit_once(':').map_or(reference, |(r, _)| r);
     let old = running.iter().find(|i| {
-        image_builder::load::normalize(i) != want && i.rsplit_once(':').is_some_and(|(r, _)| r == repository)
+        image_builder::load::normalize(i) != want
+            && i.rsplit_once(':').is_some_and(|(r, _)| r == repository)
     })?;
     Some(Finding::warn(
         &cat::IMAGE_OUTDATED,
-        format!("{}: the Deployment runs {old}, the sources on disk are {reference}", c.name),
+        format!(
+            "{}: the Deployment runs {old}, the sources on disk are {reference}",
+            c.name
+        ),
         "deploy the current sources: `kubectl todo up`",
     ))
 }

@@ -8,9 +8,9 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use k8s_openapi::api::core::v1::Node;
+use kube::Api;
 use kube::api::{ListParams, PostParams};
 use kube::config::Kubeconfig;
-use kube::Api;
 
 use super::catalogue::{self as cat, Entry};
 use super::output::Finding;
@@ -159,7 +159,10 @@ pub async fn connect(ctx: &Ctx) -> (Vec<Finding>, Option<Live>) {
         Ok(t) => t,
         Err(e) => {
             let message = format!("cannot load the kubeconfig: {}", chain(&e));
-            return (vec![Finding::fail(&cat::KUBECONFIG, message, kubeconfig_fix)], None);
+            return (
+                vec![Finding::fail(&cat::KUBECONFIG, message, kubeconfig_fix)],
+                None,
+            );
         }
     };
     let conn = match context::connect(&ctx.global, &ctx.project.namespace).await {
@@ -193,7 +196,9 @@ pub async fn connect(ctx: &Ctx) -> (Vec<Finding>, Option<Live>) {
             "if that is not intended: `kubectl config use-context minikube` (or pass --context NAME)",
         )
     });
-    let start = tool.map_or("minikube start".into(), |t| t.start_command(&target.context));
+    let start = tool.map_or("minikube start".into(), |t| {
+        t.start_command(&target.context)
+    });
     let version = tokio::time::timeout(ctx.timeout, conn.client.apiserver_version()).await;
     let server_version = match version {
         Ok(Ok(info)) => Some(info.git_version),
@@ -211,11 +216,23 @@ pub async fn connect(ctx: &Ctx) -> (Vec<Finding>, Option<Live>) {
             return (findings, None);
         }
         Ok(Err(e)) => {
-            let message = format!("cannot reach the API server {}: {}", target.server, chain(&e));
+            let message = format!(
+                "cannot reach the API server {}: {}",
+                target.server,
+                chain(&e)
+            );
             let finding = if matches!(e, kube::Error::Auth(_)) {
-                Finding::fail(&cat::CREDENTIALS, message, "refresh the credentials (your provider's login command), then `kubectl get nodes`")
+                Finding::fail(
+                    &cat::CREDENTIALS,
+                    message,
+                    "refresh the credentials (your provider's login command), then `kubectl get nodes`",
+                )
             } else {
-                Finding::fail(&cat::API, message, format!("start the cluster: `{start}`, then `kubectl cluster-info`"))
+                Finding::fail(
+                    &cat::API,
+                    message,
+                    format!("start the cluster: `{start}`, then `kubectl cluster-info`"),
+                )
             };
             findings.push(finding);
             return (findings, None);
@@ -223,7 +240,10 @@ pub async fn connect(ctx: &Ctx) -> (Vec<Finding>, Option<Live>) {
         Err(_) => {
             findings.push(Finding::fail(
                 &cat::API,
-                format!("the API server {} did not answer within {:?}", target.server, ctx.timeout),
+                format!(
+                    "the API server {} did not answer within {:?}",
+                    target.server, ctx.timeout
+                ),
                 format!("start the cluster: `{start}`, then `kubectl cluster-info`"),
             ));
             return (findings, None);
@@ -257,7 +277,16 @@ async fn nodes(ctx: &Ctx, live: &Live) -> Vec<Finding> {
     let api: Api<Node> = Api::all(live.conn.client.clone());
     let list = match within(live, api.list(&ListParams::default())).await {
         Ok(list) => list.items,
-        Err(e) => return vec![could_not(&cat::NODES, "list the nodes", "list", "nodes", "", &e)],
+        Err(e) => {
+            return vec![could_not(
+                &cat::NODES,
+                "list the nodes",
+                "list",
+                "nodes",
+                "",
+                &e,
+            )];
+        }
     };
     let not_ready: Vec<String> = list
         .iter()
@@ -265,15 +294,31 @@ async fn nodes(ctx: &Ctx, live: &Live) -> Vec<Finding> {
         .map(|n| n.metadata.name.clone().unwrap_or_default())
         .collect();
     let ready = if list.is_empty() {
-        Finding::fail(&cat::NODES, "the cluster has no nodes", "start the cluster's node: `minikube start`")
+        Finding::fail(
+            &cat::NODES,
+            "the cluster has no nodes",
+            "start the cluster's node: `minikube start`",
+        )
     } else if !not_ready.is_empty() {
         Finding::fail(
             &cat::NODES,
-            format!("{} of {} nodes not Ready: {}", not_ready.len(), list.len(), not_ready.join(", ")),
+            format!(
+                "{} of {} nodes not Ready: {}",
+                not_ready.len(),
+                list.len(),
+                not_ready.join(", ")
+            ),
             format!("see why with `kubectl describe node {}`", not_ready[0]),
         )
     } else {
-        Finding::ok(&cat::NODES, format!("{} node{} Ready", list.len(), if list.len() == 1 { "" } else { "s" }))
+        Finding::ok(
+            &cat::NODES,
+            format!(
+                "{} node{} Ready",
+                list.len(),
+                if list.len() == 1 { "" } else { "s" }
+            ),
+        )
     };
     vec![ready, capacity(ctx, &list)]
 }
@@ -295,8 +340,14 @@ fn capacity(ctx: &Ctx, nodes: &[Node]) -> Finding {
             .and_then(|q| quantity::parse(&q.0))
             .unwrap_or(0.0)
     };
-    let best_cpu = nodes.iter().map(|n| allocatable(n, "cpu")).fold(0.0, f64::max);
-    let best_mem = nodes.iter().map(|n| allocatable(n, "memory")).fold(0.0, f64::max);
+    let best_cpu = nodes
+        .iter()
+        .map(|n| allocatable(n, "cpu"))
+        .fold(0.0, f64::max);
+    let best_mem = nodes
+        .iter()
+        .map(|n| allocatable(n, "memory"))
+        .fold(0.0, f64::max);
     let mut cpu = 0.0;
     let mut mem = 0.0;
     for c in &ctx.components {
@@ -388,24 +439,43 @@ async fn rbac(live: &Live) -> Vec<Finding> {
         .await;
     let mut denied = Vec::new();
     for (verb, resource, sub, answer) in answers {
-        let what = if sub.is_empty() { resource.to_string() } else { format!("{resource}/{sub}") };
+        let what = if sub.is_empty() {
+            resource.to_string()
+        } else {
+            format!("{resource}/{sub}")
+        };
         match answer {
             Ok(r) if r.status.as_ref().is_some_and(|s| s.allowed) => {}
             Ok(_) => denied.push(format!("{verb} {what}")),
             Err(e) => {
-                return vec![could_not(&cat::RBAC, "ask the API what you may do", "create", "selfsubjectaccessreviews", "", &e)];
+                return vec![could_not(
+                    &cat::RBAC,
+                    "ask the API what you may do",
+                    "create",
+                    "selfsubjectaccessreviews",
+                    "",
+                    &e,
+                )];
             }
         }
     }
     denied.sort();
     vec![if denied.is_empty() {
-        Finding::ok(&cat::RBAC, format!("allowed all {} verbs that up, secrets and logs use in namespace {ns}", NEEDED.len()))
+        Finding::ok(
+            &cat::RBAC,
+            format!(
+                "allowed all {} verbs that up, secrets and logs use in namespace {ns}",
+                NEEDED.len()
+            ),
+        )
     } else {
         let first = &denied[0];
         Finding::fail(
             &cat::RBAC,
             format!("not allowed in namespace {ns}: {}", denied.join(", ")),
-            format!("ask the cluster's administrator for a Role granting them (check: `kubectl auth can-i {first} -n {ns}`)"),
+            format!(
+                "ask the cluster's administrator for a Role granting them (check: `kubectl auth can-i {first} -n {ns}`)"
+            ),
         )
     }]
 }
@@ -435,8 +505,19 @@ impl Failure {
 }
 
 /// A check that could not run: said so, with why and what to do, never as healthy.
-pub fn could_not(entry: &Entry, what: &str, verb: &str, resource: &str, ns: &str, e: &Failure) -> Finding {
-    let ns_flag = if ns.is_empty() { String::new() } else { format!(" -n {ns}") };
+pub fn could_not(
+    entry: &Entry,
+    what: &str,
+    verb: &str,
+    resource: &str,
+    ns: &str,
+    e: &Failure,
+) -> Finding {
+    let ns_flag = if ns.is_empty() {
+        String::new()
+    } else {
+        format!(" -n {ns}")
+    };
     match e {
         Failure::Timeout(t) => Finding::unknown(
             entry,
@@ -446,7 +527,9 @@ pub fn could_not(entry: &Entry, what: &str, verb: &str, resource: &str, ns: &str
         Failure::Api(kube::Error::Api(s)) if s.code == 403 => Finding::unknown(
             entry,
             format!("could not {what}: forbidden ({})", s.message),
-            format!("ask for RBAC to {verb} {resource}{ns_flag} (check: `kubectl auth can-i {verb} {resource}{ns_flag}`)"),
+            format!(
+                "ask for RBAC to {verb} {resource}{ns_flag} (check: `kubectl auth can-i {verb} {resource}{ns_flag}`)"
+            ),
         ),
         Failure::Api(e) => Finding::unknown(
             entry,

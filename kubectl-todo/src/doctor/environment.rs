@@ -21,10 +21,17 @@ pub async fn check(ctx: &Ctx) -> (Vec<Finding>, Option<String>) {
                 let version = out
                     .as_deref()
                     .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
-                    .and_then(|v| v["clientVersion"]["gitVersion"].as_str().map(str::to_string));
+                    .and_then(|v| {
+                        v["clientVersion"]["gitVersion"]
+                            .as_str()
+                            .map(str::to_string)
+                    });
                 let shown = version.clone().unwrap_or_else(|| "version unknown".into());
                 (
-                    Finding::ok(&cat::KUBECTL, format!("kubectl {shown} ({})", path.display())),
+                    Finding::ok(
+                        &cat::KUBECTL,
+                        format!("kubectl {shown} ({})", path.display()),
+                    ),
                     version,
                 )
             }
@@ -44,7 +51,10 @@ pub async fn check(ctx: &Ctx) -> (Vec<Finding>, Option<String>) {
     let cluster_tool = async {
         let tool = tool?;
         let found = version_of(ctx, tool.command(), tool.version_args(), |path, v| {
-            Finding::ok(&cat::CLUSTER_TOOL, format!("{} {v} ({})", tool.command(), path.display()))
+            Finding::ok(
+                &cat::CLUSTER_TOOL,
+                format!("{} {v} ({})", tool.command(), path.display()),
+            )
         })
         .await;
         Some(found.unwrap_or_else(|| {
@@ -56,7 +66,10 @@ pub async fn check(ctx: &Ctx) -> (Vec<Finding>, Option<String>) {
         }))
     };
     let helm = version_of(ctx, "helm", &["version", "--short"], |path, v| {
-        Finding::ok(&cat::HELM, format!("helm {v} ({}, optional)", path.display()))
+        Finding::ok(
+            &cat::HELM,
+            format!("helm {v} ({}, optional)", path.display()),
+        )
     });
     let engine = engine(ctx);
     let ((kubectl, client_version), docker_cli, cluster_tool, helm, engine) =
@@ -121,7 +134,10 @@ async fn engine(ctx: &Ctx) -> Vec<Finding> {
             };
             return vec![Finding::fail(
                 &cat::DOCKER_ENGINE,
-                format!("cannot reach the Docker Engine at {}: {why} ({reason})", docker_host()),
+                format!(
+                    "cannot reach the Docker Engine at {}: {why} ({reason})",
+                    docker_host()
+                ),
                 fix,
             )];
         }
@@ -161,11 +177,17 @@ fn disk(root: Option<&str>, remote: bool) -> Finding {
             "check `docker info --format '{{.DockerRootDir}}'` and `df -h` there",
         );
     };
-    let free = if remote { None } else { free_bytes(Path::new(root)) };
+    let free = if remote {
+        None
+    } else {
+        free_bytes(Path::new(root))
+    };
     let Some(free) = free else {
         return Finding::unknown(
             &cat::DOCKER_DISK,
-            format!("cannot measure free space under {root} (the engine runs in a VM or on another machine)"),
+            format!(
+                "cannot measure free space under {root} (the engine runs in a VM or on another machine)"
+            ),
             "check `docker system df` and the free space inside the engine's machine",
         );
     };
@@ -202,7 +224,11 @@ pub fn skew(client: Option<&str>, server: Option<&str>) -> Finding {
             &cat::VERSION_SKEW,
             format!(
                 "cannot compare versions: {} unknown",
-                if client.is_none() { "kubectl's" } else { "the server's" }
+                if client.is_none() {
+                    "kubectl's"
+                } else {
+                    "the server's"
+                }
             ),
             "check `kubectl version` once kubectl is installed and the API server answers",
         );
@@ -230,7 +256,11 @@ pub fn skew(client: Option<&str>, server: Option<&str>) -> Finding {
 fn minor(version: &str) -> Option<(u64, u64)> {
     let mut parts = version.trim_start_matches('v').split('.');
     let major = parts.next()?.parse().ok()?;
-    let minor: String = parts.next()?.chars().take_while(char::is_ascii_digit).collect();
+    let minor: String = parts
+        .next()?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     Some((major, minor.parse().ok()?))
 }
 
@@ -242,7 +272,10 @@ mod tests {
     fn skew_of_more_than_one_minor_is_a_warning() {
         use super::super::output::Status;
         assert_eq!(skew(Some("v1.32.4"), Some("v1.33.0")).status, Status::Ok);
-        assert_eq!(skew(Some("v1.30.0-x"), Some("v1.33.1")).status, Status::Warn);
+        assert_eq!(
+            skew(Some("v1.30.0-x"), Some("v1.33.1")).status,
+            Status::Warn
+        );
         assert_eq!(skew(None, Some("v1.33.1")).status, Status::Unknown);
         assert_eq!(minor("v1.32.4-dispatcher"), Some((1, 32)));
     }

@@ -40,36 +40,70 @@ pub async fn check(
     let reference = match reference {
         Ok(r) => r,
         Err(e) => {
-            let (reason, fix) = e.split_once("\n  fix: ").unwrap_or((e, "check the component's `path` in todo.yaml"));
-            return vec![Finding::unknown(
-                &cat::IMAGE_LOCAL,
-                format!("{}: cannot compute the content-hash tag: {}", c.name, reason.replace('\n', " ")),
-                fix,
-            )
-            .of(&c.name)];
+            let (reason, fix) = e
+                .split_once("\n  fix: ")
+                .unwrap_or((e, "check the component's `path` in todo.yaml"));
+            return vec![
+                Finding::unknown(
+                    &cat::IMAGE_LOCAL,
+                    format!(
+                        "{}: cannot compute the content-hash tag: {}",
+                        c.name,
+                        reason.replace('\n', " ")
+                    ),
+                    fix,
+                )
+                .of(&c.name),
+            ];
         }
     };
     let local = match ctx.engine().await {
         Err(_) => Finding::unknown(
             &cat::IMAGE_LOCAL,
-            format!("{}: cannot look for {reference}: the Docker Engine is not reachable", c.name),
+            format!(
+                "{}: cannot look for {reference}: the Docker Engine is not reachable",
+                c.name
+            ),
             "fix the Docker Engine first (see env.docker-engine)",
         ),
         Ok(engine) => match tokio::time::timeout(ctx.timeout, engine.image(reference)).await {
-            Ok(Ok(Some(_))) => Finding::ok(&cat::IMAGE_LOCAL, format!("{}: {reference} is built", c.name)),
+            Ok(Ok(Some(_))) => Finding::ok(
+                &cat::IMAGE_LOCAL,
+                format!("{}: {reference} is built", c.name),
+            ),
             Ok(Ok(None)) => Finding::fail(
                 &cat::IMAGE_LOCAL,
-                format!("{}: {reference} (the current sources) is not in the local Docker Engine", c.name),
-                format!("build it: `kubectl todo up` (or `image-builder build {}`)", ctx.project.root.join(&c.path).display()),
+                format!(
+                    "{}: {reference} (the current sources) is not in the local Docker Engine",
+                    c.name
+                ),
+                format!(
+                    "build it: `kubectl todo up` (or `image-builder build {}`)",
+                    ctx.project.root.join(&c.path).display()
+                ),
             ),
-            Ok(Err(e)) => Finding::unknown(&cat::IMAGE_LOCAL, format!("{}: cannot look for {reference}: {e}", c.name), "check `docker info`"),
-            Err(_) => Finding::unknown(&cat::IMAGE_LOCAL, format!("{}: the Docker Engine did not answer within {:?}", c.name, ctx.timeout), "check `docker info`"),
+            Ok(Err(e)) => Finding::unknown(
+                &cat::IMAGE_LOCAL,
+                format!("{}: cannot look for {reference}: {e}", c.name),
+                "check `docker info`",
+            ),
+            Err(_) => Finding::unknown(
+                &cat::IMAGE_LOCAL,
+                format!(
+                    "{}: the Docker Engine did not answer within {:?}",
+                    c.name, ctx.timeout
+                ),
+                "check `docker info`",
+            ),
         },
     };
     let node = match nodes {
         None => Finding::unknown(
             &cat::IMAGE_NODE,
-            format!("{}: cannot see the nodes' images (see cluster.nodes)", c.name),
+            format!(
+                "{}: cannot see the nodes' images (see cluster.nodes)",
+                c.name
+            ),
             "fix the node listing first",
         ),
         Some(nodes) => {
@@ -81,11 +115,18 @@ pub async fn check(
             if nodes.is_empty() || !missing.is_empty() {
                 Finding::fail(
                     &cat::IMAGE_NODE,
-                    format!("{}: {reference} is not on node {}", c.name, missing.join(", ")),
+                    format!(
+                        "{}: {reference} is not on node {}",
+                        c.name,
+                        missing.join(", ")
+                    ),
                     format!("load it: `{}`", live.load_command(reference)),
                 )
             } else {
-                Finding::ok(&cat::IMAGE_NODE, format!("{}: {reference} is on the node", c.name))
+                Finding::ok(
+                    &cat::IMAGE_NODE,
+                    format!("{}: {reference} is on the node", c.name),
+                )
             }
         }
     };

@@ -23,7 +23,9 @@ mod services;
 use output::{Finding, Format, Group, Status};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  kubectl todo doctor\n  kubectl todo doctor --only app --component backend\n  kubectl todo doctor -o json --strict\n\nEvery finding's id has a section in docs/troubleshooting.md.\nExit status: 0 nothing failed, 1 something failed or could not be checked (--strict: warnings too), 2 doctor could not run.")]
+#[command(
+    after_help = "Examples:\n  kubectl todo doctor\n  kubectl todo doctor --only app --component backend\n  kubectl todo doctor -o json --strict\n\nEvery finding's id has a section in docs/troubleshooting.md.\nExit status: 0 nothing failed, 1 something failed or could not be checked (--strict: warnings too), 2 doctor could not run."
+)]
 pub struct Args {
     /// Run one group of checks only.
     #[arg(long, value_enum, value_name = "GROUP")]
@@ -116,7 +118,8 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         Format::Text => print!("{}", output::text(&findings, output::use_colour())),
     }
     let failed = findings.iter().any(|f| {
-        matches!(f.status, Status::Fail | Status::Unknown) || (args.strict && f.status == Status::Warn)
+        matches!(f.status, Status::Fail | Status::Unknown)
+            || (args.strict && f.status == Status::Warn)
     });
     Ok(ExitCode::from(u8::from(failed)))
 }
@@ -192,7 +195,10 @@ pub(crate) async fn diagnose(ctx: &Ctx, only: Option<Group>) -> Vec<Finding> {
     };
     let ((mut env, client_version), (cluster, app, server_version)) = futures::join!(env, live);
     if wants(Group::Environment) {
-        env.push(environment::skew(client_version.as_deref(), server_version.as_deref()));
+        env.push(environment::skew(
+            client_version.as_deref(),
+            server_version.as_deref(),
+        ));
     }
     env.into_iter().chain(cluster).chain(app).collect()
 }

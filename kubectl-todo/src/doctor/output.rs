@@ -138,7 +138,12 @@ pub fn text(findings: &[Finding], colour: bool) -> String {
             Status::Fail => paint("31", "✗"),
             Status::Unknown => paint("35", "?"),
         };
-        let _ = writeln!(out, "  {mark} {} {}", f.message, paint("2", &format!("[{}]", f.id)));
+        let _ = writeln!(
+            out,
+            "  {mark} {} {}",
+            f.message,
+            paint("2", &format!("[{}]", f.id))
+        );
         if let Some(hint) = &f.hint {
             let _ = writeln!(out, "      fix: {hint}");
         }

@@ -59,8 +59,16 @@ pub async fn diagnose(
     if let Some(f) = unschedulable(&s) {
         return vec![f];
     }
-    let statuses = pod.status.as_ref().and_then(|st| st.container_statuses.clone()).unwrap_or_default();
-    let containers = pod.spec.as_ref().map(|sp| sp.containers.clone()).unwrap_or_default();
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|st| st.container_statuses.clone())
+        .unwrap_or_default();
+    let containers = pod
+        .spec
+        .as_ref()
+        .map(|sp| sp.containers.clone())
+        .unwrap_or_default();
     let mut findings = Vec::new();
     for (index, container) in containers.iter().enumerate() {
         let Some(status) = statuses.iter().find(|cs| cs.name == container.name) else {
@@ -71,7 +79,11 @@ pub async fn diagnose(
         }
     }
     if findings.is_empty() && !ready(pod) {
-        let phase = pod.status.as_ref().and_then(|st| st.phase.clone()).unwrap_or_default();
+        let phase = pod
+            .status
+            .as_ref()
+            .and_then(|st| st.phase.clone())
+            .unwrap_or_default();
         let waiting = statuses
             .iter()
             .find_map(|cs| cs.state.as_ref()?.waiting.as_ref()?.reason.clone())
@@ -79,8 +91,14 @@ pub async fn diagnose(
             .unwrap_or_default();
         findings.push(Finding::warn(
             &cat::PODS,
-            format!("{}: pod {} is not ready yet ({phase}{waiting})", s.component.name, s.name),
-            format!("watch it: `kubectl get pod {} -n {} -w`", s.name, s.live.conn.namespace),
+            format!(
+                "{}: pod {} is not ready yet ({phase}{waiting})",
+                s.component.name, s.name
+            ),
+            format!(
+                "watch it: `kubectl get pod {} -n {} -w`",
+                s.name, s.live.conn.namespace
+            ),
         ));
     }
     findings
@@ -93,13 +111,27 @@ fn ready(pod: &Pod) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-async fn container_finding(s: &Subject<'_>, index: usize, c: &Container, status: &ContainerStatus) -> Option<Finding> {
+async fn container_finding(
+    s: &Subject<'_>,
+    index: usize,
+    c: &Container,
+    status: &ContainerStatus,
+) -> Option<Finding> {
     let waiting = status.state.as_ref().and_then(|st| st.waiting.as_ref());
-    let reason = waiting.and_then(|w| w.reason.as_deref()).unwrap_or_default();
-    let message = waiting.and_then(|w| w.message.as_deref()).unwrap_or_default();
-    let last = status.last_state.as_ref().and_then(|st| st.terminated.as_ref());
+    let reason = waiting
+        .and_then(|w| w.reason.as_deref())
+        .unwrap_or_default();
+    let message = waiting
+        .and_then(|w| w.message.as_deref())
+        .unwrap_or_default();
+    let last = status
+        .last_state
+        .as_ref()
+        .and_then(|st| st.terminated.as_ref());
     match reason {
-        "ErrImagePull" | "ImagePullBackOff" | "ErrImageNeverPull" => return Some(image(s, index, c, reason)),
+        "ErrImagePull" | "ImagePullBackOff" | "ErrImageNeverPull" => {
+            return Some(image(s, index, c, reason));
+        }
         "CreateContainerConfigError" => return Some(config(s, index, message)),
         _ => {}
     }
@@ -108,7 +140,10 @@ async fn container_finding(s: &Subject<'_>, index: usize, c: &Container, status:
     }
     let unhealthy = s.events.iter().rev().find(|e| {
         e.reason.as_deref() == Some("Unhealthy")
-            && e.involved_object.field_path.as_deref().is_none_or(|p| p.contains(&format!("{{{}}}", c.name)))
+            && e.involved_object
+                .field_path
+                .as_deref()
+                .is_none_or(|p| p.contains(&format!("{{{}}}", c.name)))
     });
     if let Some(event) = unhealthy
         && (!status.ready || status.restart_count > 0)
@@ -129,7 +164,10 @@ fn image(s: &Subject<'_>, index: usize, c: &Container, reason: &str) -> Finding 
     if c.image_pull_policy.as_deref() == Some("Always") {
         return Finding::fail(
             &cat::IMAGE_PULL_ALWAYS,
-            format!("{comp}: pod {} {reason}: imagePullPolicy is Always, so the node tries a registry for {image}, which exists only locally", s.name),
+            format!(
+                "{comp}: pod {} {reason}: imagePullPolicy is Always, so the node tries a registry for {image}, which exists only locally",
+                s.name
+            ),
             format!(
                 "`kubectl -n {ns} patch deployment {} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/template/spec/containers/{index}/imagePullPolicy\",\"value\":\"IfNotPresent\"}}]'`",
                 s.deployment
@@ -152,13 +190,23 @@ fn image(s: &Subject<'_>, index: usize, c: &Container, reason: &str) -> Finding 
     if !other_tags.is_empty() {
         return Finding::fail(
             &cat::IMAGE_TAG_MISMATCH,
-            format!("{comp}: pod {} {reason}: it wants {image}, the node has {}", s.name, other_tags.join(", ")),
-            format!("build, load and deploy one tag: `kubectl todo up` (or load this one: `{}`)", s.live.load_command(&image)),
+            format!(
+                "{comp}: pod {} {reason}: it wants {image}, the node has {}",
+                s.name,
+                other_tags.join(", ")
+            ),
+            format!(
+                "build, load and deploy one tag: `kubectl todo up` (or load this one: `{}`)",
+                s.live.load_command(&image)
+            ),
         );
     }
     Finding::fail(
         &cat::IMAGE_NOT_LOADED,
-        format!("{comp}: pod {} {reason}: image {image} is not on the node, which cannot pull it", s.name),
+        format!(
+            "{comp}: pod {} {reason}: image {image} is not on the node, which cannot pull it",
+            s.name
+        ),
         format!("load it into the node: `{}`", s.live.load_command(&image)),
     )
 }
@@ -170,7 +218,10 @@ fn config(s: &Subject<'_>, index: usize, message: &str) -> Finding {
     if message.contains("runAsUser breaks non-root") {
         return Finding::fail(
             &cat::RUN_AS_ROOT,
-            format!("{comp}: pod {} sets runAsUser 0 with runAsNonRoot: {message}", s.name),
+            format!(
+                "{comp}: pod {} sets runAsUser 0 with runAsNonRoot: {message}",
+                s.name
+            ),
             format!(
                 "`kubectl -n {ns} patch deployment {} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/template/spec/containers/{index}/securityContext/runAsUser\",\"value\":1001}}]'`",
                 s.deployment
@@ -180,33 +231,48 @@ fn config(s: &Subject<'_>, index: usize, message: &str) -> Finding {
     if message.contains("runAsNonRoot") {
         return Finding::fail(
             &cat::RUN_AS_ROOT,
-            format!("{comp}: pod {} requires a non-root user but its image runs as root: {message}", s.name),
+            format!(
+                "{comp}: pod {} requires a non-root user but its image runs as root: {message}",
+                s.name
+            ),
             format!(
                 "rebuild with `USER 1001:1001` (`kubectl todo up` images have it) or run it as 1001: `kubectl -n {ns} patch deployment {} -p '{{\"spec\":{{\"template\":{{\"spec\":{{\"securityContext\":{{\"runAsUser\":1001,\"runAsGroup\":1001}}}}}}}}}}'`",
                 s.deployment
             ),
         );
     }
-    let key_re = regex::Regex::new(r"couldn't find key (\S+) in (Secret|ConfigMap) [^/\s]+/(\S+)").expect("valid regex");
-    let missing_re = regex::Regex::new(r#"(secret|configmap) "([^"]+)" not found"#).expect("valid regex");
+    let key_re = regex::Regex::new(r"couldn't find key (\S+) in (Secret|ConfigMap) [^/\s]+/(\S+)")
+        .expect("valid regex");
+    let missing_re =
+        regex::Regex::new(r#"(secret|configmap) "([^"]+)" not found"#).expect("valid regex");
     let (what, hint) = if let Some(m) = key_re.captures(message) {
         let (key, kind, obj) = (&m[1], &m[2], &m[3]);
         let hint = match kind {
             "Secret" if obj == project_secret => format!("`kubectl todo secrets set {key}`"),
-            "Secret" => format!("add key {key} to secret/{obj}: `kubectl -n {ns} edit secret {obj}`"),
+            "Secret" => {
+                format!("add key {key} to secret/{obj}: `kubectl -n {ns} edit secret {obj}`")
+            }
             _ => "re-render the ConfigMaps: `kubectl todo up`".to_string(),
         };
-        (format!("key {key} is missing from {} {obj}", kind.to_lowercase()), hint)
+        (
+            format!("key {key} is missing from {} {obj}", kind.to_lowercase()),
+            hint,
+        )
     } else if let Some(m) = missing_re.captures(message) {
         let (kind, obj) = (&m[1], &m[2]);
         let hint = match kind {
             "secret" if obj == project_secret => "`kubectl todo secrets create`".to_string(),
-            "secret" => format!("create it: `kubectl -n {ns} create secret generic {obj} --from-env-file=PATH`"),
+            "secret" => format!(
+                "create it: `kubectl -n {ns} create secret generic {obj} --from-env-file=PATH`"
+            ),
             _ => "render it: `kubectl todo up`".to_string(),
         };
         (format!("{kind} {obj} does not exist"), hint)
     } else {
-        (message.to_string(), format!("`kubectl describe pod {} -n {ns}`", s.name))
+        (
+            message.to_string(),
+            format!("`kubectl describe pod {} -n {ns}`", s.name),
+        )
     };
     Finding::fail(
         &cat::CONFIG_MISSING,
@@ -309,7 +375,10 @@ async fn crash(s: &Subject<'_>, c: &Container, status: &ContainerStatus) -> Find
             "{}: container {} of pod {} keeps exiting with code {code} ({} restarts); {log}",
             s.component.name, c.name, s.name, status.restart_count
         ),
-        format!("read the previous run's log: `kubectl todo logs {} --previous`", s.component.name),
+        format!(
+            "read the previous run's log: `kubectl todo logs {} --previous`",
+            s.component.name
+        ),
     )
 }
 
@@ -332,7 +401,14 @@ fn unschedulable(s: &Subject<'_>) -> Option<Finding> {
     let message = condition
         .message
         .clone()
-        .or_else(|| s.events.iter().rev().find(|e| e.reason.as_deref() == Some("FailedScheduling"))?.message.clone())
+        .or_else(|| {
+            s.events
+                .iter()
+                .rev()
+                .find(|e| e.reason.as_deref() == Some("FailedScheduling"))?
+                .message
+                .clone()
+        })
         .unwrap_or_default();
     let short: Vec<&str> = ["cpu", "memory"]
         .into_iter()
@@ -355,23 +431,46 @@ fn unschedulable(s: &Subject<'_>) -> Option<Finding> {
             .filter_map(|q| quantity::parse(&q.0))
             .fold(0.0, f64::max)
     };
-    let show = |r: &str, v: f64| if r == "cpu" { quantity::cpu(v) } else { quantity::bytes(v) };
+    let show = |r: &str, v: f64| {
+        if r == "cpu" {
+            quantity::cpu(v)
+        } else {
+            quantity::bytes(v)
+        }
+    };
     let detail: Vec<String> = short
         .iter()
-        .map(|r| format!("{r}: requests {}, the node allocates {}", show(r, requests(r)), show(r, allocatable(r))))
+        .map(|r| {
+            format!(
+                "{r}: requests {}, the node allocates {}",
+                show(r, requests(r)),
+                show(r, allocatable(r))
+            )
+        })
         .collect();
     let comp = &s.component.name;
-    let what = if short.is_empty() { "resources".to_string() } else { short.join(" and ") };
+    let what = if short.is_empty() {
+        "resources".to_string()
+    } else {
+        short.join(" and ")
+    };
     let more = match short.as_slice() {
         ["cpu"] => format!("--cpus {}", requests("cpu").ceil().max(2.0)),
-        _ => format!("--memory {}m", ((requests("memory") / 1048576.0).ceil() as u64 + 2048).max(4096)),
+        _ => format!(
+            "--memory {}m",
+            ((requests("memory") / 1048576.0).ceil() as u64 + 2048).max(4096)
+        ),
     };
     Some(Finding::fail(
         &cat::UNSCHEDULABLE,
         format!(
             "{comp}: pod {} is Pending, not enough {what}{}: {message}",
             s.name,
-            if detail.is_empty() { String::new() } else { format!(" ({})", detail.join("; ")) }
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", detail.join("; "))
+            }
         ),
         format!(
             "lower resources.requests.{} of {comp} in todo.yaml and run `kubectl todo up`, or give the node more: `minikube delete && minikube start {more}`",

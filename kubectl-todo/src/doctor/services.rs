@@ -14,11 +14,26 @@ use super::cluster::{Live, could_not};
 use super::output::Finding;
 use crate::project::Component;
 
-pub async fn check(live: &Live, state: &State, c: &Component, pods: &[&Pod], deployment: &Deployment) -> Vec<Finding> {
+pub async fn check(
+    live: &Live,
+    state: &State,
+    c: &Component,
+    pods: &[&Pod],
+    deployment: &Deployment,
+) -> Vec<Finding> {
     let ns = &live.conn.namespace;
     let services = match &state.services {
         Ok(all) => of_component(all, c),
-        Err(e) => return vec![could_not(&cat::SERVICE, "list Services", "list", "services", ns, e)],
+        Err(e) => {
+            return vec![could_not(
+                &cat::SERVICE,
+                "list Services",
+                "list",
+                "services",
+                ns,
+                e,
+            )];
+        }
     };
     if services.is_empty() {
         return vec![Finding::fail(
@@ -81,7 +96,10 @@ async fn service(
     }
     let mut findings = Vec::new();
     for (i, port) in spec.ports.iter().flatten().enumerate() {
-        let target = port.target_port.clone().unwrap_or(IntOrString::Int(port.port));
+        let target = port
+            .target_port
+            .clone()
+            .unwrap_or(IntOrString::Int(port.port));
         let declared: Vec<_> = matching
             .iter()
             .flat_map(|p| p.spec.iter().flat_map(|s| &s.containers))
@@ -110,10 +128,20 @@ async fn service(
     findings.push(match ready {
         Some(0) | None => Finding::warn(
             &cat::SERVICE,
-            format!("{}: service/{name} has no ready endpoints: its pods are not ready", c.name),
+            format!(
+                "{}: service/{name} has no ready endpoints: its pods are not ready",
+                c.name
+            ),
             format!("fix the pods (see above); check with `kubectl get endpoints {name} -n {ns}`"),
         ),
-        Some(n) => Finding::ok(&cat::SERVICE, format!("{}: service/{name} has {n} ready endpoint{}", c.name, if n == 1 { "" } else { "s" })),
+        Some(n) => Finding::ok(
+            &cat::SERVICE,
+            format!(
+                "{}: service/{name} has {n} ready endpoint{}",
+                c.name,
+                if n == 1 { "" } else { "s" }
+            ),
+        ),
     });
     if ready.is_some_and(|n| n > 0) && spec.type_.as_deref() == Some("NodePort") {
         let host = node_address(state.nodes.as_ref().ok().map(Vec::as_slice));
@@ -127,13 +155,25 @@ async fn service(
 }
 
 fn show(labels: &BTreeMap<String, String>) -> String {
-    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn ready_addresses(state: &State, name: &str) -> Option<usize> {
     let endpoints: &Vec<Endpoints> = state.endpoints.as_ref().ok()?;
-    let e = endpoints.iter().find(|e| e.metadata.name.as_deref() == Some(name))?;
-    Some(e.subsets.iter().flatten().map(|s| s.addresses.as_ref().map_or(0, Vec::len)).sum())
+    let e = endpoints
+        .iter()
+        .find(|e| e.metadata.name.as_deref() == Some(name))?;
+    Some(
+        e.subsets
+            .iter()
+            .flatten()
+            .map(|s| s.addresses.as_ref().map_or(0, Vec::len))
+            .sum(),
+    )
 }
 
 /// Where the host reaches NodePorts: the first node's InternalIP.
@@ -148,13 +188,26 @@ fn node_address(nodes: Option<&[Node]>) -> String {
 }
 
 /// `ports` is (nodePort, the Service's port).
-async fn nodeport(live: &Live, c: &Component, name: &str, host: &str, ports: (i32, i32)) -> Finding {
+async fn nodeport(
+    live: &Live,
+    c: &Component,
+    name: &str,
+    host: &str,
+    ports: (i32, i32),
+) -> Finding {
     let (port, service_port) = ports;
     let ns = &live.conn.namespace;
-    let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
     let wait = live.timeout.min(Duration::from_secs(2));
     match tokio::time::timeout(wait, tokio::net::TcpStream::connect(&addr)).await {
-        Ok(Ok(_)) => Finding::ok(&cat::NODEPORT, format!("{}: service/{name} answers at http://{addr}", c.name)),
+        Ok(Ok(_)) => Finding::ok(
+            &cat::NODEPORT,
+            format!("{}: service/{name} answers at http://{addr}", c.name),
+        ),
         outcome => {
             let why = match outcome {
                 Ok(Err(e)) => e.to_string(),
@@ -162,10 +215,17 @@ async fn nodeport(live: &Live, c: &Component, name: &str, host: &str, ports: (i3
             };
             Finding::fail(
                 &cat::NODEPORT,
-                format!("{}: NodePort {port} of service/{name} is not reachable from this machine at {addr}: {why}", c.name),
+                format!(
+                    "{}: NodePort {port} of service/{name} is not reachable from this machine at {addr}: {why}",
+                    c.name
+                ),
                 match live.tool {
-                    Some(super::cluster::LocalTool::Minikube) => format!("open a tunnel: `minikube service {name} -n {ns} --url`"),
-                    _ => format!("reach it through the API server instead: `kubectl port-forward -n {ns} service/{name} {service_port}`"),
+                    Some(super::cluster::LocalTool::Minikube) => {
+                        format!("open a tunnel: `minikube service {name} -n {ns} --url`")
+                    }
+                    _ => format!(
+                        "reach it through the API server instead: `kubectl port-forward -n {ns} service/{name} {service_port}`"
+                    ),
                 },
             )
         }

@@ -34,7 +34,8 @@ pub async fn start(config: Config) -> Setup {
     let emu = Emulator::start(config).await.expect("emulator starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
-    emu.write_kubeconfig(&kubeconfig).expect("kubeconfig written");
+    emu.write_kubeconfig(&kubeconfig)
+        .expect("kubeconfig written");
     let project = dir.path().join("app");
     write_sources(&project);
     let bin = dir.path().join("bin");
@@ -53,11 +54,23 @@ pub async fn start(config: Config) -> Setup {
 /// The default layout: a Next.js frontend and a FastAPI backend.
 fn write_sources(root: &Path) {
     let files = [
-        ("frontend/package.json", r#"{"name":"web","dependencies":{"next":"15.0.0"},"scripts":{"build":"next build"}}"#),
-        ("frontend/next.config.js", "module.exports = { output: 'standalone' };\n"),
-        ("frontend/app/page.js", "export default function Page() { return 'todo'; }\n"),
+        (
+            "frontend/package.json",
+            r#"{"name":"web","dependencies":{"next":"15.0.0"},"scripts":{"build":"next build"}}"#,
+        ),
+        (
+            "frontend/next.config.js",
+            "module.exports = { output: 'standalone' };\n",
+        ),
+        (
+            "frontend/app/page.js",
+            "export default function Page() { return 'todo'; }\n",
+        ),
         ("backend/requirements.txt", "fastapi\nuvicorn\n"),
-        ("backend/main.py", "from fastapi import FastAPI\napp = FastAPI()\n"),
+        (
+            "backend/main.py",
+            "from fastapi import FastAPI\napp = FastAPI()\n",
+        ),
     ];
     for (path, text) in files {
         let p = root.join(path);
@@ -114,7 +127,9 @@ impl Setup {
     pub async fn namespace(&self) {
         let api: Api<Namespace> = Api::all(self.client.clone());
         let ns = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
-        api.create(&PostParams::default(), &ns).await.expect("namespace");
+        api.create(&PostParams::default(), &ns)
+            .await
+            .expect("namespace");
     }
 
     /// The app's Secret with these keys (each a non-empty value).
@@ -129,7 +144,9 @@ impl Setup {
         }))
         .unwrap();
         let api: Api<Secret> = Api::namespaced(self.client.clone(), NS);
-        api.create(&PostParams::default(), &secret).await.expect("secret");
+        api.create(&PostParams::default(), &secret)
+            .await
+            .expect("secret");
     }
 
     /// A Deployment as `up` shapes it; `pod` is merged into the pod spec's first container.
@@ -152,7 +169,9 @@ impl Setup {
         }))
         .unwrap();
         let api: Api<Deployment> = Api::namespaced(self.client.clone(), NS);
-        api.create(&PostParams::default(), &d).await.expect("deployment");
+        api.create(&PostParams::default(), &d)
+            .await
+            .expect("deployment");
     }
 
     pub async fn service(&self, component: &str, spec: Value) {
@@ -168,7 +187,9 @@ impl Setup {
         }))
         .unwrap();
         let api: Api<Service> = Api::namespaced(self.client.clone(), NS);
-        api.create(&PostParams::default(), &svc).await.expect("service");
+        api.create(&PostParams::default(), &svc)
+            .await
+            .expect("service");
     }
 
     pub async fn doctor(&self, args: &[&str]) -> Run {
@@ -251,7 +272,10 @@ pub struct Run {
 impl Run {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("doctor -o json printed no JSON ({e}):\n{}\n{}", self.stdout, self.stderr)
+            panic!(
+                "doctor -o json printed no JSON ({e}):\n{}\n{}",
+                self.stdout, self.stderr
+            )
         })
     }
 }

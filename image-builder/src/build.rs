@@ -535,7 +535,11 @@ fn handle_info(
                 && id.len() == 12
                 && id.bytes().all(|b| b.is_ascii_hexdigit())
             {
-                t.intermediates.push(id.to_string());
+                // The id a FROM step prints is the base image itself, never ours to remove.
+                let from_step = t.step.as_deref().is_some_and(|s| s.contains(" : FROM "));
+                if !from_step {
+                    t.intermediates.push(id.to_string());
+                }
                 progress.event(component, Event::Output(line.to_string()));
             } else if !line.trim().is_empty() {
                 t.push_line(line);

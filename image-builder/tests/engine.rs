@@ -167,6 +167,10 @@ async fn failing_step(builder: BuilderKind) {
         e.image(&p.reference()).await.unwrap().is_none(),
         "no half-tagged image"
     );
+    assert!(
+        e.image(PYTHON_BASE).await.unwrap().is_some(),
+        "a failed build leaves its base image alone"
+    );
 }
 
 #[tokio::test]

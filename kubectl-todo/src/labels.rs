@@ -13,19 +13,34 @@ pub const SECRET_CHECKSUM_ANNOTATION: &str = "kubectl-todo/secret-checksum";
 pub fn component(project: &str, component: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app.kubernetes.io/name".to_string(), component.to_string()),
-        ("app.kubernetes.io/instance".to_string(), project.to_string()),
-        ("app.kubernetes.io/component".to_string(), component.to_string()),
+        (
+            "app.kubernetes.io/instance".to_string(),
+            project.to_string(),
+        ),
+        (
+            "app.kubernetes.io/component".to_string(),
+            component.to_string(),
+        ),
         ("app.kubernetes.io/part-of".to_string(), project.to_string()),
-        ("app.kubernetes.io/managed-by".to_string(), MANAGED_BY.to_string()),
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            MANAGED_BY.to_string(),
+        ),
     ])
 }
 
 /// The labels of objects that belong to the whole project (the Secret, the NetworkPolicy).
 pub fn project(project: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
-        ("app.kubernetes.io/instance".to_string(), project.to_string()),
+        (
+            "app.kubernetes.io/instance".to_string(),
+            project.to_string(),
+        ),
         ("app.kubernetes.io/part-of".to_string(), project.to_string()),
-        ("app.kubernetes.io/managed-by".to_string(), MANAGED_BY.to_string()),
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            MANAGED_BY.to_string(),
+        ),
     ])
 }
 

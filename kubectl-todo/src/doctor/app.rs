@@ -217,7 +217,7 @@ fn secret_findings(ctx: &Ctx, live: &Live, secret: &Result<Secret, Failure>) -> 
                 "get",
                 "secrets",
                 ns,
-                &e,
+                e,
             )];
         }
     };
@@ -343,10 +343,14 @@ async fn component(
             Vec::new()
         }
     };
-    let nodes = state.nodes.as_ref().ok().map(Vec::as_slice);
+    let observed = pods::Observed {
+        events: &state.events,
+        nodes: state.nodes.as_ref().ok().map(Vec::as_slice),
+        redact,
+    };
     let diagnosed = futures::future::join_all(
         pods.iter()
-            .map(|p| pods::diagnose(ctx, live, c, deployment, p, &state.events, nodes, redact)),
+            .map(|p| pods::diagnose(ctx, live, c, deployment, p, &observed)),
     )
     .await;
     let problems: Vec<Finding> = diagnosed.into_iter().flatten().collect();

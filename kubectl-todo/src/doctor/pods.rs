@@ -26,16 +26,27 @@ struct Subject<'a> {
     redact: &'a [String],
 }
 
+/// What was read from the cluster once and is shared by every pod's diagnosis.
+pub struct Observed<'a> {
+    pub events: &'a [Event],
+    pub nodes: Option<&'a [Node]>,
+    /// Values that must never reach the output.
+    pub redact: &'a [String],
+}
+
 pub async fn diagnose(
     ctx: &Ctx,
     live: &Live,
     component: &Component,
     deployment: &Deployment,
     pod: &Pod,
-    events: &[Event],
-    nodes: Option<&[Node]>,
-    redact: &[String],
+    observed: &Observed<'_>,
 ) -> Vec<Finding> {
+    let Observed {
+        events,
+        nodes,
+        redact,
+    } = *observed;
     let name = pod.metadata.name.clone().unwrap_or_default();
     let uid = pod.metadata.uid.clone();
     let s = Subject {

@@ -174,7 +174,8 @@ impl Engine {
                 reference,
                 Some(RemoveImageOptions {
                     force: true,
-                    noprune: false,
+                    // Parent layers may be the cache of a build running next to this one.
+                    noprune: true,
                     ..Default::default()
                 }),
                 None,
@@ -388,8 +389,6 @@ fn spawn_tar(
 
 struct StepTracker {
     step: Option<String>,
-    /// Intermediate images the classic builder made (` ---> id` lines).
-    intermediates: Vec<String>,
     last: VecDeque<String>,
     names: HashMap<String, String>,
 }
@@ -434,7 +433,6 @@ async fn run_build(engine: &Engine, plan: &Plan, progress: &dyn Progress) -> Res
         .build_image(options, None, Some(bollard::body_stream(body)));
     let mut t = StepTracker {
         step: None,
-        intermediates: Vec::new(),
         last: VecDeque::new(),
         names: HashMap::new(),
     };
@@ -469,15 +467,6 @@ async fn run_build(engine: &Engine, plan: &Plan, progress: &dyn Progress) -> Res
     }
     if let Some(message) = failure {
         engine.remove(&reference).await;
-        // The classic builder keeps the images of the steps that succeeded; drop
-        // them (unless something else still uses them) so a failed build leaves
-        // nothing behind.
-        for id in t.intermediates.iter().rev() {
-            let _ = engine
-                .docker
-                .remove_image(id, None::<RemoveImageOptions>, None)
-                .await;
-        }
         return Err(Error::Build(Box::new(BuildFailure {
             component: plan.component.clone(),
             image: reference,
@@ -535,11 +524,6 @@ fn handle_info(
                 && id.len() == 12
                 && id.bytes().all(|b| b.is_ascii_hexdigit())
             {
-                // The id a FROM step prints is the base image itself, never ours to remove.
-                let from_step = t.step.as_deref().is_some_and(|s| s.contains(" : FROM "));
-                if !from_step {
-                    t.intermediates.push(id.to_string());
-                }
                 progress.event(component, Event::Output(line.to_string()));
             } else if !line.trim().is_empty() {
                 t.push_line(line);

@@ -70,6 +70,22 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     if args.purge {
         let secrets: Api<Secret> = Api::namespaced(conn.client.clone(), ns);
         delete(&secrets, "secrets", &project.secret.name).await?;
+        // Foreground deletion leaves the Secret in place until its finalizer is done.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
+        while retry(|| secrets.get_opt(&project.secret.name))
+            .await
+            .map_err(|e| Error::api("get", "secrets", &project.secret.name, e))?
+            .is_some()
+        {
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!(
+                    "Secret/{} is still being deleted after {}s",
+                    project.secret.name,
+                    args.timeout
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         deleted.push(format!("Secret/{}", project.secret.name));
     }
     lock.release().await;

@@ -227,9 +227,6 @@ pub fn unique(prefix: &str) -> String {
 pub struct Cleanup {
     pub images: Vec<String>,
     pub containers: Vec<String>,
-    /// Classic-builder step images: removed without force, newest first, so any
-    /// still used by another image or container stay.
-    pub intermediates: Vec<String>,
 }
 
 impl Cleanup {
@@ -237,7 +234,6 @@ impl Cleanup {
         Cleanup {
             images,
             containers: Vec::new(),
-            intermediates: Vec::new(),
         }
     }
 }
@@ -247,11 +243,9 @@ impl Drop for Cleanup {
         for c in &self.containers {
             let _ = docker(&["rm", "-f", c]);
         }
+        // --no-prune: the parent layers may be the cache of a build in another test.
         for i in &self.images {
-            let _ = docker(&["rmi", "-f", i]);
-        }
-        for i in self.intermediates.iter().rev() {
-            let _ = docker(&["rmi", i]);
+            let _ = docker(&["rmi", "-f", "--no-prune", i]);
         }
     }
 }

@@ -36,9 +36,11 @@ async fn healthy_app_exits_zero() {
         .find_map(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
         .expect("a free NodePort");
     let node_port = listener.local_addr().unwrap().port();
+    let mut images = Vec::new();
     for component in ["frontend", "backend"] {
         let image = s.current_image(component).await;
         s.provide_image(&image).await;
+        images.push(image.clone());
         let port = if component == "frontend" { 3000 } else { 8000 };
         s.deployment(
             component,
@@ -69,6 +71,7 @@ async fn healthy_app_exits_zero() {
     let run = s.doctor(&["--only", "app"]).await;
     assert_eq!(run.code, 0, "{}", run.stdout);
     drop(listener);
+    s.remove_images(&images).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

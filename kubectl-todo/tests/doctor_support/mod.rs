@@ -116,6 +116,18 @@ impl Setup {
         self.load(reference).await;
     }
 
+    /// Removes tags `provide_image` made, leaving the engine as it was.
+    pub async fn remove_images(&self, references: &[String]) {
+        let status = tokio::process::Command::new("docker")
+            .arg("rmi")
+            .args(references)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .await
+            .expect("docker rmi runs");
+        assert!(status.success(), "docker rmi {references:?}");
+    }
+
     pub async fn load(&self, reference: &str) {
         kube_emulator::client::Client::new(&self.emu.url())
             .unwrap()

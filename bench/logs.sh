@@ -111,7 +111,8 @@ echo "  (logs-throughput: $OURS_LINES lines each)" >&2
 
 deploy frontend 50 100000000 10
 wait_running frontend 50
-ours frontend -f >"$WORK/follow.out" &
+# Started directly (not through a function) so that $! is the plugin's own pid.
+"$BIN/kubectl-todo" --kubeconfig "$WORK/kubeconfig" --project "$WORK" logs frontend -f >"$WORK/follow.out" &
 FOLLOWER=$!
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$FOLLOWER/status"; }
 sleep 3
@@ -120,6 +121,11 @@ sleep "$FOLLOW_SECS"
 END=$(rss)
 LINES=$(wc -l <"$WORK/follow.out")
 kill -INT "$FOLLOWER"
-wait "$FOLLOWER"
+STATUS=0
+wait "$FOLLOWER" || STATUS=$?
 FOLLOWER=""
+if [ "$STATUS" -ne 0 ]; then
+    echo "kubectl todo logs -f exited with $STATUS after Ctrl-C" >&2
+    exit 1
+fi
 printf 'INFO logs-follow-rss pods=50 start_kb=%s end_kb=%s after_s=%s lines=%s\n' "$START" "$END" "$FOLLOW_SECS" "$LINES"

@@ -82,3 +82,67 @@ pub fn waiting_reason(pod: &Pod, container: &str) -> String {
         .and_then(|w| w.reason.clone())
         .unwrap_or_else(|| "ContainerCreating".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "app"}]},
+            "status": {"containerStatuses": [status]},
+        }))
+        .unwrap()
+    }
+
+    fn base(state: serde_json::Value, last: serde_json::Value, id: &str) -> serde_json::Value {
+        serde_json::json!({
+            "name": "app", "image": "i", "imageID": "", "ready": false, "restartCount": 1,
+            "containerID": id, "state": state, "lastState": last,
+        })
+    }
+
+    #[test]
+    fn the_running_instance_is_the_one_to_read() {
+        let p = pod(base(
+            serde_json::json!({"running": {}}),
+            serde_json::json!({}),
+            "x://2",
+        ));
+        let running = Instance {
+            id: "x://2".into(),
+            running: true,
+        };
+        assert_eq!(instance(&p, "app"), Some(running));
+        assert!(!ended(&p, "app", "x://2"));
+        assert!(ended(&p, "app", "x://1"), "a replaced run has ended");
+    }
+
+    #[test]
+    fn between_restarts_the_last_run_is_still_readable() {
+        let p = pod(base(
+            serde_json::json!({"waiting": {"reason": "CrashLoopBackOff"}}),
+            serde_json::json!({"terminated": {"exitCode": 1, "containerID": "x://1"}}),
+            "",
+        ));
+        let last = Instance {
+            id: "x://1".into(),
+            running: false,
+        };
+        assert_eq!(instance(&p, "app"), Some(last));
+        assert!(ended(&p, "app", "x://1"));
+        assert_eq!(waiting_reason(&p, "app"), "CrashLoopBackOff");
+    }
+
+    #[test]
+    fn a_container_that_never_started_has_nothing_to_read() {
+        let p = pod(base(
+            serde_json::json!({"waiting": {"reason": "ErrImagePull"}}),
+            serde_json::json!({}),
+            "",
+        ));
+        assert_eq!(instance(&p, "app"), None);
+        assert_eq!(instance(&p, "other"), None);
+    }
+}

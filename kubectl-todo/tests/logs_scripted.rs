@@ -132,6 +132,17 @@ async fn tail_since_grep_exclude_and_container_choose_the_lines() {
     assert_eq!(all["web"], strings(1..=3));
     let future = env.run(&["--since", "2999-01-01T00:00:00Z"]).await.ok();
     assert_eq!(future, "");
+
+    // A time inside a second: the API takes whole seconds, the cut is exact anyway.
+    let api = env.run(&["backend", "-c", "api", "-o", "json"]).await.ok();
+    let line_50: serde_json::Value = serde_json::from_str(api.lines().nth(49).unwrap()).unwrap();
+    let since = line_50["time"].as_str().unwrap();
+    let from = messages(
+        env.run(&["backend", "-c", "api", "--since", since, "-o", "json"])
+            .await
+            .ok(),
+    );
+    assert_eq!(from["api"], strings(50..=100));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

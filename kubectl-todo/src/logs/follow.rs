@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use super::Shared;
 use super::format::Source;
 use super::pods;
-use super::stream::{Cursor, End, Reader};
+use super::stream::{End, Reader};
 
 /// Follows every pod of one component until the task is dropped.
 pub async fn component(shared: Arc<Shared>, component: String, selector: String) {
@@ -151,7 +151,7 @@ async fn container(
         filter: &shared.filter,
         sink: &shared.sink,
     };
-    let mut cursor = Cursor::default();
+    let mut cursor = shared.cursor();
     // The run being read, and the last run read to its end.
     let mut reading: Option<String> = None;
     let mut done: Option<String> = None;

@@ -92,6 +92,14 @@ impl Shared {
         self.colours.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// A container's cursor before its first line.
+    fn cursor(&self) -> Cursor {
+        match self.since {
+            Some(Since::Time(t)) => Cursor::starting_at(t),
+            _ => Cursor::default(),
+        }
+    }
+
     /// The request for a stream: from the cursor when resuming, else from the
     /// user's --since, with --tail only for pods that existed at the start.
     fn params(&self, follow: bool, cursor: &Cursor, initial: bool) -> LogParams {
@@ -99,13 +107,13 @@ impl Shared {
             follow,
             ..LogParams::default()
         };
-        if let Some(t) = cursor.since_time() {
-            params.since_time = Some(t);
+        if cursor.has_read() {
+            params.since_time = cursor.since_time();
             return params;
         }
         match self.since {
             Some(Since::Seconds(s)) => params.since_seconds = Some(s),
-            Some(Since::Time(t)) => params.since_time = Some(t),
+            Some(Since::Time(_)) => params.since_time = cursor.since_time(),
             None => {}
         }
         if initial && self.tail >= 0 {

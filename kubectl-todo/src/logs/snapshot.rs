@@ -8,7 +8,7 @@ use tokio::task::JoinSet;
 use super::Shared;
 use super::format::Source;
 use super::pods;
-use super::stream::{Cursor, End, Reader};
+use super::stream::{End, Reader};
 
 /// Reads every container of the pods; returns the streams that failed, as
 /// `component/pod/container: why`.
@@ -53,7 +53,7 @@ pub async fn read_all(
                         filter: &shared.filter,
                         sink: &shared.sink,
                     };
-                    let mut cursor = Cursor::default();
+                    let mut cursor = shared.cursor();
                     let mut params = shared.params(false, &cursor, true);
                     params.previous = previous;
                     match reader.read(params, &mut cursor).await {

@@ -30,6 +30,20 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// A cursor for `--since TIME`: lines before it count as read, so the
+    /// whole-second `sinceTime` the API takes does not let earlier ones through.
+    pub fn starting_at(t: Timestamp) -> Cursor {
+        Cursor {
+            last: Some(t),
+            ..Cursor::default()
+        }
+    }
+
+    /// Whether any line was read, so a new stream resumes rather than starts.
+    pub fn has_read(&self) -> bool {
+        self.read_at_last > 0
+    }
+
     /// The `sinceTime` to resume from, rounded down (kube-rs rounds to the
     /// nearest second, which could skip the rest of the last second).
     pub fn since_time(&self) -> Option<Timestamp> {
@@ -217,6 +231,17 @@ mod tests {
         assert!(c.admit(ts("2025-01-01T00:00:00.3Z")));
         c.reopen();
         assert!(!c.admit(b));
+    }
+
+    #[test]
+    fn a_since_time_admits_lines_from_that_instant_on() {
+        let mut c = Cursor::starting_at("2025-01-01T00:00:07.5Z".parse().unwrap());
+        assert!(!c.has_read());
+        assert_eq!(c.since_time(), ts("2025-01-01T00:00:07Z"));
+        assert!(!c.admit(ts("2025-01-01T00:00:07.4Z")));
+        assert!(c.admit(ts("2025-01-01T00:00:07.5Z")));
+        assert!(c.admit(ts("2025-01-01T00:00:07.6Z")));
+        assert!(c.has_read());
     }
 
     #[test]

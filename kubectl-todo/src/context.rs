@@ -27,11 +27,14 @@ impl Error {
 }
 
 /// A client and the namespace the command works in.
+#[derive(Clone)]
 pub struct Connection {
     pub client: kube::Client,
     pub namespace: String,
     /// The kubeconfig context in use.
     pub context: String,
+    /// The API server's host, as the kubeconfig names it.
+    pub server_host: String,
 }
 
 /// Connects as kubectl would. `default_namespace` applies when `-n` is not given.
@@ -52,6 +55,14 @@ pub async fn connect(global: &GlobalArgs, default_namespace: &str) -> Result<Con
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(Error::Kubeconfig)?;
+    // `http::Uri` keeps an IPv6 host's brackets; URLs add their own.
+    let server_host = config
+        .cluster_url
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let client = kube::Client::try_from(config).map_err(|source| Error::Client {
         context: context.clone(),
         source,
@@ -63,5 +74,6 @@ pub async fn connect(global: &GlobalArgs, default_namespace: &str) -> Result<Con
             .clone()
             .unwrap_or_else(|| default_namespace.to_string()),
         context,
+        server_host,
     })
 }

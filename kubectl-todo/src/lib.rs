@@ -16,6 +16,7 @@ pub mod project;
 pub mod render;
 pub mod report;
 pub mod secrets;
+pub mod urls;
 
 use std::process::ExitCode;
 

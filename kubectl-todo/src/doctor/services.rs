@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::app::{State, of_component};
@@ -144,7 +144,8 @@ async fn service(
         ),
     });
     if ready.is_some_and(|n| n > 0) && spec.type_.as_deref() == Some("NodePort") {
-        let host = node_address(state.nodes.as_ref().ok().map(Vec::as_slice));
+        let host = crate::urls::node_address(state.nodes.as_ref().ok().map(Vec::as_slice))
+            .unwrap_or_else(|| live.conn.server_host.clone());
         for port in spec.ports.iter().flatten() {
             if let Some(node_port) = port.node_port {
                 findings.push(nodeport(live, c, &name, &host, (node_port, port.port)).await);
@@ -176,17 +177,6 @@ fn ready_addresses(state: &State, name: &str) -> Option<usize> {
     )
 }
 
-/// Where the host reaches NodePorts: the first node's InternalIP.
-fn node_address(nodes: Option<&[Node]>) -> String {
-    nodes
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|n| n.status.as_ref()?.addresses.as_ref())
-        .flatten()
-        .find(|a| a.type_ == "InternalIP" || a.type_ == "ExternalIP")
-        .map_or("127.0.0.1".to_string(), |a| a.address.clone())
-}
-
 /// `ports` is (nodePort, the Service's port).
 async fn nodeport(
     live: &Live,
@@ -197,11 +187,7 @@ async fn nodeport(
 ) -> Finding {
     let (port, service_port) = ports;
     let ns = &live.conn.namespace;
-    let addr = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let addr = crate::urls::socket_address(host, port);
     let wait = live.timeout.min(Duration::from_secs(2));
     match tokio::time::timeout(wait, tokio::net::TcpStream::connect(&addr)).await {
         Ok(Ok(_)) => Finding::ok(

@@ -50,6 +50,14 @@ pub enum Command {
     Apply(crate::apply::run::Args),
     /// The revisions recorded in the cluster: time, images, outcome.
     History(crate::history::Args),
+    /// What runs now: per component the image, replicas, restarts and URLs, and the current revision.
+    ///
+    /// Examples: `kubectl todo status`, `kubectl todo status -o json`.
+    Status(crate::status::Args),
+    /// Re-apply a recorded revision (default: the last one applied before the current) as a new revision.
+    ///
+    /// Examples: `kubectl todo rollback`, `kubectl todo rollback 3 --wait-for-lock 60`.
+    Rollback(crate::rollback::Args),
     /// Delete everything the app owns and wait until it is gone; the Secret stays unless --purge.
     Down(crate::down::Args),
     /// Every pod of a component, merged, and followed across restarts and rollouts.

@@ -15,7 +15,9 @@ pub mod logs;
 pub mod project;
 pub mod render;
 pub mod report;
+pub mod rollback;
 pub mod secrets;
+pub mod status;
 pub mod urls;
 
 use std::process::ExitCode;
@@ -29,6 +31,8 @@ pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<ExitCod
         Command::Render(args) => render::run::run(&global, args).await,
         Command::Apply(args) => apply::run::run(&global, args).await,
         Command::History(args) => history::run(&global, args).await,
+        Command::Status(args) => status::run(&global, args).await,
+        Command::Rollback(args) => rollback::run(&global, args).await,
         Command::Down(args) => down::run(&global, args).await,
         Command::Logs(args) => logs::run(&global, args).await,
         Command::Secrets(args) => secrets::run(global, args).await,

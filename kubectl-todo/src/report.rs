@@ -34,6 +34,12 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::logs::Error>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::status::NotDeployed>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::rollback::Error>() {
+        return e.hint();
+    }
     None
 }
 

@@ -1,9 +1,11 @@
 //! Why an apply failed, in the terms needed to fix it.
 
+use std::fmt::Write as _;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{object}: another field manager owns fields kubectl-todo sets ({message})")]
-    Conflict { object: String, message: String },
+    #[error("other field managers own fields kubectl-todo sets{}", list(.0))]
+    Conflict(Vec<Conflict>),
     #[error("the cluster refuses to let you {verb} {resource} ({message})")]
     Forbidden {
         verb: String,
@@ -47,10 +49,9 @@ impl Error {
 
     pub fn apply(kind: &str, plural: &str, name: &str, source: kube::Error) -> Error {
         match &source {
-            kube::Error::Api(s) if s.code == 409 => Error::Conflict {
-                object: format!("{kind}/{name}"),
-                message: s.message.clone(),
-            },
+            kube::Error::Api(s) if s.code == 409 => {
+                Error::Conflict(vec![Conflict::of(&format!("{kind}/{name}"), s)])
+            }
             _ => Error::api("patch", plural, name, source),
         }
     }
@@ -66,8 +67,8 @@ impl Error {
 
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            Error::Conflict { .. } => "someone changed these fields with another tool (kubectl edit/apply, a controller); \
-                 re-run with --force-conflicts to take them over, or remove them from the other tool's config"
+            Error::Conflict(_) => "someone set these fields with another tool (kubectl edit/apply/scale, a controller); \
+                 re-run with --force-conflicts to take them over, or stop the other tool from setting them"
                 .into(),
             Error::Forbidden { verb, resource, .. } => format!(
                 "check with `kubectl auth can-i {verb} {resource}`; ask a cluster admin for a Role granting it in the app's namespace"
@@ -81,5 +82,112 @@ impl Error {
             }
             Error::Manifest(_) | Error::UnknownKind(_) => return None,
         })
+    }
+}
+
+/// One object's fields that another field manager owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// `Kind/name`.
+    pub object: String,
+    /// (manager, field) per contested field, as the API server lists them.
+    pub owners: Vec<(String, String)>,
+    /// The server's own words, shown when it gave no causes.
+    pub message: String,
+}
+
+impl Conflict {
+    /// Reads a 409 of server-side apply: one `FieldManagerConflict` cause per
+    /// field, its message `conflict with "<manager>"` (real servers add `using <apiVersion>`).
+    pub fn of(object: &str, status: &kube::core::Status) -> Conflict {
+        let owners = status
+            .details
+            .iter()
+            .flat_map(|d| &d.causes)
+            .filter(|c| c.reason == "FieldManagerConflict")
+            .map(|c| {
+                let manager = c
+                    .message
+                    .split_once('"')
+                    .and_then(|(_, rest)| rest.split_once('"'))
+                    .map_or(c.message.as_str(), |(m, _)| m);
+                (manager.to_string(), c.field.clone())
+            })
+            .collect();
+        Conflict {
+            object: object.to_string(),
+            owners,
+            message: status.message.clone(),
+        }
+    }
+}
+
+fn list(conflicts: &[Conflict]) -> String {
+    let mut out = String::new();
+    for c in conflicts {
+        if c.owners.is_empty() {
+            let _ = write!(out, "\n  {}: {}", c.object, c.message);
+        }
+        for (manager, field) in &c.owners {
+            let _ = write!(out, "\n  {}: {field} is owned by {manager:?}", c.object);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::core::{Status, StatusCause, StatusDetails};
+
+    use super::*;
+
+    #[test]
+    fn a_conflict_names_the_object_the_fields_and_their_managers() {
+        let cause = |manager: &str, field: &str| StatusCause {
+            reason: "FieldManagerConflict".into(),
+            message: format!("conflict with \"{manager}\" using apps/v1"),
+            field: field.into(),
+        };
+        let status = Status {
+            code: 409,
+            message: "Apply failed with 2 conflicts: ...".into(),
+            details: Some(StatusDetails {
+                causes: vec![
+                    cause("someone-else", ".spec.replicas"),
+                    cause(
+                        "kubectl-edit",
+                        ".spec.template.spec.containers[name=\"api\"].image",
+                    ),
+                ],
+                name: "shop-api".into(),
+                group: "apps".into(),
+                kind: "deployments".into(),
+                uid: String::new(),
+                retry_after_seconds: 0,
+            }),
+            ..Status::default()
+        };
+        let err = Error::Conflict(vec![Conflict::of("Deployment/shop-api", &status)]);
+        assert_eq!(
+            err.to_string(),
+            "other field managers own fields kubectl-todo sets\n  \
+             Deployment/shop-api: .spec.replicas is owned by \"someone-else\"\n  \
+             Deployment/shop-api: .spec.template.spec.containers[name=\"api\"].image is owned by \"kubectl-edit\""
+        );
+        assert!(err.hint().unwrap().contains("--force-conflicts"));
+    }
+
+    #[test]
+    fn without_causes_the_servers_message_is_shown() {
+        let status = Status {
+            code: 409,
+            message: "Apply failed with 1 conflict: conflict with \"x\": .data.a".into(),
+            ..Status::default()
+        };
+        let c = Conflict::of("ConfigMap/shop-api", &status);
+        assert!(c.owners.is_empty());
+        assert!(list(&[c]).ends_with(
+            "ConfigMap/shop-api: Apply failed with 1 conflict: conflict with \"x\": .data.a"
+        ));
     }
 }

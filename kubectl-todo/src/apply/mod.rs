@@ -14,10 +14,11 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Api;
 use kube::api::{
-    DeleteParams, DynamicObject, ListParams, ObjectMeta, Patch, PatchParams, PostParams,
+    ApiResource, DeleteParams, DynamicObject, ListParams, ObjectMeta, Patch, PatchParams,
+    PostParams,
 };
 
-pub use errors::Error;
+pub use errors::{Conflict, Error};
 
 use crate::history::store::{Outcome, Store, Summary};
 use crate::labels;
@@ -47,6 +48,10 @@ pub async fn apply(
 ) -> Result<Applied, Error> {
     let ns = &project.namespace;
     ensure_namespace(client, ns).await?;
+    let members = members(project, objects)?;
+    if !options.force_conflicts {
+        preflight(client, ns, &members).await?;
+    }
     let store = Store::new(client.clone(), ns, &project.name);
     let revision = store
         .list()
@@ -66,7 +71,7 @@ pub async fn apply(
         .write(&summary, objects)
         .await
         .map_err(Error::history)?;
-    let result = apply_set(client, project, objects, options.force_conflicts).await;
+    let result = apply_set(client, project, &members, options.force_conflicts).await;
     summary.outcome = if result.is_ok() {
         Outcome::Applied
     } else {
@@ -105,10 +110,84 @@ async fn ensure_namespace(client: &kube::Client, ns: &str) -> Result<(), Error> 
     }
 }
 
+/// One object to apply, labelled into the project's set.
+struct Member {
+    group_kind: String,
+    resource: ApiResource,
+    object: DynamicObject,
+}
+
+impl Member {
+    fn name(&self) -> String {
+        self.object.metadata.name.clone().unwrap_or_default()
+    }
+}
+
+fn members(project: &Project, objects: &[serde_json::Value]) -> Result<Vec<Member>, Error> {
+    let ns = &project.namespace;
+    let id = applyset::id(&applyset::parent_name(&project.name), ns);
+    let mut members = Vec::new();
+    for value in objects {
+        let mut object: DynamicObject =
+            serde_json::from_value(value.clone()).map_err(Error::Manifest)?;
+        let types = object
+            .types
+            .clone()
+            .ok_or_else(|| Error::Manifest(serde::de::Error::custom("an object has no kind")))?;
+        let group_kind = group_kind_of(&types.api_version, &types.kind);
+        let resource = applyset::known_resource(&group_kind)
+            .ok_or_else(|| Error::UnknownKind(group_kind.clone()))?;
+        object.metadata.namespace = Some(ns.clone());
+        object
+            .metadata
+            .labels
+            .get_or_insert_default()
+            .insert(applyset::PART_OF_LABEL.into(), id.clone());
+        members.push(Member {
+            group_kind,
+            resource,
+            object,
+        });
+    }
+    Ok(members)
+}
+
+/// A server-side dry run of every object, unforced and all at once, so that
+/// fields another manager owns are found (every one of them) before anything
+/// is written: an apply that would conflict leaves the cluster as it was.
+async fn preflight(client: &kube::Client, ns: &str, members: &[Member]) -> Result<(), Error> {
+    let params = PatchParams::apply(labels::FIELD_MANAGER).dry_run();
+    let checks = members.iter().map(|m| {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &m.resource);
+        let params = &params;
+        async move {
+            let name = m.name();
+            let patch = Patch::Apply(&m.object);
+            let result = retry(|| api.patch(&name, params, &patch)).await;
+            (m, name, result)
+        }
+    });
+    let mut conflicts = Vec::new();
+    for (m, name, result) in futures::future::join_all(checks).await {
+        match result {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                conflicts.push(Conflict::of(&format!("{}/{name}", m.resource.kind), &s));
+            }
+            Err(e) => return Err(Error::apply(&m.resource.kind, &m.resource.plural, &name, e)),
+        }
+    }
+    if conflicts.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Conflict(conflicts))
+    }
+}
+
 async fn apply_set(
     client: &kube::Client,
     project: &Project,
-    objects: &[serde_json::Value],
+    members: &[Member],
     force: bool,
 ) -> Result<(Vec<String>, Vec<String>), Error> {
     let ns = &project.namespace;
@@ -129,25 +208,7 @@ async fn apply_set(
         })
         .map(|a| applyset::parse_group_kinds(&a))
         .unwrap_or_default();
-    let mut members = Vec::new();
-    for value in objects {
-        let mut obj: DynamicObject =
-            serde_json::from_value(value.clone()).map_err(Error::Manifest)?;
-        let types = obj
-            .types
-            .clone()
-            .ok_or_else(|| Error::Manifest(serde::de::Error::custom("an object has no kind")))?;
-        let gk = group_kind_of(&types.api_version, &types.kind);
-        let resource =
-            applyset::known_resource(&gk).ok_or_else(|| Error::UnknownKind(gk.clone()))?;
-        obj.metadata.namespace = Some(ns.clone());
-        obj.metadata
-            .labels
-            .get_or_insert_default()
-            .insert(applyset::PART_OF_LABEL.into(), id.clone());
-        members.push((gk, resource, obj));
-    }
-    let kinds: BTreeSet<String> = members.iter().map(|(gk, ..)| gk.clone()).collect();
+    let kinds: BTreeSet<String> = members.iter().map(|m| m.group_kind.clone()).collect();
     // Superset first, as kubectl does: a run that dies after applying still
     // lets the next one find every kind it may have left behind.
     let superset: BTreeSet<String> = kinds.union(&previous_kinds).cloned().collect();
@@ -155,14 +216,14 @@ async fn apply_set(
     let mut applied = Vec::new();
     let mut params = PatchParams::apply(labels::FIELD_MANAGER);
     params.force = force;
-    for (_, resource, obj) in &members {
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, resource);
-        let name = obj.metadata.name.clone().unwrap_or_default();
-        let patch = Patch::Apply(obj);
+    for m in members {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &m.resource);
+        let name = m.name();
+        let patch = Patch::Apply(&m.object);
         retry(|| api.patch(&name, &params, &patch))
             .await
-            .map_err(|e| Error::apply(&resource.kind, &resource.plural, &name, e))?;
-        applied.push(format!("{}/{name}", resource.kind));
+            .map_err(|e| Error::apply(&m.resource.kind, &m.resource.plural, &name, e))?;
+        applied.push(format!("{}/{name}", m.resource.kind));
     }
     let mut pruned = Vec::new();
     for gk in &superset {
@@ -179,7 +240,7 @@ async fn apply_set(
             let name = item.metadata.name.clone().unwrap_or_default();
             let wanted = members
                 .iter()
-                .any(|(g, _, o)| g == gk && o.metadata.name.as_deref() == Some(name.as_str()));
+                .any(|m| &m.group_kind == gk && m.name() == name);
             if !wanted {
                 match api.delete(&name, &DeleteParams::background()).await {
                     Err(kube::Error::Api(s)) if s.code == 404 => {}
@@ -231,7 +292,10 @@ async fn write_parent(
         },
         ..ConfigMap::default()
     };
-    // Forced: kubectl's own manager may own these annotations after a `kubectl apply --applyset`.
+    // Forced, unlike the members: the parent holds only the set's bookkeeping,
+    // which every tool operating the set rewrites (after `kubectl apply
+    // --applyset` kubectl's manager owns these annotations). Taking them back
+    // is the ApplySet protocol, not overriding someone's intent for the app.
     let params = PatchParams::apply(labels::FIELD_MANAGER).force();
     let patch = Patch::Apply(&parent);
     retry(|| api.patch(name, &params, &patch))

@@ -66,4 +66,6 @@ pub enum Command {
     Logs(crate::logs::Args),
     /// Create, set, list, rotate, delete and check the app's secrets; values are never shown.
     Secrets(crate::secrets::Args),
+    /// Print a shell completion script (bash, zsh, fish or powershell); names complete from the project.
+    Completion(crate::completion::Args),
 }

@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod completion;
 pub mod context;
 pub mod doctor;
 pub mod down;
@@ -36,5 +37,6 @@ pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<ExitCod
         Command::Down(args) => down::run(&global, args).await,
         Command::Logs(args) => logs::run(&global, args).await,
         Command::Secrets(args) => secrets::run(global, args).await,
+        Command::Completion(args) => Ok(completion::run(args)),
     }
 }

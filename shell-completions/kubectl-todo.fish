@@ -1,0 +1,1 @@
+complete --keep-order --exclusive --command kubectl-todo --arguments "(KUBECTL_TODO_COMPLETE=fish kubectl_complete-todo -- (commandline --current-process --tokenize --cut-at-cursor) (commandline --current-token))"

@@ -75,6 +75,13 @@ impl Error {
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let project = crate::render::run::project(global)?;
     let conn = context::connect(global, &project.namespace).await?;
+    // A revision that cannot be rolled back to is the first thing to say;
+    // the choice is made again under the lock, where it counts.
+    choose(
+        &project.name,
+        &revisions(&conn.client, &project).await?,
+        args.revision,
+    )?;
     let secret_checksum = preflight_secret(&conn.client, &project).await?;
     let lock = lock::acquire(
         conn.client.clone(),
@@ -107,9 +114,7 @@ async fn locked(
     secret_checksum: Option<&str>,
 ) -> anyhow::Result<(u32, apply::Applied)> {
     let store = Store::new(client.clone(), &project.namespace, &project.name);
-    let revisions = apply::retry(|| store.list())
-        .await
-        .map_err(apply::Error::history)?;
+    let revisions = revisions(client, project).await?;
     let target = choose(&project.name, &revisions, args.revision)?;
     let mut manifests = apply::retry(|| store.manifests(target.revision))
         .await
@@ -126,6 +131,13 @@ async fn locked(
     };
     let done = apply::apply(client, project, &manifests, target.images.clone(), &options).await?;
     Ok((target.revision, done))
+}
+
+async fn revisions(client: &kube::Client, project: &Project) -> Result<Vec<Summary>, apply::Error> {
+    let store = Store::new(client.clone(), &project.namespace, &project.name);
+    apply::retry(|| store.list())
+        .await
+        .map_err(apply::Error::history)
 }
 
 /// The revision asked for, or the newest one applied successfully before the current one.

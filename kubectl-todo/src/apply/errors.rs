@@ -17,11 +17,12 @@ pub enum Error {
         verb: String,
         resource: String,
         name: String,
+        // Boxed: kube::Error is large, and every Result of this crate carries this enum.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     #[error("cannot read or write the revision history")]
-    History(#[source] kube::Error),
+    History(#[source] Box<kube::Error>),
     #[error("a recorded manifest is not a Kubernetes object")]
     Manifest(#[source] serde_json::Error),
     #[error("kubectl-todo does not manage objects of kind {0}")]
@@ -42,7 +43,7 @@ impl Error {
                 verb: verb.to_string(),
                 resource: resource.to_string(),
                 name: name.to_string(),
-                source,
+                source: Box::new(source),
             },
         }
     }
@@ -61,7 +62,7 @@ impl Error {
             kube::Error::Api(s) if s.code == 403 => {
                 Error::api("write", "configmaps", "(revision history)", source)
             }
-            _ => Error::History(source),
+            _ => Error::History(Box::new(source)),
         }
     }
 
@@ -137,7 +138,8 @@ fn list(conflicts: &[Conflict]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use kube::core::{Status, StatusCause, StatusDetails};
+    use kube::core::Status;
+    use kube::core::response::{StatusCause, StatusDetails};
 
     use super::*;
 

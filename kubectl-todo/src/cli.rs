@@ -40,6 +40,10 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build, load, apply and wait: from source to a healthy app, then print its URLs.
+    ///
+    /// Examples: `kubectl todo up`, `kubectl todo up --dry-run`, `kubectl todo up --push localhost:5000`.
+    Up(crate::up::Args),
     /// Find what is wrong with the environment, the cluster and the app, and how to fix it.
     ///
     /// Examples: `kubectl todo doctor`, `kubectl todo doctor --only app --component backend -o json`.

@@ -19,6 +19,7 @@ pub mod report;
 pub mod rollback;
 pub mod secrets;
 pub mod status;
+pub mod up;
 pub mod urls;
 
 use std::process::ExitCode;
@@ -28,6 +29,7 @@ use cli::{Command, GlobalArgs};
 /// Runs one subcommand; the exit code is the command's own (0 on success).
 pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Up(args) => up::run(&global, args).await,
         Command::Doctor(args) => doctor::run(&global, args).await,
         Command::Render(args) => render::run::run(&global, args).await,
         Command::Apply(args) => apply::run::run(&global, args).await,

@@ -64,6 +64,16 @@ fn now() -> MicroTime {
     MicroTime(Timestamp::now())
 }
 
+/// The Lease's name for an app.
+pub fn name(app: &str) -> String {
+    format!("{app}-lock")
+}
+
+/// Whether a run holds the Lease now (it has a holder and has not expired).
+pub fn is_held(lease: &Lease) -> bool {
+    live_age(lease).is_some()
+}
+
 /// Seconds since the holder last renewed, when the Lease has not expired.
 fn live_age(lease: &Lease) -> Option<i64> {
     let spec = lease.spec.as_ref()?;
@@ -98,7 +108,7 @@ pub async fn acquire(
     wait: Option<Duration>,
 ) -> Result<Lock, Error> {
     let api: Api<Lease> = Api::namespaced(client, namespace);
-    let name = format!("{app}-lock");
+    let name = name(app);
     let me = identity();
     let api_err = |source| Error::Api {
         name: name.clone(),

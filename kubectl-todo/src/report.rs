@@ -40,6 +40,15 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::rollback::Error>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::lock::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::up::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::up::ImageError>() {
+        return e.hint();
+    }
     None
 }
 

@@ -52,6 +52,15 @@ pub fn parse_group_kinds(annotation: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The group-kinds of [`known_resource`], to list every member.
+pub const KINDS: [&str; 5] = [
+    "ServiceAccount",
+    "ConfigMap",
+    "Service",
+    "Deployment.apps",
+    "NetworkPolicy.networking.k8s.io",
+];
+
 /// The kinds kubectl-todo renders, to list members when pruning.
 pub fn known_resource(group_kind: &str) -> Option<ApiResource> {
     [
@@ -91,5 +100,8 @@ mod tests {
         assert_eq!(known_resource(&gk).unwrap().plural, "deployments");
         assert_eq!(group_kind(&ApiResource::erase::<Service>(&())), "Service");
         assert_eq!(parse_group_kinds("Service,,Deployment.apps").len(), 2);
+        for gk in KINDS {
+            assert_eq!(group_kind(&known_resource(gk).unwrap()), gk);
+        }
     }
 }

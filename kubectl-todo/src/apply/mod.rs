@@ -87,7 +87,7 @@ pub async fn apply(
     })
 }
 
-async fn ensure_namespace(client: &kube::Client, ns: &str) -> Result<(), Error> {
+pub async fn ensure_namespace(client: &kube::Client, ns: &str) -> Result<(), Error> {
     let api: Api<Namespace> = Api::all(client.clone());
     if retry(|| api.get_opt(ns))
         .await

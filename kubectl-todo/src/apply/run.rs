@@ -90,6 +90,16 @@ pub async fn preflight_secret(
     client: &kube::Client,
     project: &crate::project::Project,
 ) -> anyhow::Result<Option<String>> {
+    Ok(preflight_secret_data(client, project)
+        .await?
+        .map(|data| crate::secrets::checksum(&data)))
+}
+
+/// The Secret's data, after the checks of [`preflight_secret`].
+pub async fn preflight_secret_data(
+    client: &kube::Client,
+    project: &crate::project::Project,
+) -> anyhow::Result<Option<std::collections::BTreeMap<String, k8s_openapi::ByteString>>> {
     let required: Vec<&str> = project
         .secret
         .keys
@@ -120,5 +130,5 @@ pub async fn preflight_secret(
     if !absent.is_empty() {
         return Err(missing(format!("lacks the required keys {}", absent.join(", "))).into());
     }
-    Ok(Some(crate::secrets::checksum(&data)))
+    Ok(Some(data))
 }

@@ -202,3 +202,51 @@ pub(crate) async fn diagnose(ctx: &Ctx, only: Option<Group>) -> Vec<Finding> {
     }
     env.into_iter().chain(cluster).chain(app).collect()
 }
+
+/// Pod diagnoses outside a doctor run: `up` asks for one when its rollout
+/// display sees a pod in trouble, so both commands explain a failure alike.
+pub struct PodDoctor {
+    ctx: Ctx,
+    live: cluster::Live,
+}
+
+impl PodDoctor {
+    pub fn new(global: &GlobalArgs, project: &Project, conn: crate::context::Connection) -> Self {
+        let context = conn.context.clone();
+        PodDoctor {
+            ctx: Ctx {
+                global: global.clone(),
+                project: project.clone(),
+                components: project.components.clone(),
+                timeout: Duration::from_secs(5),
+                engine: OnceCell::new(),
+            },
+            live: cluster::Live {
+                tool: cluster::LocalTool::of(&context),
+                context,
+                conn,
+                server_version: None,
+                timeout: Duration::from_secs(5),
+            },
+        }
+    }
+
+    /// What is wrong with `pod`, given the namespace's events and the nodes;
+    /// `redact` holds the values no quoted log line may show.
+    pub async fn diagnose(
+        &self,
+        component: &project::Component,
+        deployment: &k8s_openapi::api::apps::v1::Deployment,
+        pod: &k8s_openapi::api::core::v1::Pod,
+        events: &[k8s_openapi::api::core::v1::Event],
+        nodes: Option<&[k8s_openapi::api::core::v1::Node]>,
+        redact: &[String],
+    ) -> Vec<Finding> {
+        let observed = pods::Observed {
+            events,
+            nodes,
+            redact,
+        };
+        pods::diagnose(&self.ctx, &self.live, component, deployment, pod, &observed).await
+    }
+}

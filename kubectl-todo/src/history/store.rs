@@ -31,6 +31,8 @@ pub enum Outcome {
     /// Every object applied and the stale ones pruned.
     Applied,
     Failed,
+    /// Stopped by Ctrl-C part-way; the next `up` converges.
+    Interrupted,
 }
 
 /// What `history` shows of a revision.
@@ -83,6 +85,37 @@ impl Store {
         Ok(out)
     }
 
+    /// The newest revision and the objects it applied, in one request.
+    pub async fn latest(
+        &self,
+    ) -> Result<Option<(Summary, Option<Vec<serde_json::Value>>)>, kube::Error> {
+        let maps = self
+            .api
+            .list(&ListParams::default().labels(&self.selector()))
+            .await?;
+        Ok(maps
+            .items
+            .iter()
+            .filter_map(|m| Some((summary_of(m)?, m)))
+            .max_by_key(|(s, _)| s.revision)
+            .map(|(s, m)| (s, manifests_of(m))))
+    }
+
+    /// After Ctrl-C: the revision still being applied is marked interrupted.
+    /// Returns it, if there was one.
+    pub async fn mark_interrupted(&self) -> Result<Option<u32>, kube::Error> {
+        let Some(mut last) = self.list().await?.pop() else {
+            return Ok(None);
+        };
+        if last.outcome != Outcome::Applying {
+            return Ok(None);
+        }
+        last.outcome = Outcome::Interrupted;
+        last.error = Some("interrupted (Ctrl-C) before every object was applied".into());
+        self.set_summary(&last).await?;
+        Ok(Some(last.revision))
+    }
+
     /// The objects a revision applied.
     pub async fn manifests(
         &self,
@@ -91,12 +124,7 @@ impl Store {
         let Some(map) = self.api.get_opt(&self.name(revision)).await? else {
             return Ok(None);
         };
-        let bytes = map.binary_data.and_then(|d| d.get(MANIFESTS_KEY).cloned());
-        Ok(bytes.and_then(|b| {
-            let mut text = String::new();
-            GzDecoder::new(&b.0[..]).read_to_string(&mut text).ok()?;
-            serde_json::from_str(&text).ok()
-        }))
+        Ok(manifests_of(&map))
     }
 
     /// Writes a revision (creating or updating it), then drops the oldest beyond [`KEEP`].
@@ -164,6 +192,15 @@ impl Store {
         }
         Ok(())
     }
+}
+
+fn manifests_of(map: &ConfigMap) -> Option<Vec<serde_json::Value>> {
+    let bytes = map.binary_data.as_ref()?.get(MANIFESTS_KEY)?;
+    let mut text = String::new();
+    GzDecoder::new(&bytes.0[..])
+        .read_to_string(&mut text)
+        .ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 fn summary_of(map: &ConfigMap) -> Option<Summary> {

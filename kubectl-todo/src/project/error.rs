@@ -37,8 +37,10 @@ impl Error {
 pub fn did_you_mean<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     known
         .into_iter()
+        // Jaro-Winkler favours shared prefixes; one swapped or missing letter
+        // in a short name (`wbe` for `web`) is caught by the edit distance.
+        .filter(|k| strsim::jaro_winkler(word, k) >= 0.8 || strsim::osa_distance(word, k) <= 1)
         .map(|k| (strsim::jaro_winkler(word, k), k))
-        .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, k)| k)
 }

@@ -147,3 +147,13 @@ fn the_published_schema_is_up_to_date() {
         "docs/todo.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test -p kubectl-todo --lib the_published_schema_is_up_to_date`"
     );
 }
+
+#[test]
+fn suggestions_catch_a_swapped_letter_in_a_short_name() {
+    assert_eq!(suggestion("wbe", ["web", "api"]), " (did you mean `web`?)");
+    assert_eq!(
+        suggestion("frontned", ["frontend", "backend"]),
+        " (did you mean `frontend`?)"
+    );
+    assert_eq!(suggestion("xyz", ["web", "api"]), "");
+}

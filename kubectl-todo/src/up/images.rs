@@ -1,0 +1,170 @@
+//! The images `up` deploys: planned with image-builder (the tag is the hash
+//! of the build inputs), built in parallel when the engine lacks them, then
+//! put where the cluster can run them.
+
+use std::collections::BTreeMap;
+
+use image_builder::build::{self, BuildOptions, Engine, Progress};
+use image_builder::plan::{self, Plan, PlanOptions};
+use image_builder::{load, push};
+
+use super::target::Target;
+use crate::project::Project;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot plan the image of component `{component}`")]
+    Plan {
+        component: String,
+        #[source]
+        source: image_builder::Error,
+    },
+    #[error("cannot build the image of component `{component}`")]
+    Build {
+        component: String,
+        #[source]
+        source: image_builder::Error,
+    },
+    #[error("cannot get image {image} to {target}")]
+    Deliver {
+        image: String,
+        target: String,
+        #[source]
+        source: image_builder::Error,
+    },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::Plan { component, .. } | Error::Build { component, .. } => format!(
+                "fix the component's sources (the cause says how), or deploy a prebuilt image with `--image {component}=REF`; nothing was changed in the cluster"
+            ),
+            Error::Deliver { .. } => {
+                "check the cluster tool named above (or pass --load/--push); nothing was changed in the cluster".into()
+            }
+        })
+    }
+}
+
+/// The plan of every component that `up` builds (those without `--image`).
+pub async fn plans(
+    project: &Project,
+    overrides: &BTreeMap<String, String>,
+    engine: &Engine,
+) -> Result<Vec<Plan>, Error> {
+    let options = PlanOptions {
+        builder: engine.builder,
+        ..PlanOptions::default()
+    };
+    // Hashing reads every file of a component: one blocking task each, in parallel.
+    let tasks = project
+        .components
+        .iter()
+        .filter(|c| !overrides.contains_key(&c.name))
+        .map(|c| {
+            let spec = c.build_spec(project);
+            let options = options.clone();
+            let name = c.name.clone();
+            tokio::task::spawn_blocking(move || (name, plan::plan(&spec, &options)))
+        });
+    let mut out = Vec::new();
+    for joined in futures::future::join_all(tasks).await {
+        let (component, planned) = joined.expect("planning does not panic");
+        out.push(planned.map_err(|source| Error::Plan { component, source })?);
+    }
+    Ok(out)
+}
+
+/// Whether the engine already has every planned image (then nothing is built).
+pub async fn all_built(engine: &Engine, plans: &[Plan]) -> bool {
+    let checks = plans
+        .iter()
+        .map(|p| async move { engine.image(&p.reference()).await });
+    futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .all(|r| matches!(r, Ok(Some(_))))
+}
+
+/// Builds what is missing, in parallel, and delivers each image to `target`;
+/// returns the reference the cluster runs, per component.
+pub async fn build_and_deliver(
+    engine: &Engine,
+    plans: &[Plan],
+    target: &Target,
+    client: &kube::Client,
+    progress: &dyn Progress,
+) -> Result<BTreeMap<String, String>, Error> {
+    let results = build::build_all(engine, plans, &BuildOptions::default(), progress).await;
+    let mut built = Vec::new();
+    for (plan, result) in plans.iter().zip(results) {
+        built.push(result.map_err(|source| Error::Build {
+            component: plan.component.clone(),
+            source,
+        })?);
+    }
+    let deliveries = built.iter().map(|b| async move {
+        let deployed = match target {
+            Target::Nothing => b.image.clone(),
+            Target::Load(loader) => {
+                progress.event(
+                    &b.component,
+                    build::Event::Status(format!("loading into {}", loader.describe())),
+                );
+                let outcome = load::load(&b.image, loader, Some(client)).await;
+                outcome.map_err(|source| Error::Deliver {
+                    image: b.image.clone(),
+                    target: loader.describe(),
+                    source,
+                })?;
+                b.image.clone()
+            }
+            Target::Push(registry) => {
+                progress.event(
+                    &b.component,
+                    build::Event::Status(format!("pushing to {registry}")),
+                );
+                push::push(engine, &b.image, registry)
+                    .await
+                    .map_err(|source| Error::Deliver {
+                        image: b.image.clone(),
+                        target: registry.clone(),
+                        source,
+                    })?
+            }
+        };
+        progress.event(&b.component, build::Event::Done(deployed.clone()));
+        Ok::<_, Error>((b.component.clone(), deployed))
+    });
+    futures::future::join_all(deliveries)
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// The reference the cluster would run for each plan without building or
+/// delivering anything, when that can be known: the local tag, or for a
+/// registry the pushed reference the last revision recorded for the same tag.
+pub fn expected_references(
+    plans: &[Plan],
+    target: &Target,
+    last: &BTreeMap<String, String>,
+) -> Option<BTreeMap<String, String>> {
+    plans
+        .iter()
+        .map(|p| {
+            let local = p.reference();
+            let deployed = match target {
+                Target::Push(registry) => {
+                    let prefix = format!("{registry}/{local}@");
+                    last.get(&p.component)
+                        .filter(|r| r.starts_with(&prefix))?
+                        .clone()
+                }
+                _ => local,
+            };
+            Some((p.component.clone(), deployed))
+        })
+        .collect()
+}

@@ -1,0 +1,471 @@
+//! `kubectl todo up`: from source to a healthy app in one command.
+//!
+//! 1. read the project, connect to the cluster and the Docker Engine, plan
+//!    the images (tags are input hashes), read the Secret and what the
+//!    cluster holds — all at once, nothing written;
+//! 2. stop here when nothing changed (no build, no load, no write), or with
+//!    `--dry-run` print the diff;
+//! 3. under the app's lock: build what is missing in parallel, load or push
+//!    it, apply with server-side apply and prune, record the revision;
+//! 4. wait for the rollout through watches, stopping early with doctor's
+//!    diagnosis, and print the URLs.
+
+mod diff;
+pub mod display;
+mod images;
+pub mod rollout;
+mod target;
+mod unchanged;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use image_builder::build::Engine;
+
+use crate::apply::{self, Options};
+use crate::cli::GlobalArgs;
+use crate::doctor::PodDoctor;
+use crate::history::store::{Outcome as RevisionOutcome, Store};
+use crate::project::{Project, suggestion};
+use crate::render::{self, Inputs, Object};
+use crate::{context, lock};
+
+pub use images::Error as ImageError;
+pub use target::LoadArg;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  kubectl todo up
+  kubectl todo up --dry-run
+  kubectl todo up --context kind-dev --timeout 10m
+  kubectl todo up --push registry.example:5000
+  kubectl todo up --image backend=registry.example/todo-backend:1.2.3
+
+Exit status: 0 the app is up, 1 it is not (the reason is printed), 130 interrupted.")]
+pub struct Args {
+    /// Show what would change (a diff against the cluster) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Load images into this kind of local cluster (default: told by the context's name).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub load: Option<LoadArg>,
+    /// Push images to this registry (for remote clusters) instead of loading them.
+    #[arg(long, value_name = "REGISTRY", conflicts_with = "load")]
+    pub push: Option<String>,
+    /// Deploy this image for a component instead of building one (repeatable).
+    #[arg(long = "image", value_name = "COMPONENT=REF", value_parser = render::images::parse_override)]
+    pub images: Vec<(String, String)>,
+    /// How long to wait for the rollout (e.g. 90s, 5m).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Return once applied, without waiting for the rollout.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Take over fields another field manager owns.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Wait up to this many seconds for another run to release the app's lock.
+    #[arg(long, value_name = "SECONDS")]
+    pub wait_for_lock: Option<u64>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (number, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration such as 90s or 5m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("`{s}`: use ms, s, m or h")),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot reach the cluster at {server} (context {context}): {cause}")]
+    Unreachable {
+        server: String,
+        context: String,
+        cause: String,
+    },
+    #[error("the rollout of revision {revision} failed")]
+    RolloutFailed { revision: u32 },
+    #[error("the rollout of revision {revision} did not finish within {timeout:?}")]
+    TimedOut { revision: u32, timeout: Duration },
+    #[error("interrupted{}", revision.map(|r| format!("; revision {r} is recorded as interrupted")).unwrap_or_default())]
+    Interrupted { revision: Option<u32> },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::Unreachable { .. } => {
+                "run `kubectl todo doctor` to see why; nothing was changed".into()
+            }
+            Error::RolloutFailed { .. } | Error::TimedOut { .. } => {
+                "fix the cause above and run `kubectl todo up` again, or go back with `kubectl todo rollback`".into()
+            }
+            Error::Interrupted { .. } => {
+                "run `kubectl todo up` again: it converges from wherever this run stopped".into()
+            }
+        })
+    }
+}
+
+pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+    let project = render::run::project(global)?;
+    let overrides = validate_overrides(&project, &args.images)?;
+    let builds_something = project
+        .components
+        .iter()
+        .any(|c| !overrides.contains_key(&c.name));
+    let engine = async {
+        if builds_something {
+            Engine::connect().await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (conn, engine) = tokio::join!(context::connect(global, &project.namespace), engine);
+    let conn = conn?;
+    let engine = engine?;
+    let target = target::Target::choose(args.push.as_deref(), args.load, &conn.context);
+    let plans = async {
+        match &engine {
+            Some(engine) => images::plans(&project, &overrides, engine).await,
+            None => Ok(Vec::new()),
+        }
+    };
+    let (plans, secret, observed) = tokio::join!(
+        plans,
+        apply::run::preflight_secret_data(&conn.client, &project),
+        unchanged::observe(&conn.client, &project),
+    );
+    let secret = secret.map_err(|e| unreachable(e, &conn))?;
+    let observed = observed.map_err(|e| unreachable(e.into(), &conn))?;
+    let plans = plans?;
+    let redact: Vec<String> = secret
+        .iter()
+        .flat_map(|d| d.values())
+        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+        .filter(|v| v.len() >= 4)
+        .collect();
+    let secret_checksum = secret.as_ref().map(crate::secrets::checksum);
+    let render_with = |images: BTreeMap<String, String>| {
+        render::objects(
+            &project,
+            &Inputs {
+                images,
+                secret_checksum: secret_checksum.clone(),
+            },
+        )
+    };
+
+    let last_images = observed
+        .last
+        .as_ref()
+        .map(|(s, _)| s.images.clone())
+        .unwrap_or_default();
+    let built = match &engine {
+        Some(engine) => images::all_built(engine, &plans).await,
+        None => true,
+    };
+    let expected = images::expected_references(&plans, &target, &last_images).map(|mut refs| {
+        refs.extend(overrides.clone());
+        refs
+    });
+    let doctor = PodDoctor::new(global, &project, conn.clone());
+    let rollout = rollout::Rollout {
+        client: conn.client.clone(),
+        project: &project,
+        doctor: &doctor,
+        redact: &redact,
+        timeout: args.timeout,
+    };
+    let display = display::for_stderr();
+
+    if let Some(expected) = &expected {
+        let rendered = render_with(expected.clone());
+        let manifests: Vec<_> = rendered.iter().map(Object::to_json).collect();
+        let on_node = match &target {
+            target::Target::Load(_) => {
+                let local: Vec<String> = plans.iter().map(|p| p.reference()).collect();
+                unchanged::nodes_have(&observed.nodes, &local)
+            }
+            _ => true,
+        };
+        if built && on_node && unchanged::nothing_to_apply(&manifests, &observed) {
+            if args.dry_run {
+                println!("no changes: the cluster runs this revision already");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let revision = observed.last.as_ref().map_or(0, |(s, _)| s.revision);
+            eprintln!("nothing changed since revision {revision}: no build, no load, no apply");
+            return finish(
+                &conn,
+                &project,
+                &rollout,
+                &rendered,
+                revision,
+                display.as_ref(),
+                &args,
+                None,
+            )
+            .await;
+        }
+    }
+
+    if args.dry_run {
+        return dry_run(
+            &conn,
+            &project,
+            &plans,
+            &engine,
+            &target,
+            &overrides,
+            &observed,
+            &args,
+            render_with,
+        )
+        .await;
+    }
+
+    apply::ensure_namespace(&conn.client, &project.namespace).await?;
+    let lock = lock::acquire(
+        conn.client.clone(),
+        &project.namespace,
+        &project.name,
+        args.wait_for_lock.map(Duration::from_secs),
+    )
+    .await?;
+    let store = Store::new(conn.client.clone(), &project.namespace, &project.name);
+    let work = async {
+        let mut refs = overrides.clone();
+        if let Some(engine) = &engine {
+            let progress = image_builder::cli::TermProgress::new(true);
+            let delivered =
+                images::build_and_deliver(engine, &plans, &target, &conn.client, &progress).await;
+            progress.finish();
+            refs.extend(delivered?);
+        }
+        let rendered = render_with(refs.clone());
+        let manifests: Vec<_> = rendered.iter().map(Object::to_json).collect();
+        let options = Options {
+            force_conflicts: args.force_conflicts,
+            origin: "up".into(),
+        };
+        let done = apply::apply(&conn.client, &project, &manifests, refs, &options).await?;
+        for object in &done.pruned {
+            eprintln!("pruned {object}");
+        }
+        eprintln!(
+            "applied revision {} ({} objects) to namespace {}",
+            done.revision,
+            done.applied.len(),
+            project.namespace
+        );
+        anyhow::Ok((rendered, done.revision))
+    };
+    let interrupted = tokio::select! {
+        result = work => Ok(result),
+        _ = tokio::signal::ctrl_c() => Err(()),
+    };
+    let (rendered, revision) = match interrupted {
+        Ok(Ok(applied)) => applied,
+        Ok(Err(e)) => {
+            lock.release().await;
+            return Err(e);
+        }
+        Err(()) => {
+            let revision = store.mark_interrupted().await.ok().flatten();
+            lock.release().await;
+            eprint!(
+                "{}",
+                crate::report::render(&Error::Interrupted { revision }.into())
+            );
+            return Ok(ExitCode::from(130));
+        }
+    };
+    let result = finish(
+        &conn,
+        &project,
+        &rollout,
+        &rendered,
+        revision,
+        display.as_ref(),
+        &args,
+        Some(&store),
+    )
+    .await;
+    lock.release().await;
+    result
+}
+
+/// Waits for the rollout (unless --no-wait), records its failure in the
+/// revision when this run made one, and prints the URLs.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    conn: &context::Connection,
+    project: &Project,
+    rollout: &rollout::Rollout<'_>,
+    rendered: &[Object],
+    revision: u32,
+    display: &dyn display::Display,
+    args: &Args,
+    store: Option<&Store>,
+) -> anyhow::Result<ExitCode> {
+    if !args.no_wait {
+        let outcome = tokio::select! {
+            outcome = rollout.wait(rendered, display) => outcome,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("stopped waiting; revision {revision} is applied and rolling out (see `kubectl todo status`)");
+                return Ok(ExitCode::from(130));
+            }
+        };
+        let failure = match outcome {
+            rollout::Outcome::Ready => None,
+            rollout::Outcome::Failed(findings) => {
+                report_findings(&findings);
+                Some(Error::RolloutFailed { revision })
+            }
+            rollout::Outcome::TimedOut(pending, findings) => {
+                for line in pending {
+                    eprintln!("still waiting: {line}");
+                }
+                report_findings(&findings);
+                Some(Error::TimedOut {
+                    revision,
+                    timeout: args.timeout,
+                })
+            }
+        };
+        if let Some(failure) = failure {
+            if let Some(store) = store
+                && let Ok(list) = store.list().await
+                && let Some(mut summary) = list.into_iter().find(|s| s.revision == revision)
+            {
+                summary.outcome = RevisionOutcome::Failed;
+                summary.error = Some(failure.to_string());
+                let _ = store.set_summary(&summary).await;
+            }
+            return Err(failure.into());
+        }
+    }
+    let urls = crate::urls::app_urls(conn, project).await?;
+    if urls.is_empty() {
+        println!("{} is up in namespace {}", project.name, project.namespace);
+    }
+    for u in urls {
+        println!("{}: {}", u.component, u.url);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_findings(findings: &[crate::doctor::output::Finding]) {
+    for f in findings {
+        eprintln!("✗ {}", f.message);
+        if let Some(hint) = &f.hint {
+            eprintln!("  fix: {hint}");
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn dry_run(
+    conn: &context::Connection,
+    project: &Project,
+    plans: &[image_builder::plan::Plan],
+    engine: &Option<Engine>,
+    target: &target::Target,
+    overrides: &BTreeMap<String, String>,
+    observed: &unchanged::Observed,
+    args: &Args,
+    render_with: impl Fn(BTreeMap<String, String>) -> Vec<Object>,
+) -> anyhow::Result<ExitCode> {
+    let mut refs = overrides.clone();
+    for plan in plans {
+        let reference = plan.reference();
+        let present = match engine {
+            Some(e) => matches!(e.image(&reference).await, Ok(Some(_))),
+            None => true,
+        };
+        let verb = if present {
+            "is built"
+        } else {
+            "would be built"
+        };
+        eprintln!("{}: image {reference} {verb}", plan.component);
+        let deployed = match target {
+            target::Target::Push(registry) => format!("{registry}/{reference}"),
+            _ => reference,
+        };
+        refs.insert(plan.component.clone(), deployed);
+    }
+    if !plans.is_empty() {
+        eprintln!("images go to: {}", target.describe());
+    }
+    let rendered = render_with(refs);
+    let changes = diff::diff(
+        &conn.client,
+        project,
+        &rendered,
+        &observed.members,
+        args.force_conflicts,
+    )
+    .await?;
+    print!("{}", changes.text);
+    eprintln!(
+        "dry run: {} to create, {} to change, {} to prune; nothing was changed",
+        changes.created, changes.changed, changes.pruned
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate_overrides(
+    project: &Project,
+    images: &[(String, String)],
+) -> Result<BTreeMap<String, String>, render::images::Error> {
+    images
+        .iter()
+        .map(|(name, reference)| {
+            if project.component(name).is_none() {
+                return Err(render::images::Error::UnknownComponent {
+                    suggestion: suggestion(name, project.component_names()),
+                    name: name.clone(),
+                });
+            }
+            Ok((name.clone(), reference.clone()))
+        })
+        .collect()
+}
+
+/// A request that never reached the API server is one line and a pointer to doctor.
+fn unreachable(err: anyhow::Error, conn: &context::Connection) -> anyhow::Error {
+    let transport = err
+        .chain()
+        .find_map(|e| match e.downcast_ref::<kube::Error>() {
+            Some(kube::Error::Api(_)) | None => None,
+            Some(k) => Some(k),
+        });
+    match transport {
+        Some(k) => {
+            let root = std::iter::successors(Some(k as &dyn std::error::Error), |e| e.source())
+                .last()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            Error::Unreachable {
+                server: conn.server_host.clone(),
+                context: conn.context.clone(),
+                cause: root,
+            }
+            .into()
+        }
+        None => err,
+    }
+}

@@ -1,0 +1,427 @@
+//! Waiting for a rollout: watches on the app's Deployments, pods and events
+//! (no polling; kube's watcher resumes a dropped watch on its own), a line
+//! per component as its state changes, and an early stop with doctor's
+//! diagnosis as soon as a new pod shows a problem that waiting will not fix.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kube::Api;
+use kube::api::ListParams;
+use kube::runtime::watcher::{self, watcher};
+use kube::runtime::{WatchStreamExt, reflector::Lookup};
+
+use super::display::Display;
+use crate::doctor::PodDoctor;
+use crate::doctor::output::{Finding, Status};
+use crate::labels;
+use crate::project::Project;
+use crate::render::Object;
+
+/// How long a readiness or startup probe may keep failing before `up` stops
+/// waiting: longer than any app needs to start, far shorter than --timeout.
+const PROBE_GRACE: Duration = Duration::from_secs(30);
+
+/// What a component's new pods must look like.
+struct Wanted {
+    component: crate::project::Component,
+    deployment: String,
+    annotations: BTreeMap<String, String>,
+    images: Vec<String>,
+}
+
+pub enum Outcome {
+    Ready,
+    /// A pod problem that waiting will not fix, as doctor explains it.
+    Failed(Vec<Finding>),
+    /// `--timeout` passed: what was still pending, and what doctor says of it.
+    TimedOut(Vec<String>, Vec<Finding>),
+}
+
+/// The state one watch has built (a fresh list replaces it after a drop).
+struct Cache<K> {
+    items: BTreeMap<String, K>,
+    next: BTreeMap<String, K>,
+    ready: bool,
+}
+
+impl<K: Lookup<DynamicType = ()> + Clone> Cache<K> {
+    fn new() -> Self {
+        Cache {
+            items: BTreeMap::new(),
+            next: BTreeMap::new(),
+            ready: false,
+        }
+    }
+
+    fn key(k: &K) -> String {
+        k.name().map(|n| n.into_owned()).unwrap_or_default()
+    }
+
+    fn apply(&mut self, event: watcher::Event<K>) {
+        match event {
+            watcher::Event::Init => self.next.clear(),
+            watcher::Event::InitApply(k) => {
+                self.next.insert(Self::key(&k), k);
+            }
+            watcher::Event::InitDone => {
+                self.items = std::mem::take(&mut self.next);
+                self.ready = true;
+            }
+            watcher::Event::Apply(k) => {
+                self.items.insert(Self::key(&k), k);
+            }
+            watcher::Event::Delete(k) => {
+                self.items.remove(&Self::key(&k));
+            }
+        }
+    }
+}
+
+// Short-lived: each change is applied to its cache as soon as it arrives.
+#[allow(clippy::large_enum_variant)]
+enum Change {
+    Deployment(watcher::Event<Deployment>),
+    Pod(watcher::Event<Pod>),
+    Event(watcher::Event<Event>),
+}
+
+pub struct Rollout<'a> {
+    pub client: kube::Client,
+    pub project: &'a Project,
+    pub doctor: &'a PodDoctor,
+    /// Secret values no quoted log line may show.
+    pub redact: &'a [String],
+    pub timeout: Duration,
+}
+
+impl Rollout<'_> {
+    /// Waits until every Deployment in `rendered` has rolled out, a new pod
+    /// fails in a way waiting will not fix, or the timeout passes.
+    pub async fn wait(&self, rendered: &[Object], display: &dyn Display) -> Outcome {
+        let wanted = wanted(self.project, rendered);
+        let ns = &self.project.namespace;
+        let selector = labels::project_selector(&self.project.name);
+        let config = watcher::Config::default().labels(&selector);
+        let deployments = watcher(
+            Api::<Deployment>::namespaced(self.client.clone(), ns),
+            config.clone(),
+        )
+        .default_backoff()
+        .map_ok(Change::Deployment);
+        let pods = watcher(Api::<Pod>::namespaced(self.client.clone(), ns), config)
+            .default_backoff()
+            .map_ok(Change::Pod);
+        let events = watcher(
+            Api::<Event>::namespaced(self.client.clone(), ns),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .map_ok(Change::Event);
+        let mut changes =
+            futures::stream::select_all([deployments.boxed(), pods.boxed(), events.boxed()]);
+        let (mut ds, mut ps, mut es) = (Cache::new(), Cache::new(), Cache::new());
+        // Probe grace is measured here, so the display is re-evaluated now and then
+        // even when nothing in the cluster changes.
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let deadline = tokio::time::sleep(self.timeout);
+        tokio::pin!(deadline);
+        let mut shown: BTreeMap<String, String> = BTreeMap::new();
+        let mut watch_error_shown = false;
+        loop {
+            tokio::select! {
+                change = changes.next() => match change {
+                    Some(Ok(Change::Deployment(e))) => ds.apply(e),
+                    Some(Ok(Change::Pod(e))) => ps.apply(e),
+                    Some(Ok(Change::Event(e))) => es.apply(e),
+                    Some(Err(e)) => {
+                        if !watch_error_shown {
+                            display.note(&format!("watch interrupted, resuming: {e}"));
+                            watch_error_shown = true;
+                        }
+                        continue;
+                    }
+                    None => {}
+                },
+                _ = tick.tick() => {}
+                _ = &mut deadline => {
+                    let pending = wanted
+                        .iter()
+                        .filter(|w| !complete(ds.items.get(&w.deployment)))
+                        .map(|w| shown.get(&w.component.name).cloned().unwrap_or_else(|| format!("{}: no Deployment yet", w.component.name)))
+                        .collect();
+                    let findings = self.diagnose_pending(&wanted, &ds, &ps, &es, false).await;
+                    return Outcome::TimedOut(pending, findings);
+                }
+            }
+            if !(ds.ready && ps.ready) {
+                continue;
+            }
+            for w in &wanted {
+                let line = progress_line(w, ds.items.get(&w.deployment), &ps.items);
+                if shown.get(&w.component.name) != Some(&line) {
+                    display.component(
+                        &w.component.name,
+                        &line,
+                        complete(ds.items.get(&w.deployment)),
+                    );
+                    shown.insert(w.component.name.clone(), line);
+                }
+            }
+            if wanted.iter().all(|w| complete(ds.items.get(&w.deployment))) {
+                return Outcome::Ready;
+            }
+            let failed = self.diagnose_pending(&wanted, &ds, &ps, &es, true).await;
+            if !failed.is_empty() {
+                return Outcome::Failed(failed);
+            }
+        }
+    }
+
+    /// Doctor's findings for the new pods in trouble; with `fatal_only`, only
+    /// for problems waiting will not fix (and nothing otherwise).
+    async fn diagnose_pending(
+        &self,
+        wanted: &[Wanted],
+        ds: &Cache<Deployment>,
+        ps: &Cache<Pod>,
+        es: &Cache<Event>,
+        fatal_only: bool,
+    ) -> Vec<Finding> {
+        let events: Vec<Event> = es.items.values().cloned().collect();
+        let mut nodes: Option<Vec<Node>> = None;
+        let mut out = Vec::new();
+        for w in wanted {
+            let Some(deployment) = ds.items.get(&w.deployment) else {
+                continue;
+            };
+            if complete(Some(deployment)) {
+                continue;
+            }
+            if let Some(f) = deadline_exceeded(w, deployment)
+                && fatal_only
+            {
+                out.push(f);
+            }
+            for pod in ps.items.values().filter(|p| is_new(w, p)) {
+                if fatal_only && !fatal(pod, &events) {
+                    continue;
+                }
+                if nodes.is_none() {
+                    let api: Api<Node> = Api::all(self.client.clone());
+                    nodes = Some(
+                        api.list(&ListParams::default())
+                            .await
+                            .map(|l| l.items)
+                            .unwrap_or_default(),
+                    );
+                }
+                let findings = self
+                    .doctor
+                    .diagnose(
+                        &w.component,
+                        deployment,
+                        pod,
+                        &events,
+                        nodes.as_deref(),
+                        self.redact,
+                    )
+                    .await;
+                out.extend(
+                    findings
+                        .into_iter()
+                        .filter(|f| !fatal_only || f.status == Status::Fail),
+                );
+            }
+        }
+        out
+    }
+}
+
+fn wanted(project: &Project, rendered: &[Object]) -> Vec<Wanted> {
+    rendered
+        .iter()
+        .filter_map(|o| match o {
+            Object::Deployment(d) => Some(d),
+            _ => None,
+        })
+        .filter_map(|d| {
+            let name = d.metadata.name.clone()?;
+            let component = project
+                .components
+                .iter()
+                .find(|c| crate::render::object_name(project, c) == name)?
+                .clone();
+            let template = d.spec.as_ref()?.template.clone();
+            Some(Wanted {
+                component,
+                deployment: name,
+                annotations: template
+                    .metadata
+                    .and_then(|m| m.annotations)
+                    .unwrap_or_default(),
+                images: template
+                    .spec
+                    .map(|s| s.containers.into_iter().filter_map(|c| c.image).collect())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// A pod of the rollout being waited for: its template carries the rendered
+/// checksums and images (old pods, going away, do not count).
+fn is_new(w: &Wanted, pod: &Pod) -> bool {
+    let annotations = pod.metadata.annotations.clone().unwrap_or_default();
+    let images: Vec<String> = pod
+        .spec
+        .as_ref()
+        .map(|s| {
+            s.containers
+                .iter()
+                .filter_map(|c| c.image.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    pod.metadata.deletion_timestamp.is_none()
+        && images == w.images
+        && w.annotations
+            .iter()
+            .all(|(k, v)| annotations.get(k) == Some(v))
+}
+
+/// kubectl's `rollout status` test: the controller saw this generation, and
+/// every replica is updated and available, with no old ones left.
+fn complete(d: Option<&Deployment>) -> bool {
+    let Some(d) = d else { return false };
+    let (Some(spec), Some(status)) = (d.spec.as_ref(), d.status.as_ref()) else {
+        return false;
+    };
+    let want = spec.replicas.unwrap_or(1);
+    status.observed_generation >= d.metadata.generation
+        && status.updated_replicas.unwrap_or(0) == want
+        && status.replicas.unwrap_or(0) == want
+        && status.available_replicas.unwrap_or(0) == want
+}
+
+fn progress_line(w: &Wanted, d: Option<&Deployment>, pods: &BTreeMap<String, Pod>) -> String {
+    let name = &w.component.name;
+    let Some(d) = d else {
+        return format!("{name}: waiting for Deployment {}", w.deployment);
+    };
+    let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let status = d.status.clone().unwrap_or_default();
+    if complete(Some(d)) {
+        return format!("{name}: {want}/{want} ready");
+    }
+    let new: Vec<&Pod> = pods.values().filter(|p| is_new(w, p)).collect();
+    let waiting: Vec<String> = new
+        .iter()
+        .filter_map(|p| {
+            let statuses = p.status.as_ref()?.container_statuses.as_ref()?;
+            statuses
+                .iter()
+                .find_map(|cs| cs.state.as_ref()?.waiting.as_ref()?.reason.clone())
+        })
+        .collect();
+    let mut line = format!(
+        "{name}: {}/{want} updated, {}/{want} ready",
+        status.updated_replicas.unwrap_or(0),
+        status.ready_replicas.unwrap_or(0)
+    );
+    if !waiting.is_empty() {
+        line.push_str(&format!(" ({})", waiting.join(", ")));
+    }
+    line
+}
+
+fn deadline_exceeded(w: &Wanted, d: &Deployment) -> Option<Finding> {
+    let condition = d.status.as_ref()?.conditions.as_ref()?.iter().find(|c| {
+        c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    })?;
+    Some(Finding::fail(
+        &crate::doctor::catalogue::DEPLOYMENT,
+        format!(
+            "{}: Deployment {} {}",
+            w.component.name,
+            w.deployment,
+            condition.message.clone().unwrap_or_default()
+        ),
+        format!(
+            "look at its pods: `kubectl todo doctor --component {}`",
+            w.component.name
+        ),
+    ))
+}
+
+/// A problem that more waiting will not fix: the scheduler has no room, the
+/// image cannot be had, the container cannot be created or keeps crashing,
+/// or a probe has failed for longer than [`PROBE_GRACE`].
+fn fatal(pod: &Pod, events: &[Event]) -> bool {
+    let Some(status) = pod.status.as_ref() else {
+        return false;
+    };
+    let unschedulable = status.conditions.iter().flatten().any(|c| {
+        c.type_ == "PodScheduled"
+            && c.status == "False"
+            && c.reason.as_deref() == Some("Unschedulable")
+    });
+    let containers = status.container_statuses.iter().flatten();
+    let stuck = containers.clone().any(|cs| {
+        let waiting = cs
+            .state
+            .as_ref()
+            .and_then(|s| s.waiting.as_ref())
+            .and_then(|w| w.reason.as_deref());
+        matches!(
+            waiting,
+            Some(
+                "ErrImagePull"
+                    | "ImagePullBackOff"
+                    | "ErrImageNeverPull"
+                    | "InvalidImageName"
+                    | "CreateContainerConfigError"
+                    | "CreateContainerError"
+                    | "RunContainerError"
+                    | "CrashLoopBackOff"
+            )
+        ) || cs
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .is_some_and(|t| t.reason.as_deref() == Some("OOMKilled"))
+    });
+    let ready = status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    unschedulable
+        || stuck
+        || (!ready && probe_failing_since(pod, events).is_some_and(|t| t >= PROBE_GRACE))
+}
+
+/// How long the pod's probes have been failing, from its oldest `Unhealthy` event.
+fn probe_failing_since(pod: &Pod, events: &[Event]) -> Option<Duration> {
+    let name = pod.metadata.name.as_deref()?;
+    let first = events
+        .iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("Unhealthy")
+                && e.involved_object.kind.as_deref() == Some("Pod")
+                && e.involved_object.name.as_deref() == Some(name)
+                && (e.involved_object.uid.is_none() || e.involved_object.uid == pod.metadata.uid)
+        })
+        .filter_map(|e| {
+            e.first_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        })
+        .min()?;
+    let since = jiff::Timestamp::now().duration_since(first);
+    Duration::try_from(since).ok()
+}

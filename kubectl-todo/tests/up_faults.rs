@@ -1,0 +1,295 @@
+//! `kubectl todo up` when things go wrong: pods that cannot run, a busy or
+//! abandoned lock, Ctrl-C during the apply, refused and failing requests,
+//! dropped watches; and `--dry-run`. Scripted runtime, real builds.
+
+#[path = "up_support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::Api;
+use kube::api::{ObjectMeta, PostParams};
+use kube_emulator::Config;
+use kube_emulator::faults::{Denial, Fault};
+use support::{NS, Setup};
+
+fn emulator(s: &Setup) -> kube_emulator::client::Client {
+    kube_emulator::client::Client::new(&s.emu.url()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_the_node_cannot_get_stops_the_rollout_with_doctors_diagnosis() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-1").await;
+    let run = s
+        .run(&[
+            "up",
+            "--image",
+            "api=shop-api:never-built",
+            "--timeout",
+            "10m",
+        ])
+        .await
+        .failed();
+    assert!(
+        run.stderr
+            .contains("shop-api:never-built is not on the node")
+            && run
+                .stderr
+                .contains("minikube image load shop-api:never-built"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("the rollout of revision 1 failed"),
+        "{}",
+        run.all()
+    );
+    let history = s.history().await;
+    assert_eq!(history[0]["outcome"], "failed");
+    assert!(!run.all().contains("canary-faults-1"));
+    s.remove_built_images().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unschedulable_pod_stops_the_rollout() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-2").await;
+    let project = support::PROJECT.replace(
+        "    secretKeys: [API_KEY]\n",
+        "    secretKeys: [API_KEY]\n    resources: {requests: {cpu: '64', memory: 128Mi}, limits: {cpu: '64', memory: 512Mi}}\n",
+    );
+    s.write("todo.yaml", &project);
+    let run = s.run(&["up", "--timeout", "10m"]).await.failed();
+    assert!(
+        run.stderr.contains("api:") && run.stderr.to_lowercase().contains("cpu"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("the rollout of revision 1 failed"),
+        "{}",
+        run.all()
+    );
+    s.remove_built_images().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_lock_refuses_and_an_abandoned_one_expires() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-3").await;
+    let leases: Api<Lease> = Api::namespaced(s.client.clone(), NS);
+    let lease = |renewed: jiff::Timestamp| Lease {
+        metadata: ObjectMeta {
+            name: Some("shop-lock".into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some("elsewhere/42".into()),
+            lease_duration_seconds: Some(15),
+            renew_time: Some(MicroTime(renewed)),
+            ..LeaseSpec::default()
+        }),
+    };
+    leases
+        .create(&PostParams::default(), &lease(jiff::Timestamp::now()))
+        .await
+        .unwrap();
+    let run = s.run(&["up"]).await.failed();
+    assert!(
+        run.stderr
+            .contains("another operation on shop is in progress: elsewhere/42"),
+        "{}",
+        run.all()
+    );
+    assert!(run.stderr.contains("--wait-for-lock"), "{}", run.all());
+    assert!(
+        s.history().await.as_array().unwrap().is_empty(),
+        "nothing applied"
+    );
+
+    // The holder was killed a minute ago: its lease has expired, and up takes it over.
+    let mut stale = leases.get("shop-lock").await.unwrap();
+    stale.spec = lease(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(60)).spec;
+    leases
+        .replace("shop-lock", &PostParams::default(), &stale)
+        .await
+        .unwrap();
+    s.run(&["up", "--timeout", "2m"]).await.ok();
+    assert!(
+        leases.get_opt("shop-lock").await.unwrap().is_none(),
+        "released"
+    );
+    s.remove_built_images().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_ups_at_once_take_turns() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-4").await;
+    s.run(&["up", "--timeout", "2m"]).await.ok();
+    s.write("api/www/index.html", "api v2\n");
+    let (a, b) = tokio::join!(
+        s.run(&["up", "--timeout", "2m", "--wait-for-lock", "120"]),
+        s.run(&["up", "--timeout", "2m", "--wait-for-lock", "120"]),
+    );
+    let (a, b) = (a.ok(), b.ok());
+    let history = s.history().await;
+    let outcomes: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    // The second to take the lock finds the first's revision applied: nothing to do,
+    // or (if it looked before the first finished) a revision of its own; never a mix.
+    assert!(
+        outcomes == ["applied", "applied"] || outcomes == ["applied", "applied", "applied"],
+        "{outcomes:?}\n{}\n{}",
+        a.all(),
+        b.all()
+    );
+    s.remove_built_images().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_during_the_apply_records_the_revision_as_interrupted_and_the_next_up_converges() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-5").await;
+    emulator(&s)
+        .add_fault(&Fault {
+            method: Some("PATCH".into()),
+            path: Some("/deployments/".into()),
+            // Each of the dry run's and the apply's Deployment patches.
+            latency_ms: Some(3_000),
+            ..Fault::default()
+        })
+        .await
+        .unwrap();
+    let child = s.command(&["up", "--timeout", "2m"]).spawn().unwrap();
+    let maps: Api<ConfigMap> = Api::namespaced(s.client.clone(), NS);
+    let mut applying = false;
+    for _ in 0..600 {
+        if let Some(rev) = maps.get_opt("shop-rev-1").await.unwrap() {
+            applying =
+                rev.metadata.annotations.unwrap()["kubectl-todo/summary"].contains("\"applying\"");
+            if applying {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(applying, "the run reached the apply");
+    // Give it time to reach the slow Deployment patch.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = child.id().unwrap() as i32;
+    // SAFETY: signalling a child process this test started.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("revision 1 is recorded as interrupted"),
+        "{stderr}"
+    );
+    assert_eq!(s.history().await[0]["outcome"], "interrupted");
+    s.emu.faults().clear();
+
+    let run = s.run(&["up", "--timeout", "2m"]).await.ok();
+    let history = s.history().await;
+    assert_eq!(history[1]["outcome"], "applied", "{}", run.all());
+    s.remove_built_images().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_and_failing_requests() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-6").await;
+    // Two 500s on the Deployments are retried with backoff.
+    emulator(&s)
+        .add_fault(&Fault {
+            method: Some("PATCH".into()),
+            path: Some("/deployments/".into()),
+            code: Some(500),
+            times: Some(2),
+            ..Fault::default()
+        })
+        .await
+        .unwrap();
+    // Pod watches drop every second: the display resumes them.
+    emulator(&s)
+        .add_fault(&Fault {
+            path: Some("/pods".into()),
+            watch_only: true,
+            close_after_ms: Some(1000),
+            ..Fault::default()
+        })
+        .await
+        .unwrap();
+    s.run(&["up", "--timeout", "2m"]).await.ok();
+    let web_image = s.image_of("shop-web").await;
+
+    // A refused verb is named, and the revision is not reported as a success.
+    s.write("web/www/index.html", "web v3\n");
+    emulator(&s)
+        .deny(&Denial {
+            verb: "patch".into(),
+            group: "apps".into(),
+            resource: "deployments".into(),
+            namespace: None,
+        })
+        .await
+        .unwrap();
+    let run = s.run(&["up", "--timeout", "2m"]).await.failed();
+    assert!(
+        run.stderr.contains("refuses to let you patch deployments")
+            && run.stderr.contains("kubectl auth can-i patch deployments"),
+        "{}",
+        run.all()
+    );
+    // Refused in the dry run that precedes every apply: nothing was changed.
+    assert_eq!(s.history().await.as_array().unwrap().len(), 1);
+    assert_eq!(s.image_of("shop-web").await, web_image);
+    s.remove_built_images().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_prints_the_diff_and_changes_nothing() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-7").await;
+    s.run(&["up", "--timeout", "2m"]).await.ok();
+    let run = s.run(&["up", "--dry-run"]).await.ok();
+    assert!(run.stdout.contains("no changes"), "{}", run.all());
+
+    s.write(
+        "todo.yaml",
+        &support::PROJECT.replace("GREETING: hello", "GREETING: bonjour"),
+    );
+    s.write("web/www/index.html", "web v4\n");
+    let run = s.run(&["up", "--dry-run"]).await.ok();
+    assert!(
+        run.stdout.contains("-  GREETING: hello") && run.stdout.contains("+  GREETING: bonjour"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains("+++ up/Deployment/shop-web"),
+        "{}",
+        run.all()
+    );
+    assert!(run.stderr.contains("would be built"), "{}", run.all());
+    assert!(
+        run.stderr.contains("0 to create, 2 to change, 0 to prune"),
+        "{}",
+        run.all()
+    );
+    let maps: Api<ConfigMap> = Api::namespaced(s.client.clone(), NS);
+    let config = maps.get("shop-web").await.unwrap();
+    assert_eq!(config.data.unwrap()["GREETING"], "hello");
+    assert_eq!(s.history().await.as_array().unwrap().len(), 1);
+    assert!(!run.all().contains("canary-faults-7"));
+    s.remove_built_images().await;
+}

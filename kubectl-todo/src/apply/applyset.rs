@@ -16,10 +16,49 @@ pub const ID_LABEL: &str = "applyset.kubernetes.io/id";
 pub const PART_OF_LABEL: &str = "applyset.kubernetes.io/part-of";
 pub const GROUP_KINDS_ANNOTATION: &str = "applyset.kubernetes.io/contains-group-kinds";
 pub const TOOLING_ANNOTATION: &str = "applyset.kubernetes.io/tooling";
-/// kubectl refuses sets whose tooling is not `kubectl/…`; ours follow its
-/// semantics exactly (server-side apply, the same labels), so they say so and
-/// `kubectl apply --prune --applyset` can take over or prune them.
-pub const TOOLING: &str = "kubectl/v1.32";
+
+/// The tooling annotation, `<tool>/<semver>`. kubectl (applyset.go) takes the
+/// part before the last `/` as the tool and refuses to touch a set whose tool
+/// is not `kubectl`; the spec asks every tool to refuse sets of other tools.
+/// kubectl-todo runs as `kubectl todo` and operates the set exactly as
+/// `kubectl apply --server-side --prune --applyset` does (same id, labels,
+/// annotations, superset-then-prune order), so the set is a kubectl ApplySet
+/// and says so: tool `kubectl`. It does not pretend to be a kubectl release:
+/// the version is the Kubernetes API it is built against, with semver build
+/// metadata naming the writer, e.g. `kubectl/v1.33.0+kubectl-todo.0.1.0`.
+/// kubectl rewrites it to its own version when it applies; both are accepted.
+pub const TOOLING: &str = concat!("kubectl/v1.33.0+kubectl-todo.", env!("CARGO_PKG_VERSION"));
+const TOOL: &str = "kubectl";
+
+/// The field manager of the parent's labels and annotations: the one kubectl
+/// uses for them. Whichever tool wrote the set last, its bookkeeping has one
+/// owner, so neither kubectl nor kubectl-todo meets a conflict on it (kubectl
+/// warns "ApplySet field manager kubectl-applyset should own these fields"
+/// and forces otherwise). The members keep kubectl-todo's own manager.
+pub const PARENT_FIELD_MANAGER: &str = "kubectl-applyset";
+
+/// Why an existing parent is not one kubectl-todo may change.
+pub fn refusal(parent: &ConfigMap, id: &str) -> Option<String> {
+    let meta = &parent.metadata;
+    let tooling = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(TOOLING_ANNOTATION));
+    let Some(tooling) = tooling else {
+        return Some(format!("it has no {TOOLING_ANNOTATION} annotation"));
+    };
+    let tool = tooling
+        .rsplit_once('/')
+        .map_or(tooling.as_str(), |(t, _)| t);
+    if tool != TOOL {
+        return Some(format!("it is managed by {tooling:?}"));
+    }
+    match meta.labels.as_ref().and_then(|l| l.get(ID_LABEL)) {
+        Some(found) if found == id => None,
+        Some(found) => Some(format!("its {ID_LABEL} label is {found}, not {id}")),
+        None => Some(format!("it has no {ID_LABEL} label")),
+    }
+}
 
 /// The parent ConfigMap of a project's set.
 pub fn parent_name(project: &str) -> String {
@@ -91,6 +130,35 @@ mod tests {
             id("todo-applyset", "todo").len() <= 63,
             "fits in a label value"
         );
+    }
+
+    #[test]
+    fn only_sets_of_kubectl_tooling_with_our_id_are_ours() {
+        let parent = |tooling: Option<&str>, id: Option<&str>| ConfigMap {
+            metadata: kube::api::ObjectMeta {
+                annotations: tooling
+                    .map(|t| [(TOOLING_ANNOTATION.to_string(), t.to_string())].into()),
+                labels: id.map(|i| [(ID_LABEL.to_string(), i.to_string())].into()),
+                ..Default::default()
+            },
+            ..ConfigMap::default()
+        };
+        let ours = id("shop-applyset", "shop");
+        assert_eq!(refusal(&parent(Some(TOOLING), Some(&ours)), &ours), None);
+        // What kubectl writes after `kubectl apply --applyset`.
+        assert_eq!(
+            refusal(&parent(Some("kubectl/v1.32.4"), Some(&ours)), &ours),
+            None
+        );
+        assert_eq!(
+            refusal(&parent(Some("helm/v3"), Some(&ours)), &ours).unwrap(),
+            "it is managed by \"helm/v3\""
+        );
+        assert!(refusal(&parent(Some("kubectl-todo/v1"), Some(&ours)), &ours).is_some());
+        assert!(refusal(&parent(None, Some(&ours)), &ours).is_some());
+        assert!(refusal(&parent(Some(TOOLING), Some("applyset-x-v1")), &ours).is_some());
+        assert!(refusal(&parent(Some(TOOLING), None), &ours).is_some());
+        assert!(TOOLING.starts_with("kubectl/v1."));
     }
 
     #[test]

@@ -29,6 +29,14 @@ pub enum Error {
     UnknownKind(String),
     #[error("still being deleted after the timeout: {0}")]
     StillThere(String),
+    #[error(
+        "ConfigMap {parent} in namespace {namespace} is not an ApplySet kubectl-todo may change: {why}"
+    )]
+    ForeignApplySet {
+        parent: String,
+        namespace: String,
+        why: String,
+    },
 }
 
 impl Error {
@@ -81,6 +89,10 @@ impl Error {
                 "a finalizer may hold them: look with `kubectl get <kind> <name> -o yaml`, then re-run `kubectl todo down`"
                     .into()
             }
+            Error::ForeignApplySet { parent, namespace, .. } => format!(
+                "another tool manages this app's objects: use that tool; if the app is yours, delete the parent \
+                 (`kubectl delete configmap {parent} -n {namespace}`) and apply again; nothing was changed"
+            ),
             Error::Manifest(_) | Error::UnknownKind(_) => return None,
         })
     }

@@ -48,6 +48,7 @@ pub async fn apply(
 ) -> Result<Applied, Error> {
     let ns = &project.namespace;
     ensure_namespace(client, ns).await?;
+    let parent = parent(client, project).await?;
     let members = members(project, objects)?;
     if !options.force_conflicts {
         preflight(client, ns, &members).await?;
@@ -71,7 +72,14 @@ pub async fn apply(
         .write(&summary, objects)
         .await
         .map_err(Error::history)?;
-    let result = apply_set(client, project, &members, options.force_conflicts).await;
+    let result = apply_set(
+        client,
+        project,
+        parent.as_ref(),
+        &members,
+        options.force_conflicts,
+    )
+    .await;
     summary.outcome = if result.is_ok() {
         Outcome::Applied
     } else {
@@ -184,9 +192,31 @@ async fn preflight(client: &kube::Client, ns: &str, members: &[Member]) -> Resul
     }
 }
 
+/// The set's parent as it is, after checking that kubectl-todo may change it.
+async fn parent(client: &kube::Client, project: &Project) -> Result<Option<ConfigMap>, Error> {
+    let ns = &project.namespace;
+    let name = applyset::parent_name(&project.name);
+    let parents: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let parent = retry(|| parents.get_opt(&name))
+        .await
+        .map_err(|e| Error::api("get", "configmaps", &name, e))?;
+    if let Some(why) = parent
+        .as_ref()
+        .and_then(|p| applyset::refusal(p, &applyset::id(&name, ns)))
+    {
+        return Err(Error::ForeignApplySet {
+            parent: name,
+            namespace: ns.clone(),
+            why,
+        });
+    }
+    Ok(parent)
+}
+
 async fn apply_set(
     client: &kube::Client,
     project: &Project,
+    previous: Option<&ConfigMap>,
     members: &[Member],
     force: bool,
 ) -> Result<(Vec<String>, Vec<String>), Error> {
@@ -194,11 +224,7 @@ async fn apply_set(
     let parent_name = applyset::parent_name(&project.name);
     let id = applyset::id(&parent_name, ns);
     let parents: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    let previous = retry(|| parents.get_opt(&parent_name))
-        .await
-        .map_err(|e| Error::api("get", "configmaps", &parent_name, e))?;
     let previous_kinds = previous
-        .as_ref()
         .and_then(|p| {
             p.metadata
                 .annotations
@@ -293,10 +319,11 @@ async fn write_parent(
         ..ConfigMap::default()
     };
     // Forced, unlike the members: the parent holds only the set's bookkeeping,
-    // which every tool operating the set rewrites (after `kubectl apply
-    // --applyset` kubectl's manager owns these annotations). Taking them back
-    // is the ApplySet protocol, not overriding someone's intent for the app.
-    let params = PatchParams::apply(labels::FIELD_MANAGER).force();
+    // which every tool operating the set rewrites (an older kubectl-todo wrote
+    // it as `kubectl-todo`). Taking it back is the ApplySet protocol, not
+    // overriding someone's intent for the app; `refusal` has already checked
+    // that the set is not another tool's.
+    let params = PatchParams::apply(applyset::PARENT_FIELD_MANAGER).force();
     let patch = Patch::Apply(&parent);
     retry(|| api.patch(name, &params, &patch))
         .await

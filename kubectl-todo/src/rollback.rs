@@ -123,7 +123,8 @@ async fn locked(
             revision: target.revision,
         })?;
     for object in &mut manifests {
-        set_secret_checksum(object, &project.secret.name, secret_checksum)?;
+        set_secret_checksum(object, &project.secret.name, secret_checksum)
+            .map_err(apply::Error::Manifest)?;
     }
     let options = Options {
         force_conflicts: args.force_conflicts,
@@ -177,12 +178,11 @@ fn set_secret_checksum(
     object: &mut Value,
     secret: &str,
     checksum: Option<&str>,
-) -> Result<(), apply::Error> {
+) -> serde_json::Result<()> {
     if object["kind"] != "Deployment" {
         return Ok(());
     }
-    let mut deployment: Deployment =
-        serde_json::from_value(object.clone()).map_err(apply::Error::Manifest)?;
+    let mut deployment: Deployment = serde_json::from_value(object.clone())?;
     let Some(spec) = deployment.spec.as_mut() else {
         return Ok(());
     };
@@ -204,7 +204,7 @@ fn set_secret_checksum(
         Some(sum) => annotations.insert(SECRET_CHECKSUM_ANNOTATION.into(), sum.into()),
         None => annotations.remove(SECRET_CHECKSUM_ANNOTATION),
     };
-    *object = serde_json::to_value(&deployment).map_err(apply::Error::Manifest)?;
+    *object = serde_json::to_value(&deployment)?;
     Ok(())
 }
 

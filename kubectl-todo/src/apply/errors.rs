@@ -17,12 +17,11 @@ pub enum Error {
         verb: String,
         resource: String,
         name: String,
-        // Boxed: kube::Error is large, and every Result of this crate carries this enum.
         #[source]
-        source: Box<kube::Error>,
+        source: kube::Error,
     },
     #[error("cannot read or write the revision history")]
-    History(#[source] Box<kube::Error>),
+    History(#[source] kube::Error),
     #[error("a recorded manifest is not a Kubernetes object")]
     Manifest(#[source] serde_json::Error),
     #[error("kubectl-todo does not manage objects of kind {0}")]
@@ -51,7 +50,7 @@ impl Error {
                 verb: verb.to_string(),
                 resource: resource.to_string(),
                 name: name.to_string(),
-                source: Box::new(source),
+                source,
             },
         }
     }
@@ -70,7 +69,7 @@ impl Error {
             kube::Error::Api(s) if s.code == 403 => {
                 Error::api("write", "configmaps", "(revision history)", source)
             }
-            _ => Error::History(Box::new(source)),
+            _ => Error::History(source),
         }
     }
 

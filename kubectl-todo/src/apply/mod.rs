@@ -131,6 +131,9 @@ impl Member {
     }
 }
 
+// The module's one error type: boxing its kube::Error would hide it from
+// error chains, where `up` looks for it to tell an unreachable cluster.
+#[allow(clippy::result_large_err)]
 fn members(project: &Project, objects: &[serde_json::Value]) -> Result<Vec<Member>, Error> {
     let ns = &project.namespace;
     let id = applyset::id(&applyset::parent_name(&project.name), ns);

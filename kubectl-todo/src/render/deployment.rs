@@ -69,9 +69,11 @@ pub(super) fn deployment(
     }
 }
 
-/// The tag of an image reference, used as `app.kubernetes.io/version`.
+/// The tag of an image reference, used as `app.kubernetes.io/version`; a
+/// pushed image is deployed by digest (`repo:tag@sha256:…`), which is no label value.
 fn version_of(image: &str) -> Option<&str> {
-    let (_, tag) = image.rsplit_once(':')?;
+    let without_digest = image.split('@').next()?;
+    let (_, tag) = without_digest.rsplit_once(':')?;
     (!tag.contains('/')).then_some(tag)
 }
 
@@ -246,5 +248,9 @@ mod tests {
             Some("0123456789abcdef")
         );
         assert_eq!(version_of("localhost:5000/todo-frontend"), None);
+        assert_eq!(
+            version_of("localhost:5000/todo-frontend:0123456789abcdef@sha256:6905a4ec"),
+            Some("0123456789abcdef")
+        );
     }
 }

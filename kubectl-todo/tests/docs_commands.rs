@@ -11,6 +11,10 @@
 //!   `k3d` on PATH and `kubectl-todo`, `kubectl_complete-todo` and
 //!   `image-builder` as `cargo install` leaves them. Each must exit 0, or
 //!   the code its line ends with as `# exit N`. `cd` carries over.
+//!   The kubeconfig also has a context named `staging` (the same cluster),
+//!   and `$REGISTRY` names a real registry on loopback (Debian's
+//!   `docker-registry`) that the cluster's node pulls from, for the pages
+//!   about remote clusters.
 //! - A block whose info string has `file=PATH` (```` ```dotenv file=.env ````)
 //!   is written to PATH, relative to the session's directory, when the
 //!   session reaches it: the files a reader makes with an editor.
@@ -291,6 +295,7 @@ fn the_conventions_are_read_as_documented() {
 /// A scratch copy of the example app, a cluster and the installed binaries.
 struct Session {
     _emulator: Emulator,
+    registry: Registry,
     dir: tempfile::TempDir,
     bin: PathBuf,
     standins: PathBuf,
@@ -304,6 +309,8 @@ impl Session {
         let kubeconfig = dir.path().join("kubeconfig");
         emulator.write_kubeconfig(&kubeconfig).unwrap();
         rename_context(&kubeconfig, "minikube");
+        add_context(&kubeconfig, "staging");
+        let registry = Registry::start(dir.path(), &emulator.url());
         let standins =
             kube_emulator::standins::install(&dir.path().join("standins"), &emulator.url())
                 .unwrap();
@@ -328,6 +335,7 @@ impl Session {
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
         Session {
             _emulator: emulator,
+            registry,
             dir,
             bin,
             standins,
@@ -354,6 +362,7 @@ impl Session {
             .env("IMAGE_BUILDER_CACHE_DIR", self.dir.path().join("cache"))
             .env("NO_COLOR", "1")
             .env("DOCS_PWD", &pwd_file)
+            .env("REGISTRY", &self.registry.address)
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .output();
@@ -407,6 +416,117 @@ fn rename_context(kubeconfig: &Path, name: &str) {
     doc["current-context"] = name.into();
     doc["contexts"][0]["name"] = name.into();
     std::fs::write(kubeconfig, serde_yaml_ng::to_string(&doc).unwrap()).unwrap();
+}
+
+/// A second context for the same cluster, as a remote one would be named.
+fn add_context(kubeconfig: &Path, name: &str) {
+    let text = std::fs::read_to_string(kubeconfig).unwrap();
+    let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let mut context = doc["contexts"][0].clone();
+    context["name"] = name.into();
+    doc["contexts"].as_sequence_mut().unwrap().push(context);
+    std::fs::write(kubeconfig, serde_yaml_ng::to_string(&doc).unwrap()).unwrap();
+}
+
+/// A registry on loopback, and a node that pulls from it: whatever is
+/// pushed is put on the emulated node by the reference a cluster would use
+/// (`REGISTRY/repo:tag@sha256:…`), as a remote cluster's kubelet pulls it.
+struct Registry {
+    address: String,
+    child: std::process::Child,
+    pulling: tokio::task::JoinHandle<()>,
+}
+
+impl Registry {
+    fn start(dir: &Path, emulator_url: &str) -> Registry {
+        let bin = which::which("docker-registry")
+            .expect("docker-registry is not installed: `apt-get install -y docker-registry`");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let data = dir.join("registry");
+        let config = dir.join("registry.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                data.display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new(bin)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(started, "docker-registry did not start");
+        let address = format!("127.0.0.1:{port}");
+        let node = kube_emulator::client::Client::new(emulator_url).unwrap();
+        let repositories = data.join("docker/registry/v2/repositories");
+        let registry = address.clone();
+        let pulling = tokio::spawn(async move {
+            let mut pulled = std::collections::BTreeSet::new();
+            loop {
+                for reference in pushed(&repositories, &registry) {
+                    if !pulled.contains(&reference)
+                        && node
+                            .load_images(std::slice::from_ref(&reference))
+                            .await
+                            .is_ok()
+                    {
+                        pulled.insert(reference);
+                    }
+                }
+                // A push returns once its tag is stored; `up` applies right
+                // after, so the node must have the image well before its pod starts.
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        });
+        Registry {
+            address,
+            child,
+            pulling,
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.pulling.abort();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `REGISTRY/repo:tag@digest` of every tag the registry's storage holds.
+fn pushed(repositories: &Path, registry: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(repos) = std::fs::read_dir(repositories) else {
+        return found;
+    };
+    for repo in repos.flatten() {
+        let tags = repo.path().join("_manifests/tags");
+        for tag in std::fs::read_dir(tags).into_iter().flatten().flatten() {
+            let link = tag.path().join("current/link");
+            if let Ok(digest) = std::fs::read_to_string(link) {
+                found.push(format!(
+                    "{registry}/{}:{}@{}",
+                    repo.file_name().to_string_lossy(),
+                    tag.file_name().to_string_lossy(),
+                    digest.trim()
+                ));
+            }
+        }
+    }
+    found
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -468,7 +588,8 @@ async fn every_console_session_in_the_docs_runs() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// Image ids of the example's repositories (`todo-frontend`, `todo-backend`).
+/// Image ids of the example's repositories (`todo-frontend`, `todo-backend`),
+/// here or pushed.
 async fn example_images() -> Vec<String> {
     let out = tokio::process::Command::new("docker")
         .args([

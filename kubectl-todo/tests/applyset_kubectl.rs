@@ -8,7 +8,7 @@ mod support;
 
 use std::process::Output;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
@@ -116,14 +116,24 @@ async fn kubectl_and_kubectl_todo_prune_each_others_members() {
     assert!(services.get_opt("shop-api").await.unwrap().is_none());
     assert!(services.get_opt("shop-web").await.unwrap().is_some());
 
-    // kubectl adds a member of its own; kubectl-todo's next apply prunes it
-    // (and brings the api Service back).
-    list["items"].as_array_mut().unwrap().push(json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "shop-extra", "namespace": "shop"},
-        "data": {"added": "by kubectl"},
-    }));
+    // kubectl adds members of its own: a ConfigMap, which kubectl-todo's next
+    // apply prunes (bringing the api Service back), and a Secret, a kind
+    // kubectl-todo does not manage: it stays in the set, for kubectl to prune.
+    let ours = list.clone();
+    list["items"].as_array_mut().unwrap().extend([
+        json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "shop-extra", "namespace": "shop"},
+            "data": {"added": "by kubectl"},
+        }),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "shop-extra", "namespace": "shop"},
+            "stringData": {"added": "by kubectl"},
+        }),
+    ]);
     let out = kubectl_applyset(&kc, &list).await;
     assert!(out.status.success(), "{}", text(&out));
     let configmaps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), "shop");
@@ -136,12 +146,31 @@ async fn kubectl_and_kubectl_todo_prune_each_others_members() {
         out.stdout
     );
     assert!(configmaps.get_opt("shop-extra").await.unwrap().is_none());
+    assert!(services.get_opt("shop-api").await.unwrap().is_some());
     assert_eq!(
         tooling(&cluster).await,
         kubectl_todo::apply::applyset::TOOLING,
         "each tool writes its own version"
     );
-    assert!(services.get_opt("shop-api").await.unwrap().is_some());
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), "shop");
+    assert!(secrets.get_opt("shop-extra").await.unwrap().is_some());
+    let kinds = configmaps
+        .get("shop-applyset")
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap()["applyset.kubernetes.io/contains-group-kinds"]
+        .clone();
+    assert!(kinds.split(',').any(|k| k == "Secret"), "{kinds}");
+    let out = kubectl_applyset(&kc, &ours).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("secret/shop-extra pruned"),
+        "{}",
+        text(&out)
+    );
+    assert!(secrets.get_opt("shop-extra").await.unwrap().is_none());
 
     // A set another tool manages is not ours to change: refused, untouched.
     let foreign =

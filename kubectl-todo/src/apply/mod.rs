@@ -280,7 +280,13 @@ async fn apply_set(
             }
         }
     }
-    write_parent(&parents, project, &parent_name, &id, &kinds).await?;
+    // Kinds kubectl-todo cannot list (kubectl added them to the set) stay in
+    // it: their members are still there, and kubectl must still find them.
+    let unlisted = previous_kinds
+        .iter()
+        .filter(|gk| applyset::known_resource(gk).is_none());
+    let remaining: BTreeSet<String> = kinds.iter().chain(unlisted).cloned().collect();
+    write_parent(&parents, project, &parent_name, &id, &remaining).await?;
     Ok((applied, pruned))
 }
 

@@ -207,6 +207,65 @@ async fn rollback_reapplies_a_recorded_revision_as_a_new_one() {
     let api = deployments.get("shop-api").await.unwrap();
     assert_eq!(secret_checksum_of(&api), Some(rotated_sum));
 
+    // Another manager owns a field the revision sets: refused until forced.
+    let theirs = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "shop-api"},
+        "spec": {"replicas": 3},
+    });
+    deployments
+        .patch(
+            "shop-api",
+            &PatchParams::apply("someone-else").force(),
+            &Patch::Apply(&theirs),
+        )
+        .await
+        .unwrap();
+    let out = run_against(&app, &kc, &["rollback", "1"]).await.failed();
+    assert!(
+        out.stderr
+            .contains("Deployment/shop-api: .spec.replicas is owned by \"someone-else\""),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(history(&app, &kc).await.len(), 4);
+    // ...and a run that was killed holds the lock for two more seconds: --wait-for-lock waits it out.
+    let abandoned = Lease {
+        spec: Some(LeaseSpec {
+            renew_time: Some(MicroTime(
+                jiff::Timestamp::now() - jiff::SignedDuration::from_secs(13),
+            )),
+            ..lease.spec.clone().unwrap()
+        }),
+        ..lease.clone()
+    };
+    leases
+        .create(&PostParams::default(), &abandoned)
+        .await
+        .unwrap();
+    let out = run_against(
+        &app,
+        &kc,
+        &[
+            "rollback",
+            "1",
+            "--force-conflicts",
+            "--wait-for-lock",
+            "30",
+        ],
+    )
+    .await
+    .ok();
+    assert!(
+        out.stdout.contains("revision 5 of shop")
+            && out.stdout.contains("rolled back to revision 1"),
+        "{}",
+        out.stdout
+    );
+    let api = deployments.get("shop-api").await.unwrap();
+    assert_eq!(api.spec.unwrap().replicas, Some(1));
+
     // A revision whose manifests are gone from the store: refused, nothing changes.
     let drop = json!([{"op": "remove", "path": "/binaryData"}]);
     configmaps
@@ -225,7 +284,7 @@ async fn rollback_reapplies_a_recorded_revision_as_a_new_one() {
         "{}",
         out.stderr
     );
-    assert_eq!(history(&app, &kc).await.len(), 4);
+    assert_eq!(history(&app, &kc).await.len(), 5);
 
     // No Secret: the same preflight error as apply, and nothing changes.
     secrets
@@ -240,6 +299,6 @@ async fn rollback_reapplies_a_recorded_revision_as_a_new_one() {
         "{}",
         out.stderr
     );
-    assert_eq!(history(&app, &kc).await.len(), 4);
+    assert_eq!(history(&app, &kc).await.len(), 5);
     cluster.emulator.stop().await;
 }

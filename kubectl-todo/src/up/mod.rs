@@ -211,7 +211,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
                 &conn,
                 &project,
                 &rollout,
-                &rendered,
+                &rollout::deployments_of(&manifests),
                 revision,
                 display.as_ref(),
                 &args,
@@ -270,13 +270,13 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             done.applied.len(),
             project.namespace
         );
-        anyhow::Ok((rendered, done.revision))
+        anyhow::Ok((rollout::deployments_of(&manifests), done.revision))
     };
     let interrupted = tokio::select! {
         result = work => Ok(result),
         _ = tokio::signal::ctrl_c() => Err(()),
     };
-    let (rendered, revision) = match interrupted {
+    let (deployments, revision) = match interrupted {
         Ok(Ok(applied)) => applied,
         Ok(Err(e)) => {
             lock.release().await;
@@ -296,7 +296,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         &conn,
         &project,
         &rollout,
-        &rendered,
+        &deployments,
         revision,
         display.as_ref(),
         &args,
@@ -314,7 +314,7 @@ async fn finish(
     conn: &context::Connection,
     project: &Project,
     rollout: &rollout::Rollout<'_>,
-    rendered: &[Object],
+    deployments: &[k8s_openapi::api::apps::v1::Deployment],
     revision: u32,
     display: &dyn display::Display,
     args: &Args,
@@ -322,7 +322,7 @@ async fn finish(
 ) -> anyhow::Result<ExitCode> {
     if !args.no_wait {
         let outcome = tokio::select! {
-            outcome = rollout.wait(rendered, display) => outcome,
+            outcome = rollout.wait(deployments, display) => outcome,
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("stopped waiting; revision {revision} is applied and rolling out (see `kubectl todo status`)");
                 return Ok(ExitCode::from(130));

@@ -19,7 +19,6 @@ use crate::doctor::PodDoctor;
 use crate::doctor::output::{Finding, Status};
 use crate::labels;
 use crate::project::Project;
-use crate::render::Object;
 
 /// How long a readiness or startup probe may keep failing before `up` stops
 /// waiting: longer than any app needs to start, far shorter than --timeout.
@@ -99,10 +98,10 @@ pub struct Rollout<'a> {
 }
 
 impl Rollout<'_> {
-    /// Waits until every Deployment in `rendered` has rolled out, a new pod
-    /// fails in a way waiting will not fix, or the timeout passes.
-    pub async fn wait(&self, rendered: &[Object], display: &dyn Display) -> Outcome {
-        let wanted = wanted(self.project, rendered);
+    /// Waits until every one of `deployments` (as applied) has rolled out, a
+    /// new pod fails in a way waiting will not fix, or the timeout passes.
+    pub async fn wait(&self, deployments: &[Deployment], display: &dyn Display) -> Outcome {
+        let wanted = wanted(self.project, deployments);
         let ns = &self.project.namespace;
         let selector = labels::project_selector(&self.project.name);
         let config = watcher::Config::default().labels(&selector);
@@ -241,13 +240,18 @@ impl Rollout<'_> {
     }
 }
 
-fn wanted(project: &Project, rendered: &[Object]) -> Vec<Wanted> {
-    rendered
+/// The Deployments among applied objects (as rendered, or as a revision recorded them).
+pub fn deployments_of(manifests: &[serde_json::Value]) -> Vec<Deployment> {
+    manifests
         .iter()
-        .filter_map(|o| match o {
-            Object::Deployment(d) => Some(d),
-            _ => None,
-        })
+        .filter(|m| m["kind"] == "Deployment")
+        .filter_map(|m| serde_json::from_value(m.clone()).ok())
+        .collect()
+}
+
+fn wanted(project: &Project, deployments: &[Deployment]) -> Vec<Wanted> {
+    deployments
+        .iter()
         .filter_map(|d| {
             let name = d.metadata.name.clone()?;
             let component = project

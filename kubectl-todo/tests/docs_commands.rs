@@ -5,8 +5,9 @@
 //!
 //! - ```` ```console ```` blocks are sessions: each line starting with `$ `
 //!   is a command (a trailing `\` continues it), other lines are its output
-//!   and are not compared. The commands of one file run in order, in one
-//!   scratch copy of `examples/todo-app`, against a fresh emulated cluster
+//!   and are not compared. The commands of one file run in order, starting
+//!   in one scratch copy of `examples/todo-app` (inside a scratch copy of
+//!   the repository's layout), against a fresh emulated cluster
 //!   whose context is named `minikube`, with stand-in `minikube`, `kind` and
 //!   `k3d` on PATH and `kubectl-todo`, `kubectl_complete-todo` and
 //!   `image-builder` as `cargo install` leaves them. Each must exit 0, or
@@ -103,6 +104,10 @@ fn parse(text: &str) -> Document {
             continue;
         }
         let console = lang == "console";
+        // Output, data and code blocks show no commands.
+        if !["console", "sh", "bash", "shell", "zsh", "fish", ""].contains(&lang) {
+            continue;
+        }
         let mut pending: Option<(usize, String)> = None;
         for (n, line) in body {
             let command = match pending.take() {
@@ -150,24 +155,35 @@ fn invocations(command: &str) -> Vec<(&'static str, Vec<String>)> {
     let Some(words) = shlex::split(&joined) else {
         return Vec::new();
     };
-    let words: Vec<String> = words
-        .into_iter()
-        .map(|w| {
-            w.trim_start_matches("<(")
-                .trim_start_matches("$(")
-                .trim_end_matches(')')
-                .to_string()
-        })
-        .collect();
+    let is_operator = |w: &str| {
+        ["|", "||", "&&", ";", "&", "<", ">", ">>"].contains(&w)
+            || w.starts_with('>')
+            || w.starts_with("2>")
+    };
     let mut found = Vec::new();
+    // Only words in command position run a program: the first, and those
+    // after an operator or inside `<(…)` / `$(…)`.
+    let mut command_position = true;
     let mut i = 0;
     while i < words.len() {
+        let raw = words[i].as_str();
+        if raw.starts_with('#') {
+            break;
+        }
+        let word = raw.trim_start_matches("<(").trim_start_matches("$(");
+        let opens = word.len() != raw.len();
+        if !(command_position || opens) {
+            command_position = is_operator(raw);
+            i += 1;
+            continue;
+        }
         let next = words.get(i + 1).map(String::as_str);
-        let (program, skip) = match (words[i].as_str(), next) {
+        let (program, skip) = match (word, next) {
             ("kubectl", Some("todo")) => ("kubectl-todo", 2),
             ("kubectl-todo", _) => ("kubectl-todo", 1),
             ("image-builder", _) => ("image-builder", 1),
             _ => {
+                command_position = is_operator(raw);
                 i += 1;
                 continue;
             }
@@ -175,12 +191,8 @@ fn invocations(command: &str) -> Vec<(&'static str, Vec<String>)> {
         let mut args = Vec::new();
         let mut j = i + skip;
         while j < words.len() {
-            let w = &words[j];
-            if w.starts_with('#')
-                || ["|", "||", "&&", ";", ">", ">>", "<", "2>", "2>&1", "&"].contains(&w.as_str())
-                || w.starts_with('>')
-                || w.starts_with("2>")
-            {
+            let w = words[j].trim_end_matches(')');
+            if w.starts_with('#') || is_operator(w) {
                 break;
             }
             let w = w.trim_start_matches('[').trim_end_matches(']');
@@ -190,6 +202,7 @@ fn invocations(command: &str) -> Vec<(&'static str, Vec<String>)> {
             j += 1;
         }
         found.push((program, args));
+        command_position = true;
         i = j;
     }
     found
@@ -556,8 +569,9 @@ async fn every_console_session_in_the_docs_runs() {
             continue;
         }
         let session = Session::start(&base).await;
-        // Readers start at the repository's root, as README's commands do.
-        let mut cwd = session.dir.path().to_path_buf();
+        // Sessions start in the example app, as a reader who followed
+        // getting-started.md does.
+        let mut cwd = session.dir.path().join("examples/todo-app");
         for step in &doc.steps {
             match step {
                 Step::Write { path, text } => std::fs::write(cwd.join(path), text).unwrap(),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::ListParams;
@@ -14,7 +15,7 @@ use serde::Serialize;
 
 use crate::apply::{Error, retry};
 use crate::cli::GlobalArgs;
-use crate::history::store::{Store, Summary};
+use crate::history::store::{Outcome, Store, Summary};
 use crate::project::Project;
 use crate::render::object_name;
 use crate::{context, urls};
@@ -72,7 +73,7 @@ pub struct Status {
 #[serde(rename_all = "camelCase")]
 pub struct Revision {
     pub number: u32,
-    /// `applying`, `applied`, `failed`, `interrupted`.
+    /// `applying` (a run is applying it now), `applied`, `failed`, `interrupted`.
     pub outcome: serde_json::Value,
     pub origin: String,
     pub time: String,
@@ -118,15 +119,21 @@ pub async fn observe(conn: &context::Connection, project: &Project) -> anyhow::R
     let pods: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
     let pod_params =
         ListParams::default().labels(&format!("app.kubernetes.io/instance={}", project.name));
-    let (revisions, pods, urls) = futures::join!(
+    let leases: Api<Lease> = Api::namespaced(conn.client.clone(), ns);
+    let lock_name = crate::lock::name(&project.name);
+    let (revisions, pods, urls, lease) = futures::join!(
         retry(|| store.list()),
         retry(|| pods.list(&pod_params)),
         urls::app_urls(conn, project),
+        retry(|| leases.get_opt(&lock_name)),
     );
+    let running = lease
+        .map_err(|e| Error::api("get", "leases", &lock_name, e))?
+        .is_some_and(|l| crate::lock::is_held(&l));
     let revision = revisions
         .map_err(Error::history)?
         .pop()
-        .map(revision_of)
+        .map(|s| revision_of(s, running))
         .transpose()?;
     let pods = pods.map_err(|e| Error::api("list", "pods", ns, e))?.items;
     let urls = urls?;
@@ -173,10 +180,16 @@ pub async fn observe(conn: &context::Connection, project: &Project) -> anyhow::R
     })
 }
 
-fn revision_of(s: Summary) -> serde_json::Result<Revision> {
+/// A revision still `applying` while no run holds the lock was left so by a
+/// run that was killed: it is shown as what it is, interrupted.
+fn revision_of(s: Summary, running: bool) -> serde_json::Result<Revision> {
+    let outcome = match s.outcome {
+        Outcome::Applying if !running => Outcome::Interrupted,
+        other => other,
+    };
     Ok(Revision {
         number: s.revision,
-        outcome: serde_json::to_value(s.outcome)?,
+        outcome: serde_json::to_value(outcome)?,
         origin: s.origin,
         time: s.time,
     })

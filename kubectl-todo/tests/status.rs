@@ -5,9 +5,12 @@ mod support;
 
 use std::time::Duration;
 
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Api;
-use kube::api::{Patch, PatchParams};
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kubectl_todo::history::store::{Outcome, Store};
 use serde_json::{Value, json};
 use support::{App, Cluster, run_against};
 
@@ -135,6 +138,37 @@ async fn status_shows_images_replicas_restarts_urls_and_the_revision() {
         lines[3].starts_with("api ") && lines[3].contains(" 2/2 "),
         "{table}"
     );
+
+    // A run that was killed part-way leaves its revision `applying`: with no
+    // run holding the lock, status says it was interrupted; with one, applying.
+    let store = Store::new(cluster.client.clone(), "shop", "shop");
+    let mut summary = store.list().await.unwrap().pop().unwrap();
+    summary.outcome = Outcome::Applying;
+    store.set_summary(&summary).await.unwrap();
+    let status = status_json(&app, &kc).await;
+    assert_eq!(status["revision"]["outcome"], "interrupted");
+    let lease = Lease {
+        metadata: ObjectMeta {
+            name: Some("shop-lock".into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some("elsewhere/1".into()),
+            lease_duration_seconds: Some(15),
+            renew_time: Some(MicroTime(jiff::Timestamp::now())),
+            ..LeaseSpec::default()
+        }),
+    };
+    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), "shop");
+    leases.create(&PostParams::default(), &lease).await.unwrap();
+    let status = status_json(&app, &kc).await;
+    assert_eq!(status["revision"]["outcome"], "applying");
+    leases
+        .delete("shop-lock", &Default::default())
+        .await
+        .unwrap();
+    summary.outcome = Outcome::Applied;
+    store.set_summary(&summary).await.unwrap();
 
     // Pods that crash: their restarts are summed per component. Another
     // manager rolls the api pods to a template whose containers exit.

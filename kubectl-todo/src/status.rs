@@ -366,6 +366,40 @@ mod tests {
     }
 
     #[test]
+    fn restarts_count_every_container_and_the_image_is_the_components_own() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "status": {
+                "initContainerStatuses": [{"name": "init", "image": "i", "imageID": "", "ready": true, "restartCount": 1}],
+                "containerStatuses": [
+                    {"name": "api", "image": "a", "imageID": "", "ready": true, "restartCount": 2},
+                    {"name": "sidecar", "image": "s", "imageID": "", "ready": true, "restartCount": 3},
+                ],
+            }
+        }))
+        .unwrap();
+        assert_eq!(restarts_of(&pod), 6);
+        assert_eq!(restarts_of(&Pod::default()), 0);
+        let deployment: Deployment = serde_json::from_value(serde_json::json!({
+            "spec": {
+                "selector": {},
+                "template": {"spec": {"containers": [
+                    {"name": "sidecar", "image": "proxy:1"},
+                    {"name": "api", "image": "shop-api:2"},
+                ]}},
+            },
+            "status": {"readyReplicas": 1},
+        }))
+        .unwrap();
+        assert_eq!(image_of(&deployment, "api").unwrap(), "shop-api:2");
+        assert_eq!(image_of(&deployment, "renamed").unwrap(), "proxy:1");
+        let replicas = replicas_of(&deployment);
+        assert_eq!(
+            (replicas.desired, replicas.ready, replicas.available),
+            (1, 1, 0)
+        );
+    }
+
+    #[test]
     fn the_json_document_is_versioned_and_camel_cased() {
         let json = serde_json::to_value(status()).unwrap();
         assert_eq!(json["apiVersion"], API_VERSION);

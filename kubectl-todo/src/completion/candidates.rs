@@ -249,6 +249,7 @@ mod tests {
             "doctor component: Component",
             "render images: ComponentAssignment",
             "apply images: ComponentAssignment",
+            "up images: ComponentAssignment",
             "set key: Key { generatable_only: false }",
             "rotate key: Key { generatable_only: true }",
             "delete key: Key { generatable_only: false }",

@@ -261,3 +261,38 @@ fn fish_completes_components_with_descriptions() {
         "{text}"
     );
 }
+
+#[test]
+fn kubectl_completes_contexts_from_the_kubeconfig_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("config");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1
+kind: Config
+clusters:
+  - name: lab
+    cluster: {server: https://127.0.0.1:6443}
+users:
+  - name: me
+    user: {token: t}
+contexts:
+  - name: kind-dev
+    context: {cluster: lab, user: me}
+  - name: prod
+    context: {cluster: lab, user: me}
+current-context: kind-dev
+",
+    )
+    .unwrap();
+    let path = kubeconfig.to_str().unwrap();
+    // Global flags before and after the subcommand.
+    let lines = kubectl_complete(dir.path(), &["--kubeconfig", path, "up", "--context", ""]);
+    assert_eq!(values(&lines), ["kind-dev", "prod"], "{lines:?}");
+    assert!(lines[0].ends_with("\tcluster lab"), "{lines:?}");
+    let lines = kubectl_complete(
+        dir.path(),
+        &["status", "--kubeconfig", path, "--context", "p"],
+    );
+    assert_eq!(values(&lines), ["prod"], "{lines:?}");
+}

@@ -11,57 +11,94 @@ use clap_complete::engine::{
     ArgValueCandidates, ArgValueCompleter, CompletionCandidate, PathCompleter, ValueCompleter,
 };
 
+use kube::config::Kubeconfig;
+
 use crate::cli::Cli;
 use crate::project::{KeyFormat, Project};
 
 /// The kubectl-todo command with candidates attached for every argument that
-/// names a component or a secret key, reading the project at `root`.
-pub fn command(root: PathBuf) -> clap::Command {
-    attach(Cli::command(), &Source::new(root))
+/// names a component, a secret key or a kubeconfig context, read from what
+/// the words typed so far point at.
+pub fn command(given: Given) -> clap::Command {
+    attach(Cli::command(), &Source::new(given))
 }
 
-/// The `--project` the words typed so far give (`.` without one), so that
-/// candidates come from the project the command will run on.
-pub fn project_root(words: &[OsString]) -> PathBuf {
-    let mut root = PathBuf::from(".");
+/// The global flags typed so far that say where candidates come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Given {
+    /// `--project`, else `.`.
+    pub project: PathBuf,
+    /// `--kubeconfig`, else kubectl's default ($KUBECONFIG, ~/.kube/config).
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl Given {
+    pub fn from_words(words: &[OsString]) -> Given {
+        Given {
+            project: flag(words, "--project").unwrap_or_else(|| PathBuf::from(".")),
+            kubeconfig: flag(words, "--kubeconfig"),
+        }
+    }
+}
+
+/// The last value given to a long flag, as `--flag VALUE` or `--flag=VALUE`.
+fn flag(words: &[OsString], name: &str) -> Option<PathBuf> {
+    let mut value = None;
     // The last word is being typed: a value there is not yet meant.
     let typed = words.len().saturating_sub(1);
     let mut words = words[..typed].iter();
+    let prefix = format!("{name}=");
     while let Some(word) = words.next() {
         let Some(word) = word.to_str() else { continue };
         if word == "--" {
             break;
-        } else if word == "--project" {
-            if let Some(value) = words.next() {
-                root = PathBuf::from(value);
-            }
-        } else if let Some(value) = word.strip_prefix("--project=") {
-            root = PathBuf::from(value);
+        } else if word == name {
+            value = words.next().map(PathBuf::from).or(value);
+        } else if let Some(v) = word.strip_prefix(&prefix) {
+            value = Some(PathBuf::from(v));
         }
     }
-    root
+    value
 }
 
 /// The project, loaded once per completion and only if a candidate needs it;
 /// an unreadable project offers nothing rather than failing the shell.
 #[derive(Clone)]
 struct Source {
-    root: Arc<PathBuf>,
+    given: Arc<Given>,
     project: Arc<OnceLock<Option<Project>>>,
 }
 
 impl Source {
-    fn new(root: PathBuf) -> Source {
+    fn new(given: Given) -> Source {
         Source {
-            root: Arc::new(root),
+            given: Arc::new(given),
             project: Arc::new(OnceLock::new()),
         }
     }
 
     fn project(&self) -> Option<&Project> {
         self.project
-            .get_or_init(|| Project::load(&self.root).ok())
+            .get_or_init(|| Project::load(&self.given.project).ok())
             .as_ref()
+    }
+
+    fn contexts(&self) -> Vec<CompletionCandidate> {
+        let config = match &self.given.kubeconfig {
+            Some(path) => Kubeconfig::read_from(path),
+            None => Kubeconfig::read(),
+        };
+        let Ok(config) = config else {
+            return Vec::new();
+        };
+        config
+            .contexts
+            .into_iter()
+            .map(|c| {
+                let cluster = c.context.map(|c| format!("cluster {}", c.cluster));
+                CompletionCandidate::new(c.name).help(cluster.map(Into::into))
+            })
+            .collect()
     }
 
     fn components(&self) -> Vec<CompletionCandidate> {
@@ -104,6 +141,7 @@ impl Source {
 /// What an argument's values are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    Context,
     Component,
     /// `COMPONENT=REF`: the component and the `=`; the reference is the user's.
     ComponentAssignment,
@@ -129,6 +167,7 @@ fn kind(command: &str, parent: &str, arg: &Arg) -> Option<Kind> {
         Some("KEY=PATH") => Some(Kind::KeyAssignment { path: true }),
         Some("KEY=VALUE") => Some(Kind::KeyAssignment { path: false }),
         _ if id == "component" => Some(Kind::Component),
+        _ if id == "context" => Some(Kind::Context),
         // Only generatable keys can be rotated or generated.
         Some("KEY") | None if secrets && (id == "key" || value_name == Some("KEY")) => {
             Some(Kind::Key {
@@ -156,6 +195,7 @@ fn attach_under(command: clap::Command, parent: &str, source: &Source) -> clap::
 
 fn with_candidates(arg: Arg, kind: Kind, source: Source) -> Arg {
     match kind {
+        Kind::Context => arg.add(ArgValueCandidates::new(move || source.contexts())),
         Kind::Component => arg.add(ArgValueCandidates::new(move || source.components())),
         Kind::Key { generatable_only } => arg.add(ArgValueCandidates::new(move || {
             source.keys(generatable_only)
@@ -208,26 +248,29 @@ mod tests {
         w.iter().map(OsString::from).collect()
     }
 
+    fn project(w: &[&str]) -> PathBuf {
+        Given::from_words(&words(w)).project
+    }
+
     #[test]
-    fn the_project_comes_from_the_words_typed() {
-        assert_eq!(project_root(&words(&["logs", ""])), PathBuf::from("."));
+    fn the_project_and_kubeconfig_come_from_the_words_typed() {
+        assert_eq!(project(&["logs", ""]), PathBuf::from("."));
         assert_eq!(
-            project_root(&words(&["--project", "app", "logs", ""])),
+            project(&["--project", "app", "logs", ""]),
             PathBuf::from("app")
         );
         assert_eq!(
-            project_root(&words(&["logs", "--project=app", "b"])),
+            project(&["logs", "--project=app", "b"]),
             PathBuf::from("app")
         );
         // Still being typed: not yet the project.
+        assert_eq!(project(&["--project", "ap"]), PathBuf::from("."));
+        assert_eq!(project(&["--", "--project", "x", ""]), PathBuf::from("."));
         assert_eq!(
-            project_root(&words(&["--project", "ap"])),
-            PathBuf::from(".")
+            Given::from_words(&words(&["--kubeconfig", "k", "--context", ""])).kubeconfig,
+            Some(PathBuf::from("k"))
         );
-        assert_eq!(
-            project_root(&words(&["--", "--project", "x", ""])),
-            PathBuf::from(".")
-        );
+        assert_eq!(Given::from_words(&words(&["up", ""])).kubeconfig, None);
     }
 
     #[test]
@@ -245,6 +288,7 @@ mod tests {
         }
         walk(&Cli::command(), "", &mut found);
         for expected in [
+            "kubectl-todo context: Context",
             "logs components: Component",
             "doctor component: Component",
             "render images: ComponentAssignment",

@@ -22,8 +22,7 @@ pub fn complete(mut words: Vec<OsString>, cwd: Option<&Path>) -> String {
     if words.is_empty() {
         words.push(OsString::new());
     }
-    let root = candidates::project_root(&words);
-    let mut command = candidates::command(root);
+    let mut command = candidates::command(candidates::Given::from_words(&words));
     let mut args = vec![OsString::from(BIN)];
     args.extend(words);
     let index = args.len() - 1;

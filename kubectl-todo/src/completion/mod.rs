@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use clap_complete::env::EnvCompleter;
 
-pub use candidates::{command, project_root};
+pub use candidates::{Given, command};
 pub use cobra::complete as cobra_complete;
 
 /// The command the scripts complete.
@@ -45,7 +45,7 @@ const EXAMPLES: &str = "Examples:
 The scripts complete the `kubectl-todo` command; `kubectl todo <TAB>` completes
 through kubectl's own completion, which calls `kubectl_complete-todo` (installed
 beside `kubectl-todo`). Component names and secret keys come from the project
-(--project, else the current directory).";
+(--project, else the current directory), contexts from the kubeconfig.";
 
 /// Print a shell completion script for `kubectl-todo`.
 #[derive(Debug, clap::Args)]
@@ -103,8 +103,8 @@ pub fn main() -> ExitCode {
             .skip(2)
             .cloned()
             .collect();
-        let root = project_root(&words);
-        let env = clap_complete::CompleteEnv::with_factory(move || command(root.clone()))
+        let given = Given::from_words(&words);
+        let env = clap_complete::CompleteEnv::with_factory(move || command(given.clone()))
             .var(VAR)
             .bin(BIN)
             .completer(COMPLETER);

@@ -31,6 +31,8 @@ pub struct Args {
     /// Wait up to this many seconds for another run to release the app's lock.
     #[arg(long, value_name = "SECONDS")]
     pub wait_for_lock: Option<u64>,
+    #[command(flatten)]
+    pub wait: crate::up::WaitArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,8 +93,13 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let result = locked(&conn.client, &project, &args, secret_checksum.as_deref()).await;
-    lock.release().await;
-    let (target, done) = result?;
+    let (target, manifests, done) = match result {
+        Ok(applied) => applied,
+        Err(e) => {
+            lock.release().await;
+            return Err(e);
+        }
+    };
     for object in &done.applied {
         println!("applied {object}");
     }
@@ -103,7 +110,19 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         "revision {} of {} in namespace {}: rolled back to revision {target}",
         done.revision, project.name, project.namespace
     );
-    Ok(ExitCode::SUCCESS)
+    // The lock is held through the rollout, as `up` holds it, so that a failed
+    // rollout is recorded in this revision before another run starts.
+    let waited = crate::up::wait_for_revision(
+        global,
+        &conn,
+        &project,
+        &manifests,
+        done.revision,
+        &args.wait,
+    )
+    .await;
+    lock.release().await;
+    waited
 }
 
 /// Chooses, checks and re-applies the revision; the caller holds the lock.
@@ -112,7 +131,7 @@ async fn locked(
     project: &Project,
     args: &Args,
     secret_checksum: Option<&str>,
-) -> anyhow::Result<(u32, apply::Applied)> {
+) -> anyhow::Result<(u32, Vec<Value>, apply::Applied)> {
     let store = Store::new(client.clone(), &project.namespace, &project.name);
     let revisions = revisions(client, project).await?;
     let target = choose(&project.name, &revisions, args.revision)?;
@@ -131,7 +150,7 @@ async fn locked(
         origin: format!("rollback to {}", target.revision),
     };
     let done = apply::apply(client, project, &manifests, target.images.clone(), &options).await?;
-    Ok((target.revision, done))
+    Ok((target.revision, manifests, done))
 }
 
 async fn revisions(client: &kube::Client, project: &Project) -> Result<Vec<Summary>, apply::Error> {

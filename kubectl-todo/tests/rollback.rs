@@ -1,4 +1,6 @@
-//! `kubectl todo rollback` through the real binary against the emulator.
+//! `kubectl todo rollback` through the real binary against the emulator
+//! (`--no-wait`: these images are never loaded; up_docker.rs waits for a
+//! rollback's rollout with real containers).
 
 #[path = "lifecycle_support/mod.rs"]
 mod support;
@@ -158,7 +160,9 @@ async fn rollback_reapplies_a_recorded_revision_as_a_new_one() {
         .unwrap();
 
     // The default: the revision before the current one.
-    let out = run_against(&app, &kc, &["rollback"]).await.ok();
+    let out = run_against(&app, &kc, &["rollback", "--no-wait"])
+        .await
+        .ok();
     assert!(
         out.stdout
             .contains("revision 3 of shop in namespace shop: rolled back to revision 1")
@@ -193,7 +197,9 @@ async fn rollback_reapplies_a_recorded_revision_as_a_new_one() {
     assert_eq!(status["revision"]["origin"], "rollback to 1");
 
     // An explicit revision: back to 2 (the rolled-back-from one).
-    let out = run_against(&app, &kc, &["rollback", "2"]).await.ok();
+    let out = run_against(&app, &kc, &["rollback", "2", "--no-wait"])
+        .await
+        .ok();
     assert!(
         out.stdout.contains("revision 4 of shop")
             && out.stdout.contains("rolled back to revision 2"),
@@ -253,6 +259,7 @@ async fn rollback_reapplies_a_recorded_revision_as_a_new_one() {
             "--force-conflicts",
             "--wait-for-lock",
             "30",
+            "--no-wait",
         ],
     )
     .await

@@ -72,7 +72,20 @@ async fn up_code_change_config_change_rollback_down() {
     assert_ne!(config_v1, config_v3);
 
     // 4. rollback: revision 2 again (image v2, the old config), as revision 4.
-    let run = s.run(&["rollback"]).await.ok();
+    let run = s.run(&["rollback", "--timeout", "3m"]).await.ok();
+    // It waited for the rollout, as up does, then printed the URLs.
+    assert!(
+        run.stderr.contains("web: 1/1 ready") && run.stdout.contains("web: http://"),
+        "{}",
+        run.all()
+    );
+    let pods = ready_pods(&s, "web").await;
+    assert!(
+        pods.iter().all(
+            |p| template_annotation(p, "kubectl-todo/config-checksum").as_ref() == Some(&config_v1)
+        ),
+        "the ready web pods have the rolled-back config"
+    );
     let history = s.history().await;
     assert_eq!(history[3]["origin"], "rollback to 2", "{}", run.all());
     let deployment = s.deployment("shop-web").await;

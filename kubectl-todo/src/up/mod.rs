@@ -56,18 +56,25 @@ pub struct Args {
     /// Deploy this image for a component instead of building one (repeatable).
     #[arg(long = "image", value_name = "COMPONENT=REF", value_parser = render::images::parse_override)]
     pub images: Vec<(String, String)>,
-    /// How long to wait for the rollout (e.g. 90s, 5m).
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
-    pub timeout: Duration,
-    /// Return once applied, without waiting for the rollout.
-    #[arg(long)]
-    pub no_wait: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
     /// Take over fields another field manager owns.
     #[arg(long)]
     pub force_conflicts: bool,
     /// Wait up to this many seconds for another run to release the app's lock.
     #[arg(long, value_name = "SECONDS")]
     pub wait_for_lock: Option<u64>,
+}
+
+/// Waiting for the rollout, as `up` and `rollback` do it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WaitArgs {
+    /// How long to wait for the rollout (e.g. 90s, 5m).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Return once applied, without waiting for the rollout.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -150,12 +157,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let secret = secret.map_err(|e| unreachable(e, &conn))?;
     let observed = observed.map_err(|e| unreachable(e.into(), &conn))?;
     let plans = plans?;
-    let redact: Vec<String> = secret
-        .iter()
-        .flat_map(|d| d.values())
-        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
-        .filter(|v| v.len() >= 4)
-        .collect();
+    let redact = redactions(secret.as_ref());
     let secret_checksum = secret.as_ref().map(crate::secrets::checksum);
     let render_with = |images: BTreeMap<String, String>| {
         render::objects(
@@ -186,7 +188,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         project: &project,
         doctor: &doctor,
         redact: &redact,
-        timeout: args.timeout,
+        timeout: args.wait.timeout,
     };
     let display = display::for_stderr();
 
@@ -214,7 +216,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
                 &rollout::deployments_of(&manifests),
                 revision,
                 display.as_ref(),
-                &args,
+                &args.wait,
                 None,
             )
             .await;
@@ -299,12 +301,57 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         &deployments,
         revision,
         display.as_ref(),
-        &args,
+        &args.wait,
         Some(&store),
     )
     .await;
     lock.release().await;
     result
+}
+
+/// After a rollback: waits for the rollout of the revision just applied as
+/// `up` does, records a failure in it, and prints the URLs.
+pub async fn wait_for_revision(
+    global: &GlobalArgs,
+    conn: &context::Connection,
+    project: &Project,
+    manifests: &[serde_json::Value],
+    revision: u32,
+    wait: &WaitArgs,
+) -> anyhow::Result<ExitCode> {
+    let secret = apply::run::preflight_secret_data(&conn.client, project).await?;
+    let redact = redactions(secret.as_ref());
+    let doctor = PodDoctor::new(global, project, conn.clone());
+    let rollout = rollout::Rollout {
+        client: conn.client.clone(),
+        project,
+        doctor: &doctor,
+        redact: &redact,
+        timeout: wait.timeout,
+    };
+    let store = Store::new(conn.client.clone(), &project.namespace, &project.name);
+    let display = display::for_stderr();
+    finish(
+        conn,
+        project,
+        &rollout,
+        &rollout::deployments_of(manifests),
+        revision,
+        display.as_ref(),
+        wait,
+        Some(&store),
+    )
+    .await
+}
+
+/// The app's secret values, which no quoted log line may show.
+fn redactions(secret: Option<&BTreeMap<String, k8s_openapi::ByteString>>) -> Vec<String> {
+    secret
+        .into_iter()
+        .flat_map(|d| d.values())
+        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+        .filter(|v| v.len() >= 4)
+        .collect()
 }
 
 /// Waits for the rollout (unless --no-wait), records its failure in the
@@ -317,7 +364,7 @@ async fn finish(
     deployments: &[k8s_openapi::api::apps::v1::Deployment],
     revision: u32,
     display: &dyn display::Display,
-    args: &Args,
+    args: &WaitArgs,
     store: Option<&Store>,
 ) -> anyhow::Result<ExitCode> {
     if !args.no_wait {

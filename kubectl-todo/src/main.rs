@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprint!("{}", kubectl_todo::report::render(&err));
-            ExitCode::FAILURE
+            ExitCode::from(kubectl_todo::report::exit_code(&err))
         }
     }
 }

@@ -40,6 +40,9 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::rollback::Error>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::apply::interrupt::Interrupted>() {
+        return e.hint();
+    }
     if let Some(e) = err.downcast_ref::<crate::lock::Error>() {
         return e.hint();
     }
@@ -50,6 +53,18 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
         return e.hint();
     }
     None
+}
+
+/// 130 when Ctrl-C stopped the command (as a shell reports SIGINT), else 1.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if err
+        .chain()
+        .any(|e| e.is::<crate::apply::interrupt::Interrupted>())
+    {
+        130
+    } else {
+        1
+    }
 }
 
 /// `error: …`, one `caused by: …` line per cause, then `hint: …`.

@@ -92,7 +92,8 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         args.wait_for_lock.map(Duration::from_secs),
     )
     .await?;
-    let result = locked(&conn.client, &project, &args, secret_checksum.as_deref()).await;
+    let work = locked(&conn.client, &project, &args, secret_checksum.as_deref());
+    let result = apply::interrupt::unless_interrupted(&conn.client, &project, work).await;
     let (target, manifests, done) = match result {
         Ok(applied) => applied,
         Err(e) => {

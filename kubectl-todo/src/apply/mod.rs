@@ -6,6 +6,7 @@
 
 pub mod applyset;
 mod errors;
+pub mod interrupt;
 pub mod run;
 
 use std::collections::BTreeSet;

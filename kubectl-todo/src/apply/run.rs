@@ -69,7 +69,8 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         force_conflicts: args.force_conflicts,
         origin: "apply".into(),
     };
-    let result = apply(&conn.client, &project, &manifests, images, &options).await;
+    let work = async { Ok(apply(&conn.client, &project, &manifests, images, &options).await?) };
+    let result = super::interrupt::unless_interrupted(&conn.client, &project, work).await;
     lock.release().await;
     let done = result?;
     for object in &done.applied {

@@ -105,8 +105,6 @@ pub enum Error {
     RolloutFailed { revision: u32 },
     #[error("the rollout of revision {revision} did not finish within {timeout:?}")]
     TimedOut { revision: u32, timeout: Duration },
-    #[error("interrupted{}", revision.map(|r| format!("; revision {r} is recorded as interrupted")).unwrap_or_default())]
-    Interrupted { revision: Option<u32> },
 }
 
 impl Error {
@@ -117,9 +115,6 @@ impl Error {
             }
             Error::RolloutFailed { .. } | Error::TimedOut { .. } => {
                 "fix the cause above and run `kubectl todo up` again, or go back with `kubectl todo rollback`".into()
-            }
-            Error::Interrupted { .. } => {
-                "run `kubectl todo up` again: it converges from wherever this run stopped".into()
             }
         })
     }
@@ -274,24 +269,12 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         );
         anyhow::Ok((rollout::deployments_of(&manifests), done.revision))
     };
-    let interrupted = tokio::select! {
-        result = work => Ok(result),
-        _ = tokio::signal::ctrl_c() => Err(()),
-    };
-    let (deployments, revision) = match interrupted {
-        Ok(Ok(applied)) => applied,
-        Ok(Err(e)) => {
+    let applied = apply::interrupt::unless_interrupted(&conn.client, &project, work).await;
+    let (deployments, revision) = match applied {
+        Ok(applied) => applied,
+        Err(e) => {
             lock.release().await;
             return Err(e);
-        }
-        Err(()) => {
-            let revision = store.mark_interrupted().await.ok().flatten();
-            lock.release().await;
-            eprint!(
-                "{}",
-                crate::report::render(&Error::Interrupted { revision }.into())
-            );
-            return Ok(ExitCode::from(130));
         }
     };
     let result = finish(

@@ -46,7 +46,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         .unwrap_or_default();
     let mut deleted = Vec::new();
     for gk in &kinds {
-        let Some(resource) = applyset::known_resource(gk) else {
+        let Some(resource) = resource_of(&conn.client, gk).await? else {
             continue;
         };
         let api: Api<DynamicObject> = Api::namespaced_with(conn.client.clone(), ns, &resource);
@@ -99,6 +99,28 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The resource of a group-kind the parent lists: one kubectl-todo renders, or
+/// one kubectl added to the set (asked of the API server's discovery), so that
+/// no member is left behind once the parent is gone. A kind the server no
+/// longer serves has no members left to delete.
+async fn resource_of(
+    client: &kube::Client,
+    group_kind: &str,
+) -> Result<Option<kube::api::ApiResource>, Error> {
+    if let Some(known) = applyset::known_resource(group_kind) {
+        return Ok(Some(known));
+    }
+    let (kind, group) = group_kind.split_once('.').unwrap_or((group_kind, ""));
+    match kube::discovery::group(client, group).await {
+        Ok(found) => Ok(found
+            .recommended_kind(kind)
+            .filter(|(_, caps)| caps.scope == kube::discovery::Scope::Namespaced)
+            .map(|(resource, _)| resource)),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+        Err(e) => Err(Error::api("discover", "apigroups", group, e)),
+    }
 }
 
 async fn delete<K>(api: &Api<K>, plural: &str, name: &str) -> Result<(), Error>

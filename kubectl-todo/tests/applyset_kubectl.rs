@@ -197,3 +197,44 @@ async fn kubectl_and_kubectl_todo_prune_each_others_members() {
     );
     cluster.emulator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn down_deletes_members_kubectl_added_of_kinds_kubectl_todo_does_not_render() {
+    let cluster = Cluster::start().await;
+    let kc = cluster.kubeconfig().to_string();
+    let app = App::with_file(PROJECT);
+    cluster.namespace("shop").await;
+    cluster
+        .secret("shop", "shop-secrets", &[("API_KEY", "k")])
+        .await;
+    let mut apply = vec!["apply"];
+    apply.extend(IMAGES);
+    run_against(&app, &kc, &apply).await.ok();
+    let mut render = vec!["render", "-o", "json"];
+    render.extend(IMAGES);
+    let rendered = run_against(&app, &kc, &render).await.ok().stdout;
+    let mut list: Value = serde_json::from_str(&rendered).unwrap();
+    list["items"].as_array_mut().unwrap().push(json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "shop-extra", "namespace": "shop"},
+        "stringData": {"added": "by kubectl"},
+    }));
+    let out = kubectl_applyset(&kc, &list).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), "shop");
+    assert!(secrets.get_opt("shop-extra").await.unwrap().is_some());
+
+    let out = run_against(&app, &kc, &["down"]).await.ok();
+    assert!(
+        out.stdout.contains("deleted Secret/shop-extra"),
+        "{}",
+        out.stdout
+    );
+    assert!(secrets.get_opt("shop-extra").await.unwrap().is_none());
+    assert!(
+        secrets.get_opt("shop-secrets").await.unwrap().is_some(),
+        "the app's own Secret is not a member: it stays"
+    );
+    cluster.emulator.stop().await;
+}

@@ -296,3 +296,40 @@ current-context: kind-dev
     );
     assert_eq!(values(&lines), ["prod"], "{lines:?}");
 }
+
+/// Zsh: the script's completer function, run outside the line editor with
+/// `_describe` (what hands candidates to zsh) replaced by a printer. Runs
+/// where zsh is installed and says so where it is not.
+#[test]
+fn zsh_hands_components_with_descriptions_to_describe() {
+    if Command::new("zsh").arg("--version").output().is_err() {
+        eprintln!("zsh is not installed: not checked");
+        return;
+    }
+    let app = project();
+    let bin = bin_dir();
+    let script_path = bin.path().join("_kubectl-todo");
+    std::fs::write(&script_path, script(Shell::Zsh)).unwrap();
+    let driver = r#"
+compdef() { : }
+_describe() {
+    local name
+    for a in "$@"; do case $a in -V|values) ;; *) name=$a; break ;; esac; done
+    print -l -- ${(P)name}
+}
+source "$1"
+words=(kubectl-todo secrets rotate "")
+CURRENT=4
+_clap_dynamic_completer_kubectl_todo
+"#;
+    let out = Command::new("zsh")
+        .args(["-f", "-c", driver, "zsh"])
+        .arg(&script_path)
+        .current_dir(app.path())
+        .env("PATH", path_with(bin.path()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let first = text.lines().next().unwrap_or_default();
+    assert_eq!(first, "SESSION_SECRET:opaque, required", "{text}");
+}

@@ -1,6 +1,7 @@
-//! Which arguments take component names or secret keys, and where those come
-//! from: the project under `--project` (or the current directory), read only
-//! when a candidate is asked for.
+//! Which arguments take component names, secret keys or kubeconfig contexts,
+//! and where those come from: the project under `--project` (or the current
+//! directory) and the kubeconfig under `--kubeconfig` (or kubectl's default),
+//! each read only when a candidate is asked for.
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
@@ -10,7 +11,6 @@ use clap::{Arg, CommandFactory};
 use clap_complete::engine::{
     ArgValueCandidates, ArgValueCompleter, CompletionCandidate, PathCompleter, ValueCompleter,
 };
-
 use kube::config::Kubeconfig;
 
 use crate::cli::Cli;

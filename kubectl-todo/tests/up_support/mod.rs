@@ -217,25 +217,36 @@ impl Setup {
         serde_json::from_str(&run.stdout).unwrap()
     }
 
-    /// Removes the images the runs built, leaving the engine as it was.
-    pub async fn remove_built_images(&self) {
-        let out = tokio::process::Command::new("docker")
-            .args(["images", "-q", "--filter", "reference=shop-*"])
-            .output()
-            .await
-            .unwrap();
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(String::from)
-            .collect();
-        if !ids.is_empty() {
-            let _ = tokio::process::Command::new("docker")
-                .args(["rmi", "-f"])
-                .args(&ids)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .await;
+    /// Stops the emulator (its containers hold the images) and removes the
+    /// images this test's runs built, told apart from other tests' by their
+    /// source label (the component's own directory): the engine is left as
+    /// it was.
+    pub async fn remove_built_images(self) {
+        self.emu.stop().await;
+        for component in ["web", "api"] {
+            let dir = std::fs::canonicalize(self.app.join(component)).unwrap();
+            let label = format!(
+                "label=org.opencontainers.image.source=file://{}",
+                dir.display()
+            );
+            let out = tokio::process::Command::new("docker")
+                .args(["images", "-q", "--filter", &label])
+                .output()
+                .await
+                .unwrap();
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            if !ids.is_empty() {
+                let _ = tokio::process::Command::new("docker")
+                    .args(["rmi", "-f"])
+                    .args(&ids)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .await;
+            }
         }
     }
 }
@@ -252,6 +263,10 @@ pub fn write_component(dir: &Path, base: &str, name: &str) {
     .unwrap();
     std::fs::write(dir.join("www/healthz"), "ok\n").unwrap();
     std::fs::write(dir.join("www/index.html"), format!("{name} v1\n")).unwrap();
+    // Tests run in parallel and each removes the images it built: content
+    // of its own gives each test its own tags.
+    let nonce = format!("{:?} {}", std::time::SystemTime::now(), dir.display());
+    std::fs::write(dir.join("www/instance"), nonce).unwrap();
 }
 
 fn rename_context(kubeconfig: &Path, name: &str) {

@@ -360,7 +360,8 @@ impl Session {
     /// and the directory it ended in.
     async fn run(&self, cwd: &Path, command: &str) -> (i32, String, PathBuf) {
         let pwd_file = self.dir.path().join("pwd");
-        let script = format!("{command}\nstatus=$?\npwd > \"$DOCS_PWD\"\nexit $status");
+        // One stream, so the output reads as it would on a terminal.
+        let script = format!("exec 2>&1\n{command}\nstatus=$?\npwd > \"$DOCS_PWD\"\nexit $status");
         let path =
             std::env::join_paths([self.bin.clone(), self.standins.clone()].into_iter().chain(
                 std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),

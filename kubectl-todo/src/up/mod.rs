@@ -70,27 +70,11 @@ pub struct Args {
 #[derive(Debug, Clone, clap::Args)]
 pub struct WaitArgs {
     /// How long to wait for the rollout (e.g. 90s, 5m).
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::cli::parse_duration)]
     pub timeout: Duration,
     /// Return once applied, without waiting for the rollout.
     #[arg(long)]
     pub no_wait: bool,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (number, unit) = s
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((s, "s"), |i| s.split_at(i));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration such as 90s or 5m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("`{s}`: use ms, s, m or h")),
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -22,6 +22,7 @@ pub mod ignore;
 pub mod load;
 pub mod plan;
 pub mod push;
+pub mod recipe;
 pub mod spec;
 
 pub use error::{Error, Result};

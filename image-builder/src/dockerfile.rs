@@ -39,10 +39,19 @@ pub fn render(r: &Recipe) -> String {
 }
 
 fn render_step(s: &mut String, step: &Step) {
+    if let Step::Run {
+        lint_note: Some(n), ..
+    } = step
+    {
+        let _ = writeln!(s, "# {n}");
+    }
+    let _ = writeln!(s, "{}", instruction(step));
+}
+
+/// The Dockerfile instruction of one step (also the step's name in BuildKit's progress).
+pub fn instruction(step: &Step) -> String {
     match step {
-        Step::Workdir(d) => {
-            let _ = writeln!(s, "WORKDIR {d}");
-        }
+        Step::Workdir(d) => format!("WORKDIR {d}"),
         Step::Env(pairs) => {
             let parts: Vec<String> = pairs
                 .iter()
@@ -54,38 +63,23 @@ fn render_step(s: &mut String, step: &Step) {
                     }
                 })
                 .collect();
-            let _ = writeln!(s, "ENV {}", parts.join(" "));
+            format!("ENV {}", parts.join(" "))
         }
         Step::Copy { from, srcs, dest } => {
             let from = from.map(|f| format!("--from={f} ")).unwrap_or_default();
-            let _ = writeln!(s, "COPY {from}{} {dest}", srcs.join(" "));
+            format!("COPY {from}{} {dest}", srcs.join(" "))
         }
-        Step::Run {
-            caches,
-            cmd,
-            lint_note,
-        } => {
-            if let Some(n) = lint_note {
-                let _ = writeln!(s, "# {n}");
-            }
+        Step::Run { caches, cmd, .. } => {
             let mounts: String = caches
                 .iter()
                 .map(|c| format!("--mount=type=cache,target={c} "))
                 .collect();
-            let _ = writeln!(s, "RUN {mounts}{cmd}");
+            format!("RUN {mounts}{cmd}")
         }
-        Step::User(u) => {
-            let _ = writeln!(s, "USER {u}");
-        }
-        Step::Expose(p) => {
-            let _ = writeln!(s, "EXPOSE {p}");
-        }
-        Step::Cmd(args) => {
-            let _ = writeln!(s, "CMD {}", json_array(args));
-        }
-        Step::Entrypoint(args) => {
-            let _ = writeln!(s, "ENTRYPOINT {}", json_array(args));
-        }
+        Step::User(u) => format!("USER {u}"),
+        Step::Expose(p) => format!("EXPOSE {p}"),
+        Step::Cmd(args) => format!("CMD {}", json_array(args)),
+        Step::Entrypoint(args) => format!("ENTRYPOINT {}", json_array(args)),
     }
 }
 

@@ -135,8 +135,35 @@ pub struct Bridge {
 
 /// The frontend's stdin and stdout as one duplex stream.
 struct Stdio {
-    rd: tokio::io::Stdin,
-    wr: tokio::io::Stdout,
+    rd: Box<dyn AsyncRead + Send + Unpin>,
+    wr: Box<dyn AsyncWrite + Send + Unpin>,
+}
+
+impl Stdio {
+    /// BuildKit hands the frontend pipes: read and write them without blocking, so
+    /// no thread sits in a read the runtime cannot interrupt. Anything else (a
+    /// socket, a terminal) goes through tokio's blocking stdio.
+    fn open() -> Self {
+        use std::os::fd::AsFd as _;
+        use tokio::net::unix::pipe;
+        let rd: Box<dyn AsyncRead + Send + Unpin> = match std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .and_then(pipe::Receiver::from_owned_fd)
+        {
+            Ok(r) => Box::new(r),
+            Err(_) => Box::new(tokio::io::stdin()),
+        };
+        let wr: Box<dyn AsyncWrite + Send + Unpin> = match std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .and_then(pipe::Sender::from_owned_fd)
+        {
+            Ok(w) => Box::new(w),
+            Err(_) => Box::new(tokio::io::stdout()),
+        };
+        Stdio { rd, wr }
+    }
 }
 
 impl AsyncRead for Stdio {
@@ -169,10 +196,7 @@ impl Bridge {
     /// Speak HTTP/2 over stdin/stdout. The connection can be made once: BuildKit
     /// offers no other.
     pub async fn over_stdio() -> Result<Bridge, tonic::transport::Error> {
-        let io = Mutex::new(Some(Stdio {
-            rd: tokio::io::stdin(),
-            wr: tokio::io::stdout(),
-        }));
+        let io = Mutex::new(Some(Stdio::open()));
         let connector = tower::service_fn(move |_: Uri| {
             let io = io.lock().expect("stdio lock").take();
             async move {

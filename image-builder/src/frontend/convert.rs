@@ -14,7 +14,8 @@ use crate::dockerfile::instruction;
 use crate::error::{Error, Result};
 use crate::recipe::{Recipe, Step};
 
-/// `PATH` of an image built `FROM scratch`, as the Dockerfile frontend sets it.
+/// `PATH` of an image built `FROM scratch`, as the Dockerfile frontend sets it (with
+/// the working directory `/`).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What one stage has become.
@@ -38,7 +39,7 @@ pub fn scratch_image(g: &Graph) -> Value {
     json!({
         "architecture": p.architecture,
         "os": p.os,
-        "config": {"Env": [format!("PATH={DEFAULT_PATH}")]},
+        "config": {"Env": [format!("PATH={DEFAULT_PATH}")], "WorkingDir": "/"},
         "rootfs": {"type": "layers", "diff_ids": []},
     })
 }
@@ -193,8 +194,6 @@ pub fn convert(
         }
         let cfg = config_mut(&mut st.image);
         cfg.insert("Env".into(), json!(env_strings(&st.env)));
-        // The Dockerfile frontend always records the working directory.
-        cfg.insert("WorkingDir".into(), json!(st.cwd));
         if !st.user.is_empty() {
             cfg.insert("User".into(), json!(st.user));
         }

@@ -115,9 +115,26 @@ pub fn rootfs(exe: &Path) -> Result<Vec<u8>> {
         let rel = lib.to_string_lossy();
         file_entry(&mut b, rel.trim_start_matches('/'), &data, 0o755).map_err(tar_err)?;
     }
-    let data = std::fs::read(exe).map_err(|e| Error::io(exe, e))?;
+    let data = stripped(exe).map_or_else(|| std::fs::read(exe).map_err(|e| Error::io(exe, e)), Ok)?;
     file_entry(&mut b, EXE_IN_IMAGE, &data, 0o755).map_err(tar_err)?;
     b.into_inner().map_err(tar_err)
+}
+
+/// The executable without symbols and debug information (`strip`), when binutils
+/// are there: a smaller image starts faster, and BuildKit starts it on every build.
+fn stripped(exe: &Path) -> Option<Vec<u8>> {
+    let out = std::env::temp_dir().join(format!("image-builder-frontend-{}", std::process::id()));
+    let ok = std::process::Command::new("strip")
+        .arg("--strip-all")
+        .arg("-o")
+        .arg(&out)
+        .arg(exe)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let data = ok.then(|| std::fs::read(&out).ok()).flatten();
+    let _ = std::fs::remove_file(&out);
+    data
 }
 
 /// Build the frontend image as `reference` unless it exists (or `force`). Returns

@@ -25,7 +25,44 @@ struct Node {
     link: String,
 }
 
-/// The whole context in memory: small apps are what this builds.
+/// How much of the context to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every file: the input digest needs them all.
+    Full,
+    /// What stack detection looks at (the client already sent the digest).
+    Detection,
+}
+
+/// Top-level files stack detection reads.
+const DETECTION_FILES: &[&str] = &[
+    "Dockerfile",
+    "package.json",
+    "pnpm-lock.yaml",
+    "yarn.lock",
+    "package-lock.json",
+    "server.js",
+    "index.js",
+    "app.js",
+    "main.js",
+    "next.config.js",
+    "next.config.mjs",
+    "next.config.ts",
+    "next.config.cjs",
+    "requirements.txt",
+    "pyproject.toml",
+    "main.py",
+    "app.py",
+    "server.py",
+    "go.mod",
+    "main.go",
+];
+
+/// Directories detection looks into, and the files it reads there.
+const DETECTION_DIRS: &[(&str, &[&str])] = &[("app", &["main.py"]), ("src", &["main.py"]), ("cmd", &[])];
+
+/// The context (or what detection needs of it) in memory: small apps are what this
+/// builds.
 #[derive(Debug, Clone, Default)]
 pub struct ContextTree {
     nodes: BTreeMap<String, Node>,
@@ -42,7 +79,12 @@ fn gateway_error(what: &str, e: tonic::Status) -> Error {
 impl ContextTree {
     /// Walk the solved context `ctx_ref`, leaving out what `matcher` excludes, as
     /// [`crate::context::walk`] does on disk.
-    pub async fn load(bridge: &mut Bridge, ctx_ref: &str, matcher: &Matcher) -> Result<Self> {
+    pub async fn load(
+        bridge: &mut Bridge,
+        ctx_ref: &str,
+        matcher: &Matcher,
+        scope: Scope,
+    ) -> Result<Self> {
         let mut t = ContextTree::default();
         let mut todo = vec![(String::new(), ParentInfo::default())];
         while let Some((dir, parent)) = todo.pop() {
@@ -61,6 +103,15 @@ impl ContextTree {
                     continue;
                 }
                 let (excluded, info) = matcher.matches_with_parent(&rel, &parent);
+                let wanted_file = match scope {
+                    Scope::Full => true,
+                    Scope::Detection if dir.is_empty() => {
+                        DETECTION_FILES.contains(&name.as_str()) || st.mode & 0o111 != 0
+                    }
+                    Scope::Detection => DETECTION_DIRS
+                        .iter()
+                        .any(|(d, files)| *d == dir && files.contains(&name.as_str())),
+                };
                 if st.mode & MODE_DIR != 0 {
                     if excluded && !matcher.may_reinclude_below(&rel) {
                         continue;
@@ -76,7 +127,11 @@ impl ContextTree {
                             },
                         );
                     }
-                    todo.push((rel, info));
+                    if scope == Scope::Full
+                        || (dir.is_empty() && DETECTION_DIRS.iter().any(|(d, _)| *d == rel))
+                    {
+                        todo.push((rel, info));
+                    }
                 } else if excluded || st.mode & MODE_OTHER != 0 {
                     continue;
                 } else if st.mode & MODE_SYMLINK != 0 {
@@ -89,9 +144,13 @@ impl ContextTree {
                             link: st.linkname,
                         },
                     );
-                } else {
+                } else if wanted_file {
+                    // Detection needs an executable's first bytes only.
+                    let limit = (scope == Scope::Detection
+                        && !DETECTION_FILES.contains(&name.as_str()))
+                    .then_some(4);
                     let data = bridge
-                        .read_file(ctx_ref, &rel)
+                        .read_file(ctx_ref, &rel, limit)
                         .await
                         .map_err(|e| gateway_error(&format!("context file {rel}"), e))?;
                     t.nodes.insert(

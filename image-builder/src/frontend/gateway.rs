@@ -103,6 +103,16 @@ pub struct ReadFileRequest {
     pub r#ref: String,
     #[prost(string, tag = "2")]
     pub file_path: String,
+    #[prost(message, optional, tag = "3")]
+    pub range: Option<FileRange>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FileRange {
+    #[prost(int64, tag = "1")]
+    pub offset: i64,
+    #[prost(int64, tag = "2")]
+    pub length: i64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -246,13 +256,20 @@ impl Bridge {
         self.call("ResolveImageConfig", req).await
     }
 
-    pub async fn read_file(&mut self, r#ref: &str, path: &str) -> Result<Vec<u8>, tonic::Status> {
+    /// The file's bytes, or only the first `limit` of them.
+    pub async fn read_file(
+        &mut self,
+        r#ref: &str,
+        path: &str,
+        limit: Option<i64>,
+    ) -> Result<Vec<u8>, tonic::Status> {
         let resp: ReadFileResponse = self
             .call(
                 "ReadFile",
                 ReadFileRequest {
                     r#ref: r#ref.to_string(),
                     file_path: path.to_string(),
+                    range: limit.map(|length| FileRange { offset: 0, length }),
                 },
             )
             .await?;

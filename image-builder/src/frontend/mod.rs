@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use bollard_buildkit_proto::google::rpc::Status as RpcStatus;
 use tonic::Status;
 
-use self::context::ContextTree;
+use self::context::{ContextTree, Scope};
 use self::gateway::{Bridge, GatewayResult, ResolveImageConfigRequest, ReturnRequest, SolveRequest};
 use self::llb::{Graph, State};
 use crate::build::DIGEST_LABEL;
@@ -79,6 +79,10 @@ pub async fn serve() -> i32 {
         );
         return crate::error::exit::USAGE;
     }
+    if let Err(e) = drop_root() {
+        eprintln!("error: cannot give up root: {e}");
+        return crate::error::exit::INTERNAL;
+    }
     let inv = Invocation::from_env(std::env::vars());
     let mut bridge = match Bridge::over_stdio().await {
         Ok(b) => b,
@@ -110,6 +114,26 @@ pub async fn serve() -> i32 {
     }
 }
 
+/// BuildKit (Docker 20.10's, at least) starts the frontend as root whatever user
+/// the image names; the frontend needs nothing but its open stdin and stdout, so it
+/// continues as the image's numeric user.
+fn drop_root() -> std::io::Result<()> {
+    // SAFETY: plain system calls on this process's credentials, made before any
+    // other thread of ours exists.
+    unsafe {
+        if libc::geteuid() != 0 {
+            return Ok(());
+        }
+        if libc::setgroups(0, std::ptr::null()) != 0
+            || libc::setgid(1001) != 0
+            || libc::setuid(1001) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 fn ours(e: Error) -> Status {
     Status::invalid_argument(e.to_string())
 }
@@ -125,7 +149,7 @@ async fn solve(b: &mut Bridge, g: &Graph, out: &State) -> Result<GatewayResult, 
 }
 
 async fn read_opt(b: &mut Bridge, r#ref: &str, path: &str) -> Option<Vec<u8>> {
-    b.read_file(r#ref, path).await.ok()
+    b.read_file(r#ref, path, None).await.ok()
 }
 
 /// Where the context and the build file are.
@@ -264,7 +288,15 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
     let inp = inputs(b, &mut g, inv).await?;
     let spec = parse_build_file(&String::from_utf8_lossy(&inp.build_file)).map_err(ours)?;
     let matcher = Matcher::from_dockerignore(&inp.dockerignore, true).map_err(ours)?;
-    let tree = ContextTree::load(b, &inp.context_ref, &matcher)
+    // A client that computed the input digest (image-builder does) sends it as the
+    // label; then only what detection reads is fetched.
+    let digest_given = inv.opts.contains_key(&format!("label:{DIGEST_LABEL}"));
+    let scope = if digest_given {
+        Scope::Detection
+    } else {
+        Scope::Full
+    };
+    let tree = ContextTree::load(b, &inp.context_ref, &matcher, scope)
         .await
         .map_err(ours)?;
     let detected = detect::detect_in(&tree, &spec).map_err(ours)?;
@@ -284,22 +316,23 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
             .unwrap_or_else(|| "Dockerfile".into())
             .to_string_lossy()
             .into_owned();
-        let text = detect::Tree::read(&tree, &rel).map_err(ours)?.unwrap_or_default();
-        let d = digest::input_digest(
-            &tree.hashed(),
-            &DigestInputs {
-                dockerfile: &text,
-                build_args: &build_args,
-                target: target.as_deref(),
-                platform: platform.as_deref(),
-            },
-        );
         let mut opts = inv.opts.clone();
+        if !digest_given {
+            let text = detect::Tree::read(&tree, &rel).map_err(ours)?.unwrap_or_default();
+            let d = digest::input_digest(
+                &tree.hashed(),
+                &DigestInputs {
+                    dockerfile: &text,
+                    build_args: &build_args,
+                    target: target.as_deref(),
+                    platform: platform.as_deref(),
+                },
+            );
+            opts.insert(format!("label:{DIGEST_LABEL}"), format!("sha256:{d}"));
+        }
         opts.remove("source");
         opts.remove("cmdline");
         opts.insert("filename".into(), rel);
-        opts.entry(format!("label:{DIGEST_LABEL}"))
-            .or_insert(format!("sha256:{d}"));
         return Ok(b
             .solve(SolveRequest {
                 frontend: "dockerfile.v0".into(),
@@ -326,16 +359,18 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
         },
     )
     .expect("a generated stack has a recipe");
-    let d = digest::input_digest(
-        &tree.hashed(),
-        &DigestInputs {
-            dockerfile: &dockerfile::render(&r),
-            build_args: &build_args,
-            target: target.as_deref(),
-            platform: platform.as_deref(),
-        },
-    );
-    labels.insert(DIGEST_LABEL.to_string(), format!("sha256:{d}"));
+    if !digest_given {
+        let d = digest::input_digest(
+            &tree.hashed(),
+            &DigestInputs {
+                dockerfile: &dockerfile::render(&r),
+                build_args: &build_args,
+                target: target.as_deref(),
+                platform: platform.as_deref(),
+            },
+        );
+        labels.insert(DIGEST_LABEL.to_string(), format!("sha256:{d}"));
+    }
     labels.extend(inv.prefixed("label:"));
 
     let mut bases = convert::BaseConfigs::new();

@@ -12,11 +12,11 @@ use crate::build::{self, BuildOptions, BuildResult, Engine, Event, Progress};
 use crate::check;
 use crate::error::{Error, exit};
 use crate::frontend_image;
-use crate::via_frontend;
 use crate::load::{self, Loader};
 use crate::plan::{self, BuilderKind, Plan, PlanOptions};
 use crate::push;
 use crate::spec::{BaseImages, ComponentSpec, StackKind};
+use crate::via_frontend;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -444,10 +444,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 None => frontend_image::default_reference()?,
             };
             let built = frontend_image::ensure(&engine, &reference, force).await?;
-            eprintln!(
-                "{} {reference}",
-                if built { "built" } else { "exists" }
-            );
+            eprintln!("{} {reference}", if built { "built" } else { "exists" });
             println!("{reference}");
             Ok(exit::OK)
         }

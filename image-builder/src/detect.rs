@@ -205,13 +205,11 @@ pub fn detect_in(dir: &dyn Tree, spec: &ComponentSpec) -> Result<Detected> {
     }
     if dir.is_file("go.mod") && matches!(want, None | Some(StackKind::Go)) {
         let mut d = Detected::new(StackKind::Go);
-        d.binary = Some(
-            if dir.is_dir("cmd") && !dir.is_file("main.go") {
-                first_cmd(dir).unwrap_or_else(|| ".".into())
-            } else {
-                ".".into()
-            },
-        );
+        d.binary = Some(if dir.is_dir("cmd") && !dir.is_file("main.go") {
+            first_cmd(dir).unwrap_or_else(|| ".".into())
+        } else {
+            ".".into()
+        });
         return Ok(d);
     }
     if matches!(want, None | Some(StackKind::Binary))

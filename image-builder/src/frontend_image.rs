@@ -25,7 +25,13 @@ pub fn default_reference() -> Result<String> {
     let exe = current_exe()?;
     let m = std::fs::metadata(&exe).map_err(|e| Error::io(&exe, e))?;
     let mut h = Sha256::new();
-    for n in [m.size(), m.mtime() as u64, m.mtime_nsec() as u64, m.ino(), m.dev()] {
+    for n in [
+        m.size(),
+        m.mtime() as u64,
+        m.mtime_nsec() as u64,
+        m.ino(),
+        m.dev(),
+    ] {
         h.update(n.to_le_bytes());
     }
     let id = hex::encode(h.finalize());
@@ -83,7 +89,12 @@ fn dir_entry(b: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32) -> std::io::R
     b.append_data(&mut h, path, std::io::empty())
 }
 
-fn file_entry(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) -> std::io::Result<()> {
+fn file_entry(
+    b: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    data: &[u8],
+    mode: u32,
+) -> std::io::Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_mode(mode);
     h.set_size(data.len() as u64);
@@ -115,7 +126,8 @@ pub fn rootfs(exe: &Path) -> Result<Vec<u8>> {
         let rel = lib.to_string_lossy();
         file_entry(&mut b, rel.trim_start_matches('/'), &data, 0o755).map_err(tar_err)?;
     }
-    let data = stripped(exe).map_or_else(|| std::fs::read(exe).map_err(|e| Error::io(exe, e)), Ok)?;
+    let data =
+        stripped(exe).map_or_else(|| std::fs::read(exe).map_err(|e| Error::io(exe, e)), Ok)?;
     file_entry(&mut b, EXE_IN_IMAGE, &data, 0o755).map_err(tar_err)?;
     b.into_inner().map_err(tar_err)
 }

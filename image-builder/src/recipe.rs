@@ -107,7 +107,12 @@ fn s(v: &str) -> String {
 }
 
 fn env(pairs: &[(&str, String)]) -> Step {
-    Step::Env(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+    Step::Env(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    )
 }
 
 fn copy(srcs: &[&str], dest: &str) -> Step {

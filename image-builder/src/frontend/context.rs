@@ -59,7 +59,8 @@ const DETECTION_FILES: &[&str] = &[
 ];
 
 /// Directories detection looks into, and the files it reads there.
-const DETECTION_DIRS: &[(&str, &[&str])] = &[("app", &["main.py"]), ("src", &["main.py"]), ("cmd", &[])];
+const DETECTION_DIRS: &[(&str, &[&str])] =
+    &[("app", &["main.py"]), ("src", &["main.py"]), ("cmd", &[])];
 
 /// The context (or what detection needs of it) in memory: small apps are what this
 /// builds.

@@ -48,7 +48,9 @@ fn config_mut(image: &mut Value) -> &mut Map<String, Value> {
     if !image.get("config").is_some_and(Value::is_object) {
         image["config"] = json!({});
     }
-    image["config"].as_object_mut().expect("config is an object")
+    image["config"]
+        .as_object_mut()
+        .expect("config is an object")
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -173,14 +175,22 @@ pub fn convert(
     target: Option<&str>,
 ) -> Result<StageState> {
     let last = match target {
-        Some(t) => r.stages.iter().position(|s| s.name == t).ok_or_else(|| Error::Invalid {
-            what: format!("target `{t}`"),
-            reason: format!(
-                "the generated build has the stages {}",
-                r.stages.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
-            ),
-            fix: "pass one of those stages as the target, or none for the image".into(),
-        })?,
+        Some(t) => r
+            .stages
+            .iter()
+            .position(|s| s.name == t)
+            .ok_or_else(|| Error::Invalid {
+                what: format!("target `{t}`"),
+                reason: format!(
+                    "the generated build has the stages {}",
+                    r.stages
+                        .iter()
+                        .map(|s| s.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                fix: "pass one of those stages as the target, or none for the image".into(),
+            })?,
         None => r.stages.len() - 1,
     };
     let mut done: BTreeMap<&str, StageState> = BTreeMap::new();
@@ -284,9 +294,7 @@ fn apply(
         Step::User(u) => st.user = u.to_string(),
         Step::Expose(p) => {
             let cfg = config_mut(&mut st.image);
-            let ports = cfg
-                .entry("ExposedPorts")
-                .or_insert_with(|| json!({}));
+            let ports = cfg.entry("ExposedPorts").or_insert_with(|| json!({}));
             if !ports.is_object() {
                 *ports = json!({});
             }

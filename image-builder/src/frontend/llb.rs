@@ -332,13 +332,22 @@ mod tests {
             normalize_image("node:20-alpine"),
             "docker.io/library/node:20-alpine"
         );
-        assert_eq!(normalize_image("ib-test/node:1"), "docker.io/ib-test/node:1");
-        assert_eq!(normalize_image("busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(
+            normalize_image("ib-test/node:1"),
+            "docker.io/ib-test/node:1"
+        );
+        assert_eq!(
+            normalize_image("busybox"),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(
             normalize_image("localhost:5000/a/b"),
             "localhost:5000/a/b:latest"
         );
-        assert_eq!(normalize_image("ghcr.io/x/y@sha256:ab"), "ghcr.io/x/y@sha256:ab");
+        assert_eq!(
+            normalize_image("ghcr.io/x/y@sha256:ab"),
+            "ghcr.io/x/y@sha256:ab"
+        );
     }
 
     #[test]

@@ -18,7 +18,9 @@ use bollard_buildkit_proto::google::rpc::Status as RpcStatus;
 use tonic::Status;
 
 use self::context::{ContextTree, Scope};
-use self::gateway::{Bridge, GatewayResult, ResolveImageConfigRequest, ReturnRequest, SolveRequest};
+use self::gateway::{
+    Bridge, GatewayResult, ResolveImageConfigRequest, ReturnRequest, SolveRequest,
+};
 use self::llb::{Graph, State};
 use crate::build::DIGEST_LABEL;
 use crate::detect;
@@ -59,7 +61,10 @@ impl Invocation {
     }
 
     fn opt(&self, k: &str) -> Option<&str> {
-        self.opts.get(k).map(String::as_str).filter(|s| !s.is_empty())
+        self.opts
+            .get(k)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     /// Options with a prefix (`build-arg:`, `label:`), prefix removed.
@@ -225,7 +230,10 @@ async fn inputs(b: &mut Bridge, g: &mut Graph, inv: &Invocation) -> Result<Input
         g,
         &df_name,
         &inv.session,
-        &[("local.includepattern", serde_json::json!([filename]).to_string())],
+        &[(
+            "local.includepattern",
+            serde_json::json!([filename]).to_string(),
+        )],
         "[internal] load build file",
     );
     let r = solve(b, g, &df).await?;
@@ -267,7 +275,11 @@ async fn inputs(b: &mut Bridge, g: &mut Graph, inv: &Invocation) -> Result<Input
 
 /// Parse a build file: the component section of the project file, in YAML.
 pub fn parse_build_file(text: &str) -> Result<ComponentSpec, Error> {
-    if text.trim().lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+    if text
+        .trim()
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
         return Ok(ComponentSpec::default());
     }
     serde_yaml_ng::from_str(text).map_err(|e| Error::Invalid {
@@ -305,7 +317,10 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
     }
     let mut build_args = spec.build_args.clone();
     build_args.extend(inv.prefixed("build-arg:"));
-    let target = inv.opt("target").map(str::to_string).or(spec.target.clone());
+    let target = inv
+        .opt("target")
+        .map(str::to_string)
+        .or(spec.target.clone());
     let platform = platform_opt.or(spec.platform.clone());
     let mut labels = BTreeMap::new();
 
@@ -318,7 +333,9 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
             .into_owned();
         let mut opts = inv.opts.clone();
         if !digest_given {
-            let text = detect::Tree::read(&tree, &rel).map_err(ours)?.unwrap_or_default();
+            let text = detect::Tree::read(&tree, &rel)
+                .map_err(ours)?
+                .unwrap_or_default();
             let d = digest::input_digest(
                 &tree.hashed(),
                 &DigestInputs {
@@ -391,8 +408,8 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
         })?;
         bases.insert(st.from.clone(), cfg);
     }
-    let mut fin = convert::convert(&mut g, &r, &inp.context, &bases, target.as_deref())
-        .map_err(ours)?;
+    let mut fin =
+        convert::convert(&mut g, &r, &inp.context, &bases, target.as_deref()).map_err(ours)?;
     convert::set_labels(&mut fin.image, &labels);
     let mut result = solve(b, &g, &fin.fs).await?;
     result.metadata.insert(
@@ -427,8 +444,8 @@ mod tests {
 
     #[test]
     fn build_files_are_component_sections() {
-        let s = parse_build_file("# syntax=image-builder/frontend:x\nname: web\nport: 3001\n")
-            .unwrap();
+        let s =
+            parse_build_file("# syntax=image-builder/frontend:x\nname: web\nport: 3001\n").unwrap();
         assert_eq!(s.name.as_deref(), Some("web"));
         assert_eq!(s.port, Some(3001));
         assert_eq!(

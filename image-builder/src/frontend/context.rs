@@ -58,9 +58,18 @@ const DETECTION_FILES: &[&str] = &[
     "main.go",
 ];
 
-/// Directories detection looks into, and the files it reads there.
-const DETECTION_DIRS: &[(&str, &[&str])] =
-    &[("app", &["main.py"]), ("src", &["main.py"]), ("cmd", &[])];
+/// Directories detection looks into, the files it reads there, and the top-level
+/// files that make it look (Python apps in app/ or src/, Go commands in cmd/).
+type DetectionDir = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+const DETECTION_DIRS: &[DetectionDir] = &[
+    ("app", &["main.py"], &["requirements.txt", "pyproject.toml"]),
+    ("src", &["main.py"], &["requirements.txt", "pyproject.toml"]),
+    ("cmd", &[], &["go.mod"]),
+];
 
 /// The context (or what detection needs of it) in memory: small apps are what this
 /// builds.
@@ -89,6 +98,16 @@ impl ContextTree {
         let mut t = ContextTree::default();
         let mut todo = vec![(String::new(), ParentInfo::default())];
         while let Some((dir, parent)) = todo.pop() {
+            // Subdirectories come after the whole top level: by now it is known
+            // whether detection will look into this one.
+            if scope == Scope::Detection
+                && !dir.is_empty()
+                && !DETECTION_DIRS.iter().any(|(d, _, needs)| {
+                    *d == dir && needs.iter().any(|n| t.nodes.contains_key(*n))
+                })
+            {
+                continue;
+            }
             let stats = bridge
                 .read_dir(ctx_ref, &format!("/{dir}"))
                 .await
@@ -111,7 +130,7 @@ impl ContextTree {
                     }
                     Scope::Detection => DETECTION_DIRS
                         .iter()
-                        .any(|(d, files)| *d == dir && files.contains(&name.as_str())),
+                        .any(|(d, files, _)| *d == dir && files.contains(&name.as_str())),
                 };
                 if st.mode & MODE_DIR != 0 {
                     if excluded && !matcher.may_reinclude_below(&rel) {
@@ -129,7 +148,7 @@ impl ContextTree {
                         );
                     }
                     if scope == Scope::Full
-                        || (dir.is_empty() && DETECTION_DIRS.iter().any(|(d, _)| *d == rel))
+                        || (dir.is_empty() && DETECTION_DIRS.iter().any(|(d, _, _)| *d == rel))
                     {
                         todo.push((rel, info));
                     }

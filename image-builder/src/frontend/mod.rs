@@ -176,7 +176,14 @@ fn local(g: &mut Graph, name: &str, session: &str, attrs: &[(&str, String)], lab
     g.source(&format!("local://{name}"), a, Some(label))
 }
 
-async fn inputs(b: &mut Bridge, g: &mut Graph, inv: &Invocation) -> Result<Inputs, Status> {
+/// `digest_given`: the client sent the input digest, so (for an upload, which the
+/// client filtered already) the `.dockerignore` is not needed.
+async fn inputs(
+    b: &mut Bridge,
+    g: &mut Graph,
+    inv: &Invocation,
+    digest_given: bool,
+) -> Result<Inputs, Status> {
     let filename = inv.opt("filename").unwrap_or("Dockerfile").to_string();
     let missing = |what: &str| {
         ours(Error::Invalid {
@@ -213,9 +220,13 @@ async fn inputs(b: &mut Bridge, g: &mut Graph, inv: &Invocation) -> Result<Input
         let build_file = read_opt(b, &context_ref, &filename)
             .await
             .ok_or_else(|| missing("uploaded context"))?;
-        let dockerignore = read_opt(b, &context_ref, ".dockerignore")
-            .await
-            .unwrap_or_default();
+        let dockerignore = if digest_given {
+            Vec::new()
+        } else {
+            read_opt(b, &context_ref, ".dockerignore")
+                .await
+                .unwrap_or_default()
+        };
         return Ok(Inputs {
             context,
             context_ref,
@@ -297,12 +308,12 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
             .map(llb::platform)
             .unwrap_or_else(llb::host_platform),
     );
-    let inp = inputs(b, &mut g, inv).await?;
-    let spec = parse_build_file(&String::from_utf8_lossy(&inp.build_file)).map_err(ours)?;
-    let matcher = Matcher::from_dockerignore(&inp.dockerignore, true).map_err(ours)?;
     // A client that computed the input digest (image-builder does) sends it as the
     // label; then only what detection reads is fetched.
     let digest_given = inv.opts.contains_key(&format!("label:{DIGEST_LABEL}"));
+    let inp = inputs(b, &mut g, inv, digest_given).await?;
+    let spec = parse_build_file(&String::from_utf8_lossy(&inp.build_file)).map_err(ours)?;
+    let matcher = Matcher::from_dockerignore(&inp.dockerignore, true).map_err(ours)?;
     let scope = if digest_given {
         Scope::Detection
     } else {

@@ -378,7 +378,10 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                         Some(r) => r,
                         None => frontend_image::default_reference()?,
                     };
-                    if let Err(e) = via_frontend::prepare(&engine, &frontend, &progress).await {
+                    let classic_chosen = args.builder == BuilderArg::Classic;
+                    if let Err(e) =
+                        via_frontend::prepare(&engine, &frontend, classic_chosen, &progress).await
+                    {
                         progress.finish();
                         return Err(e.into());
                     }

@@ -10,17 +10,20 @@ use crate::plan::{BuilderKind, Plan};
 use crate::spec::ComponentSpec;
 
 /// Fail unless the engine builds with BuildKit: only BuildKit runs frontends.
-pub fn require_buildkit(engine: &Engine) -> Result<()> {
+/// `classic_chosen`: the command line asked for the classic builder.
+pub fn require_buildkit(engine: &Engine, classic_chosen: bool) -> Result<()> {
     if engine.builder == BuilderKind::BuildKit {
         return Ok(());
     }
-    let forced = matches!(
+    let env_off = matches!(
         std::env::var("DOCKER_BUILDKIT").ok().as_deref(),
         Some("0") | Some("false")
     );
     Err(Error::Invalid {
         what: "--via frontend".into(),
-        reason: if forced {
+        reason: if classic_chosen {
+            "it needs BuildKit, and `--builder classic` chooses the classic builder".into()
+        } else if env_off {
             "it needs BuildKit, and DOCKER_BUILDKIT=0 turns BuildKit off".into()
         } else {
             format!(
@@ -52,8 +55,13 @@ pub fn build_file(plan: &Plan, frontend: &str) -> String {
 }
 
 /// Make sure the frontend image exists, building it from this executable if not.
-pub async fn prepare(engine: &Engine, frontend: &str, progress: &dyn Progress) -> Result<()> {
-    require_buildkit(engine)?;
+pub async fn prepare(
+    engine: &Engine,
+    frontend: &str,
+    classic_chosen: bool,
+    progress: &dyn Progress,
+) -> Result<()> {
+    require_buildkit(engine, classic_chosen)?;
     if frontend_image::ensure(engine, frontend, false).await? {
         progress.event(
             "frontend",

@@ -470,4 +470,31 @@ fn via_frontend_says_clearly_when_buildkit_is_off() {
     assert!(e.contains("needs BuildKit"), "{e}");
     assert!(e.contains("DOCKER_BUILDKIT=0"), "{e}");
     assert!(e.contains("fix:"), "{e}");
+
+    let o = Command::new(bin())
+        .args(["build", "--via", "frontend", "--builder", "classic"])
+        .arg(t.path())
+        .env_remove("DOCKER_BUILDKIT")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("`--builder classic` chooses"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn the_frontend_started_by_hand_says_what_it_is_for() {
+    let o = Command::new(bin())
+        .arg("frontend")
+        .env_remove("BUILDKIT_SESSION_ID")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("run by BuildKit"), "{e}");
+    assert!(e.contains("frontend-image"), "{e}");
+    assert!(o.stdout.is_empty(), "stdout is BuildKit's channel");
 }

@@ -92,3 +92,50 @@ pub async fn build_all(
     let plans: Vec<Plan> = plans.iter().map(|p| frontend_plan(p, frontend)).collect();
     build::build_all(engine, &plans, opts, progress).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{self, PlanOptions};
+    use crate::spec::{BaseImages, StackKind};
+
+    #[test]
+    fn the_build_file_names_the_frontend_and_reads_back_as_the_plan() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("api");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("requirements.txt"), "fastapi\n").unwrap();
+        let spec = ComponentSpec {
+            port: Some(9000),
+            ..ComponentSpec::new(&dir)
+        };
+        let opts = PlanOptions {
+            builder: BuilderKind::BuildKit,
+            base_images: BaseImages {
+                builder: Some("py:b".into()),
+                runtime: Some("py:r".into()),
+            },
+            use_cache: false,
+        };
+        let p = plan::plan(&spec, &opts).unwrap();
+        let text = build_file(&p, "image-builder/frontend:x");
+        assert!(
+            text.starts_with("# syntax=image-builder/frontend:x\n"),
+            "{text}"
+        );
+        let back = crate::frontend::parse_build_file(&text).unwrap();
+        assert_eq!(back.name.as_deref(), Some("api"));
+        assert_eq!(back.stack, Some(StackKind::Python));
+        assert_eq!(back.port, Some(9000));
+        assert_eq!(back.base_images, opts.base_images);
+
+        let fp = frontend_plan(&p, "image-builder/frontend:x");
+        assert_eq!(fp.dockerfile_name, GENERATED_DOCKERFILE);
+        assert_eq!(fp.digest, p.digest, "same inputs, same tag");
+        assert!(
+            fp.extra_files
+                .iter()
+                .any(|f| f.name == GENERATED_DOCKERFILE && f.content == text.as_bytes())
+        );
+    }
+}

@@ -22,6 +22,12 @@ _image__builder() {
             image__builder,completion)
                 cmd="image__builder__subcmd__completion"
                 ;;
+            image__builder,frontend)
+                cmd="image__builder__subcmd__frontend"
+                ;;
+            image__builder,frontend-image)
+                cmd="image__builder__subcmd__frontend__subcmd__image"
+                ;;
             image__builder,hash)
                 cmd="image__builder__subcmd__hash"
                 ;;
@@ -39,6 +45,12 @@ _image__builder() {
                 ;;
             image__builder__subcmd__help,completion)
                 cmd="image__builder__subcmd__help__subcmd__completion"
+                ;;
+            image__builder__subcmd__help,frontend)
+                cmd="image__builder__subcmd__help__subcmd__frontend"
+                ;;
+            image__builder__subcmd__help,frontend-image)
+                cmd="image__builder__subcmd__help__subcmd__frontend__subcmd__image"
                 ;;
             image__builder__subcmd__help,hash)
                 cmd="image__builder__subcmd__help__subcmd__hash"
@@ -59,7 +71,7 @@ _image__builder() {
 
     case "${cmd}" in
         image__builder)
-            opts="-h -V --help --version plan hash build completion load help"
+            opts="-h -V --help --version plan hash build frontend frontend-image completion load help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -73,7 +85,7 @@ _image__builder() {
             return 0
             ;;
         image__subcmd__builder__subcmd__build)
-            opts="-o -h --base-image --stack --port --project --builder --no-cache --load --cluster --push --max-size --force --kubeconfig --context --output --help"
+            opts="-o -h --base-image --stack --port --project --builder --no-cache --load --cluster --push --max-size --force --via --frontend-image --kubeconfig --context --output --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -115,6 +127,14 @@ _image__builder() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --via)
+                    COMPREPLY=($(compgen -W "dockerfile frontend" -- "${cur}"))
+                    return 0
+                    ;;
+                --frontend-image)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --kubeconfig)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -145,6 +165,38 @@ _image__builder() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        image__subcmd__builder__subcmd__frontend)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        image__subcmd__builder__subcmd__frontend__subcmd__image)
+            opts="-h --tag --force --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -187,7 +239,7 @@ _image__builder() {
             return 0
             ;;
         image__subcmd__builder__subcmd__help)
-            opts="plan hash build completion load help"
+            opts="plan hash build frontend frontend-image completion load help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -215,6 +267,34 @@ _image__builder() {
             return 0
             ;;
         image__subcmd__builder__subcmd__help__subcmd__completion)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        image__subcmd__builder__subcmd__help__subcmd__frontend)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        image__subcmd__builder__subcmd__help__subcmd__frontend__subcmd__image)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

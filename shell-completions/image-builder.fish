@@ -29,6 +29,8 @@ complete -c image-builder -n "__fish_image_builder_needs_command" -s V -l versio
 complete -c image-builder -n "__fish_image_builder_needs_command" -f -a "plan" -d 'Show, per component, the stack, the Dockerfile, the input digest and the tag'
 complete -c image-builder -n "__fish_image_builder_needs_command" -f -a "hash" -d 'Print the full input digest of a component directory'
 complete -c image-builder -n "__fish_image_builder_needs_command" -f -a "build" -d 'Build images (skipped when the content tag exists), check, load or push them'
+complete -c image-builder -n "__fish_image_builder_needs_command" -f -a "frontend" -d 'Run as a BuildKit gateway frontend (BuildKit starts this from the frontend image)'
+complete -c image-builder -n "__fish_image_builder_needs_command" -f -a "frontend-image" -d 'Build the frontend image (this executable and its libraries, user 1001) into the engine'
 complete -c image-builder -n "__fish_image_builder_needs_command" -f -a "completion" -d 'Print a shell completion script (bash, zsh, fish or powershell)'
 complete -c image-builder -n "__fish_image_builder_needs_command" -f -a "load" -d 'Load existing images into a local cluster'
 complete -c image-builder -n "__fish_image_builder_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -66,6 +68,9 @@ none\t''"
 complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l cluster -d 'Minikube profile, kind cluster or k3d cluster name' -r
 complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l push -d 'Push to this registry (e.g. registry.example.com/team) for remote clusters' -r
 complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l max-size -d 'Fail when an image is bigger than this (e.g. 200MB)' -r
+complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l via -d 'What BuildKit builds from: the generated Dockerfile, or image-builder\'s frontend image reading a generated build file (needs BuildKit)' -r -f -a "dockerfile\t'The generated Dockerfile, built by the engine\'s Dockerfile frontend'
+frontend\t'A generated build file, built by image-builder\'s own BuildKit frontend'"
+complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l frontend-image -d 'Frontend image for `--via frontend` (default: one made from this executable, built into the engine when missing)' -r
 complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l kubeconfig -d 'kubeconfig used to see whether the node already has the image' -r -F
 complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l context -d 'kubeconfig context' -r
 complete -c image-builder -n "__fish_image_builder_using_subcommand build" -s o -l output -r -f -a "text\t''
@@ -73,6 +78,10 @@ json\t''"
 complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l no-cache -d 'Do not use the per-file hash cache'
 complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l force -d 'Rebuild even when an image with the content tag exists'
 complete -c image-builder -n "__fish_image_builder_using_subcommand build" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c image-builder -n "__fish_image_builder_using_subcommand frontend" -s h -l help -d 'Print help'
+complete -c image-builder -n "__fish_image_builder_using_subcommand frontend-image" -l tag -d 'Image reference (default: image-builder/frontend:VERSION-ID, ID naming this executable)' -r
+complete -c image-builder -n "__fish_image_builder_using_subcommand frontend-image" -l force -d 'Rebuild even when the image exists'
+complete -c image-builder -n "__fish_image_builder_using_subcommand frontend-image" -s h -l help -d 'Print help'
 complete -c image-builder -n "__fish_image_builder_using_subcommand completion" -s h -l help -d 'Print help'
 complete -c image-builder -n "__fish_image_builder_using_subcommand load" -l to -r -f -a "minikube\t''
 kind\t''
@@ -81,9 +90,11 @@ complete -c image-builder -n "__fish_image_builder_using_subcommand load" -l clu
 complete -c image-builder -n "__fish_image_builder_using_subcommand load" -l kubeconfig -r -F
 complete -c image-builder -n "__fish_image_builder_using_subcommand load" -l context -r
 complete -c image-builder -n "__fish_image_builder_using_subcommand load" -s h -l help -d 'Print help'
-complete -c image-builder -n "__fish_image_builder_using_subcommand help; and not __fish_seen_subcommand_from plan hash build completion load help" -f -a "plan" -d 'Show, per component, the stack, the Dockerfile, the input digest and the tag'
-complete -c image-builder -n "__fish_image_builder_using_subcommand help; and not __fish_seen_subcommand_from plan hash build completion load help" -f -a "hash" -d 'Print the full input digest of a component directory'
-complete -c image-builder -n "__fish_image_builder_using_subcommand help; and not __fish_seen_subcommand_from plan hash build completion load help" -f -a "build" -d 'Build images (skipped when the content tag exists), check, load or push them'
-complete -c image-builder -n "__fish_image_builder_using_subcommand help; and not __fish_seen_subcommand_from plan hash build completion load help" -f -a "completion" -d 'Print a shell completion script (bash, zsh, fish or powershell)'
-complete -c image-builder -n "__fish_image_builder_using_subcommand help; and not __fish_seen_subcommand_from plan hash build completion load help" -f -a "load" -d 'Load existing images into a local cluster'
-complete -c image-builder -n "__fish_image_builder_using_subcommand help; and not __fish_seen_subcommand_from plan hash build completion load help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c image-builder -n "__fish_image_builder_using_subcommand help; and not __fish_seen_subcommand_from plan hash build frontend frontend-image completion load help" -f -a "plan" -d 'Show, per component, the stack, the Dockerfile, the input digest and the tag'
+complete -c image-builder -n "__fish_image_builder_using_subcommand help; and not __fish_seen_subcommand_from plan hash build frontend frontend-image completion load help" -f -a "hash" -d 'Print the full input digest of a component directory'
+complete -c image-builder -n "__fish_image_builder_using_subcommand help; and not __fish_seen_subcommand_from plan hash build frontend frontend-image completion load help" -f -a "build" -d 'Build images (skipped when the content tag exists), check, load or push them'
+complete -c image-builder -n "__fish_image_builder_using_subcommand help; and not __fish_seen_subcommand_from plan hash build frontend frontend-image completion load help" -f -a "frontend" -d 'Run as a BuildKit gateway frontend (BuildKit starts this from the frontend image)'
+complete -c image-builder -n "__fish_image_builder_using_subcommand help; and not __fish_seen_subcommand_from plan hash build frontend frontend-image completion load help" -f -a "frontend-image" -d 'Build the frontend image (this executable and its libraries, user 1001) into the engine'
+complete -c image-builder -n "__fish_image_builder_using_subcommand help; and not __fish_seen_subcommand_from plan hash build frontend frontend-image completion load help" -f -a "completion" -d 'Print a shell completion script (bash, zsh, fish or powershell)'
+complete -c image-builder -n "__fish_image_builder_using_subcommand help; and not __fish_seen_subcommand_from plan hash build frontend frontend-image completion load help" -f -a "load" -d 'Load existing images into a local cluster'
+complete -c image-builder -n "__fish_image_builder_using_subcommand help; and not __fish_seen_subcommand_from plan hash build frontend frontend-image completion load help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

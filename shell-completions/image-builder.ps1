@@ -28,6 +28,8 @@ Register-ArgumentCompleter -Native -CommandName 'image-builder' -ScriptBlock {
             [CompletionResult]::new('plan', 'plan', [CompletionResultType]::ParameterValue, 'Show, per component, the stack, the Dockerfile, the input digest and the tag')
             [CompletionResult]::new('hash', 'hash', [CompletionResultType]::ParameterValue, 'Print the full input digest of a component directory')
             [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Build images (skipped when the content tag exists), check, load or push them')
+            [CompletionResult]::new('frontend', 'frontend', [CompletionResultType]::ParameterValue, 'Run as a BuildKit gateway frontend (BuildKit starts this from the frontend image)')
+            [CompletionResult]::new('frontend-image', 'frontend-image', [CompletionResultType]::ParameterValue, 'Build the frontend image (this executable and its libraries, user 1001) into the engine')
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish or powershell)')
             [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'Load existing images into a local cluster')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -67,6 +69,8 @@ Register-ArgumentCompleter -Native -CommandName 'image-builder' -ScriptBlock {
             [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Minikube profile, kind cluster or k3d cluster name')
             [CompletionResult]::new('--push', '--push', [CompletionResultType]::ParameterName, 'Push to this registry (e.g. registry.example.com/team) for remote clusters')
             [CompletionResult]::new('--max-size', '--max-size', [CompletionResultType]::ParameterName, 'Fail when an image is bigger than this (e.g. 200MB)')
+            [CompletionResult]::new('--via', '--via', [CompletionResultType]::ParameterName, 'What BuildKit builds from: the generated Dockerfile, or image-builder''s frontend image reading a generated build file (needs BuildKit)')
+            [CompletionResult]::new('--frontend-image', '--frontend-image', [CompletionResultType]::ParameterName, 'Frontend image for `--via frontend` (default: one made from this executable, built into the engine when missing)')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'kubeconfig used to see whether the node already has the image')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'kubeconfig context')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'o')
@@ -75,6 +79,18 @@ Register-ArgumentCompleter -Native -CommandName 'image-builder' -ScriptBlock {
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Rebuild even when an image with the content tag exists')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'image-builder;frontend' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'image-builder;frontend-image' {
+            [CompletionResult]::new('--tag', '--tag', [CompletionResultType]::ParameterName, 'Image reference (default: image-builder/frontend:VERSION-ID, ID naming this executable)')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Rebuild even when the image exists')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
         'image-builder;completion' {
@@ -95,6 +111,8 @@ Register-ArgumentCompleter -Native -CommandName 'image-builder' -ScriptBlock {
             [CompletionResult]::new('plan', 'plan', [CompletionResultType]::ParameterValue, 'Show, per component, the stack, the Dockerfile, the input digest and the tag')
             [CompletionResult]::new('hash', 'hash', [CompletionResultType]::ParameterValue, 'Print the full input digest of a component directory')
             [CompletionResult]::new('build', 'build', [CompletionResultType]::ParameterValue, 'Build images (skipped when the content tag exists), check, load or push them')
+            [CompletionResult]::new('frontend', 'frontend', [CompletionResultType]::ParameterValue, 'Run as a BuildKit gateway frontend (BuildKit starts this from the frontend image)')
+            [CompletionResult]::new('frontend-image', 'frontend-image', [CompletionResultType]::ParameterValue, 'Build the frontend image (this executable and its libraries, user 1001) into the engine')
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish or powershell)')
             [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'Load existing images into a local cluster')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -107,6 +125,12 @@ Register-ArgumentCompleter -Native -CommandName 'image-builder' -ScriptBlock {
             break
         }
         'image-builder;help;build' {
+            break
+        }
+        'image-builder;help;frontend' {
+            break
+        }
+        'image-builder;help;frontend-image' {
             break
         }
         'image-builder;help;completion' {

@@ -11,10 +11,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::build::{self, BuildOptions, BuildResult, Engine, Event, Progress};
 use crate::check;
 use crate::error::{Error, exit};
+use crate::frontend_image;
 use crate::load::{self, Loader};
 use crate::plan::{self, BuilderKind, Plan, PlanOptions};
 use crate::push;
 use crate::spec::{BaseImages, ComponentSpec, StackKind};
+use crate::via_frontend;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -27,6 +29,16 @@ Exit codes:
   5  the image build failed (Dockerfile error, failing step, disk full)
   6  a post-build check failed (root or non-numeric user, over --max-size)
   7  loading into the cluster or pushing to a registry failed";
+
+const FRONTEND_HELP: &str = "\
+BuildKit runs this command inside the frontend image when a build file starts with
+`# syntax=<frontend image>`; it talks to BuildKit's gateway on stdin/stdout.
+
+Examples:
+  image-builder frontend-image --tag image-builder/frontend:dev
+  printf '# syntax=image-builder/frontend:dev\\nname: web\\n' > web/todo.build.yaml
+  docker buildx build -f web/todo.build.yaml -t web:dev web
+  image-builder build --via frontend ./web";
 
 /// Turn an app directory into a minimal, non-root image tagged by a hash of its inputs.
 #[derive(Debug, Parser)]
@@ -48,6 +60,14 @@ pub enum BuilderArg {
     Auto,
     Buildkit,
     Classic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ViaArg {
+    /// The generated Dockerfile, built by the engine's Dockerfile frontend
+    Dockerfile,
+    /// A generated build file, built by image-builder's own BuildKit frontend
+    Frontend,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -122,6 +142,14 @@ pub enum Command {
         /// Rebuild even when an image with the content tag exists
         #[arg(long)]
         force: bool,
+        /// What BuildKit builds from: the generated Dockerfile, or image-builder's
+        /// frontend image reading a generated build file (needs BuildKit)
+        #[arg(long, value_enum, default_value = "dockerfile")]
+        via: ViaArg,
+        /// Frontend image for `--via frontend` (default: one made from this executable,
+        /// built into the engine when missing)
+        #[arg(long, value_name = "REF")]
+        frontend_image: Option<String>,
         /// kubeconfig used to see whether the node already has the image
         #[arg(long, env = "KUBECONFIG", value_name = "PATH")]
         kubeconfig: Option<PathBuf>,
@@ -130,6 +158,21 @@ pub enum Command {
         context: Option<String>,
         #[arg(short, long, value_enum, default_value = "text")]
         output: Output,
+    },
+    /// Run as a BuildKit gateway frontend (BuildKit starts this from the frontend image)
+    #[command(after_help = FRONTEND_HELP)]
+    Frontend,
+    /// Build the frontend image (this executable and its libraries, user 1001) into the engine
+    #[command(
+        after_help = "Examples:\n  image-builder frontend-image\n  image-builder frontend-image --tag registry.example.com/team/image-builder-frontend:1\n  docker push registry.example.com/team/image-builder-frontend:1"
+    )]
+    FrontendImage {
+        /// Image reference (default: image-builder/frontend:VERSION-ID, ID naming this executable)
+        #[arg(long, value_name = "REF")]
+        tag: Option<String>,
+        /// Rebuild even when the image exists
+        #[arg(long)]
+        force: bool,
     },
     /// Print a shell completion script (bash, zsh, fish or powershell)
     #[command(
@@ -170,11 +213,16 @@ pub fn completion_script(shell: clap_complete::Shell) -> String {
 
 /// Run a parsed command line; returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // The frontend waits on one connection: a single thread serves it, and a
+    // container with a small thread budget can still run it.
+    let mut builder = if matches!(cli.command, Command::Frontend) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(2);
+        b
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -305,6 +353,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             push,
             max_size,
             force,
+            via,
+            frontend_image,
             kubeconfig,
             context,
             output,
@@ -321,7 +371,23 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let plans = make_plans(&args, builder)?;
             let progress = TermProgress::new(true);
             let opts = BuildOptions { max_size, force };
-            let results = build::build_all(&engine, &plans, &opts, &progress).await;
+            let results = match via {
+                ViaArg::Dockerfile => build::build_all(&engine, &plans, &opts, &progress).await,
+                ViaArg::Frontend => {
+                    let frontend = match frontend_image {
+                        Some(r) => r,
+                        None => frontend_image::default_reference()?,
+                    };
+                    let classic_chosen = args.builder == BuilderArg::Classic;
+                    if let Err(e) =
+                        via_frontend::prepare(&engine, &frontend, classic_chosen, &progress).await
+                    {
+                        progress.finish();
+                        return Err(e.into());
+                    }
+                    via_frontend::build_all(&engine, &plans, &frontend, &opts, &progress).await
+                }
+            };
             progress.finish();
             let client = match &loader {
                 Some(_) => kube_client(kubeconfig.as_deref(), context.as_deref()).await,
@@ -372,6 +438,18 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     .unwrap_or(exit::INTERNAL),
                 None => exit::OK,
             })
+        }
+        Command::Frontend => Ok(crate::frontend::serve().await),
+        Command::FrontendImage { tag, force } => {
+            let engine = Engine::connect().await?;
+            let reference = match tag {
+                Some(t) => t,
+                None => frontend_image::default_reference()?,
+            };
+            let built = frontend_image::ensure(&engine, &reference, force).await?;
+            eprintln!("{} {reference}", if built { "built" } else { "exists" });
+            println!("{reference}");
+            Ok(exit::OK)
         }
         Command::Load {
             images,

@@ -85,23 +85,94 @@ impl Detected {
     }
 }
 
-fn read_opt(p: &Path) -> Result<Option<String>> {
-    match fs::read(p) {
-        Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(p, e)),
+/// A directory detection can look at: the component on disk, or a build context
+/// BuildKit holds (read through the frontend gateway).
+pub trait Tree {
+    /// The text of the file at `rel`, `None` when there is none.
+    fn read(&self, rel: &str) -> Result<Option<String>>;
+    fn is_file(&self, rel: &str) -> bool;
+    fn is_dir(&self, rel: &str) -> bool;
+    /// Entries directly in directory `rel` ("" is the top).
+    fn list(&self, rel: &str) -> Result<Vec<TreeEntry>>;
+    /// The first bytes of the file at `rel` (up to 4).
+    fn magic(&self, rel: &str) -> Option<[u8; 4]>;
+    /// How to name `rel` in messages.
+    fn display(&self, rel: &str) -> String;
+}
+
+/// An entry of [`Tree::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    pub name: String,
+    pub is_dir: bool,
+    pub is_file: bool,
+    pub executable: bool,
+}
+
+/// A component directory on disk.
+pub struct FsTree<'a>(pub &'a Path);
+
+impl Tree for FsTree<'_> {
+    fn read(&self, rel: &str) -> Result<Option<String>> {
+        let p = self.0.join(rel);
+        match fs::read(&p) {
+            Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(p, e)),
+        }
+    }
+    fn is_file(&self, rel: &str) -> bool {
+        self.0.join(rel).is_file()
+    }
+    fn is_dir(&self, rel: &str) -> bool {
+        self.0.join(rel).is_dir()
+    }
+    fn list(&self, rel: &str) -> Result<Vec<TreeEntry>> {
+        let dir = self.0.join(rel);
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let e = e.map_err(|e| Error::io(&dir, e))?;
+            // A directory may be a link to one; a prebuilt binary must be a real file.
+            let Ok(m) = e.metadata() else { continue };
+            out.push(TreeEntry {
+                name: e.file_name().to_string_lossy().into_owned(),
+                is_dir: e.path().is_dir(),
+                is_file: m.is_file(),
+                executable: m.permissions().mode() & 0o111 != 0,
+            });
+        }
+        Ok(out)
+    }
+    fn magic(&self, rel: &str) -> Option<[u8; 4]> {
+        use std::io::Read;
+        let mut magic = [0u8; 4];
+        let mut f = fs::File::open(self.0.join(rel)).ok()?;
+        f.read_exact(&mut magic).ok()?;
+        Some(magic)
+    }
+    fn display(&self, rel: &str) -> String {
+        if rel.is_empty() {
+            self.0.display().to_string()
+        } else {
+            self.0.join(rel).display().to_string()
+        }
     }
 }
 
 /// Detect the stack of the component `dir` (absolute), honouring the spec's
 /// overrides.
 pub fn detect(dir: &Path, spec: &ComponentSpec) -> Result<Detected> {
+    detect_in(&FsTree(dir), spec)
+}
+
+/// Detect the stack of the component `dir` holds, honouring the spec's overrides.
+pub fn detect_in(dir: &dyn Tree, spec: &ComponentSpec) -> Result<Detected> {
     if let Some(df) = &spec.dockerfile {
-        let abs = dir.join(df);
-        if !abs.is_file() {
+        let rel = df.to_string_lossy();
+        if !dir.is_file(&rel) {
             return Err(Error::Invalid {
                 what: format!("dockerfile `{}`", df.display()),
-                reason: format!("{} does not exist", abs.display()),
+                reason: format!("{} does not exist", dir.display(&rel)),
                 fix: "correct `dockerfile:` in the project file (it is relative to the component directory)".into(),
             });
         }
@@ -110,7 +181,7 @@ pub fn detect(dir: &Path, spec: &ComponentSpec) -> Result<Detected> {
         return Ok(d);
     }
     let want = spec.stack;
-    if (want.is_none() || want == Some(StackKind::Dockerfile)) && dir.join("Dockerfile").is_file() {
+    if (want.is_none() || want == Some(StackKind::Dockerfile)) && dir.is_file("Dockerfile") {
         let mut d = Detected::new(StackKind::Dockerfile);
         d.dockerfile_path = Some(PathBuf::from("Dockerfile"));
         return Ok(d);
@@ -118,29 +189,27 @@ pub fn detect(dir: &Path, spec: &ComponentSpec) -> Result<Detected> {
     if want == Some(StackKind::Dockerfile) {
         return Err(Error::Invalid {
             what: "stack `dockerfile`".into(),
-            reason: format!("{} has no Dockerfile", dir.display()),
+            reason: format!("{} has no Dockerfile", dir.display("")),
             fix: "add a Dockerfile or set `dockerfile:` to its path in the project file".into(),
         });
     }
-    if let Some(pkg) = read_opt(&dir.join("package.json"))?
+    if let Some(pkg) = dir.read("package.json")?
         && matches!(want, None | Some(StackKind::Nextjs) | Some(StackKind::Node))
     {
         return detect_node(dir, &pkg, want);
     }
-    let req = read_opt(&dir.join("requirements.txt"))?;
-    let pyproject = read_opt(&dir.join("pyproject.toml"))?;
+    let req = dir.read("requirements.txt")?;
+    let pyproject = dir.read("pyproject.toml")?;
     if (req.is_some() || pyproject.is_some()) && matches!(want, None | Some(StackKind::Python)) {
         return detect_python(dir, req, pyproject);
     }
-    if dir.join("go.mod").is_file() && matches!(want, None | Some(StackKind::Go)) {
+    if dir.is_file("go.mod") && matches!(want, None | Some(StackKind::Go)) {
         let mut d = Detected::new(StackKind::Go);
-        d.binary = Some(
-            if dir.join("cmd").is_dir() && !dir.join("main.go").is_file() {
-                first_cmd(dir).unwrap_or_else(|| ".".into())
-            } else {
-                ".".into()
-            },
-        );
+        d.binary = Some(if dir.is_dir("cmd") && !dir.is_file("main.go") {
+            first_cmd(dir).unwrap_or_else(|| ".".into())
+        } else {
+            ".".into()
+        });
         return Ok(d);
     }
     if matches!(want, None | Some(StackKind::Binary))
@@ -155,19 +224,19 @@ pub fn detect(dir: &Path, spec: &ComponentSpec) -> Result<Detected> {
             what: format!("stack `{}`", kind.as_str()),
             reason: format!(
                 "{} has none of the files that stack needs (package.json, requirements.txt/pyproject.toml, go.mod or an executable)",
-                dir.display()
+                dir.display("")
             ),
             fix: "point the component at the right directory or change `stack:`".into(),
         }),
         None => Err(Error::UnknownStack {
-            path: dir.to_path_buf(),
+            path: PathBuf::from(dir.display("")),
         }),
     }
 }
 
-fn detect_node(dir: &Path, pkg_text: &str, want: Option<StackKind>) -> Result<Detected> {
+fn detect_node(dir: &dyn Tree, pkg_text: &str, want: Option<StackKind>) -> Result<Detected> {
     let pkg: serde_json::Value = serde_json::from_str(pkg_text).map_err(|e| Error::Invalid {
-        what: format!("{}", dir.join("package.json").display()),
+        what: dir.display("package.json"),
         reason: format!("it is not valid JSON: {e}"),
         fix: "fix the syntax error in package.json (`npm pkg get name` shows whether npm can read it)".into(),
     })?;
@@ -183,11 +252,11 @@ fn detect_node(dir: &Path, pkg_text: &str, want: Option<StackKind>) -> Result<De
     };
     let scripts = pkg.get("scripts");
     let has_script = |s: &str| scripts.and_then(|v| v.get(s)).is_some();
-    let package_manager = if dir.join("pnpm-lock.yaml").is_file() {
+    let package_manager = if dir.is_file("pnpm-lock.yaml") {
         PackageManager::Pnpm
-    } else if dir.join("yarn.lock").is_file() {
+    } else if dir.is_file("yarn.lock") {
         PackageManager::Yarn
-    } else if dir.join("package-lock.json").is_file() {
+    } else if dir.is_file("package-lock.json") {
         PackageManager::NpmCi
     } else {
         PackageManager::NpmInstall
@@ -199,7 +268,7 @@ fn detect_node(dir: &Path, pkg_text: &str, want: Option<StackKind>) -> Result<De
         .or_else(|| {
             ["server.js", "index.js", "app.js", "main.js"]
                 .iter()
-                .find(|f| dir.join(f).is_file())
+                .find(|f| dir.is_file(f))
                 .map(|f| f.to_string())
         });
     let mut d = Detected::new(if is_next {
@@ -212,7 +281,7 @@ fn detect_node(dir: &Path, pkg_text: &str, want: Option<StackKind>) -> Result<De
         has_build_script: has_script("build"),
         has_start_script: has_script("start"),
         main,
-        has_public: dir.join("public").is_dir(),
+        has_public: dir.is_dir("public"),
         standalone: false,
         next_config: None,
     };
@@ -228,7 +297,7 @@ fn detect_node(dir: &Path, pkg_text: &str, want: Option<StackKind>) -> Result<De
             "next.config.ts",
             "next.config.cjs",
         ] {
-            if let Some(text) = read_opt(&dir.join(name))? {
+            if let Some(text) = dir.read(name)? {
                 info.next_config = Some(name.to_string());
                 info.standalone = standalone_re().is_match(&text);
                 break;
@@ -254,7 +323,11 @@ fn standalone_re() -> regex::Regex {
     regex::Regex::new(r#"output\s*:\s*["'`]standalone["'`]"#).expect("valid regex")
 }
 
-fn detect_python(dir: &Path, req: Option<String>, pyproject: Option<String>) -> Result<Detected> {
+fn detect_python(
+    dir: &dyn Tree,
+    req: Option<String>,
+    pyproject: Option<String>,
+) -> Result<Detected> {
     let deps_text = format!(
         "{}\n{}",
         req.as_deref().unwrap_or(""),
@@ -276,7 +349,7 @@ fn detect_python(dir: &Path, req: Option<String>, pyproject: Option<String>) -> 
         ("src/main.py", "src.main"),
         ("server.py", "server"),
     ] {
-        if let Some(text) = read_opt(&dir.join(file))? {
+        if let Some(text) = dir.read(file)? {
             if let Some(c) = fastapi_re().captures(&text) {
                 app_module = Some(format!("{module}:{}", &c[1]));
                 break;
@@ -288,7 +361,7 @@ fn detect_python(dir: &Path, req: Option<String>, pyproject: Option<String>) -> 
     }
     let script = ["main.py", "app.py", "server.py"]
         .iter()
-        .find(|f| dir.join(f).is_file())
+        .find(|f| dir.is_file(f))
         .map(|s| s.to_string())
         .unwrap_or_else(|| "main.py".into());
     let mut d = Detected::new(StackKind::Python);
@@ -311,34 +384,27 @@ fn fastapi_re() -> regex::Regex {
         .expect("valid regex")
 }
 
-fn first_cmd(dir: &Path) -> Option<String> {
-    let mut names: Vec<String> = fs::read_dir(dir.join("cmd"))
+fn first_cmd(dir: &dyn Tree) -> Option<String> {
+    let mut names: Vec<String> = dir
+        .list("cmd")
         .ok()?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .into_iter()
+        .filter(|e| e.is_dir)
+        .map(|e| e.name)
         .collect();
     names.sort();
     names.first().map(|n| format!("./cmd/{n}"))
 }
 
 /// An executable ELF file at the top of `dir` (a prebuilt binary).
-fn find_executable(dir: &Path) -> Result<Option<String>> {
-    let mut found: Vec<String> = Vec::new();
-    for e in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let e = e.map_err(|e| Error::io(dir, e))?;
-        let Ok(m) = e.metadata() else { continue };
-        if !m.is_file() || m.permissions().mode() & 0o111 == 0 {
-            continue;
-        }
-        let mut magic = [0u8; 4];
-        if let Ok(mut f) = fs::File::open(e.path()) {
-            use std::io::Read;
-            if f.read_exact(&mut magic).is_ok() && &magic == b"\x7fELF" {
-                found.push(e.file_name().to_string_lossy().into_owned());
-            }
-        }
-    }
+fn find_executable(dir: &dyn Tree) -> Result<Option<String>> {
+    let mut found: Vec<String> = dir
+        .list("")?
+        .into_iter()
+        .filter(|e| e.is_file && e.executable)
+        .filter(|e| dir.magic(&e.name) == Some(*b"\x7fELF"))
+        .map(|e| e.name)
+        .collect();
     found.sort();
     Ok(found.into_iter().next())
 }

@@ -18,10 +18,14 @@ pub mod detect;
 pub mod digest;
 pub mod dockerfile;
 pub mod error;
+pub mod frontend;
+pub mod frontend_image;
 pub mod ignore;
 pub mod load;
 pub mod plan;
 pub mod push;
+pub mod recipe;
 pub mod spec;
+pub mod via_frontend;
 
 pub use error::{Error, Result};

@@ -72,6 +72,9 @@ pub struct Plan {
     pub target: Option<String>,
     #[serde(skip)]
     pub platform: Option<String>,
+    /// The base images the recipe uses (the spec's, overridden by the options').
+    #[serde(skip)]
+    pub base_images: BaseImages,
 }
 
 impl Plan {
@@ -153,6 +156,7 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
         build_args: spec.build_args.clone(),
         target: spec.target.clone(),
         platform: spec.platform.clone(),
+        base_images: base,
     })
 }
 

@@ -1,0 +1,421 @@
+//! The build recipe: the stages and steps that turn a detected app into its image.
+//!
+//! One recipe has two renderings: Dockerfile text ([`crate::dockerfile`]) for builds
+//! through the Engine API, and LLB ([`crate::frontend::llb`]) for builds through the
+//! BuildKit frontend. Both come from [`recipe`], so the two paths cannot drift apart.
+
+use crate::detect::{Detected, PackageManager, PythonDeps};
+use crate::spec::{BaseImages, StackKind};
+
+/// The numeric user every generated image runs as.
+pub const USER: &str = "1001:1001";
+
+pub const NODE_IMAGE: &str = "node:20-alpine";
+pub const PYTHON_IMAGE: &str = "python:3.11-slim";
+pub const GO_IMAGE: &str = "golang:1.23-alpine";
+pub const STATIC_RUNTIME: &str = "scratch";
+
+/// Files image-builder adds to the context (the generated Dockerfile or build file
+/// and a `.dockerignore` naming it). The classic builder drops them itself; BuildKit
+/// does not apply `.dockerignore` to an uploaded context, so stages that copy the
+/// whole context remove them before the runtime stage copies from there.
+pub const SYNTHETIC: &str = ".image-builder.Dockerfile .dockerignore";
+
+/// Options for generation.
+#[derive(Debug, Clone)]
+pub struct GenOptions<'a> {
+    pub component: &'a str,
+    pub port: u16,
+    pub base: &'a BaseImages,
+    /// Use BuildKit cache mounts for package downloads.
+    pub cache_mounts: bool,
+}
+
+/// One step of a stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Workdir(String),
+    /// Variables set in order; a value may refer to earlier ones as `$NAME`.
+    Env(Vec<(String, String)>),
+    /// Copy `srcs` (relative to the context, or absolute in stage `from`) to `dest`
+    /// (relative to the working directory; a trailing `/` means "into").
+    Copy {
+        from: Option<&'static str>,
+        srcs: Vec<String>,
+        dest: String,
+    },
+    /// A shell command, with cache mounts at `caches` and a linter note above it.
+    Run {
+        caches: Vec<&'static str>,
+        cmd: String,
+        lint_note: Option<&'static str>,
+    },
+    User(&'static str),
+    Expose(u16),
+    Cmd(Vec<String>),
+    Entrypoint(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    pub name: &'static str,
+    /// Base image reference (`scratch` for an empty one).
+    pub from: String,
+    pub steps: Vec<Step>,
+}
+
+/// The stages of an image; the last one is the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipe {
+    pub component: String,
+    pub stack: StackKind,
+    pub stages: Vec<Stage>,
+}
+
+/// Default (builder, runtime) base images of a stack.
+pub fn default_bases(stack: StackKind) -> (&'static str, &'static str) {
+    match stack {
+        StackKind::Nextjs | StackKind::Node => (NODE_IMAGE, NODE_IMAGE),
+        StackKind::Python => (PYTHON_IMAGE, PYTHON_IMAGE),
+        StackKind::Go => (GO_IMAGE, STATIC_RUNTIME),
+        StackKind::Binary | StackKind::Dockerfile => (STATIC_RUNTIME, STATIC_RUNTIME),
+    }
+}
+
+/// The recipe for a detected stack (`None` for [`StackKind::Dockerfile`]: the app's
+/// own Dockerfile is its recipe).
+pub fn recipe(d: &Detected, o: &GenOptions<'_>) -> Option<Recipe> {
+    let (db, dr) = default_bases(d.stack);
+    let builder = o.base.builder.as_deref().unwrap_or(db);
+    let runtime = o.base.runtime.as_deref().unwrap_or(dr);
+    let stages = match d.stack {
+        StackKind::Dockerfile => return None,
+        StackKind::Nextjs | StackKind::Node => node(d, o, builder, runtime),
+        StackKind::Python => python(d, o, builder, runtime),
+        StackKind::Go => go(d, o, builder, runtime),
+        StackKind::Binary => binary(d, o, runtime),
+    };
+    Some(Recipe {
+        component: o.component.to_string(),
+        stack: d.stack,
+        stages,
+    })
+}
+
+fn s(v: &str) -> String {
+    v.to_string()
+}
+
+fn env(pairs: &[(&str, String)]) -> Step {
+    Step::Env(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    )
+}
+
+fn copy(srcs: &[&str], dest: &str) -> Step {
+    Step::Copy {
+        from: None,
+        srcs: srcs.iter().map(|x| x.to_string()).collect(),
+        dest: s(dest),
+    }
+}
+
+fn copy_from(from: &'static str, src: &str, dest: &str) -> Step {
+    Step::Copy {
+        from: Some(from),
+        srcs: vec![s(src)],
+        dest: s(dest),
+    }
+}
+
+fn run(cmd: impl Into<String>) -> Step {
+    Step::Run {
+        caches: Vec::new(),
+        cmd: cmd.into(),
+        lint_note: None,
+    }
+}
+
+fn tail(steps: &mut Vec<Step>, port: u16) {
+    steps.push(Step::User(USER));
+    steps.push(Step::Expose(port));
+}
+
+/// The files an install needs first and the install step.
+fn install_step(pm: PackageManager, cache: bool) -> (Vec<&'static str>, Step) {
+    let (files, cached, target, plain): (&[&str], &str, &str, &str) = match pm {
+        PackageManager::NpmCi => (
+            &["package.json", "package-lock.json"],
+            "npm ci --no-audit --no-fund",
+            "/root/.npm",
+            "npm ci --no-audit --no-fund && npm cache clean --force",
+        ),
+        PackageManager::NpmInstall => (
+            &["package.json"],
+            "npm install --no-audit --no-fund",
+            "/root/.npm",
+            "npm install --no-audit --no-fund && npm cache clean --force",
+        ),
+        PackageManager::Pnpm => (
+            &["package.json", "pnpm-lock.yaml"],
+            "corepack enable pnpm && pnpm install --frozen-lockfile",
+            "/root/.local/share/pnpm/store",
+            "corepack enable pnpm && pnpm install --frozen-lockfile && pnpm store prune",
+        ),
+        PackageManager::Yarn => (
+            &["package.json", "yarn.lock"],
+            "yarn install --frozen-lockfile",
+            "/usr/local/share/.cache/yarn",
+            "yarn install --frozen-lockfile && yarn cache clean",
+        ),
+    };
+    let step = if cache {
+        Step::Run {
+            caches: vec![target],
+            cmd: s(cached),
+            // hadolint wants `yarn cache clean`, which a cache mount makes pointless.
+            lint_note: (pm == PackageManager::Yarn).then_some("hadolint ignore=DL3060"),
+        }
+    } else {
+        run(plain)
+    };
+    (files.to_vec(), step)
+}
+
+fn prune_cmd(pm: PackageManager) -> &'static str {
+    match pm {
+        PackageManager::NpmCi | PackageManager::NpmInstall => "npm prune --omit=dev",
+        PackageManager::Pnpm => "pnpm prune --prod",
+        PackageManager::Yarn => {
+            "yarn install --frozen-lockfile --production --ignore-scripts --prefer-offline"
+        }
+    }
+}
+
+fn run_script(pm: PackageManager, script: &str) -> String {
+    match pm {
+        PackageManager::NpmCi | PackageManager::NpmInstall => format!("npm run {script}"),
+        PackageManager::Pnpm => format!("pnpm run {script}"),
+        PackageManager::Yarn => format!("yarn run {script}"),
+    }
+}
+
+fn node(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<Stage> {
+    let info = d.node.clone().expect("node info for a node stack");
+    let next = d.stack == StackKind::Nextjs;
+    let pm = info.package_manager;
+    let (files, install) = install_step(pm, o.cache_mounts);
+
+    let mut deps = vec![Step::Workdir(s("/app"))];
+    if next {
+        deps.push(env(&[("NEXT_TELEMETRY_DISABLED", s("1"))]));
+    }
+    deps.push(copy(&files, "./"));
+    deps.push(install);
+
+    let mut build = vec![Step::Workdir(s("/app"))];
+    if next {
+        build.push(env(&[
+            ("NEXT_TELEMETRY_DISABLED", s("1")),
+            ("NODE_ENV", s("production")),
+        ]));
+    }
+    build.push(copy_from("deps", "/app/node_modules", "./node_modules"));
+    build.push(copy(&["."], "."));
+    if next {
+        build.push(run(if info.has_build_script {
+            run_script(pm, "build")
+        } else {
+            s("npx --no-install next build")
+        }));
+    } else if info.has_build_script {
+        build.push(run(format!(
+            "{} && {} && rm -f {SYNTHETIC}",
+            run_script(pm, "build"),
+            prune_cmd(pm)
+        )));
+    } else {
+        build.push(run(format!("{} && rm -f {SYNTHETIC}", prune_cmd(pm))));
+    }
+
+    let mut rt = vec![Step::Workdir(s("/app"))];
+    if next {
+        rt.push(env(&[
+            ("NODE_ENV", s("production")),
+            ("NEXT_TELEMETRY_DISABLED", s("1")),
+            ("PORT", o.port.to_string()),
+            ("HOSTNAME", s("0.0.0.0")),
+        ]));
+        if info.has_public {
+            rt.push(copy_from("build", "/app/public", "./public"));
+        }
+        rt.push(copy_from("build", "/app/.next/standalone", "./"));
+        rt.push(copy_from("build", "/app/.next/static", "./.next/static"));
+        tail(&mut rt, o.port);
+        rt.push(Step::Cmd(vec![s("node"), s("server.js")]));
+    } else {
+        rt.push(env(&[
+            ("NODE_ENV", s("production")),
+            ("PORT", o.port.to_string()),
+        ]));
+        rt.push(copy_from("build", "/app", "./"));
+        tail(&mut rt, o.port);
+        rt.push(Step::Cmd(match &info.main {
+            Some(main) => vec![s("node"), main.clone()],
+            None => vec![s("npm"), s("start")],
+        }));
+    }
+    vec![
+        Stage {
+            name: "deps",
+            from: s(builder),
+            steps: deps,
+        },
+        Stage {
+            name: "build",
+            from: s(builder),
+            steps: build,
+        },
+        Stage {
+            name: "runtime",
+            from: s(runtime),
+            steps: rt,
+        },
+    ]
+}
+
+fn python(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<Stage> {
+    let info = d.python.clone().expect("python info for a python stack");
+    let pip = |args: String| {
+        if o.cache_mounts {
+            Step::Run {
+                caches: vec!["/root/.cache/pip"],
+                cmd: format!("/opt/venv/bin/pip install {args}"),
+                lint_note: None,
+            }
+        } else {
+            run(format!("/opt/venv/bin/pip install --no-cache-dir {args}"))
+        }
+    };
+    let mut b = vec![
+        Step::Workdir(s("/app")),
+        env(&[
+            ("PIP_DISABLE_PIP_VERSION_CHECK", s("1")),
+            ("PYTHONDONTWRITEBYTECODE", s("1")),
+        ]),
+        run("python -m venv /opt/venv"),
+    ];
+    match info.deps {
+        PythonDeps::Requirements => {
+            b.push(copy(&["requirements.txt"], "./"));
+            b.push(pip(s("-r requirements.txt")));
+            b.push(copy(&["."], "."));
+            b.push(run(format!("rm -f {SYNTHETIC}")));
+        }
+        PythonDeps::Pyproject => {
+            b.push(copy(&["."], "."));
+            b.push(pip(format!(". && rm -f {SYNTHETIC}")));
+        }
+    }
+    let mut rt = vec![
+        Step::Workdir(s("/app")),
+        env(&[
+            ("PYTHONDONTWRITEBYTECODE", s("1")),
+            ("PYTHONUNBUFFERED", s("1")),
+            ("PATH", s("/opt/venv/bin:$PATH")),
+            ("PORT", o.port.to_string()),
+        ]),
+        copy_from("builder", "/opt/venv", "/opt/venv"),
+        copy_from("builder", "/app", "./"),
+    ];
+    tail(&mut rt, o.port);
+    rt.push(Step::Cmd(if info.asgi {
+        vec![
+            s("uvicorn"),
+            info.app_module.clone(),
+            s("--host"),
+            s("0.0.0.0"),
+            s("--port"),
+            o.port.to_string(),
+        ]
+    } else {
+        vec![s("python"), info.script.clone()]
+    }));
+    vec![
+        Stage {
+            name: "builder",
+            from: s(builder),
+            steps: b,
+        },
+        Stage {
+            name: "runtime",
+            from: s(runtime),
+            steps: rt,
+        },
+    ]
+}
+
+fn go(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<Stage> {
+    let pkg = d.binary.clone().unwrap_or_else(|| ".".into());
+    let (dl_caches, build_caches) = if o.cache_mounts {
+        (
+            vec!["/go/pkg/mod"],
+            vec!["/go/pkg/mod", "/root/.cache/go-build"],
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let b = vec![
+        Step::Workdir(s("/src")),
+        env(&[("CGO_ENABLED", s("0"))]),
+        copy(&["go.mod", "go.sum*"], "./"),
+        Step::Run {
+            caches: dl_caches,
+            cmd: s("go mod download"),
+            lint_note: None,
+        },
+        copy(&["."], "."),
+        Step::Run {
+            caches: build_caches,
+            cmd: format!("go build -trimpath -ldflags=\"-s -w\" -o /out/app {pkg}"),
+            lint_note: None,
+        },
+    ];
+    let mut rt = vec![
+        copy_from(
+            "builder",
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/etc/ssl/certs/",
+        ),
+        copy_from("builder", "/out/app", "/app"),
+    ];
+    tail(&mut rt, o.port);
+    rt.push(Step::Entrypoint(vec![s("/app")]));
+    vec![
+        Stage {
+            name: "builder",
+            from: s(builder),
+            steps: b,
+        },
+        Stage {
+            name: "runtime",
+            from: s(runtime),
+            steps: rt,
+        },
+    ]
+}
+
+fn binary(d: &Detected, o: &GenOptions<'_>, runtime: &str) -> Vec<Stage> {
+    let bin = d.binary.clone().unwrap_or_else(|| "app".into());
+    let mut rt = vec![copy(&[bin.as_str()], &format!("/app/{bin}"))];
+    tail(&mut rt, o.port);
+    rt.push(Step::Entrypoint(vec![format!("/app/{bin}")]));
+    vec![Stage {
+        name: "runtime",
+        from: s(runtime),
+        steps: rt,
+    }]
+}

@@ -208,17 +208,19 @@ async fn ctrl_c_during_the_apply_records_the_revision_as_interrupted_and_the_nex
 async fn refused_and_failing_requests() {
     let s = Setup::start(Config::default()).await;
     s.secret("canary-faults-6").await;
-    // Two 500s on the Deployments are retried with backoff.
-    emulator(&s)
-        .add_fault(&Fault {
-            method: Some("PATCH".into()),
-            path: Some("/deployments/".into()),
-            code: Some(500),
-            times: Some(2),
-            ..Fault::default()
-        })
-        .await
-        .unwrap();
+    // Two 500s on the Deployments and two 429s on the ConfigMaps are retried with backoff.
+    for (path, code) in [("/deployments/", 500), ("/configmaps/shop-web", 429)] {
+        emulator(&s)
+            .add_fault(&Fault {
+                method: Some("PATCH".into()),
+                path: Some(path.into()),
+                code: Some(code),
+                times: Some(2),
+                ..Fault::default()
+            })
+            .await
+            .unwrap();
+    }
     // Pod watches drop every second: the display resumes them.
     emulator(&s)
         .add_fault(&Fault {

@@ -143,3 +143,33 @@ async fn an_unreachable_cluster_is_one_line_and_the_doctor_command() {
     );
     assert!(lines[1].contains("kubectl todo doctor"), "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_context_says_which_cluster_tool_loads_the_images() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-up-2").await;
+    support::rename_context(&s.kubeconfig, "kind-dev");
+    s.run(&["up", "--timeout", "2m"]).await.ok();
+    let web_image = s.image_of("shop-web").await;
+    let kind = s.calls("kind");
+    assert!(
+        kind.iter()
+            .any(|c| c == &format!("load docker-image {web_image} --name dev")),
+        "{kind:?}"
+    );
+    assert!(s.minikube_calls().is_empty());
+
+    // --load overrides the guess (k3d, with the cluster named after the context).
+    s.write("web/www/index.html", "web v2\n");
+    s.run(&["up", "--load", "k3d", "--timeout", "2m"])
+        .await
+        .ok();
+    let k3d = s.calls("k3d");
+    let new_image = s.image_of("shop-web").await;
+    assert!(
+        k3d.iter()
+            .any(|c| c.starts_with(&format!("image import {new_image}"))),
+        "{k3d:?}"
+    );
+    s.remove_built_images().await;
+}

@@ -146,7 +146,12 @@ impl Setup {
     }
 
     pub fn minikube_calls(&self) -> Vec<String> {
-        kube_emulator::standins::calls(&self.bin, "minikube")
+        self.calls("minikube")
+    }
+
+    /// The argument lines a stand-in (`minikube`, `kind`, `k3d`) recorded.
+    pub fn calls(&self, tool: &str) -> Vec<String> {
+        kube_emulator::standins::calls(&self.bin, tool)
     }
 
     pub async fn namespace(&self) {
@@ -269,7 +274,7 @@ pub fn write_component(dir: &Path, base: &str, name: &str) {
     std::fs::write(dir.join("www/instance"), nonce).unwrap();
 }
 
-fn rename_context(kubeconfig: &Path, name: &str) {
+pub fn rename_context(kubeconfig: &Path, name: &str) {
     let text = std::fs::read_to_string(kubeconfig).unwrap();
     let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     doc["current-context"] = name.into();

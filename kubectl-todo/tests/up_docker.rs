@@ -122,7 +122,7 @@ async fn a_crashing_container_stops_up_with_its_last_log_lines() {
     s.write(
         "api/Dockerfile",
         &format!(
-            "FROM {base}\nUSER 1001:1001\nCMD [\"busybox\", \"sh\", \"-c\", \"echo cannot open database; exit 3\"]\n"
+            "FROM {base}\nUSER 1001:1001\nCMD [\"busybox\", \"sh\", \"-c\", \"echo cannot open database with key $API_KEY; exit 3\"]\n"
         ),
     );
     let run = s.run(&["up", "--timeout", "10m"]).await.failed();
@@ -139,6 +139,12 @@ async fn a_crashing_container_stops_up_with_its_last_log_lines() {
     );
     assert!(
         run.stderr.contains("the rollout of revision 1 failed"),
+        "{}",
+        run.all()
+    );
+    // The log line quoted in the diagnosis had the Secret's value in it.
+    assert!(
+        run.stderr.contains("with key [redacted]") && !run.all().contains("canary-docker-2"),
         "{}",
         run.all()
     );

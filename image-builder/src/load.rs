@@ -163,20 +163,23 @@ pub async fn nodes_have_image(client: &kube::Client, image: &str) -> Result<bool
             reason: format!("cannot list nodes to see whether the image is already there: {e}"),
             fix: "check the kubeconfig and that you may list nodes (`kubectl get nodes`)".into(),
         })?;
-    if list.items.is_empty() {
-        return Ok(false);
-    }
+    Ok(nodes_report(&list.items, image))
+}
+
+/// Whether every one of `nodes` (and there is one) reports `image` in `status.images`.
+pub fn nodes_report(nodes: &[Node], image: &str) -> bool {
     let want = normalize(image);
-    Ok(list.items.iter().all(|n| {
-        n.status
-            .as_ref()
-            .and_then(|s| s.images.as_ref())
-            .is_some_and(|imgs| {
-                imgs.iter()
-                    .flat_map(|i| i.names.iter().flatten())
-                    .any(|name| normalize(name) == want)
-            })
-    }))
+    !nodes.is_empty()
+        && nodes.iter().all(|n| {
+            n.status
+                .as_ref()
+                .and_then(|s| s.images.as_ref())
+                .is_some_and(|imgs| {
+                    imgs.iter()
+                        .flat_map(|i| i.names.iter().flatten())
+                        .any(|name| normalize(name) == want)
+                })
+        })
 }
 
 /// Load `image` into the cluster, unless `client` shows the nodes already have it.

@@ -160,15 +160,12 @@ pub async fn check(ctx: &Ctx, live: &Live) -> Vec<Finding> {
     }
     findings.extend(secret_findings(ctx, live, &secret));
     // Log lines quoted in diagnoses are scrubbed of the app's secret values.
-    let redact: Vec<String> = secret
+    let redact = secret
         .as_ref()
         .ok()
         .and_then(|s| s.data.as_ref())
-        .into_iter()
-        .flat_map(|d| d.values())
-        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
-        .filter(|v| v.len() >= 4)
-        .collect();
+        .map(crate::secrets::redactions)
+        .unwrap_or_default();
     let per_component = ctx
         .components
         .iter()

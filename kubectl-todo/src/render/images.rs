@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use image_builder::build::Engine;
-use image_builder::plan::{self, BuilderKind, PlanOptions};
+use image_builder::plan::{self, BuilderKind, Plan, PlanOptions};
 
 use crate::project::{Project, suggestion};
 
@@ -56,43 +56,62 @@ pub async fn references(
     project: &Project,
     overrides: &[(String, String)],
 ) -> Result<BTreeMap<String, String>, Error> {
-    let mut refs = BTreeMap::new();
-    for (name, reference) in overrides {
-        if project.component(name).is_none() {
-            return Err(Error::UnknownComponent {
-                suggestion: suggestion(name, project.component_names()),
-                name: name.clone(),
-            });
-        }
-        refs.insert(name.clone(), reference.clone());
-    }
-    let missing: Vec<_> = project
-        .components
-        .iter()
-        .filter(|c| !refs.contains_key(&c.name))
-        .collect();
-    if missing.is_empty() {
+    let mut refs = validate_overrides(project, overrides)?;
+    if refs.len() == project.components.len() {
         return Ok(refs);
     }
-    let options = PlanOptions {
-        builder: builder_kind().await,
-        ..PlanOptions::default()
-    };
-    let plans = missing.iter().map(|c| {
-        let spec = c.build_spec(project);
-        let options = options.clone();
-        let name = c.name.clone();
-        tokio::task::spawn_blocking(move || (name, plan::plan(&spec, &options)))
-    });
-    for joined in futures::future::join_all(plans).await {
-        let (component, planned) = joined.expect("planning does not panic");
-        let planned = planned.map_err(|source| Error::Plan {
-            component: component.clone(),
-            source,
-        })?;
-        refs.insert(component, planned.reference());
+    for planned in plans(project, &refs, builder_kind().await).await? {
+        refs.insert(planned.component.clone(), planned.reference());
     }
     Ok(refs)
+}
+
+/// `--image` overrides by component, each naming one the project has.
+pub fn validate_overrides(
+    project: &Project,
+    overrides: &[(String, String)],
+) -> Result<BTreeMap<String, String>, Error> {
+    overrides
+        .iter()
+        .map(|(name, reference)| {
+            if project.component(name).is_none() {
+                return Err(Error::UnknownComponent {
+                    suggestion: suggestion(name, project.component_names()),
+                    name: name.clone(),
+                });
+            }
+            Ok((name.clone(), reference.clone()))
+        })
+        .collect()
+}
+
+/// The plan of every component without an override, for `builder`. Hashing
+/// reads every file of a component: one blocking task each, in parallel.
+pub async fn plans(
+    project: &Project,
+    overrides: &BTreeMap<String, String>,
+    builder: BuilderKind,
+) -> Result<Vec<Plan>, Error> {
+    let options = PlanOptions {
+        builder,
+        ..PlanOptions::default()
+    };
+    let tasks = project
+        .components
+        .iter()
+        .filter(|c| !overrides.contains_key(&c.name))
+        .map(|c| {
+            let spec = c.build_spec(project);
+            let options = options.clone();
+            let name = c.name.clone();
+            tokio::task::spawn_blocking(move || (name, plan::plan(&spec, &options)))
+        });
+    let mut out = Vec::new();
+    for joined in futures::future::join_all(tasks).await {
+        let (component, planned) = joined.expect("planning does not panic");
+        out.push(planned.map_err(|source| Error::Plan { component, source })?);
+    }
+    Ok(out)
 }
 
 /// The tag depends on the Dockerfile, which depends on the builder, so ask

@@ -68,6 +68,15 @@ impl Value {
     }
 }
 
+/// The values no quoted line (a container's log in a diagnosis) may show;
+/// shorter ones would blank out ordinary words.
+pub fn redactions(data: &BTreeMap<String, ByteString>) -> Vec<String> {
+    data.values()
+        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+        .filter(|v| v.len() >= 4)
+        .collect()
+}
+
 /// The checksum of a Secret's data that Deployments carry in their pod
 /// template (`labels::SECRET_CHECKSUM_ANNOTATION`): a change rolls their pods.
 /// `up` must compute it with this same function.

@@ -5,20 +5,13 @@
 use std::collections::BTreeMap;
 
 use image_builder::build::{self, BuildOptions, Engine, Progress};
-use image_builder::plan::{self, Plan, PlanOptions};
+use image_builder::plan::Plan;
 use image_builder::{load, push};
 
 use super::target::Target;
-use crate::project::Project;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot plan the image of component `{component}`")]
-    Plan {
-        component: String,
-        #[source]
-        source: image_builder::Error,
-    },
     #[error("cannot build the image of component `{component}`")]
     Build {
         component: String,
@@ -37,7 +30,7 @@ pub enum Error {
 impl Error {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            Error::Plan { component, .. } | Error::Build { component, .. } => format!(
+            Error::Build { component, .. } => format!(
                 "fix the component's sources (the cause says how), or deploy a prebuilt image with `--image {component}=REF`; nothing was changed in the cluster"
             ),
             Error::Deliver { .. } => {
@@ -45,35 +38,6 @@ impl Error {
             }
         })
     }
-}
-
-/// The plan of every component that `up` builds (those without `--image`).
-pub async fn plans(
-    project: &Project,
-    overrides: &BTreeMap<String, String>,
-    engine: &Engine,
-) -> Result<Vec<Plan>, Error> {
-    let options = PlanOptions {
-        builder: engine.builder,
-        ..PlanOptions::default()
-    };
-    // Hashing reads every file of a component: one blocking task each, in parallel.
-    let tasks = project
-        .components
-        .iter()
-        .filter(|c| !overrides.contains_key(&c.name))
-        .map(|c| {
-            let spec = c.build_spec(project);
-            let options = options.clone();
-            let name = c.name.clone();
-            tokio::task::spawn_blocking(move || (name, plan::plan(&spec, &options)))
-        });
-    let mut out = Vec::new();
-    for joined in futures::future::join_all(tasks).await {
-        let (component, planned) = joined.expect("planning does not panic");
-        out.push(planned.map_err(|source| Error::Plan { component, source })?);
-    }
-    Ok(out)
 }
 
 /// Whether the engine already has every planned image (then nothing is built).

@@ -27,7 +27,7 @@ use crate::apply::{self, Options};
 use crate::cli::GlobalArgs;
 use crate::doctor::PodDoctor;
 use crate::history::store::{Outcome as RevisionOutcome, Store};
-use crate::project::{Project, suggestion};
+use crate::project::Project;
 use crate::render::{self, Inputs, Object};
 use crate::{context, lock};
 
@@ -106,7 +106,7 @@ impl Error {
 
 pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let project = render::run::project(global)?;
-    let overrides = validate_overrides(&project, &args.images)?;
+    let overrides = render::images::validate_overrides(&project, &args.images)?;
     let builds_something = project
         .components
         .iter()
@@ -124,7 +124,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let target = target::Target::choose(args.push.as_deref(), args.load, &conn.context);
     let plans = async {
         match &engine {
-            Some(engine) => images::plans(&project, &overrides, engine).await,
+            Some(engine) => render::images::plans(&project, &overrides, engine.builder).await,
             None => Ok(Vec::new()),
         }
     };
@@ -136,7 +136,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let secret = secret.map_err(|e| unreachable(e, &conn))?;
     let observed = observed.map_err(|e| unreachable(e.into(), &conn))?;
     let plans = plans?;
-    let redact = redactions(secret.as_ref());
+    let redact = secret
+        .as_ref()
+        .map(crate::secrets::redactions)
+        .unwrap_or_default();
     let secret_checksum = secret.as_ref().map(crate::secrets::checksum);
     let render_with = |images: BTreeMap<String, String>| {
         render::objects(
@@ -287,7 +290,10 @@ pub async fn wait_for_revision(
     wait: &WaitArgs,
 ) -> anyhow::Result<ExitCode> {
     let secret = apply::run::preflight_secret_data(&conn.client, project).await?;
-    let redact = redactions(secret.as_ref());
+    let redact = secret
+        .as_ref()
+        .map(crate::secrets::redactions)
+        .unwrap_or_default();
     let doctor = PodDoctor::new(global, project, conn.clone());
     let rollout = rollout::Rollout {
         client: conn.client.clone(),
@@ -309,16 +315,6 @@ pub async fn wait_for_revision(
         Some(&store),
     )
     .await
-}
-
-/// The app's secret values, which no quoted log line may show.
-fn redactions(secret: Option<&BTreeMap<String, k8s_openapi::ByteString>>) -> Vec<String> {
-    secret
-        .into_iter()
-        .flat_map(|d| d.values())
-        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
-        .filter(|v| v.len() >= 4)
-        .collect()
 }
 
 /// Waits for the rollout (unless --no-wait), records its failure in the
@@ -439,24 +435,6 @@ async fn dry_run(
         changes.created, changes.changed, changes.pruned
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn validate_overrides(
-    project: &Project,
-    images: &[(String, String)],
-) -> Result<BTreeMap<String, String>, render::images::Error> {
-    images
-        .iter()
-        .map(|(name, reference)| {
-            if project.component(name).is_none() {
-                return Err(render::images::Error::UnknownComponent {
-                    suggestion: suggestion(name, project.component_names()),
-                    name: name.clone(),
-                });
-            }
-            Ok((name.clone(), reference.clone()))
-        })
-        .collect()
 }
 
 /// A request that never reached the API server is one line and a pointer to doctor.

@@ -96,21 +96,9 @@ pub fn nothing_to_apply(rendered: &[Value], observed: &Observed) -> bool {
 
 /// Every node reports every image in `status.images`.
 pub fn nodes_have(nodes: &[Node], images: &[String]) -> bool {
-    !nodes.is_empty()
-        && nodes.iter().all(|n| {
-            let names: BTreeSet<String> = n
-                .status
-                .as_ref()
-                .and_then(|s| s.images.as_ref())
-                .into_iter()
-                .flatten()
-                .flat_map(|i| i.names.iter().flatten())
-                .map(|name| image_builder::load::normalize(name))
-                .collect();
-            images
-                .iter()
-                .all(|i| names.contains(&image_builder::load::normalize(i)))
-        })
+    images
+        .iter()
+        .all(|i| image_builder::load::nodes_report(nodes, i))
 }
 
 /// `live` has every field of `want` with the same value (the server adds

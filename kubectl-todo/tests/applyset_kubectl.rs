@@ -80,7 +80,11 @@ async fn kubectl_and_kubectl_todo_prune_each_others_members() {
     let app = App::with_file(PROJECT);
     cluster.namespace("shop").await;
     cluster
-        .secret("shop", "shop-secrets", &[("API_KEY", "k")])
+        .secret(
+            "shop",
+            "shop-secrets",
+            &[("API_KEY", "canary-applyset-key")],
+        )
         .await;
     let mut apply = vec!["apply"];
     apply.extend(IMAGES);
@@ -205,7 +209,11 @@ async fn down_deletes_members_kubectl_added_of_kinds_kubectl_todo_does_not_rende
     let app = App::with_file(PROJECT);
     cluster.namespace("shop").await;
     cluster
-        .secret("shop", "shop-secrets", &[("API_KEY", "k")])
+        .secret(
+            "shop",
+            "shop-secrets",
+            &[("API_KEY", "canary-applyset-key")],
+        )
         .await;
     let mut apply = vec!["apply"];
     apply.extend(IMAGES);

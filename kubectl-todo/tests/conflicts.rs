@@ -35,7 +35,11 @@ async fn a_field_owned_by_another_manager_stops_apply_until_forced() {
     let app = App::with_file(PROJECT);
     cluster.namespace("shop").await;
     cluster
-        .secret("shop", "shop-secrets", &[("API_KEY", "k")])
+        .secret(
+            "shop",
+            "shop-secrets",
+            &[("API_KEY", "canary-conflicts-key")],
+        )
         .await;
     run_against(
         &app,

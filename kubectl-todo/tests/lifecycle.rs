@@ -36,7 +36,11 @@ async fn apply_records_revisions_prunes_and_down_keeps_the_secret() {
 
     cluster.namespace("shop").await;
     let secret = cluster
-        .secret("shop", "shop-secrets", &[("API_KEY", "k")])
+        .secret(
+            "shop",
+            "shop-secrets",
+            &[("API_KEY", "canary-lifecycle-key")],
+        )
         .await;
     let out = run_against(&app, &kc, &args).await.ok();
     assert!(

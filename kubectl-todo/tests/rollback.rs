@@ -69,7 +69,7 @@ async fn rollback_reapplies_a_recorded_revision_as_a_new_one() {
 
     cluster.namespace("shop").await;
     cluster
-        .secret("shop", "shop-secrets", &[("API_KEY", "k1")])
+        .secret("shop", "shop-secrets", &[("API_KEY", "canary-rollback-1")])
         .await;
     let web_v1 = "web=shop-web:1111111111111111";
     let api_v1 = "api=shop-api:1111111111111111";
@@ -118,16 +118,27 @@ async fn rollback_reapplies_a_recorded_revision_as_a_new_one() {
     assert_eq!(history(&app, &kc).await.len(), 2);
 
     // The Secret is rotated after revision 1: the rollback must keep the new value's checksum.
+    support::canaries(["canary-rollback-2".to_string()]);
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), "shop");
     let mut secret = secrets.get("shop-secrets").await.unwrap();
-    secret.data = Some([("API_KEY".to_string(), ByteString(b"k2".to_vec()))].into());
+    secret.data = Some(
+        [(
+            "API_KEY".to_string(),
+            ByteString(b"canary-rollback-2".to_vec()),
+        )]
+        .into(),
+    );
     let rotated = secrets
         .replace("shop-secrets", &PostParams::default(), &secret)
         .await
         .unwrap();
     let rotated_sum = kubectl_todo::secrets::checksum(rotated.data.as_ref().unwrap());
     let first_sum = kubectl_todo::secrets::checksum(
-        &[("API_KEY".to_string(), ByteString(b"k1".to_vec()))].into(),
+        &[(
+            "API_KEY".to_string(),
+            ByteString(b"canary-rollback-1".to_vec()),
+        )]
+        .into(),
     );
     assert_ne!(rotated_sum, first_sum);
 

@@ -63,7 +63,7 @@ async fn status_shows_images_replicas_restarts_urls_and_the_revision() {
 
     cluster.namespace("shop").await;
     cluster
-        .secret("shop", "shop-secrets", &[("API_KEY", "k")])
+        .secret("shop", "shop-secrets", &[("API_KEY", "canary-status-key")])
         .await;
     cluster.load(&[WEB, API]).await;
     let images = format!("web={WEB}");

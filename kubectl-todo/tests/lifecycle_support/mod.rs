@@ -152,7 +152,9 @@ impl Cluster {
     }
 
     /// The app's Secret, as `kubectl todo secrets create` would leave it.
+    /// Its values become canaries: no later run may print one.
     pub async fn secret(&self, namespace: &str, name: &str, data: &[(&str, &str)]) -> Secret {
+        canaries(data.iter().map(|(_, v)| v.to_string()));
         let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
         let secret = Secret {
             metadata: ObjectMeta {
@@ -177,9 +179,32 @@ impl Cluster {
     }
 }
 
-/// Runs `kubectl-todo --project <app> --kubeconfig <cluster> ARGS`.
+static CANARIES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Secret values of this test binary that no run of `kubectl-todo` may print.
+/// Values too short to be told from ordinary text (`k`) are not canaries.
+pub fn canaries(values: impl IntoIterator<Item = String>) {
+    CANARIES
+        .lock()
+        .unwrap()
+        .extend(values.into_iter().filter(|v| v.len() >= 8));
+}
+
+fn assert_no_canary(run: &Run) {
+    for canary in CANARIES.lock().unwrap().iter() {
+        assert!(
+            !run.stdout.contains(canary.as_str()) && !run.stderr.contains(canary.as_str()),
+            "a secret value was printed\nstdout:\n{}\nstderr:\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}
+
+/// Runs `kubectl-todo --project <app> --kubeconfig <cluster> ARGS`; a run
+/// that prints a Secret value the test made fails the test.
 pub async fn run_against(app: &App, kubeconfig: &str, args: &[&str]) -> Run {
-    Run::from(
+    let run = Run::from(
         tokio::process::Command::new(env!("CARGO_BIN_EXE_kubectl-todo"))
             .arg("--project")
             .arg(app.path())
@@ -190,5 +215,7 @@ pub async fn run_against(app: &App, kubeconfig: &str, args: &[&str]) -> Run {
             .output()
             .await
             .expect("kubectl-todo runs"),
-    )
+    );
+    assert_no_canary(&run);
+    run
 }

@@ -38,40 +38,72 @@ pub struct GlobalArgs {
     pub project: PathBuf,
 }
 
+impl GlobalArgs {
+    /// The arguments as the rest of the program takes them.
+    pub fn settle(self) -> crate::settings::Settings {
+        crate::settings::Settings {
+            kubeconfig: self.kubeconfig,
+            context: self.context,
+            namespace: self.namespace,
+            project: self.project,
+        }
+    }
+}
+
+/// Waiting for the rollout, as `up` and `rollback` do it.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// How long to wait for the rollout (e.g. 90s, 5m).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Return once applied, without waiting for the rollout.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+impl WaitArgs {
+    pub fn settle(&self) -> crate::pipeline::Wait {
+        crate::pipeline::Wait {
+            timeout: self.timeout,
+            no_wait: self.no_wait,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build, load, apply and wait: from source to a healthy app, then print its URLs.
     ///
     /// Examples: `kubectl todo up`, `kubectl todo up --dry-run`, `kubectl todo up --push localhost:5000`.
-    Up(crate::up::Args),
+    Up(crate::commands::up::Args),
     /// Find what is wrong with the environment, the cluster and the app, and how to fix it.
     ///
     /// Examples: `kubectl todo doctor`, `kubectl todo doctor --only app --component backend -o json`.
-    Doctor(crate::doctor::Args),
+    Doctor(crate::commands::doctor::Args),
     /// Print the manifests `up` applies (deterministic), without applying them.
-    Render(crate::render::run::Args),
+    Render(crate::commands::render::Args),
     /// Apply the rendered manifests as a new revision (images built elsewhere), pruning what the last one had.
-    Apply(crate::apply::run::Args),
+    Apply(crate::commands::apply::Args),
     /// The revisions recorded in the cluster: time, images, outcome.
-    History(crate::history::Args),
+    History(crate::commands::history::Args),
     /// What runs now: per component the image, replicas, restarts and URLs, and the current revision.
     ///
     /// Examples: `kubectl todo status`, `kubectl todo status -o json`.
-    Status(crate::status::Args),
+    Status(crate::commands::status::Args),
     /// Re-apply a recorded revision (default: the last one applied before the current) as a new revision.
     ///
     /// Examples: `kubectl todo rollback`, `kubectl todo rollback 3 --wait-for-lock 60`.
-    Rollback(crate::rollback::Args),
+    Rollback(crate::commands::rollback::Args),
     /// Delete everything the app owns and wait until it is gone; the Secret stays unless --purge.
-    Down(crate::down::Args),
+    Down(crate::commands::down::Args),
     /// Every pod of a component, merged, and followed across restarts and rollouts.
     ///
     /// Examples: `kubectl todo logs`, `kubectl todo logs backend -f --grep ERROR`.
-    Logs(crate::logs::Args),
+    Logs(crate::commands::logs::Args),
     /// Create, set, list, rotate, delete and check the app's secrets; values are never shown.
-    Secrets(crate::secrets::Args),
+    Secrets(crate::commands::secrets::Args),
     /// Print a shell completion script (bash, zsh, fish or powershell); names complete from the project.
-    Completion(crate::completion::Args),
+    Completion(crate::commands::completion::Args),
 }
 
 /// A duration as kubectl writes one: `500ms`, `90s`, `5m`, `1h` (a bare number is seconds).

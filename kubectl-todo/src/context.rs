@@ -3,7 +3,7 @@
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use crate::cli::GlobalArgs;
+use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -38,7 +38,7 @@ pub struct Connection {
 }
 
 /// Connects as kubectl would. `default_namespace` applies when `-n` is not given.
-pub async fn connect(global: &GlobalArgs, default_namespace: &str) -> Result<Connection, Error> {
+pub async fn connect(global: &Settings, default_namespace: &str) -> Result<Connection, Error> {
     let kubeconfig = match &global.kubeconfig {
         Some(path) => Kubeconfig::read_from(path).map_err(Error::Kubeconfig)?,
         None => Kubeconfig::read().map_err(Error::Kubeconfig)?,

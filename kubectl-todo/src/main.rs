@@ -16,7 +16,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(kubectl_todo::run(cli.global, command)) {
+    match runtime.block_on(kubectl_todo::commands::run(&cli.global.settle(), command)) {
         Ok(code) => code,
         Err(err) => {
             eprint!("{}", kubectl_todo::report::render(&err));

@@ -16,7 +16,7 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::context::Error>() {
         return e.hint();
     }
-    if let Some(e) = err.downcast_ref::<crate::doctor::UnknownComponent>() {
+    if let Some(e) = err.downcast_ref::<crate::commands::doctor::UnknownComponent>() {
         return e.hint();
     }
     if let Some(e) = err.downcast_ref::<crate::render::images::Error>() {
@@ -25,7 +25,7 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::apply::Error>() {
         return e.hint();
     }
-    if let Some(e) = err.downcast_ref::<crate::apply::run::MissingSecret>() {
+    if let Some(e) = err.downcast_ref::<crate::pipeline::MissingSecret>() {
         return e.hint();
     }
     if let Some(e) = err.downcast_ref::<crate::secrets::Error>() {
@@ -34,10 +34,10 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::logs::Error>() {
         return e.hint();
     }
-    if let Some(e) = err.downcast_ref::<crate::status::NotDeployed>() {
+    if let Some(e) = err.downcast_ref::<crate::commands::status::NotDeployed>() {
         return e.hint();
     }
-    if let Some(e) = err.downcast_ref::<crate::rollback::Error>() {
+    if let Some(e) = err.downcast_ref::<crate::commands::rollback::Error>() {
         return e.hint();
     }
     if let Some(e) = err.downcast_ref::<crate::apply::interrupt::Interrupted>() {
@@ -46,10 +46,13 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::lock::Error>() {
         return e.hint();
     }
-    if let Some(e) = err.downcast_ref::<crate::up::Error>() {
+    if let Some(e) = err.downcast_ref::<crate::pipeline::RolloutError>() {
         return e.hint();
     }
-    if let Some(e) = err.downcast_ref::<crate::up::ImageError>() {
+    if let Some(e) = err.downcast_ref::<crate::commands::up::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::pipeline::images::Error>() {
         return e.hint();
     }
     None

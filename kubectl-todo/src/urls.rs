@@ -7,10 +7,11 @@ use kube::Api;
 use kube::api::ListParams;
 use serde::Serialize;
 
-use crate::apply::{Error, retry};
+use crate::apply::Error;
 use crate::context::Connection;
 use crate::project::Project;
 use crate::render::object_name;
+use crate::retry::retry;
 
 /// One address a component answers at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -7,10 +7,8 @@
 pub mod applyset;
 mod errors;
 pub mod interrupt;
-pub mod run;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Api;
@@ -24,6 +22,7 @@ pub use errors::{Conflict, Error};
 use crate::history::store::{Outcome, Store, Summary};
 use crate::labels;
 use crate::project::Project;
+use crate::retry::retry;
 
 /// What one apply did.
 #[derive(Debug, Default)]
@@ -339,23 +338,4 @@ async fn write_parent(
         .await
         .map(|_| ())
         .map_err(|e| Error::api("patch", "configmaps", name, e))
-}
-
-/// Retries what the server says is worth retrying (429, 5xx), with backoff, a few times.
-pub async fn retry<T, F, Fut>(mut call: F) -> Result<T, kube::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, kube::Error>>,
-{
-    let mut delay = Duration::from_millis(200);
-    for _ in 0..4 {
-        match call().await {
-            Err(kube::Error::Api(s)) if s.code == 429 || s.code >= 500 => {
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-            other => return other,
-        }
-    }
-    call().await
 }

@@ -110,6 +110,12 @@ entries! {
     CRASH_LOOP = "pod.crash-loop", App, "CrashLoopBackOff: the container keeps exiting",
         "The container exits with an error and the kubelet restarts it with growing back-off. The exit code and the last lines of the previous run's log say why.",
         "Read the previous run's log with `kubectl todo logs COMPONENT --previous`, fix the cause (often configuration or an unreachable database), then `kubectl todo up`.";
+    INVALID_IMAGE_NAME = "pod.invalid-image-name", App, "InvalidImageName: the image reference is not valid",
+        "The Deployment names an image reference the kubelet cannot parse: an upper-case letter, a space, or a character a tag may not hold.",
+        "Deploy a valid reference: run `kubectl todo up`, which renders the content-hash tag it built, or pass a lower-case `--image COMPONENT=REPOSITORY:TAG`.";
+    CONTAINER_ERROR = "pod.container-error", App, "CreateContainerError / RunContainerError: the container cannot be created or started",
+        "The container runtime refused the container: the image's command or entrypoint does not exist in it, or a mount or device cannot be set up.",
+        "Read the runtime's message with `kubectl describe pod NAME -n NAMESPACE`, fix the image's command or entrypoint, then run `kubectl todo up`.";
     OOM_KILLED = "pod.oom-killed", App, "OOMKilled: the container exceeded its memory limit",
         "The container used more memory than `resources.limits.memory` and the kernel killed it.",
         "Raise `resources.limits.memory` of the component in todo.yaml and run `kubectl todo up` (or `kubectl set resources deployment NAME --limits=memory=…` for a quick try).";

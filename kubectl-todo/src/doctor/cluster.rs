@@ -15,8 +15,8 @@ use kube::config::Kubeconfig;
 use super::catalogue::{self as cat, Entry};
 use super::output::Finding;
 use super::{Ctx, quantity};
-use crate::cli::GlobalArgs;
 use crate::context::{self, Connection};
+use crate::settings::Settings;
 
 /// The context and API server address the kubeconfig selects.
 pub struct Target {
@@ -24,7 +24,7 @@ pub struct Target {
     pub server: String,
 }
 
-pub fn target(global: &GlobalArgs) -> Result<Target, kube::config::KubeconfigError> {
+pub fn target(global: &Settings) -> Result<Target, kube::config::KubeconfigError> {
     let kubeconfig = match &global.kubeconfig {
         Some(path) => Kubeconfig::read_from(path)?,
         None => Kubeconfig::read()?,

@@ -1,14 +1,14 @@
-//! `kubectl todo doctor`: what is wrong with the environment, the cluster and
+//! The doctor's checks: what is wrong with the environment, the cluster and
 //! the app, and the command that fixes each problem. Every line comes from
-//! [`catalogue`], which also generates `docs/troubleshooting.md`.
+//! [`catalogue`], which also generates `docs/troubleshooting.md`; the
+//! `doctor` command and `up`'s rollout watch both ask here.
 
-use std::process::ExitCode;
 use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
-use crate::cli::GlobalArgs;
 use crate::project::{self, Project};
+use crate::settings::Settings;
 
 mod app;
 pub mod catalogue;
@@ -20,33 +20,12 @@ mod pods;
 mod quantity;
 mod services;
 
-use output::{Finding, Format, Group, Status};
-
-#[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Examples:\n  kubectl todo doctor\n  kubectl todo doctor --only app --component backend\n  kubectl todo doctor -o json --strict\n\nEvery finding's id has a section in docs/troubleshooting.md.\nExit status: 0 nothing failed, 1 something failed or could not be checked (--strict: warnings too), 2 doctor could not run."
-)]
-pub struct Args {
-    /// Run one group of checks only.
-    #[arg(long, value_enum, value_name = "GROUP")]
-    pub only: Option<Group>,
-    /// Check this component only (app checks).
-    #[arg(long, value_name = "NAME")]
-    pub component: Option<String>,
-    /// Exit 1 on warnings too.
-    #[arg(long)]
-    pub strict: bool,
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
-    pub output: Format,
-    /// How long to wait for any one answer from the API server or the Docker Engine (5s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::cli::parse_duration)]
-    pub timeout: Duration,
-}
+pub use output::{Finding, Format, Group, Status};
+pub use pods::{FATAL_WAITING, fatal};
 
 /// What every check shares.
-pub(crate) struct Ctx {
-    pub global: GlobalArgs,
+pub struct Ctx {
+    pub global: Settings,
     pub project: Project,
     /// The components selected by --component.
     pub components: Vec<project::Component>,
@@ -55,6 +34,21 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    pub fn new(
+        settings: &Settings,
+        project: Project,
+        components: Vec<project::Component>,
+        timeout: Duration,
+    ) -> Self {
+        Ctx {
+            global: settings.clone(),
+            project,
+            components,
+            timeout,
+            engine: OnceCell::new(),
+        }
+    }
+
     /// One connection to the Docker Engine for the environment and image checks.
     pub async fn engine(&self) -> &Result<image_builder::build::Engine, String> {
         self.engine
@@ -74,72 +68,10 @@ impl Ctx {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("no component {name:?} in project {project}{suggestion}")]
-pub struct UnknownComponent {
-    name: String,
-    project: String,
-    suggestion: String,
-    known: String,
-}
-
-impl UnknownComponent {
-    pub fn hint(&self) -> Option<String> {
-        Some(format!("pass one of: {}", self.known))
-    }
-}
-
-pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let ctx = match context(global, &args) {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            eprint!("{}", crate::report::render(&e));
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let findings = diagnose(&ctx, args.only).await;
-    match args.output {
-        Format::Json => print!("{}", output::json(&findings)),
-        Format::Text => print!("{}", output::text(&findings, output::use_colour())),
-    }
-    let failed = findings.iter().any(|f| {
-        matches!(f.status, Status::Fail | Status::Unknown)
-            || (args.strict && f.status == Status::Warn)
-    });
-    Ok(ExitCode::from(u8::from(failed)))
-}
-
-fn context(global: &GlobalArgs, args: &Args) -> anyhow::Result<Ctx> {
-    let project = Project::load(&global.project)?;
-    let components = match &args.component {
-        None => project.components.clone(),
-        Some(name) => match project.component(name) {
-            Some(c) => vec![c.clone()],
-            None => {
-                let names = project.component_names();
-                return Err(UnknownComponent {
-                    name: name.clone(),
-                    project: project.name.clone(),
-                    suggestion: project::suggestion(name, names.iter().copied()),
-                    known: names.join(", "),
-                }
-                .into());
-            }
-        },
-    };
-    Ok(Ctx {
-        global: global.clone(),
-        project,
-        components,
-        timeout: args.timeout,
-        engine: OnceCell::new(),
-    })
-}
-
 /// Runs the selected groups concurrently; the cluster connection is made once
 /// and shared (the environment needs the server's version for the skew), and
 /// the app checks start as soon as the API has answered.
-pub(crate) async fn diagnose(ctx: &Ctx, only: Option<Group>) -> Vec<Finding> {
+pub async fn diagnose(ctx: &Ctx, only: Option<Group>) -> Vec<Finding> {
     let wants = |g: Group| only.is_none_or(|o| o == g);
     let env = async {
         if wants(Group::Environment) {
@@ -196,16 +128,15 @@ pub struct PodDoctor {
 }
 
 impl PodDoctor {
-    pub fn new(global: &GlobalArgs, project: &Project, conn: crate::context::Connection) -> Self {
+    pub fn new(global: &Settings, project: &Project, conn: crate::context::Connection) -> Self {
         let context = conn.context.clone();
         PodDoctor {
-            ctx: Ctx {
-                global: global.clone(),
-                project: project.clone(),
-                components: project.components.clone(),
-                timeout: Duration::from_secs(5),
-                engine: OnceCell::new(),
-            },
+            ctx: Ctx::new(
+                global,
+                project.clone(),
+                project.components.clone(),
+                Duration::from_secs(5),
+            ),
             live: cluster::Live {
                 tool: cluster::LocalTool::of(&context),
                 context,

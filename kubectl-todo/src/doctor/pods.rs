@@ -1,6 +1,8 @@
 //! One pod's diagnosis from its status, its events and its previous log:
 //! what the kubelet or the scheduler said, turned into a cause and a fix.
 
+use std::time::Duration;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Event, Node, Pod, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -32,6 +34,81 @@ pub struct Observed<'a> {
     pub nodes: Option<&'a [Node]>,
     /// Values that must never reach the output.
     pub redact: &'a [String],
+}
+
+/// How long a readiness or startup probe may keep failing before `up` stops
+/// waiting: longer than any app needs to start, far shorter than --timeout.
+const PROBE_GRACE: Duration = Duration::from_secs(30);
+
+/// The waiting reasons of a container that more waiting will not fix;
+/// [`diagnose`] rates each a failure, so `up`'s rollout watch stops at once.
+pub const FATAL_WAITING: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "ErrImageNeverPull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+    "CrashLoopBackOff",
+];
+
+/// A problem that more waiting will not fix: the scheduler has no room, the
+/// image cannot be had, the container cannot be created or keeps crashing,
+/// or a probe has failed for longer than [`PROBE_GRACE`].
+pub fn fatal(pod: &Pod, events: &[Event]) -> bool {
+    let Some(status) = pod.status.as_ref() else {
+        return false;
+    };
+    let unschedulable = status.conditions.iter().flatten().any(|c| {
+        c.type_ == "PodScheduled"
+            && c.status == "False"
+            && c.reason.as_deref() == Some("Unschedulable")
+    });
+    let containers = status.container_statuses.iter().flatten();
+    let stuck = containers.clone().any(|cs| {
+        let waiting = cs
+            .state
+            .as_ref()
+            .and_then(|s| s.waiting.as_ref())
+            .and_then(|w| w.reason.as_deref());
+        waiting.is_some_and(|w| FATAL_WAITING.contains(&w))
+            || cs
+                .last_state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .is_some_and(|t| t.reason.as_deref() == Some("OOMKilled"))
+    });
+    let ready = status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    unschedulable
+        || stuck
+        || (!ready && probe_failing_since(pod, events).is_some_and(|t| t >= PROBE_GRACE))
+}
+
+/// How long the pod's probes have been failing, from its oldest `Unhealthy` event.
+fn probe_failing_since(pod: &Pod, events: &[Event]) -> Option<Duration> {
+    let name = pod.metadata.name.as_deref()?;
+    let first = events
+        .iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("Unhealthy")
+                && e.involved_object.kind.as_deref() == Some("Pod")
+                && e.involved_object.name.as_deref() == Some(name)
+                && (e.involved_object.uid.is_none() || e.involved_object.uid == pod.metadata.uid)
+        })
+        .filter_map(|e| {
+            e.first_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        })
+        .min()?;
+    let since = jiff::Timestamp::now().duration_since(first);
+    Duration::try_from(since).ok()
 }
 
 pub async fn diagnose(
@@ -143,7 +220,11 @@ async fn container_finding(
         "ErrImagePull" | "ImagePullBackOff" | "ErrImageNeverPull" => {
             return Some(image(s, index, c, reason));
         }
+        "InvalidImageName" => return Some(invalid_image(s, c, message)),
         "CreateContainerConfigError" => return Some(config(s, index, message)),
+        "CreateContainerError" | "RunContainerError" => {
+            return Some(container_error(s, c, reason, message));
+        }
         _ => {}
     }
     if last.is_some_and(|t| t.reason.as_deref() == Some("OOMKilled")) {
@@ -219,6 +300,39 @@ fn image(s: &Subject<'_>, index: usize, c: &Container, reason: &str) -> Finding 
             s.name
         ),
         format!("load it into the node: `{}`", s.live.load_command(&image)),
+    )
+}
+
+fn invalid_image(s: &Subject<'_>, c: &Container, message: &str) -> Finding {
+    let comp = &s.component.name;
+    Finding::fail(
+        &cat::INVALID_IMAGE_NAME,
+        format!(
+            "{comp}: pod {} InvalidImageName: {:?} is not a valid image reference ({})",
+            s.name,
+            c.image.as_deref().unwrap_or_default(),
+            redact(message, s.redact)
+        ),
+        format!(
+            "deploy a valid reference: `kubectl todo up`, or `kubectl todo up --image {comp}=REPOSITORY:TAG` with a lower-case repository"
+        ),
+    )
+}
+
+fn container_error(s: &Subject<'_>, c: &Container, reason: &str, message: &str) -> Finding {
+    Finding::fail(
+        &cat::CONTAINER_ERROR,
+        format!(
+            "{}: container {} of pod {} {reason}: {}",
+            s.component.name,
+            c.name,
+            s.name,
+            redact(message, s.redact)
+        ),
+        format!(
+            "read the runtime's message with `kubectl describe pod {} -n {}`, fix the image's command or entrypoint, then run `kubectl todo up`",
+            s.name, s.live.conn.namespace
+        ),
     )
 }
 

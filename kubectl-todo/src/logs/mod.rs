@@ -21,9 +21,9 @@ use regex::Regex;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::cli::GlobalArgs;
+use crate::context::Connection;
+use crate::labels;
 use crate::project::Project;
-use crate::{context, labels};
 
 pub use error::Error;
 pub use format::OutputFormat;
@@ -123,10 +123,13 @@ impl Shared {
     }
 }
 
-pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let project = Project::load(&global.project)?;
-    let components = select(&project, &args.components)?;
-    let connection = context::connect(global, &project.namespace).await?;
+/// Shows the logs `args` asks for, of the project's pods in the connection's namespace.
+pub async fn run(
+    project: &Project,
+    connection: Connection,
+    args: Args,
+) -> anyhow::Result<ExitCode> {
+    let components = select(project, &args.components)?;
     let namespace = connection.namespace.clone();
     let api: Api<Pod> = Api::namespaced(connection.client, &namespace);
 

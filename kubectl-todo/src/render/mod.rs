@@ -6,7 +6,6 @@
 mod deployment;
 pub mod images;
 mod network;
-pub mod run;
 
 use std::collections::BTreeMap;
 

@@ -18,9 +18,9 @@ use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
 
-use crate::cli::GlobalArgs;
 use crate::context::{self, Connection};
 use crate::project::Project;
+use crate::settings::Settings;
 
 pub use error::Error;
 pub use value::{checksum, redactions};
@@ -177,7 +177,7 @@ pub enum Format {
     Json,
 }
 
-pub async fn run(global: GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(global: Settings, args: Args) -> anyhow::Result<ExitCode> {
     let project = Project::load(&global.project)?;
     let result = match args.command {
         SecretsCommand::Create(a) => write::create(&global, &project, a).await,
@@ -197,6 +197,6 @@ pub async fn run(global: GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn connect(global: &GlobalArgs, project: &Project) -> anyhow::Result<Connection> {
+async fn connect(global: &Settings, project: &Project) -> anyhow::Result<Connection> {
     Ok(context::connect(global, &project.namespace).await?)
 }

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use k8s_openapi::api::core::v1::Secret;
 use serde::Serialize;
 
-use crate::cli::GlobalArgs;
 use crate::project::Project;
+use crate::settings::Settings;
 
 use super::error::Error;
 use super::store::{self, Store};
@@ -57,7 +57,7 @@ struct KeyCheck {
 }
 
 pub async fn list(
-    global: &GlobalArgs,
+    global: &Settings,
     project: &Project,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
@@ -96,7 +96,7 @@ pub async fn list(
 }
 
 pub async fn check(
-    global: &GlobalArgs,
+    global: &Settings,
     project: &Project,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
@@ -147,7 +147,7 @@ pub async fn check(
     })
 }
 
-async fn fetch(global: &GlobalArgs, project: &Project) -> anyhow::Result<(Store, Option<Secret>)> {
+async fn fetch(global: &Settings, project: &Project) -> anyhow::Result<(Store, Option<Secret>)> {
     let conn = connect(global, project).await?;
     let store = Store::new(conn.client, &conn.namespace, &project.secret.name);
     let secret = store.get().await?;

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use k8s_openapi::api::core::v1::Secret;
 
-use crate::cli::GlobalArgs;
 use crate::labels;
 use crate::project::{KeyFormat, Project, SecretKey};
+use crate::settings::Settings;
 
 use super::error::{Error, Problem};
 use super::prompt::{Answer, Terminal};
@@ -21,7 +21,7 @@ use super::{
 };
 
 pub async fn create(
-    global: &GlobalArgs,
+    global: &Settings,
     project: &Project,
     args: CreateArgs,
 ) -> anyhow::Result<ExitCode> {
@@ -81,11 +81,7 @@ pub async fn create(
     .await
 }
 
-pub async fn set(
-    global: &GlobalArgs,
-    project: &Project,
-    args: SetArgs,
-) -> anyhow::Result<ExitCode> {
+pub async fn set(global: &Settings, project: &Project, args: SetArgs) -> anyhow::Result<ExitCode> {
     let key = &args.key;
     if let Some((name, _)) = key.split_once('=') {
         // `set KEY=VALUE`: a literal too, and the only part that may be shown is a valid key name.
@@ -155,7 +151,7 @@ pub async fn set(
 }
 
 pub async fn rotate(
-    global: &GlobalArgs,
+    global: &Settings,
     project: &Project,
     args: RotateArgs,
 ) -> anyhow::Result<ExitCode> {
@@ -179,7 +175,7 @@ pub async fn rotate(
 }
 
 pub async fn delete(
-    global: &GlobalArgs,
+    global: &Settings,
     project: &Project,
     args: DeleteArgs,
 ) -> anyhow::Result<ExitCode> {

@@ -9,10 +9,13 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, DynamicObject, ListParams};
 
-use crate::apply::{Error, applyset, retry};
-use crate::cli::GlobalArgs;
+use crate::apply::{Error, applyset};
+use crate::context::Connection;
 use crate::history::store::Store;
-use crate::{context, lock};
+use crate::pipeline;
+use crate::project::Project;
+use crate::retry::retry;
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  kubectl todo down\n  kubectl todo down --purge")]
@@ -25,11 +28,30 @@ pub struct Args {
     pub timeout: u64,
 }
 
-pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let project = crate::render::run::project(global)?;
-    let conn = context::connect(global, &project.namespace).await?;
+pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let project = pipeline::load_project(settings)?;
+    let conn = pipeline::connect(settings, &project).await?;
+    let deleted =
+        pipeline::under_lock(&conn, &project, None, delete_all(&conn, &project, &args)).await?;
+    for object in &deleted {
+        println!("deleted {object}");
+    }
+    if !args.purge {
+        println!(
+            "kept Secret/{} (delete it with `kubectl todo down --purge`)",
+            project.secret.name
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Deletes what the app owns, and says what; the caller holds the lock.
+async fn delete_all(
+    conn: &Connection,
+    project: &Project,
+    args: &Args,
+) -> anyhow::Result<Vec<String>> {
     let ns = &project.namespace;
-    let lock = lock::acquire(conn.client.clone(), ns, &project.name, None).await?;
     let parent_name = applyset::parent_name(&project.name);
     let id = applyset::id(&parent_name, ns);
     let parents: Api<ConfigMap> = Api::namespaced(conn.client.clone(), ns);
@@ -88,17 +110,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         }
         deleted.push(format!("Secret/{}", project.secret.name));
     }
-    lock.release().await;
-    for object in &deleted {
-        println!("deleted {object}");
-    }
-    if !args.purge {
-        println!(
-            "kept Secret/{} (delete it with `kubectl todo down --purge`)",
-            project.secret.name
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(deleted)
 }
 
 /// The resource of a group-kind the parent lists: one kubectl-todo renders, or

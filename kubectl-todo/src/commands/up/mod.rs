@@ -11,10 +11,6 @@
 //!    diagnosis, and print the URLs.
 
 mod diff;
-pub mod display;
-mod images;
-pub mod rollout;
-mod target;
 mod unchanged;
 
 use std::collections::BTreeMap;
@@ -24,15 +20,14 @@ use std::time::Duration;
 use image_builder::build::Engine;
 
 use crate::apply::{self, Options};
-use crate::cli::GlobalArgs;
-use crate::doctor::PodDoctor;
-use crate::history::store::{Outcome as RevisionOutcome, Store};
+use crate::cli::WaitArgs;
+use crate::context;
+use crate::pipeline::{self, images, target};
 use crate::project::Project;
 use crate::render::{self, Inputs, Object};
-use crate::{context, lock};
+use crate::settings::Settings;
 
-pub use images::Error as ImageError;
-pub use target::LoadArg;
+use target::LoadArg;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -66,17 +61,6 @@ pub struct Args {
     pub wait_for_lock: Option<u64>,
 }
 
-/// Waiting for the rollout, as `up` and `rollback` do it.
-#[derive(Debug, Clone, clap::Args)]
-pub struct WaitArgs {
-    /// How long to wait for the rollout (e.g. 90s, 5m).
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::cli::parse_duration)]
-    pub timeout: Duration,
-    /// Return once applied, without waiting for the rollout.
-    #[arg(long)]
-    pub no_wait: bool,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot reach the cluster at {server} (context {context}): {cause}")]
@@ -85,27 +69,16 @@ pub enum Error {
         context: String,
         cause: String,
     },
-    #[error("the rollout of revision {revision} failed")]
-    RolloutFailed { revision: u32 },
-    #[error("the rollout of revision {revision} did not finish within {timeout:?}")]
-    TimedOut { revision: u32, timeout: Duration },
 }
 
 impl Error {
     pub fn hint(&self) -> Option<String> {
-        Some(match self {
-            Error::Unreachable { .. } => {
-                "run `kubectl todo doctor` to see why; nothing was changed".into()
-            }
-            Error::RolloutFailed { .. } | Error::TimedOut { .. } => {
-                "fix the cause above and run `kubectl todo up` again, or go back with `kubectl todo rollback`".into()
-            }
-        })
+        Some("run `kubectl todo doctor` to see why; nothing was changed".into())
     }
 }
 
-pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let project = render::run::project(global)?;
+pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let project = pipeline::load_project(settings)?;
     let overrides = render::images::validate_overrides(&project, &args.images)?;
     let builds_something = project
         .components
@@ -118,7 +91,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             Ok(None)
         }
     };
-    let (conn, engine) = tokio::join!(context::connect(global, &project.namespace), engine);
+    let (conn, engine) = tokio::join!(pipeline::connect(settings, &project), engine);
     let conn = conn?;
     let engine = engine?;
     let target = target::Target::choose(args.push.as_deref(), args.load, &conn.context);
@@ -130,7 +103,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     };
     let (plans, secret, observed) = tokio::join!(
         plans,
-        apply::run::preflight_secret_data(&conn.client, &project),
+        pipeline::secret_data(&conn.client, &project),
         unchanged::observe(&conn.client, &project),
     );
     let secret = secret.map_err(|e| unreachable(e, &conn))?;
@@ -164,15 +137,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         refs.extend(overrides.clone());
         refs
     });
-    let doctor = PodDoctor::new(global, &project, conn.clone());
-    let rollout = rollout::Rollout {
-        client: conn.client.clone(),
-        project: &project,
-        doctor: &doctor,
-        redact: &redact,
-        timeout: args.wait.timeout,
-    };
-    let display = display::for_stderr();
+    let watch = pipeline::Watch::new(settings, &conn, &project, redact, args.wait.settle());
 
     if let Some(expected) = &expected {
         let rendered = render_with(expected.clone());
@@ -191,17 +156,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             }
             let revision = observed.last.as_ref().map_or(0, |(s, _)| s.revision);
             eprintln!("nothing changed since revision {revision}: no build, no load, no apply");
-            return finish(
-                &conn,
-                &project,
-                &rollout,
-                &rollout::deployments_of(&manifests),
-                revision,
-                display.as_ref(),
-                &args.wait,
-                None,
-            )
-            .await;
+            return watch.finish(&manifests, revision, false).await;
         }
     }
 
@@ -221,14 +176,6 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     }
 
     apply::ensure_namespace(&conn.client, &project.namespace).await?;
-    let lock = lock::acquire(
-        conn.client.clone(),
-        &project.namespace,
-        &project.name,
-        args.wait_for_lock.map(Duration::from_secs),
-    )
-    .await?;
-    let store = Store::new(conn.client.clone(), &project.namespace, &project.name);
     let work = async {
         let mut refs = overrides.clone();
         if let Some(engine) = &engine {
@@ -254,136 +201,17 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
             done.applied.len(),
             project.namespace
         );
-        anyhow::Ok((rollout::deployments_of(&manifests), done.revision))
+        anyhow::Ok((manifests, done.revision))
     };
-    let applied = apply::interrupt::unless_interrupted(&conn.client, &project, work).await;
-    let (deployments, revision) = match applied {
-        Ok(applied) => applied,
-        Err(e) => {
-            lock.release().await;
-            return Err(e);
-        }
-    };
-    let result = finish(
-        &conn,
-        &project,
-        &rollout,
-        &deployments,
-        revision,
-        display.as_ref(),
-        &args.wait,
-        Some(&store),
-    )
-    .await;
-    lock.release().await;
-    result
-}
-
-/// After a rollback: waits for the rollout of the revision just applied as
-/// `up` does, records a failure in it, and prints the URLs.
-pub async fn wait_for_revision(
-    global: &GlobalArgs,
-    conn: &context::Connection,
-    project: &Project,
-    manifests: &[serde_json::Value],
-    revision: u32,
-    wait: &WaitArgs,
-) -> anyhow::Result<ExitCode> {
-    let secret = apply::run::preflight_secret_data(&conn.client, project).await?;
-    let redact = secret
-        .as_ref()
-        .map(crate::secrets::redactions)
-        .unwrap_or_default();
-    let doctor = PodDoctor::new(global, project, conn.clone());
-    let rollout = rollout::Rollout {
-        client: conn.client.clone(),
-        project,
-        doctor: &doctor,
-        redact: &redact,
-        timeout: wait.timeout,
-    };
-    let store = Store::new(conn.client.clone(), &project.namespace, &project.name);
-    let display = display::for_stderr();
-    finish(
-        conn,
-        project,
-        &rollout,
-        &rollout::deployments_of(manifests),
-        revision,
-        display.as_ref(),
-        wait,
-        Some(&store),
-    )
+    // The lock is held through the rollout, so that a failed rollout is
+    // recorded in its revision before another run starts.
+    let wait_for_lock = args.wait_for_lock.map(Duration::from_secs);
+    pipeline::under_lock(&conn, &project, wait_for_lock, async {
+        let (manifests, revision) =
+            apply::interrupt::unless_interrupted(&conn.client, &project, work).await?;
+        watch.finish(&manifests, revision, true).await
+    })
     .await
-}
-
-/// Waits for the rollout (unless --no-wait), records its failure in the
-/// revision when this run made one, and prints the URLs.
-#[allow(clippy::too_many_arguments)]
-async fn finish(
-    conn: &context::Connection,
-    project: &Project,
-    rollout: &rollout::Rollout<'_>,
-    deployments: &[k8s_openapi::api::apps::v1::Deployment],
-    revision: u32,
-    display: &dyn display::Display,
-    args: &WaitArgs,
-    store: Option<&Store>,
-) -> anyhow::Result<ExitCode> {
-    if !args.no_wait {
-        let outcome = tokio::select! {
-            outcome = rollout.wait(deployments, display) => outcome,
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("stopped waiting; revision {revision} is applied and rolling out (see `kubectl todo status`)");
-                return Ok(ExitCode::from(130));
-            }
-        };
-        let failure = match outcome {
-            rollout::Outcome::Ready => None,
-            rollout::Outcome::Failed(findings) => {
-                report_findings(&findings);
-                Some(Error::RolloutFailed { revision })
-            }
-            rollout::Outcome::TimedOut(pending, findings) => {
-                for line in pending {
-                    eprintln!("still waiting: {line}");
-                }
-                report_findings(&findings);
-                Some(Error::TimedOut {
-                    revision,
-                    timeout: args.timeout,
-                })
-            }
-        };
-        if let Some(failure) = failure {
-            if let Some(store) = store
-                && let Ok(list) = store.list().await
-                && let Some(mut summary) = list.into_iter().find(|s| s.revision == revision)
-            {
-                summary.outcome = RevisionOutcome::Failed;
-                summary.error = Some(failure.to_string());
-                let _ = store.set_summary(&summary).await;
-            }
-            return Err(failure.into());
-        }
-    }
-    let urls = crate::urls::app_urls(conn, project).await?;
-    if urls.is_empty() {
-        println!("{} is up in namespace {}", project.name, project.namespace);
-    }
-    for u in urls {
-        println!("{}: {}", u.component, u.url);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn report_findings(findings: &[crate::doctor::output::Finding]) {
-    for f in findings {
-        eprintln!("✗ {}", f.message);
-        if let Some(hint) = &f.hint {
-            eprintln!("  fix: {hint}");
-        }
-    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -36,7 +36,7 @@ pub async fn observe(client: &kube::Client, project: &Project) -> Result<Observe
         async move {
             let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
             let params = ListParams::default().labels(&selector);
-            apply::retry(|| api.list(&params))
+            crate::retry::retry(|| api.list(&params))
                 .await
                 .map(|l| l.items)
                 .map_err(|e| apply::Error::api("list", &resource.plural, ns, e))
@@ -47,10 +47,10 @@ pub async fn observe(client: &kube::Client, project: &Project) -> Result<Observe
     let nodes: Api<Node> = Api::all(client.clone());
     let all = ListParams::default();
     let (last, members, lease, nodes) = tokio::join!(
-        apply::retry(|| store.latest()),
+        crate::retry::retry(|| store.latest()),
         futures::future::try_join_all(lists),
-        apply::retry(|| leases.get_opt(&lock_name)),
-        apply::retry(|| nodes.list(&all)),
+        crate::retry::retry(|| leases.get_opt(&lock_name)),
+        crate::retry::retry(|| nodes.list(&all)),
     );
     Ok(Observed {
         last: last.map_err(apply::Error::history)?,

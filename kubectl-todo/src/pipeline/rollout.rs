@@ -15,14 +15,10 @@ use kube::runtime::watcher::{self, watcher};
 use kube::runtime::{WatchStreamExt, reflector::Lookup};
 
 use super::display::Display;
-use crate::doctor::PodDoctor;
 use crate::doctor::output::{Finding, Status};
+use crate::doctor::{PodDoctor, fatal};
 use crate::labels;
 use crate::project::Project;
-
-/// How long a readiness or startup probe may keep failing before `up` stops
-/// waiting: longer than any app needs to start, far shorter than --timeout.
-const PROBE_GRACE: Duration = Duration::from_secs(30);
 
 /// What a component's new pods must look like.
 struct Wanted {
@@ -361,71 +357,139 @@ fn deadline_exceeded(w: &Wanted, d: &Deployment) -> Option<Finding> {
     ))
 }
 
-/// A problem that more waiting will not fix: the scheduler has no room, the
-/// image cannot be had, the container cannot be created or keeps crashing,
-/// or a probe has failed for longer than [`PROBE_GRACE`].
-fn fatal(pod: &Pod, events: &[Event]) -> bool {
-    let Some(status) = pod.status.as_ref() else {
-        return false;
-    };
-    let unschedulable = status.conditions.iter().flatten().any(|c| {
-        c.type_ == "PodScheduled"
-            && c.status == "False"
-            && c.reason.as_deref() == Some("Unschedulable")
-    });
-    let containers = status.container_statuses.iter().flatten();
-    let stuck = containers.clone().any(|cs| {
-        let waiting = cs
-            .state
-            .as_ref()
-            .and_then(|s| s.waiting.as_ref())
-            .and_then(|w| w.reason.as_deref());
-        matches!(
-            waiting,
-            Some(
-                "ErrImagePull"
-                    | "ImagePullBackOff"
-                    | "ErrImageNeverPull"
-                    | "InvalidImageName"
-                    | "CreateContainerConfigError"
-                    | "CreateContainerError"
-                    | "RunContainerError"
-                    | "CrashLoopBackOff"
-            )
-        ) || cs
-            .last_state
-            .as_ref()
-            .and_then(|s| s.terminated.as_ref())
-            .is_some_and(|t| t.reason.as_deref() == Some("OOMKilled"))
-    });
-    let ready = status
-        .conditions
-        .iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
-    unschedulable
-        || stuck
-        || (!ready && probe_failing_since(pod, events).is_some_and(|t| t >= PROBE_GRACE))
-}
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
 
-/// How long the pod's probes have been failing, from its oldest `Unhealthy` event.
-fn probe_failing_since(pod: &Pod, events: &[Event]) -> Option<Duration> {
-    let name = pod.metadata.name.as_deref()?;
-    let first = events
-        .iter()
-        .filter(|e| {
-            e.reason.as_deref() == Some("Unhealthy")
-                && e.involved_object.kind.as_deref() == Some("Pod")
-                && e.involved_object.name.as_deref() == Some(name)
-                && (e.involved_object.uid.is_none() || e.involved_object.uid == pod.metadata.uid)
-        })
-        .filter_map(|e| {
-            e.first_timestamp
-                .as_ref()
-                .map(|t| t.0)
-                .or_else(|| e.event_time.as_ref().map(|t| t.0))
-        })
-        .min()?;
-    let since = jiff::Timestamp::now().duration_since(first);
-    Duration::try_from(since).ok()
+    use k8s_openapi::api::apps::v1::{DeploymentSpec, DeploymentStatus};
+    use k8s_openapi::api::core::v1::{
+        Container, ContainerState, ContainerStateWaiting, ContainerStatus, PodSpec, PodStatus,
+        PodTemplateSpec,
+    };
+    use kube::api::ObjectMeta;
+
+    use super::*;
+    use crate::context::Connection;
+    use crate::doctor::FATAL_WAITING;
+    use crate::settings::Settings;
+
+    fn deployment(name: &str, image: &str) -> Deployment {
+        Deployment {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                generation: Some(1),
+                ..ObjectMeta::default()
+            },
+            spec: Some(DeploymentSpec {
+                replicas: Some(1),
+                template: PodTemplateSpec {
+                    metadata: None,
+                    spec: Some(PodSpec {
+                        containers: vec![Container {
+                            name: "app".into(),
+                            image: Some(image.into()),
+                            ..Container::default()
+                        }],
+                        ..PodSpec::default()
+                    }),
+                },
+                ..DeploymentSpec::default()
+            }),
+            status: Some(DeploymentStatus {
+                observed_generation: Some(1),
+                replicas: Some(1),
+                ..DeploymentStatus::default()
+            }),
+        }
+    }
+
+    fn waiting_pod(image: &str, reason: &str) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some("pod-1".into()),
+                uid: Some("uid-1".into()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(PodSpec {
+                containers: vec![Container {
+                    name: "app".into(),
+                    image: Some(image.into()),
+                    ..Container::default()
+                }],
+                ..PodSpec::default()
+            }),
+            status: Some(PodStatus {
+                container_statuses: Some(vec![ContainerStatus {
+                    name: "app".into(),
+                    image: image.into(),
+                    ready: false,
+                    state: Some(ContainerState {
+                        waiting: Some(ContainerStateWaiting {
+                            reason: Some(reason.into()),
+                            message: Some(format!("the kubelet says {reason}")),
+                        }),
+                        ..ContainerState::default()
+                    }),
+                    ..ContainerStatus::default()
+                }]),
+                ..PodStatus::default()
+            }),
+        }
+    }
+
+    /// Each state doctor's catalogue calls fatal must stop `up`'s wait at the
+    /// first look: `wait` returns as soon as `diagnose_pending` finds a
+    /// failure, so a state doctor rated a mere warning would wait out --timeout.
+    #[tokio::test]
+    async fn every_fatal_pod_state_ends_the_wait_at_once() {
+        let project = Project::defaults(Path::new("/nonexistent/shop"));
+        // Nothing listens here: doctor's look-ups (logs, nodes) fail at once.
+        let client =
+            kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap()))
+                .unwrap();
+        let conn = Connection {
+            client: client.clone(),
+            namespace: project.namespace.clone(),
+            context: "kind-test".into(),
+            server_host: "127.0.0.1".into(),
+        };
+        let doctor = PodDoctor::new(&Settings::default(), &project, conn);
+        let rollout = Rollout {
+            client,
+            project: &project,
+            doctor: &doctor,
+            redact: &[],
+            timeout: Duration::from_secs(300),
+        };
+        let component = &project.components[0];
+        let name = crate::render::object_name(&project, component);
+        let image = "shop-backend:0123abcd";
+        let applied = deployment(&name, image);
+        let wanted = wanted(&project, std::slice::from_ref(&applied));
+        assert_eq!(wanted.len(), 1);
+        let mut ds = Cache::new();
+        ds.items.insert(name.clone(), applied);
+        let es = Cache::new();
+        for reason in FATAL_WAITING {
+            let pod = waiting_pod(image, reason);
+            assert!(fatal(&pod, &[]), "{reason} is not fatal");
+            let mut ps = Cache::new();
+            ps.items.insert("pod-1".into(), pod);
+            let found = rollout.diagnose_pending(&wanted, &ds, &ps, &es, true).await;
+            assert!(
+                found.iter().any(|f| f.status == Status::Fail),
+                "{reason}: up would keep waiting; doctor says {found:?}"
+            );
+        }
+        // A pod that is merely starting is not a reason to stop.
+        let mut ps = Cache::new();
+        ps.items
+            .insert("pod-1".into(), waiting_pod(image, "ContainerCreating"));
+        assert!(
+            rollout
+                .diagnose_pending(&wanted, &ds, &ps, &es, true)
+                .await
+                .is_empty()
+        );
+    }
 }

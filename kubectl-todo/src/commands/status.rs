@@ -13,12 +13,13 @@ use kube::Api;
 use kube::api::ListParams;
 use serde::Serialize;
 
-use crate::apply::{Error, retry};
-use crate::cli::GlobalArgs;
+use crate::apply::Error;
 use crate::history::store::{Outcome, Store, Summary};
 use crate::project::Project;
 use crate::render::object_name;
-use crate::{context, urls};
+use crate::retry::retry;
+use crate::settings::Settings;
+use crate::{context, pipeline, urls};
 
 /// The `apiVersion` of `status -o json`; a breaking change to the document bumps it.
 pub const API_VERSION: &str = "kubectl-todo/v1";
@@ -100,9 +101,9 @@ pub struct Replicas {
     pub available: i32,
 }
 
-pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let project = crate::render::run::project(global)?;
-    let conn = context::connect(global, &project.namespace).await?;
+pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let project = pipeline::load_project(settings)?;
+    let conn = pipeline::connect(settings, &project).await?;
     let status = observe(&conn, &project).await?;
     match args.output {
         Format::Json => println!("{}", serde_json::to_string_pretty(&status)?),

@@ -52,14 +52,14 @@ pub async fn diff(
         let live = match live {
             Some(l) => Some(l.clone()),
             // Not in the set: it may still exist, made by something else.
-            None => apply::retry(|| api.get_opt(&name))
+            None => crate::retry::retry(|| api.get_opt(&name))
                 .await
                 .map_err(|e| apply::Error::api("get", &resource.plural, &name, e))?,
         };
         let patch = Patch::Apply(&desired);
         let after = match (
             &live,
-            apply::retry(|| api.patch(&name, &params, &patch)).await,
+            crate::retry::retry(|| api.patch(&name, &params, &patch)).await,
         ) {
             (_, Ok(after)) => after,
             // The namespace does not exist yet: every object is new, as rendered.

@@ -10,12 +10,14 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::Value;
 
-use crate::apply::{self, Options, run::preflight_secret};
-use crate::cli::GlobalArgs;
+use crate::apply::{self, Options};
+use crate::cli::WaitArgs;
 use crate::history::store::{KEEP, Outcome, Store, Summary};
 use crate::labels::SECRET_CHECKSUM_ANNOTATION;
+use crate::pipeline;
 use crate::project::Project;
-use crate::{context, lock};
+use crate::retry::retry;
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -32,7 +34,7 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS")]
     pub wait_for_lock: Option<u64>,
     #[command(flatten)]
-    pub wait: crate::up::WaitArgs,
+    pub wait: WaitArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,9 +76,9 @@ impl Error {
     }
 }
 
-pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
-    let project = crate::render::run::project(global)?;
-    let conn = context::connect(global, &project.namespace).await?;
+pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let project = pipeline::load_project(settings)?;
+    let conn = pipeline::connect(settings, &project).await?;
     // A revision that cannot be rolled back to is the first thing to say;
     // the choice is made again under the lock, where it counts.
     choose(
@@ -84,46 +86,35 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
         &revisions(&conn.client, &project).await?,
         args.revision,
     )?;
-    let secret_checksum = preflight_secret(&conn.client, &project).await?;
-    let lock = lock::acquire(
-        conn.client.clone(),
-        &project.namespace,
-        &project.name,
-        args.wait_for_lock.map(Duration::from_secs),
-    )
-    .await?;
-    let work = locked(&conn.client, &project, &args, secret_checksum.as_deref());
-    let result = apply::interrupt::unless_interrupted(&conn.client, &project, work).await;
-    let (target, manifests, done) = match result {
-        Ok(applied) => applied,
-        Err(e) => {
-            lock.release().await;
-            return Err(e);
-        }
-    };
-    for object in &done.applied {
-        println!("applied {object}");
-    }
-    for object in &done.pruned {
-        println!("pruned {object}");
-    }
-    println!(
-        "revision {} of {} in namespace {}: rolled back to revision {target}",
-        done.revision, project.name, project.namespace
-    );
+    let secret_checksum = pipeline::secret_checksum(&conn.client, &project).await?;
+    let wait_for_lock = args.wait_for_lock.map(Duration::from_secs);
     // The lock is held through the rollout, as `up` holds it, so that a failed
     // rollout is recorded in this revision before another run starts.
-    let waited = crate::up::wait_for_revision(
-        global,
-        &conn,
-        &project,
-        &manifests,
-        done.revision,
-        &args.wait,
-    )
-    .await;
-    lock.release().await;
-    waited
+    pipeline::under_lock(&conn, &project, wait_for_lock, async {
+        let work = locked(&conn.client, &project, &args, secret_checksum.as_deref());
+        let (target, manifests, done) =
+            apply::interrupt::unless_interrupted(&conn.client, &project, work).await?;
+        for object in &done.applied {
+            println!("applied {object}");
+        }
+        for object in &done.pruned {
+            println!("pruned {object}");
+        }
+        println!(
+            "revision {} of {} in namespace {}: rolled back to revision {target}",
+            done.revision, project.name, project.namespace
+        );
+        pipeline::wait_for_revision(
+            settings,
+            &conn,
+            &project,
+            &manifests,
+            done.revision,
+            args.wait.settle(),
+        )
+        .await
+    })
+    .await
 }
 
 /// Chooses, checks and re-applies the revision; the caller holds the lock.
@@ -136,7 +127,7 @@ async fn locked(
     let store = Store::new(client.clone(), &project.namespace, &project.name);
     let revisions = revisions(client, project).await?;
     let target = choose(&project.name, &revisions, args.revision)?;
-    let mut manifests = apply::retry(|| store.manifests(target.revision))
+    let mut manifests = retry(|| store.manifests(target.revision))
         .await
         .map_err(apply::Error::history)?
         .ok_or(Error::Dropped {
@@ -156,9 +147,7 @@ async fn locked(
 
 async fn revisions(client: &kube::Client, project: &Project) -> Result<Vec<Summary>, apply::Error> {
     let store = Store::new(client.clone(), &project.namespace, &project.name);
-    apply::retry(|| store.list())
-        .await
-        .map_err(apply::Error::history)
+    retry(|| store.list()).await.map_err(apply::Error::history)
 }
 
 /// The revision asked for, or the newest one applied successfully before the current one.

@@ -1,0 +1,89 @@
+//! `kubectl todo doctor`: what is wrong with the environment, the cluster and
+//! the app, and the command that fixes each problem (the checks live in
+//! [`crate::doctor`]).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::doctor::{self, Ctx, Format, Group, Status, output};
+use crate::pipeline;
+use crate::project;
+use crate::settings::Settings;
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  kubectl todo doctor\n  kubectl todo doctor --only app --component backend\n  kubectl todo doctor -o json --strict\n\nEvery finding's id has a section in docs/troubleshooting.md.\nExit status: 0 nothing failed, 1 something failed or could not be checked (--strict: warnings too), 2 doctor could not run."
+)]
+pub struct Args {
+    /// Run one group of checks only.
+    #[arg(long, value_enum, value_name = "GROUP")]
+    pub only: Option<Group>,
+    /// Check this component only (app checks).
+    #[arg(long, value_name = "NAME")]
+    pub component: Option<String>,
+    /// Exit 1 on warnings too.
+    #[arg(long)]
+    pub strict: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// How long to wait for any one answer from the API server or the Docker Engine (5s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::cli::parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no component {name:?} in project {project}{suggestion}")]
+pub struct UnknownComponent {
+    name: String,
+    project: String,
+    suggestion: String,
+    known: String,
+}
+
+impl UnknownComponent {
+    pub fn hint(&self) -> Option<String> {
+        Some(format!("pass one of: {}", self.known))
+    }
+}
+
+pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let ctx = match context(settings, &args) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprint!("{}", crate::report::render(&e));
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let findings = doctor::diagnose(&ctx, args.only).await;
+    match args.output {
+        Format::Json => print!("{}", output::json(&findings)),
+        Format::Text => print!("{}", output::text(&findings, output::use_colour())),
+    }
+    let failed = findings.iter().any(|f| {
+        matches!(f.status, Status::Fail | Status::Unknown)
+            || (args.strict && f.status == Status::Warn)
+    });
+    Ok(ExitCode::from(u8::from(failed)))
+}
+
+fn context(settings: &Settings, args: &Args) -> anyhow::Result<Ctx> {
+    let project = pipeline::load_project(settings)?;
+    let components = match &args.component {
+        None => project.components.clone(),
+        Some(name) => match project.component(name) {
+            Some(c) => vec![c.clone()],
+            None => {
+                let names = project.component_names();
+                return Err(UnknownComponent {
+                    name: name.clone(),
+                    project: project.name.clone(),
+                    suggestion: project::suggestion(name, names.iter().copied()),
+                    known: names.join(", "),
+                }
+                .into());
+            }
+        },
+    };
+    Ok(Ctx::new(settings, project, components, args.timeout))
+}

@@ -1,0 +1,57 @@
+//! The deploy pipeline: the steps `up`, `apply`, `rollback`, `render`,
+//! `down` and the rest drive, owned by none of them. Each step exists once:
+//! loading the project (the `-n` override applied here and nowhere else),
+//! connecting, reading the Secret, building and delivering images, applying
+//! under the app's lock, waiting for a rollout.
+
+pub mod display;
+pub mod images;
+pub mod rollout;
+mod secret;
+pub mod target;
+mod wait;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use secret::{MissingSecret, secret_checksum, secret_checksum_best_effort, secret_data};
+pub use wait::{Error as RolloutError, Wait, Watch, wait_for_revision};
+
+use crate::context::{self, Connection};
+use crate::project::Project;
+use crate::settings::Settings;
+
+/// The project as the command line adjusts it (`-n` wins over the file).
+pub fn load_project(settings: &Settings) -> anyhow::Result<Project> {
+    let mut project = Project::load(&settings.project)?;
+    if let Some(ns) = &settings.namespace {
+        project.namespace = ns.clone();
+    }
+    Ok(project)
+}
+
+/// Connects to the cluster the settings select, in the project's namespace.
+pub async fn connect(settings: &Settings, project: &Project) -> anyhow::Result<Connection> {
+    Ok(context::connect(settings, &project.namespace).await?)
+}
+
+/// Runs `work` holding the app's lock (waiting up to `wait_for_lock` for
+/// another run to release it). The lock is released when `work` ends, however
+/// it ends; a run killed before then stops renewing it, and it expires.
+pub async fn under_lock<T>(
+    conn: &Connection,
+    project: &Project,
+    wait_for_lock: Option<Duration>,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let lock = crate::lock::acquire(
+        conn.client.clone(),
+        &project.namespace,
+        &project.name,
+        wait_for_lock,
+    )
+    .await?;
+    let result = work.await;
+    lock.release().await;
+    result
+}

@@ -1,0 +1,112 @@
+//! Reading the app's Secret before anything changes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+
+use crate::context::Connection;
+use crate::project::Project;
+use crate::retry::retry;
+
+#[derive(Debug, thiserror::Error)]
+#[error("Secret {name} in namespace {namespace} {problem}")]
+pub struct MissingSecret {
+    name: String,
+    namespace: String,
+    problem: String,
+}
+
+impl MissingSecret {
+    pub fn hint(&self) -> Option<String> {
+        Some(format!(
+            "create it with `kubectl todo secrets create -n {}`; nothing was changed",
+            self.namespace
+        ))
+    }
+}
+
+/// Stops before any change while a required key is missing, and returns the Secret's checksum.
+pub async fn secret_checksum(
+    client: &kube::Client,
+    project: &Project,
+) -> anyhow::Result<Option<String>> {
+    Ok(secret_data(client, project)
+        .await?
+        .map(|data| crate::secrets::checksum(&data)))
+}
+
+/// The Secret's data, after the checks of [`secret_checksum`].
+pub async fn secret_data(
+    client: &kube::Client,
+    project: &Project,
+) -> anyhow::Result<Option<BTreeMap<String, ByteString>>> {
+    let required: Vec<&str> = project
+        .secret
+        .keys
+        .iter()
+        .filter(|k| k.required)
+        .map(|k| k.name.as_str())
+        .collect();
+    let api: Api<Secret> = Api::namespaced(client.clone(), &project.namespace);
+    let secret = retry(|| api.get_opt(&project.secret.name))
+        .await
+        .map_err(|e| crate::apply::Error::api("get", "secrets", &project.secret.name, e))?;
+    let missing = |problem: String| MissingSecret {
+        name: project.secret.name.clone(),
+        namespace: project.namespace.clone(),
+        problem,
+    };
+    let Some(secret) = secret else {
+        if required.is_empty() {
+            return Ok(None);
+        }
+        return Err(missing("does not exist".into()).into());
+    };
+    let data = secret.data.unwrap_or_default();
+    let absent: Vec<&str> = required
+        .into_iter()
+        .filter(|k| data.get(*k).is_none_or(|v| v.0.is_empty()))
+        .collect();
+    if !absent.is_empty() {
+        return Err(missing(format!("lacks the required keys {}", absent.join(", "))).into());
+    }
+    Ok(Some(data))
+}
+
+/// Best effort: rendering must work without a cluster, and says what it left out.
+pub async fn secret_checksum_best_effort(
+    connect: impl Future<Output = anyhow::Result<Connection>>,
+    project: &Project,
+) -> Option<String> {
+    let lookup = async {
+        let conn = connect.await?;
+        let api: Api<Secret> = Api::namespaced(conn.client, &project.namespace);
+        anyhow::Ok(api.get_opt(&project.secret.name).await?)
+    };
+    match tokio::time::timeout(Duration::from_secs(5), lookup).await {
+        Ok(Ok(Some(secret))) => Some(crate::secrets::checksum(&secret.data.unwrap_or_default())),
+        Ok(Ok(None)) => {
+            eprintln!(
+                "note: Secret {} does not exist in namespace {}; the pods carry no secret checksum (create it with `kubectl todo secrets create`)",
+                project.secret.name, project.namespace
+            );
+            None
+        }
+        Ok(Err(e)) => {
+            eprintln!(
+                "note: cannot read Secret {} ({e:#}); rendered without its checksum",
+                project.secret.name
+            );
+            None
+        }
+        Err(_) => {
+            eprintln!(
+                "note: the cluster did not answer in 5s; rendered without the Secret's checksum"
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Waiting for a rollout after an apply, as `up` and `rollback` do it.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{display, rollout};
+use crate::context::Connection;
+use crate::doctor::PodDoctor;
+use crate::doctor::output::Finding;
+use crate::history::store::{Outcome, Store};
+use crate::project::Project;
+use crate::settings::Settings;
+
+/// How to wait for a rollout.
+#[derive(Debug, Clone, Copy)]
+pub struct Wait {
+    pub timeout: Duration,
+    /// Return once applied, without waiting.
+    pub no_wait: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the rollout of revision {revision} failed")]
+    RolloutFailed { revision: u32 },
+    #[error("the rollout of revision {revision} did not finish within {timeout:?}")]
+    TimedOut { revision: u32, timeout: Duration },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        Some(
+            "fix the cause above and run `kubectl todo up` again, or go back with `kubectl todo rollback`"
+                .into(),
+        )
+    }
+}
+
+/// A rollout watch: the pods' doctor and the values no quoted log line may show.
+pub struct Watch<'a> {
+    conn: &'a Connection,
+    project: &'a Project,
+    doctor: PodDoctor,
+    redact: Vec<String>,
+    wait: Wait,
+}
+
+impl<'a> Watch<'a> {
+    pub fn new(
+        settings: &Settings,
+        conn: &'a Connection,
+        project: &'a Project,
+        redact: Vec<String>,
+        wait: Wait,
+    ) -> Self {
+        Watch {
+            conn,
+            project,
+            doctor: PodDoctor::new(settings, project, conn.clone()),
+            redact,
+            wait,
+        }
+    }
+
+    /// Waits for the rollout of `revision` (unless told not to), records its
+    /// failure in the revision when `record` (the run made the revision),
+    /// and prints the URLs.
+    pub async fn finish(
+        &self,
+        manifests: &[Value],
+        revision: u32,
+        record: bool,
+    ) -> anyhow::Result<ExitCode> {
+        let (conn, project) = (self.conn, self.project);
+        if !self.wait.no_wait {
+            let rollout = rollout::Rollout {
+                client: conn.client.clone(),
+                project,
+                doctor: &self.doctor,
+                redact: &self.redact,
+                timeout: self.wait.timeout,
+            };
+            let display = display::for_stderr();
+            let deployments = rollout::deployments_of(manifests);
+            let outcome = tokio::select! {
+                outcome = rollout.wait(&deployments, display.as_ref()) => outcome,
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!("stopped waiting; revision {revision} is applied and rolling out (see `kubectl todo status`)");
+                    return Ok(ExitCode::from(130));
+                }
+            };
+            let failure = match outcome {
+                rollout::Outcome::Ready => None,
+                rollout::Outcome::Failed(findings) => {
+                    report_findings(&findings);
+                    Some(Error::RolloutFailed { revision })
+                }
+                rollout::Outcome::TimedOut(pending, findings) => {
+                    for line in pending {
+                        eprintln!("still waiting: {line}");
+                    }
+                    report_findings(&findings);
+                    Some(Error::TimedOut {
+                        revision,
+                        timeout: self.wait.timeout,
+                    })
+                }
+            };
+            if let Some(failure) = failure {
+                if record {
+                    let store = Store::new(conn.client.clone(), &project.namespace, &project.name);
+                    if let Ok(list) = store.list().await
+                        && let Some(mut summary) = list.into_iter().find(|s| s.revision == revision)
+                    {
+                        summary.outcome = Outcome::Failed;
+                        summary.error = Some(failure.to_string());
+                        let _ = store.set_summary(&summary).await;
+                    }
+                }
+                return Err(failure.into());
+            }
+        }
+        let urls = crate::urls::app_urls(conn, project).await?;
+        if urls.is_empty() {
+            println!("{} is up in namespace {}", project.name, project.namespace);
+        }
+        for u in urls {
+            println!("{}: {}", u.component, u.url);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// After an apply made `revision`: waits for its rollout as `up` does,
+/// records a failure in it, and prints the URLs.
+pub async fn wait_for_revision(
+    settings: &Settings,
+    conn: &Connection,
+    project: &Project,
+    manifests: &[Value],
+    revision: u32,
+    wait: Wait,
+) -> anyhow::Result<ExitCode> {
+    let secret = super::secret_data(&conn.client, project).await?;
+    let redact = secret
+        .as_ref()
+        .map(crate::secrets::redactions)
+        .unwrap_or_default();
+    Watch::new(settings, conn, project, redact, wait)
+        .finish(manifests, revision, true)
+        .await
+}
+
+fn report_findings(findings: &[Finding]) {
+    for f in findings {
+        eprintln!("✗ {}", f.message);
+        if let Some(hint) = &f.hint {
+            eprintln!("  fix: {hint}");
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! `kubectl todo render`: the manifests `up` applies, checked as snapshots,
 //! property by property for the hardening, and by the API server itself.
 
-#[path = "lifecycle_support/mod.rs"]
+#[path = "harness/mod.rs"]
 mod support;
 
 use k8s_openapi::api::apps::v1::Deployment;

@@ -1,7 +1,7 @@
 //! `kubectl todo logs -f` against the emulator: rollouts, dropped streams,
 //! restarts, pods that appear later, and Ctrl-C.
 
-mod logs_support;
+use crate::logs_support;
 
 use std::time::Duration;
 

@@ -1,15 +1,22 @@
-//! What the render and lifecycle tests share: the real binary, an app
-//! directory, and an emulated cluster with a kubeconfig pointing at it.
+//! The one harness of kubectl-todo's integration tests: the real binary, an
+//! app directory, an emulated cluster with a kubeconfig pointing at it, and
+//! the app's Secret. Every Secret value a test makes is a canary, and every
+//! run of the binary goes through [`Run::from`], which fails the test when
+//! a canary (as written, or base64-encoded as the API carries it) appears in
+//! stdout or stderr: the secret-leak check does not depend on a test
+//! remembering it.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use base64::Engine as _;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
 
+/// Images the lifecycle tests load onto the node and deploy by name.
 pub const FRONTEND_IMAGE: &str = "todo-frontend:00000000000000f1";
 pub const BACKEND_IMAGE: &str = "todo-backend:00000000000000b1";
 
@@ -22,13 +29,16 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Run {
-        Run {
+    /// The run's result, after checking that it printed no canary.
+    pub fn from(out: Output) -> Run {
+        let run = Run {
             ok: out.status.success(),
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        };
+        assert_no_canary(&run.stdout, &run.stderr);
+        run
     }
 
     /// Panics with both streams unless the run succeeded.
@@ -41,22 +51,60 @@ impl Run {
         self
     }
 
+    /// Panics with both streams unless the run exited non-zero.
     pub fn failed(self) -> Run {
         assert!(
-            !self.ok,
-            "kubectl-todo should have failed\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
+            self.code.is_some_and(|c| c != 0),
+            "kubectl-todo should have failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+            self.code,
+            self.stdout,
+            self.stderr
         );
         self
     }
+
+    /// Both streams, for assertions that do not care which one says it.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
 }
 
-/// An app directory: the original layout, copied from examples/todo-app.
+static CANARIES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Secret values of this test that no run of `kubectl-todo` may print.
+/// Values too short to be told from ordinary text (`k`) are not canaries.
+pub fn canaries(values: impl IntoIterator<Item = String>) {
+    CANARIES
+        .lock()
+        .unwrap()
+        .extend(values.into_iter().filter(|v| v.len() >= 8));
+}
+
+/// Fails the test when `stdout` or `stderr` holds a canary, raw or base64.
+pub fn assert_no_canary(stdout: &str, stderr: &str) {
+    for canary in CANARIES.lock().unwrap().iter() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(canary);
+        for form in [canary.as_str(), encoded.as_str()] {
+            assert!(
+                !stdout.contains(form) && !stderr.contains(form),
+                "a secret value was printed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+            );
+        }
+    }
+}
+
+/// The binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_kubectl-todo")
+}
+
+/// An app directory.
 pub struct App {
     pub dir: tempfile::TempDir,
 }
 
 impl App {
+    /// The original layout, copied from examples/todo-app.
     pub fn original_layout() -> App {
         let dir = tempfile::tempdir().unwrap();
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/todo-app");
@@ -85,7 +133,7 @@ impl App {
     /// Runs `kubectl-todo --project <app> ARGS` with no kubeconfig of the user's in reach.
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(
-            Command::new(env!("CARGO_BIN_EXE_kubectl-todo"))
+            Command::new(binary())
                 .arg("--project")
                 .arg(self.path())
                 .args(args)
@@ -97,7 +145,7 @@ impl App {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -115,14 +163,17 @@ pub struct Cluster {
     pub emulator: kube_emulator::Emulator,
     pub kubeconfig: PathBuf,
     pub client: kube::Client,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 impl Cluster {
     pub async fn start() -> Cluster {
-        let emulator = kube_emulator::Emulator::start(kube_emulator::Config::default())
-            .await
-            .unwrap();
+        Cluster::start_with(kube_emulator::Config::default()).await
+    }
+
+    /// An emulator with this configuration (a runtime, a node's capacity).
+    pub async fn start_with(config: kube_emulator::Config) -> Cluster {
+        let emulator = kube_emulator::Emulator::start(config).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         emulator.write_kubeconfig(&kubeconfig).unwrap();
@@ -131,7 +182,7 @@ impl Cluster {
             emulator,
             kubeconfig,
             client,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -177,35 +228,26 @@ impl Cluster {
         let images: Vec<String> = images.iter().map(|s| s.to_string()).collect();
         client.load_images(&images).await.unwrap();
     }
-}
 
-static CANARIES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-
-/// Secret values of this test binary that no run of `kubectl-todo` may print.
-/// Values too short to be told from ordinary text (`k`) are not canaries.
-pub fn canaries(values: impl IntoIterator<Item = String>) {
-    CANARIES
-        .lock()
-        .unwrap()
-        .extend(values.into_iter().filter(|v| v.len() >= 8));
-}
-
-fn assert_no_canary(run: &Run) {
-    for canary in CANARIES.lock().unwrap().iter() {
-        assert!(
-            !run.stdout.contains(canary.as_str()) && !run.stderr.contains(canary.as_str()),
-            "a secret value was printed\nstdout:\n{}\nstderr:\n{}",
-            run.stdout,
-            run.stderr
-        );
+    /// Names the kubeconfig's context as a local-cluster tool names its own.
+    pub fn rename_context(&self, name: &str) {
+        rename_context(&self.kubeconfig, name);
     }
+}
+
+pub fn rename_context(kubeconfig: &Path, name: &str) {
+    let text = std::fs::read_to_string(kubeconfig).unwrap();
+    let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    doc["current-context"] = name.into();
+    doc["contexts"][0]["name"] = name.into();
+    std::fs::write(kubeconfig, serde_yaml_ng::to_string(&doc).unwrap()).unwrap();
 }
 
 /// Runs `kubectl-todo --project <app> --kubeconfig <cluster> ARGS`; a run
 /// that prints a Secret value the test made fails the test.
 pub async fn run_against(app: &App, kubeconfig: &str, args: &[&str]) -> Run {
-    let run = Run::from(
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_kubectl-todo"))
+    Run::from(
+        tokio::process::Command::new(binary())
             .arg("--project")
             .arg(app.path())
             .arg("--kubeconfig")
@@ -215,7 +257,5 @@ pub async fn run_against(app: &App, kubeconfig: &str, args: &[&str]) -> Run {
             .output()
             .await
             .expect("kubectl-todo runs"),
-    );
-    assert_no_canary(&run);
-    run
+    )
 }

@@ -2,8 +2,7 @@
 //! (`--no-wait`: these images are never loaded; up_docker.rs waits for a
 //! rollback's rollout with real containers).
 
-#[path = "lifecycle_support/mod.rs"]
-mod support;
+use crate::support;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;

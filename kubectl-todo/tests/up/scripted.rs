@@ -1,8 +1,7 @@
 //! `kubectl todo up` through the real binary against the emulator's scripted
 //! runtime, with real image builds and stand-in `minikube` on PATH.
 
-#[path = "up_support/mod.rs"]
-mod support;
+use crate::support;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;

@@ -1,7 +1,7 @@
 //! `kubectl todo logs` on real containers: the emulator's docker runtime
 //! runs the busybox test image on the machine's Docker Engine.
 
-mod logs_support;
+use crate::logs_support;
 
 use std::collections::BTreeMap;
 

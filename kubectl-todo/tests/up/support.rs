@@ -14,6 +14,9 @@ use kube::Api;
 use kube::api::{ListParams, ObjectMeta, PostParams};
 use kube_emulator::{Config, Emulator};
 
+use crate::harness;
+pub use harness::{Run, rename_context};
+
 pub const NS: &str = "shop";
 /// The test images' base, made by `kube_emulator::testimage`.
 pub const BASE_TAG: &str = "up-tests";
@@ -36,40 +39,6 @@ components:
     readyPath: /healthz
     secretKeys: [API_KEY]
 ";
-
-pub struct Run {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    pub fn ok(self) -> Run {
-        assert_eq!(
-            self.code,
-            Some(0),
-            "kubectl-todo failed\nstdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    pub fn failed(self) -> Run {
-        assert!(
-            self.code.is_some_and(|c| c != 0),
-            "kubectl-todo should have failed ({:?})\nstdout:\n{}\nstderr:\n{}",
-            self.code,
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    pub fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
 
 pub struct Setup {
     pub emu: Emulator,
@@ -117,20 +86,16 @@ impl Setup {
 
     /// `kubectl-todo --project <app> --kubeconfig <cluster> ARGS`, stand-ins first on PATH.
     pub async fn run(&self, args: &[&str]) -> Run {
-        let out = self
-            .command(args)
-            .output()
-            .await
-            .expect("kubectl-todo runs");
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(
+            self.command(args)
+                .output()
+                .await
+                .expect("kubectl-todo runs"),
+        )
     }
 
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_kubectl-todo"));
+        let mut cmd = tokio::process::Command::new(harness::binary());
         cmd.arg("--project")
             .arg(&self.app)
             .arg("--kubeconfig")
@@ -166,8 +131,10 @@ impl Setup {
         api.create(&PostParams::default(), &ns).await.unwrap();
     }
 
-    /// The namespace and the app's Secret, as `kubectl todo secrets create` leaves them.
+    /// The namespace and the app's Secret, as `kubectl todo secrets create`
+    /// leaves them; the value is a canary no later run may print.
     pub async fn secret(&self, value: &str) {
+        harness::canaries([value.to_string()]);
         self.namespace().await;
         let api: Api<Secret> = Api::namespaced(self.client.clone(), NS);
         let secret = Secret {
@@ -272,12 +239,4 @@ pub fn write_component(dir: &Path, base: &str, name: &str) {
     // of its own gives each test its own tags.
     let nonce = format!("{:?} {}", std::time::SystemTime::now(), dir.display());
     std::fs::write(dir.join("www/instance"), nonce).unwrap();
-}
-
-pub fn rename_context(kubeconfig: &Path, name: &str) {
-    let text = std::fs::read_to_string(kubeconfig).unwrap();
-    let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
-    doc["current-context"] = name.into();
-    doc["contexts"][0]["name"] = name.into();
-    std::fs::write(kubeconfig, serde_yaml_ng::to_string(&doc).unwrap()).unwrap();
 }

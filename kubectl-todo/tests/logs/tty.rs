@@ -1,7 +1,7 @@
 //! `kubectl todo logs` on a terminal: a colour per pod, none with
 //! `NO_COLOR`, and Ctrl-C typed at the terminal ends following cleanly.
 
-mod logs_support;
+use crate::logs_support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! emulator (real containers where the kubelet must run them), and a healthy
 //! app that passes.
 
-mod doctor_support;
+use crate::doctor_support;
 
 use doctor_support::{Setup, finding, start};
 use kube_emulator::{Config, NodeConfig};

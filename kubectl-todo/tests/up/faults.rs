@@ -2,8 +2,7 @@
 //! abandoned lock, Ctrl-C during the apply, refused and failing requests,
 //! dropped watches; and `--dry-run`. Scripted runtime, real builds.
 
-#[path = "up_support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

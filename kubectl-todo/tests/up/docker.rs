@@ -1,8 +1,7 @@
 //! The whole lifecycle with real containers: the emulator's docker runtime
 //! runs the images `up` builds, and the kubelet probes their health paths.
 
-#[path = "up_support/mod.rs"]
-mod support;
+use crate::support;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube_emulator::Config;

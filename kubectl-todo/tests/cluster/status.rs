@@ -1,7 +1,6 @@
 //! `kubectl todo status` through the real binary against the emulator.
 
-#[path = "lifecycle_support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,6 @@
 //! apply, history and down through the real binary against the emulator.
 
-#[path = "lifecycle_support/mod.rs"]
-mod support;
+use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};

@@ -1,7 +1,7 @@
 //! Bad input to `kubectl todo logs`: each mistake gets a message that says
 //! what is wrong and how to fix it, and a non-zero exit.
 
-mod logs_support;
+use crate::logs_support;
 
 use logs_support::{Env, scripted};
 

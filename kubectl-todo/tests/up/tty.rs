@@ -1,8 +1,7 @@
 //! `kubectl todo up` on a terminal: spinners that end in a check mark per
 //! component; with `NO_COLOR`, the plain lines a pipe gets.
 
-#[path = "up_support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! A field another manager owns: `apply` stops before changing anything and
 //! says which object, field and manager; `--force-conflicts` takes it over.
 
-#[path = "lifecycle_support/mod.rs"]
-mod support;
+use crate::support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;

@@ -3,8 +3,7 @@
 //! kubectl-todo applied and no longer listed, and kubectl-todo prunes what
 //! kubectl added to the set.
 
-#[path = "lifecycle_support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::process::Output;
 

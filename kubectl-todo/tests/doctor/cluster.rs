@@ -2,7 +2,7 @@
 //! expired credentials, a missing Docker socket, forbidden and slow requests.
 //! It must say so clearly, and never call a check it could not run healthy.
 
-mod doctor_support;
+use crate::doctor_support;
 
 use doctor_support::{NS, finding, findings, start};
 use kube_emulator::Config;

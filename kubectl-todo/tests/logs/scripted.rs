@@ -1,7 +1,7 @@
 //! `kubectl todo logs` without --follow, against the emulator's scripted
 //! runtime: every pod's lines, the prefixes, the options that select lines.
 
-mod logs_support;
+use crate::logs_support;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,12 @@
+//! The lifecycle of a deployed app against the emulator, in one binary:
+//! apply, status, history, rollback, down, conflicts with other field
+//! managers, and the ApplySet shared with kubectl.
+
+#[path = "../harness/mod.rs"]
+mod support;
+
+mod applyset_kubectl;
+mod conflicts;
+mod lifecycle;
+mod rollback;
+mod status;

@@ -1,0 +1,12 @@
+//! `kubectl todo up`'s integration tests, in one binary: against the
+//! emulator with its scripted runtime, with real containers, with faults
+//! injected, and on a terminal.
+
+#[path = "../harness/mod.rs"]
+mod harness;
+mod support;
+
+mod docker;
+mod faults;
+mod scripted;
+mod tty;

@@ -1,14 +1,12 @@
 //! Command-line definition and the commands behind it.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::build::{self, BuildOptions, BuildResult, Engine, Event, Progress};
+use crate::build::{self, BuildOptions, BuildResult, Engine};
 use crate::check;
 use crate::error::{Error, exit};
 use crate::frontend_image;
@@ -16,6 +14,7 @@ use crate::load::{self, Loader};
 use crate::plan::{self, BuilderKind, Plan, PlanOptions};
 use crate::push;
 use crate::spec::{BaseImages, ComponentSpec, StackKind};
+use crate::term::TermProgress;
 use crate::via_frontend;
 
 const EXIT_CODES: &str = "\
@@ -510,71 +509,4 @@ async fn kube_client(path: Option<&Path>, context: Option<&str>) -> Option<kube:
         None => kube::Config::from_kubeconfig(&opts).await.ok()?,
     };
     kube::Client::try_from(cfg).ok()
-}
-
-/// Progress on a terminal (indicatif spinners) or as plain lines.
-pub struct TermProgress {
-    bars: Option<(
-        indicatif::MultiProgress,
-        Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
-    )>,
-    enabled: bool,
-}
-
-impl TermProgress {
-    pub fn new(enabled: bool) -> Self {
-        let tty = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        TermProgress {
-            bars: (enabled && tty).then(|| {
-                (
-                    indicatif::MultiProgress::new(),
-                    Mutex::new(Default::default()),
-                )
-            }),
-            enabled,
-        }
-    }
-
-    pub fn finish(&self) {
-        if let Some((_, bars)) = &self.bars {
-            for b in bars.lock().expect("progress lock").values() {
-                b.finish_and_clear();
-            }
-        }
-    }
-}
-
-impl Progress for TermProgress {
-    fn event(&self, component: &str, event: Event) {
-        if !self.enabled {
-            return;
-        }
-        match &self.bars {
-            None => match event {
-                Event::Status(s) | Event::Step(s) => eprintln!("[{component}] {s}"),
-                Event::Output(s) => eprintln!("[{component}]   {s}"),
-                Event::Done(s) => eprintln!("[{component}] {s}"),
-            },
-            Some((multi, bars)) => {
-                let mut bars = bars.lock().expect("progress lock");
-                let bar = bars.entry(component.to_string()).or_insert_with(|| {
-                    let b = multi.add(indicatif::ProgressBar::new_spinner());
-                    b.set_style(
-                        indicatif::ProgressStyle::with_template(
-                            "{spinner} {prefix:.bold} {wide_msg}",
-                        )
-                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-                    );
-                    b.set_prefix(component.to_string());
-                    b.enable_steady_tick(Duration::from_millis(120));
-                    b
-                });
-                match event {
-                    Event::Status(s) | Event::Step(s) => bar.set_message(s),
-                    Event::Output(_) => {}
-                    Event::Done(s) => bar.finish_with_message(s),
-                }
-            }
-        }
-    }
 }

@@ -26,6 +26,7 @@ pub mod plan;
 pub mod push;
 pub mod recipe;
 pub mod spec;
+pub mod term;
 pub mod via_frontend;
 
 pub use error::{Error, Result};

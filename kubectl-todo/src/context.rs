@@ -37,8 +37,9 @@ pub struct Connection {
     pub server_host: String,
 }
 
-/// Connects as kubectl would. `default_namespace` applies when `-n` is not given.
-pub async fn connect(global: &Settings, default_namespace: &str) -> Result<Connection, Error> {
+/// Connects as kubectl would, to work in `namespace` (the project's, which
+/// `-n` has already overridden: [`Settings::load_project`]).
+pub async fn connect(global: &Settings, namespace: &str) -> Result<Connection, Error> {
     let kubeconfig = match &global.kubeconfig {
         Some(path) => Kubeconfig::read_from(path).map_err(Error::Kubeconfig)?,
         None => Kubeconfig::read().map_err(Error::Kubeconfig)?,
@@ -69,10 +70,7 @@ pub async fn connect(global: &Settings, default_namespace: &str) -> Result<Conne
     })?;
     Ok(Connection {
         client,
-        namespace: global
-            .namespace
-            .clone()
-            .unwrap_or_else(|| default_namespace.to_string()),
+        namespace: namespace.to_string(),
         context,
         server_host,
     })

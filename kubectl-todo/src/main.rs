@@ -2,25 +2,26 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use kubectl_todo::cli::Cli;
+use kubectl_todo::report::Exit;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let Some(command) = cli.command else {
         let _ = Cli::command().print_help();
-        return ExitCode::from(2);
+        return Exit::Unusable.into();
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
             eprint!("{}", kubectl_todo::report::render(&e.into()));
-            return ExitCode::from(2);
+            return Exit::Unusable.into();
         }
     };
     match runtime.block_on(kubectl_todo::commands::run(&cli.global.settle(), command)) {
         Ok(code) => code,
         Err(err) => {
             eprint!("{}", kubectl_todo::report::render(&err));
-            ExitCode::from(kubectl_todo::report::exit_code(&err))
+            kubectl_todo::report::exit_status(&err).into()
         }
     }
 }

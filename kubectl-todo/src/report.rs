@@ -58,15 +58,37 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     None
 }
 
-/// 130 when Ctrl-C stopped the command (as a shell reports SIGINT), else 1.
-pub fn exit_code(err: &anyhow::Error) -> u8 {
+/// How kubectl-todo ends: the one owner of its exit statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 1: the command failed, and said why.
+    Failure,
+    /// 2: the command could not run at all (no subcommand, or doctor
+    /// could not start its checks).
+    Unusable,
+    /// 130: Ctrl-C stopped it, as a shell reports a program ended by SIGINT.
+    Interrupted,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(exit: Exit) -> Self {
+        std::process::ExitCode::from(match exit {
+            Exit::Failure => 1,
+            Exit::Unusable => 2,
+            Exit::Interrupted => 130,
+        })
+    }
+}
+
+/// The status a command that ended in `err` exits with.
+pub fn exit_status(err: &anyhow::Error) -> Exit {
     if err
         .chain()
         .any(|e| e.is::<crate::apply::interrupt::Interrupted>())
     {
-        130
+        Exit::Interrupted
     } else {
-        1
+        Exit::Failure
     }
 }
 

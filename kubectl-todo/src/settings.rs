@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use crate::project::{self, Project};
+
 /// Where the app is and which cluster and namespace to work in.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -14,8 +16,19 @@ pub struct Settings {
     /// The kubeconfig context (`None`: its current context).
     pub context: Option<String>,
     /// The namespace the command line asks for; it overrides the project's
-    /// once, when [`crate::pipeline::load_project`] loads the project.
+    /// in [`Settings::load_project`], the one place that decides it.
     pub namespace: Option<String>,
     /// The app's root directory.
     pub project: PathBuf,
+}
+
+impl Settings {
+    /// The project as the command line adjusts it (`-n` wins over the file).
+    pub fn load_project(&self) -> Result<Project, project::Error> {
+        let mut project = Project::load(&self.project)?;
+        if let Some(ns) = &self.namespace {
+            project.namespace = ns.clone();
+        }
+        Ok(project)
+    }
 }

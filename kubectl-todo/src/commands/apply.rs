@@ -26,7 +26,7 @@ pub struct Args {
 }
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let project = pipeline::load_project(settings)?;
+    let project = settings.load_project()?;
     let conn = pipeline::connect(settings, &project).await?;
     let images = images::references(&project, &args.images).await?;
     let secret_checksum = pipeline::secret_checksum(&conn.client, &project).await?;

@@ -5,9 +5,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use image_builder::term::{Stream, styled};
+
 use crate::doctor::{self, Ctx, Format, Group, Status, output};
-use crate::pipeline;
 use crate::project;
+use crate::report::Exit;
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
@@ -52,23 +54,27 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         Ok(ctx) => ctx,
         Err(e) => {
             eprint!("{}", crate::report::render(&e));
-            return Ok(ExitCode::from(2));
+            return Ok(Exit::Unusable.into());
         }
     };
     let findings = doctor::diagnose(&ctx, args.only).await;
     match args.output {
         Format::Json => print!("{}", output::json(&findings)),
-        Format::Text => print!("{}", output::text(&findings, output::use_colour())),
+        Format::Text => print!("{}", output::text(&findings, styled(Stream::Stdout))),
     }
     let failed = findings.iter().any(|f| {
         matches!(f.status, Status::Fail | Status::Unknown)
             || (args.strict && f.status == Status::Warn)
     });
-    Ok(ExitCode::from(u8::from(failed)))
+    Ok(if failed {
+        Exit::Failure.into()
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn context(settings: &Settings, args: &Args) -> anyhow::Result<Ctx> {
-    let project = pipeline::load_project(settings)?;
+    let project = settings.load_project()?;
     let components = match &args.component {
         None => project.components.clone(),
         Some(name) => match project.component(name) {

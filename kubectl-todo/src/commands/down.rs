@@ -29,7 +29,7 @@ pub struct Args {
 }
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let project = pipeline::load_project(settings)?;
+    let project = settings.load_project()?;
     let conn = pipeline::connect(settings, &project).await?;
     let deleted =
         pipeline::under_lock(&conn, &project, None, delete_all(&conn, &project, &args)).await?;

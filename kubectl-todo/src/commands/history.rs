@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let project = pipeline::load_project(settings)?;
+    let project = settings.load_project()?;
     let conn = pipeline::connect(settings, &project).await?;
     let store = Store::new(conn.client, &project.namespace, &project.name);
     let revisions = store.list().await.map_err(crate::apply::Error::history)?;

@@ -8,7 +8,7 @@ use crate::pipeline;
 use crate::settings::Settings;
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let project = pipeline::load_project(settings)?;
+    let project = settings.load_project()?;
     let conn = pipeline::connect(settings, &project).await?;
     crate::logs::run(&project, conn, args).await
 }

@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let project = pipeline::load_project(settings)?;
+    let project = settings.load_project()?;
     let images = images::references(&project, &args.images).await?;
     let secret_checksum = if args.offline {
         None

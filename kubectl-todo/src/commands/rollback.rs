@@ -77,7 +77,7 @@ impl Error {
 }
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let project = pipeline::load_project(settings)?;
+    let project = settings.load_project()?;
     let conn = pipeline::connect(settings, &project).await?;
     // A revision that cannot be rolled back to is the first thing to say;
     // the choice is made again under the lock, where it counts.

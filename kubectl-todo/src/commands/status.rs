@@ -102,7 +102,7 @@ pub struct Replicas {
 }
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let project = pipeline::load_project(settings)?;
+    let project = settings.load_project()?;
     let conn = pipeline::connect(settings, &project).await?;
     let status = observe(&conn, &project).await?;
     match args.output {

@@ -160,9 +160,3 @@ pub fn text(findings: &[Finding], colour: bool) -> String {
     );
     out
 }
-
-/// Colour only for a person at a terminal who has not asked for none.
-pub fn use_colour() -> bool {
-    use std::io::IsTerminal;
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
-}

@@ -1,7 +1,7 @@
 //! How one log line is printed: `component/pod/container message` (with a
 //! colour per pod on a terminal), or one JSON object per line.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -73,11 +73,6 @@ pub struct Printer {
     pub format: OutputFormat,
     pub timestamps: bool,
     pub colour: bool,
-}
-
-/// Colour only on a terminal, and never when `NO_COLOR` is set (https://no-color.org).
-pub fn colour_wanted() -> bool {
-    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 #[derive(Serialize)]

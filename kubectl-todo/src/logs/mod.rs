@@ -182,7 +182,7 @@ pub async fn run(
     let printer = Printer {
         format: args.output,
         timestamps: args.timestamps,
-        colour: format::colour_wanted(),
+        colour: image_builder::term::styled(image_builder::term::Stream::Stdout),
     };
     let mut readers = JoinSet::new();
     if args.follow {

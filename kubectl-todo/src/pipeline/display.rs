@@ -3,7 +3,6 @@
 //! that stdout holds only the result.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -18,8 +17,7 @@ pub trait Display: Send + Sync {
 
 /// Spinners on a terminal without `NO_COLOR`, plain lines otherwise.
 pub fn for_stderr() -> Box<dyn Display> {
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    if std::io::stderr().is_terminal() && !no_color {
+    if image_builder::term::styled(image_builder::term::Stream::Stderr) {
         Box::new(Spinners {
             multi: MultiProgress::new(),
             bars: Mutex::new(HashMap::new()),

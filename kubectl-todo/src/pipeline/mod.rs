@@ -1,7 +1,8 @@
 //! The deploy pipeline: the steps `up`, `apply`, `rollback`, `render`,
 //! `down` and the rest drive, owned by none of them. Each step exists once:
-//! loading the project (the `-n` override applied here and nowhere else),
-//! connecting, reading the Secret, building and delivering images, applying
+//! connecting (to the project's namespace, which `-n` has overridden in
+//! [`Settings::load_project`], the one place that decides it), reading the
+//! Secret, building and delivering images, applying
 //! under the app's lock, waiting for a rollout.
 
 pub mod display;
@@ -20,15 +21,6 @@ pub use wait::{Error as RolloutError, Wait, Watch, wait_for_revision};
 use crate::context::{self, Connection};
 use crate::project::Project;
 use crate::settings::Settings;
-
-/// The project as the command line adjusts it (`-n` wins over the file).
-pub fn load_project(settings: &Settings) -> anyhow::Result<Project> {
-    let mut project = Project::load(&settings.project)?;
-    if let Some(ns) = &settings.namespace {
-        project.namespace = ns.clone();
-    }
-    Ok(project)
-}
 
 /// Connects to the cluster the settings select, in the project's namespace.
 pub async fn connect(settings: &Settings, project: &Project) -> anyhow::Result<Connection> {

@@ -373,6 +373,14 @@ mod tests {
     use crate::doctor::FATAL_WAITING;
     use crate::settings::Settings;
 
+    fn container(image: &str) -> Container {
+        Container {
+            name: "app".into(),
+            image: Some(image.into()),
+            ..Container::default()
+        }
+    }
+
     fn deployment(name: &str, image: &str) -> Deployment {
         Deployment {
             metadata: ObjectMeta {
@@ -385,11 +393,7 @@ mod tests {
                 template: PodTemplateSpec {
                     metadata: None,
                     spec: Some(PodSpec {
-                        containers: vec![Container {
-                            name: "app".into(),
-                            image: Some(image.into()),
-                            ..Container::default()
-                        }],
+                        containers: vec![container(image)],
                         ..PodSpec::default()
                     }),
                 },
@@ -411,11 +415,7 @@ mod tests {
                 ..ObjectMeta::default()
             },
             spec: Some(PodSpec {
-                containers: vec![Container {
-                    name: "app".into(),
-                    image: Some(image.into()),
-                    ..Container::default()
-                }],
+                containers: vec![container(image)],
                 ..PodSpec::default()
             }),
             status: Some(PodStatus {

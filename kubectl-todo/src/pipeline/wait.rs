@@ -11,6 +11,7 @@ use crate::doctor::PodDoctor;
 use crate::doctor::output::Finding;
 use crate::history::store::{Outcome, Store};
 use crate::project::Project;
+use crate::report::Exit;
 use crate::settings::Settings;
 
 /// How to wait for a rollout.
@@ -88,7 +89,7 @@ impl<'a> Watch<'a> {
                 outcome = rollout.wait(&deployments, display.as_ref()) => outcome,
                 _ = tokio::signal::ctrl_c() => {
                     eprintln!("stopped waiting; revision {revision} is applied and rolling out (see `kubectl todo status`)");
-                    return Ok(ExitCode::from(130));
+                    return Ok(Exit::Interrupted.into());
                 }
             };
             let failure = match outcome {

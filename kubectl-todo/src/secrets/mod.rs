@@ -178,7 +178,7 @@ pub enum Format {
 }
 
 pub async fn run(global: Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let project = Project::load(&global.project)?;
+    let project = global.load_project()?;
     let result = match args.command {
         SecretsCommand::Create(a) => write::create(&global, &project, a).await,
         SecretsCommand::Set(a) => write::set(&global, &project, a).await,
@@ -191,7 +191,7 @@ pub async fn run(global: Settings, args: Args) -> anyhow::Result<ExitCode> {
         Err(e) if matches!(e.downcast_ref::<Error>(), Some(Error::Cancelled)) => {
             eprintln!("{e}");
             // The shell's convention for a command ended by SIGINT.
-            Ok(ExitCode::from(130))
+            Ok(crate::report::Exit::Interrupted.into())
         }
         other => other,
     }

@@ -78,7 +78,7 @@ impl Error {
 }
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
-    let project = pipeline::load_project(settings)?;
+    let project = settings.load_project()?;
     let overrides = render::images::validate_overrides(&project, &args.images)?;
     let builds_something = project
         .components
@@ -179,7 +179,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let work = async {
         let mut refs = overrides.clone();
         if let Some(engine) = &engine {
-            let progress = image_builder::cli::TermProgress::new(true);
+            let progress = image_builder::term::TermProgress::new(true);
             let delivered =
                 images::build_and_deliver(engine, &plans, &target, &conn.client, &progress).await;
             progress.finish();

@@ -48,15 +48,6 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         interrupt::unless_interrupted(&conn.client, &project, work).await
     })
     .await?;
-    for object in &done.applied {
-        println!("applied {object}");
-    }
-    for object in &done.pruned {
-        println!("pruned {object}");
-    }
-    println!(
-        "revision {} of {} in namespace {}",
-        done.revision, project.name, project.namespace
-    );
+    println!("{}", pipeline::applied_report(&done, &project));
     Ok(ExitCode::SUCCESS)
 }

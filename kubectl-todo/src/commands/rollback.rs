@@ -94,15 +94,9 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         let work = locked(&conn.client, &project, &args, secret_checksum.as_deref());
         let (target, manifests, done) =
             apply::interrupt::unless_interrupted(&conn.client, &project, work).await?;
-        for object in &done.applied {
-            println!("applied {object}");
-        }
-        for object in &done.pruned {
-            println!("pruned {object}");
-        }
         println!(
-            "revision {} of {} in namespace {}: rolled back to revision {target}",
-            done.revision, project.name, project.namespace
+            "{}: rolled back to revision {target}",
+            pipeline::applied_report(&done, &project)
         );
         pipeline::wait_for_revision(
             settings,

@@ -27,6 +27,24 @@ pub async fn connect(settings: &Settings, project: &Project) -> anyhow::Result<C
     Ok(context::connect(settings, &project.namespace).await?)
 }
 
+/// What an apply did, as `apply` and `rollback` print it: a line per object
+/// applied and pruned, then the revision (without a newline, for the caller
+/// to say more on that line).
+pub fn applied_report(done: &crate::apply::Applied, project: &Project) -> String {
+    let mut out = String::new();
+    for object in &done.applied {
+        out.push_str(&format!("applied {object}\n"));
+    }
+    for object in &done.pruned {
+        out.push_str(&format!("pruned {object}\n"));
+    }
+    out.push_str(&format!(
+        "revision {} of {} in namespace {}",
+        done.revision, project.name, project.namespace
+    ));
+    out
+}
+
 /// Runs `work` holding the app's lock (waiting up to `wait_for_lock` for
 /// another run to release it). The lock is released when `work` ends, however
 /// it ends; a run killed before then stops renewing it, and it expires.

@@ -2,15 +2,10 @@
 
 use std::process::ExitCode;
 
+use crate::cli::TableFormat as Format;
 use crate::history::store::Store;
 use crate::pipeline;
 use crate::settings::Settings;
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
 
 #[derive(Debug, clap::Args)]
 #[command(

@@ -14,6 +14,7 @@ use kube::api::ListParams;
 use serde::Serialize;
 
 use crate::apply::Error;
+use crate::cli::TableFormat as Format;
 use crate::history::store::{Outcome, Store, Summary};
 use crate::project::Project;
 use crate::render::object_name;
@@ -24,12 +25,6 @@ use crate::{context, pipeline, urls};
 /// The `apiVersion` of `status -o json`; a breaking change to the document bumps it.
 pub const API_VERSION: &str = "kubectl-todo/v1";
 const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
 
 #[derive(Debug, clap::Args)]
 #[command(

@@ -23,7 +23,7 @@ use crate::context::{self, Connection};
 use crate::project::Project;
 
 pub use error::Error;
-pub use value::{checksum, redactions};
+pub use value::{checksum, redact_forms, redactions};
 
 const EXAMPLES: &str = "Examples:
   # Prompt for each key on a terminal (input hidden, asked twice)

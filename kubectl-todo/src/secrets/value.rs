@@ -68,13 +68,83 @@ impl Value {
     }
 }
 
-/// The values no quoted line (a container's log in a diagnosis) may show;
-/// shorter ones would blank out ordinary words.
+/// Values shorter than this would blank out ordinary words.
+const MIN_REDACTED: usize = 4;
+/// A server message or a log line may cut a value short: any run of this
+/// many leading characters of a value (in any of its forms) is redacted too.
+pub const MIN_PREFIX: usize = 12;
+
+/// Every form in which the values may show up in a quoted line (a
+/// container's log in a diagnosis, an API message): see [`forms`].
 pub fn redactions(data: &BTreeMap<String, ByteString>) -> Vec<String> {
-    data.values()
-        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
-        .filter(|v| v.len() >= 4)
-        .collect()
+    let mut out: Vec<String> = data.values().flat_map(|v| forms(&v.0)).collect();
+    // Longest first, so that a longer form is replaced before a shorter one inside it.
+    out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    out.dedup();
+    out
+}
+
+/// A value as text, each of its lines (a PEM key is printed line by line),
+/// base64 (standard and URL-safe, padded or not, of the value with and
+/// without a trailing newline, as `echo | base64` makes it), hex (both
+/// cases), JSON-escaped and URL-encoded.
+pub fn forms(bytes: &[u8]) -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let mut out = Vec::new();
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    out.extend(text.lines().map(|l| l.trim().to_string()));
+    let mut with_newline = bytes.to_vec();
+    with_newline.push(b'\n');
+    for raw in [bytes, &with_newline[..]] {
+        for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+            out.push(engine.encode(raw));
+        }
+    }
+    let lower = hex(bytes);
+    out.push(lower.to_uppercase());
+    out.push(lower);
+    if let Ok(json) = serde_json::to_string(&text) {
+        out.push(json[1..json.len() - 1].to_string());
+    }
+    out.push(
+        percent_encoding::utf8_percent_encode(&text, percent_encoding::NON_ALPHANUMERIC)
+            .to_string(),
+    );
+    out.push(text);
+    out.retain(|f| f.len() >= MIN_REDACTED);
+    out
+}
+
+/// Replaces in `line` every occurrence of the `forms`, and every run of at
+/// least [`MIN_PREFIX`] characters that starts one of them (a truncated echo).
+pub fn redact_forms(line: &str, forms: &[String]) -> String {
+    let mut out = forms
+        .iter()
+        .fold(line.to_string(), |l, f| l.replace(f.as_str(), "[redacted]"));
+    let mut start = 0;
+    while start < out.len() {
+        let rest = &out[start..];
+        let longest = forms
+            .iter()
+            .map(|f| common_prefix(rest, f))
+            .max()
+            .unwrap_or(0);
+        if longest >= MIN_PREFIX {
+            out.replace_range(start..start + longest, "[redacted]");
+            start += "[redacted]".len();
+        } else {
+            start += rest.chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    out
+}
+
+/// The length in bytes of the longest common prefix, on a character boundary.
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.char_indices()
+        .zip(b.chars())
+        .find(|((_, x), y)| x != y)
+        .map_or_else(|| a.len().min(b.len()), |((i, _), _)| i)
 }
 
 /// The checksum of a Secret's data that Deployments carry in their pod
@@ -96,21 +166,15 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Replaces every occurrence of the values (raw or base64, as they travel in
-/// request bodies) in a message that came from outside, such as an API error.
+/// Replaces every form of the values (see [`forms`]) in a message that came
+/// from outside, such as an API error.
 pub fn redact<'a>(message: &str, values: impl IntoIterator<Item = &'a Value>) -> String {
-    let mut out = message.to_string();
-    for value in values {
-        let Some(text) = value.text() else { continue };
-        if text.is_empty() {
-            continue;
-        }
-        let encoded = base64::engine::general_purpose::STANDARD.encode(value.bytes());
-        out = out
-            .replace(text, "[redacted]")
-            .replace(&encoded, "[redacted]");
-    }
-    out
+    let data: BTreeMap<String, ByteString> = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (i.to_string(), ByteString(v.bytes().to_vec())))
+        .collect();
+    redact_forms(message, &redactions(&data))
 }
 
 #[cfg(test)]
@@ -163,5 +227,67 @@ mod tests {
         let out = redact(msg, [&v]);
         assert!(!out.contains("hunter2"), "{out}");
         assert!(!out.contains("aHVudGVyMi1jYW5hcnk="), "{out}");
+    }
+
+    const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n-----END PRIVATE KEY-----";
+
+    fn redacted(value: &[u8], line: &str) -> String {
+        let data = BTreeMap::from([("K".to_string(), ByteString(value.to_vec()))]);
+        redact_forms(line, &redactions(&data))
+    }
+
+    #[test]
+    fn every_line_of_a_multi_line_value_is_redacted() {
+        for line in PEM.lines().skip(1).take(2) {
+            let out = redacted(PEM.as_bytes(), &format!("app: key line {line} rejected"));
+            assert_eq!(out, "app: key line [redacted] rejected");
+        }
+    }
+
+    #[test]
+    fn every_encoding_of_the_value_is_redacted() {
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        // Bytes whose base64 holds `+`, `/` and padding, so that the
+        // URL-safe and unpadded forms differ from the standard one.
+        let value = "s3cr3t?>~canary\"quote\" & more";
+        let mut newline = value.as_bytes().to_vec();
+        newline.push(b'\n');
+        let mut shown = Vec::new();
+        for raw in [value.as_bytes(), &newline[..]] {
+            for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+                shown.push(engine.encode(raw));
+            }
+        }
+        shown.push(hex(value.as_bytes()));
+        shown.push(hex(value.as_bytes()).to_uppercase());
+        shown.push(serde_json::to_string(value).unwrap());
+        shown.push(
+            percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
+        );
+        for form in shown {
+            let out = redacted(value.as_bytes(), &format!("got {form} here"));
+            assert!(!out.contains(&form), "{form} survived: {out}");
+            assert!(!out.contains("canary"), "{out}");
+            assert!(out.starts_with("got ") && out.ends_with(" here"), "{out}");
+        }
+    }
+
+    #[test]
+    fn a_truncated_value_of_twelve_characters_or_more_is_redacted() {
+        let value = b"canary-0123456789-abcdefghij";
+        let out = redacted(value, "invalid value \"canary-012345...\" (truncated)");
+        assert_eq!(out, "invalid value \"[redacted]...\" (truncated)");
+        // Eleven characters may be an ordinary word shared by chance.
+        let out = redacted(value, "see canary-01 there");
+        assert_eq!(out, "see canary-01 there");
+    }
+
+    #[test]
+    fn short_values_are_not_redacted_inside_words() {
+        assert_eq!(redacted(b"abc", "abcdef"), "abcdef");
+        assert_eq!(redacted(b"", "line"), "line");
     }
 }

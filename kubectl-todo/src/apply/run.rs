@@ -93,14 +93,14 @@ pub async fn preflight_secret(
 ) -> anyhow::Result<Option<String>> {
     Ok(preflight_secret_data(client, project)
         .await?
-        .map(|data| crate::secrets::checksum(&data)))
+        .and_then(|secret| crate::secrets::checksum(&secret)))
 }
 
-/// The Secret's data, after the checks of [`preflight_secret`].
+/// The Secret, after the checks of [`preflight_secret`], with the key of its checksum.
 pub async fn preflight_secret_data(
     client: &kube::Client,
     project: &crate::project::Project,
-) -> anyhow::Result<Option<std::collections::BTreeMap<String, k8s_openapi::ByteString>>> {
+) -> anyhow::Result<Option<Secret>> {
     let required: Vec<&str> = project
         .secret
         .keys
@@ -123,7 +123,7 @@ pub async fn preflight_secret_data(
         }
         return Err(missing("does not exist".into()).into());
     };
-    let data = secret.data.unwrap_or_default();
+    let data = secret.data.clone().unwrap_or_default();
     let absent: Vec<&str> = required
         .into_iter()
         .filter(|k| data.get(*k).is_none_or(|v| v.0.is_empty()))
@@ -131,5 +131,7 @@ pub async fn preflight_secret_data(
     if !absent.is_empty() {
         return Err(missing(format!("lacks the required keys {}", absent.join(", "))).into());
     }
-    Ok(Some(data))
+    Ok(Some(
+        crate::secrets::with_checksum_key(client, secret).await?,
+    ))
 }

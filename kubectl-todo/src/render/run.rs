@@ -63,7 +63,17 @@ async fn cluster_secret_checksum(global: &GlobalArgs, project: &Project) -> Opti
         anyhow::Ok(api.get_opt(&project.secret.name).await?)
     };
     match tokio::time::timeout(Duration::from_secs(5), lookup).await {
-        Ok(Ok(Some(secret))) => Some(crate::secrets::checksum(&secret.data.unwrap_or_default())),
+        Ok(Ok(Some(secret))) => {
+            let sum = crate::secrets::checksum(&secret);
+            if sum.is_none() {
+                // Rendering only reads: the key is added by the next `up` or `secrets` write.
+                eprintln!(
+                    "note: Secret {} has no checksum key yet (the next `kubectl todo up` adds it); the pods carry no secret checksum",
+                    project.secret.name
+                );
+            }
+            sum
+        }
         Ok(Ok(None)) => {
             eprintln!(
                 "note: Secret {} does not exist in namespace {}; the pods carry no secret checksum (create it with `kubectl todo secrets create`)",

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
 use sha2::{Digest, Sha256};
 
 /// The bytes of one value. `Debug` is redacted so that a stray `{:?}` or a
@@ -147,19 +149,37 @@ fn common_prefix(a: &str, b: &str) -> usize {
         .map_or_else(|| a.len().min(b.len()), |((i, _), _)| i)
 }
 
+/// Annotation of the Secret holding the random key of its [`checksum`]:
+/// only those who can read the Secret have it.
+pub const CHECKSUM_KEY_ANNOTATION: &str = "kubectl-todo/checksum-key";
+
+/// A new random key for [`checksum`].
+pub fn new_checksum_key() -> std::io::Result<String> {
+    let key = Value::generate(32)?;
+    Ok(key.text().unwrap_or_default().to_string())
+}
+
 /// The checksum of a Secret's data that Deployments carry in their pod
 /// template (`labels::SECRET_CHECKSUM_ANNOTATION`): a change rolls their pods.
-/// `up` must compute it with this same function.
-pub fn checksum(data: &BTreeMap<String, ByteString>) -> String {
-    let mut hasher = Sha256::new();
-    for (key, value) in data {
+/// It is an HMAC keyed with the Secret's [`CHECKSUM_KEY_ANNOTATION`], so
+/// that those who can read Deployments but not the Secret cannot confirm a
+/// guess of a value offline; `None` for a Secret without the key.
+pub fn checksum(secret: &Secret) -> Option<String> {
+    let key = secret
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(CHECKSUM_KEY_ANNOTATION)
+        .filter(|k| !k.is_empty())?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).ok()?;
+    for (k, value) in secret.data.iter().flatten() {
         // Lengths keep `a=bc` and `ab=c` apart.
-        hasher.update((key.len() as u64).to_be_bytes());
-        hasher.update(key.as_bytes());
-        hasher.update((value.0.len() as u64).to_be_bytes());
-        hasher.update(&value.0);
+        mac.update(&(k.len() as u64).to_be_bytes());
+        mac.update(k.as_bytes());
+        mac.update(&(value.0.len() as u64).to_be_bytes());
+        mac.update(&value.0);
     }
-    hex(&hasher.finalize())
+    Some(hex(&mac.finalize().into_bytes()))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -212,12 +232,43 @@ mod tests {
         assert_eq!(Value::without_final_newline(b"x".to_vec()).bytes(), b"x");
     }
 
+    fn secret(key: Option<&str>, data: &[(&str, &str)]) -> Secret {
+        let mut s = Secret::default();
+        s.metadata.annotations =
+            key.map(|k| BTreeMap::from([(CHECKSUM_KEY_ANNOTATION.to_string(), k.to_string())]));
+        s.data = Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        );
+        s
+    }
+
     #[test]
     fn checksum_changes_with_any_key_or_value() {
-        let data = |k: &str, v: &str| BTreeMap::from([(k.to_string(), ByteString(v.into()))]);
-        assert_ne!(checksum(&data("a", "bc")), checksum(&data("ab", "c")));
-        assert_ne!(checksum(&data("a", "b")), checksum(&data("a", "c")));
-        assert_eq!(checksum(&data("a", "b")), checksum(&data("a", "b")));
+        let sum = |k: &str, v: &str| checksum(&secret(Some("key"), &[(k, v)])).unwrap();
+        assert_ne!(sum("a", "bc"), sum("ab", "c"));
+        assert_ne!(sum("a", "b"), sum("a", "c"));
+        assert_eq!(sum("a", "b"), sum("a", "b"));
+    }
+
+    #[test]
+    fn checksum_cannot_be_confirmed_without_the_secrets_key() {
+        let data = [("DATABASE_URL", "postgres://u:password1@db/app")];
+        let a = checksum(&secret(Some(&new_checksum_key().unwrap()), &data)).unwrap();
+        let b = checksum(&secret(Some(&new_checksum_key().unwrap()), &data)).unwrap();
+        assert_ne!(a, b, "the same values under two keys");
+        // The plain SHA-256 of the data, which anyone could recompute from a guess.
+        let mut plain = Sha256::new();
+        for (k, v) in data {
+            plain.update((k.len() as u64).to_be_bytes());
+            plain.update(k.as_bytes());
+            plain.update((v.len() as u64).to_be_bytes());
+            plain.update(v.as_bytes());
+        }
+        assert_ne!(a, hex(&plain.finalize()));
+        assert_eq!(checksum(&secret(None, &data)), None);
+        assert_eq!(checksum(&secret(Some(""), &data)), None);
     }
 
     #[test]

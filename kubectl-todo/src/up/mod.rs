@@ -138,9 +138,10 @@ pub async fn run(global: &GlobalArgs, args: Args) -> anyhow::Result<ExitCode> {
     let plans = plans?;
     let redact = secret
         .as_ref()
+        .and_then(|s| s.data.as_ref())
         .map(crate::secrets::redactions)
         .unwrap_or_default();
-    let secret_checksum = secret.as_ref().map(crate::secrets::checksum);
+    let secret_checksum = secret.as_ref().and_then(crate::secrets::checksum);
     let render_with = |images: BTreeMap<String, String>| {
         render::objects(
             &project,
@@ -292,6 +293,7 @@ pub async fn wait_for_revision(
     let secret = apply::run::preflight_secret_data(&conn.client, project).await?;
     let redact = secret
         .as_ref()
+        .and_then(|s| s.data.as_ref())
         .map(crate::secrets::redactions)
         .unwrap_or_default();
     let doctor = PodDoctor::new(global, project, conn.clone());

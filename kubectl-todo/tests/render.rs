@@ -105,6 +105,7 @@ fn rendering_is_deterministic_and_json_lists_the_same_objects() {
             "Service/todo-backend",
             "Deployment/todo-frontend",
             "Deployment/todo-backend",
+            "NetworkPolicy/todo-frontend",
             "NetworkPolicy/todo-backend",
         ]
     );
@@ -240,8 +241,18 @@ fn only_the_other_components_reach_an_internal_one() {
         .iter()
         .filter(|o| o["kind"] == "NetworkPolicy")
         .collect();
-    assert_eq!(policies.len(), 1, "only the backend is internal");
+    assert_eq!(policies.len(), 2, "every component's pods have one");
+    // The NodePort frontend: from anywhere (the browser), on its port alone.
     let spec = &policies[0]["spec"];
+    assert_eq!(
+        spec["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "frontend"
+    );
+    assert_eq!(
+        spec["ingress"],
+        serde_json::json!([{"ports": [{"port": 3000, "protocol": "TCP"}]}])
+    );
+    let spec = &policies[1]["spec"];
     assert_eq!(
         spec["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
         "backend"

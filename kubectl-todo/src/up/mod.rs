@@ -51,7 +51,7 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "KIND")]
     pub load: Option<LoadArg>,
     /// Push images to this registry (for remote clusters) instead of loading them.
-    #[arg(long, value_name = "REGISTRY", conflicts_with = "load")]
+    #[arg(long, value_name = "REGISTRY", conflicts_with = "load", value_parser = crate::cli::parse_registry)]
     pub push: Option<String>,
     /// Deploy this image for a component instead of building one (repeatable).
     #[arg(long = "image", value_name = "COMPONENT=REF", value_parser = render::images::parse_override)]

@@ -167,11 +167,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig {
-            cases: 512,
-            failure_persistence: None,
-            ..proptest::prelude::ProptestConfig::default()
-        })]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
 
         /// The USER an image's Dockerfile sets is read from outside: any
         /// text gives a user or a reason, never a panic; root never passes.

@@ -561,11 +561,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig {
-            cases: 512,
-            failure_persistence: None,
-            ..proptest::prelude::ProptestConfig::default()
-        })]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
 
         /// A `.dockerignore` comes with the repository: any text compiles
         /// or is refused, and any path is matched, without a panic.

@@ -29,14 +29,6 @@ components:
       limits: {cpu: 500m, memory: 512Mi}
 ";
 
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: 256,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 /// Loads `text` as a project file: `Ok`, or an error located in the file.
 fn load_located(text: &str) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
@@ -81,7 +73,7 @@ fn the_file_mutated_below_is_valid() {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn any_text_is_loaded_or_refused_at_a_place(text in any::<String>()) {

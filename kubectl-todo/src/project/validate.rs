@@ -247,10 +247,9 @@ fn writable_paths(paths: &[String]) -> Result<Vec<String>, String> {
 
 fn requests_within_limits(c: &Component) -> Result<(), String> {
     let (r, l) = (&c.resources.requests, &c.resources.limits);
-    for (what, request, limit, parse) in [
-        ("cpu", &r.cpu, &l.cpu, cpu as fn(&str) -> Option<f64>),
-        ("memory", &r.memory, &l.memory, memory),
-    ] {
+    // One reading of quantities: the one doctor compares usage with.
+    use crate::doctor::quantity::parse;
+    for (what, request, limit) in [("cpu", &r.cpu, &l.cpu), ("memory", &r.memory, &l.memory)] {
         if let (Some(a), Some(b)) = (parse(request), parse(limit))
             && a > b
         {
@@ -261,37 +260,6 @@ fn requests_within_limits(c: &Component) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Cores, from `250m` or `0.5`.
-fn cpu(q: &str) -> Option<f64> {
-    match q.strip_suffix('m') {
-        Some(milli) => milli.parse::<f64>().ok().map(|m| m / 1000.0),
-        None => q.parse().ok(),
-    }
-}
-
-/// Bytes, from `256Mi`, `1G` or `1000`.
-fn memory(q: &str) -> Option<f64> {
-    const UNITS: [(&str, f64); 12] = [
-        ("Ki", 1024f64),
-        ("Mi", 1048576f64),
-        ("Gi", 1073741824f64),
-        ("Ti", 1099511627776f64),
-        ("Pi", 1125899906842624f64),
-        ("Ei", 1152921504606846976f64),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-        ("P", 1e15),
-        ("E", 1e18),
-    ];
-    let (number, unit) = UNITS
-        .iter()
-        .find_map(|(s, f)| q.strip_suffix(s).map(|n| (n, *f)))
-        .unwrap_or((q, 1.0));
-    number.parse::<f64>().ok().map(|n| n * unit)
 }
 
 #[cfg(test)]
@@ -515,14 +483,5 @@ mod tests {
         for bad in ["/", "//", "/./", "/var/../etc", "/.."] {
             assert!(writable_paths(&[bad.to_string()]).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn quantities_compare_across_units() {
-        assert!(cpu("1500m") > cpu("1"));
-        assert_eq!(cpu("0.5"), cpu("500m"));
-        assert!(memory("1Gi") > memory("1G"));
-        assert_eq!(memory("1024Ki"), memory("1Mi"));
-        assert!(memory("2") < memory("1k"));
     }
 }

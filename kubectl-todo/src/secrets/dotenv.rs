@@ -259,11 +259,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig {
-            cases: 512,
-            failure_persistence: None,
-            ..proptest::prelude::ProptestConfig::default()
-        })]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
 
         /// Env files come from outside: never a panic, and each refusal
         /// names a line of the file.

@@ -297,17 +297,20 @@ async fn check_or_remove(
     reference: &str,
     img: &bollard::models::ImageInspect,
     opts: &BuildOptions,
-    _fresh: bool,
+    fresh: bool,
 ) -> Result<ImageFacts> {
-    match check::check(reference, plan, img, opts.max_size) {
-        Ok(f) => Ok(f),
-        Err(e) => {
-            // Never leave an image that failed its checks under the content tag:
-            // the next run would otherwise report it as cached.
+    // A defect of the image itself (a root user): one just built goes, as
+    // it is of no use. A cached one stays: it may have been good for whoever
+    // built it, and every run checks a cached image again anyway.
+    if let Err(e) = check::check(reference, plan, img, None) {
+        if fresh {
             engine.remove(reference).await;
-            Err(e)
         }
+        return Err(e);
     }
+    // Over the --max-size budget the image is still good: it stays, for a
+    // run with a larger budget to use without building again.
+    check::check(reference, plan, img, opts.max_size)
 }
 
 fn result(plan: &Plan, f: ImageFacts, status: Status) -> BuildResult {

@@ -165,4 +165,20 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("5 parsecs").is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// The USER an image's Dockerfile sets is read from outside: any
+        /// text gives a user or a reason, never a panic; root never passes.
+        #[test]
+        fn any_user_is_read_or_refused(user in proptest::prop_oneof![
+            proptest::prelude::any::<String>(),
+            "[0-9]{0,25}(:[0-9a-z]{0,25})?",
+        ]) {
+            if let Ok((uid, _)) = numeric_user(&user) {
+                proptest::prop_assert_ne!(uid, 0);
+            }
+        }
+    }
 }

@@ -232,10 +232,38 @@ impl HashCache {
             out.push(k.exec as u8);
             out.extend_from_slice(h);
         }
-        let mut tmp = tempfile_in(dir)?;
-        tmp.1.write_all(&out)?;
-        tmp.1.sync_data().ok();
-        fs::rename(&tmp.0, path)
+        remove_stale_temporaries(dir);
+        let (tmp, mut file) = tempfile_in(dir)?;
+        let written = file.write_all(&out).and_then(|()| {
+            file.sync_data().ok();
+            fs::rename(&tmp, path)
+        });
+        // A full disk fails the write after the file was made: leave nothing behind.
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written
+    }
+}
+
+/// Temporaries older than this are left over from a run that died while
+/// writing; younger ones may be another run's, being written now.
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMPORARY);
+        if stale && entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            let _ = fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -596,6 +624,36 @@ mod tests {
         let (d3, ctx3) = digest_of(dir.path(), &c);
         assert_ne!(d1, d3);
         assert_eq!(ctx3.hashed_files, 1);
+    }
+
+    #[test]
+    fn a_failed_cache_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // The cache file's place is taken by a directory: the final rename fails.
+        fs::create_dir_all(dir.path().join("c.bin/x")).unwrap();
+        let stale = dir.path().join(".tmp-1-2");
+        fs::write(&stale, "").unwrap();
+        let hour_ago = SystemTime::now() - std::time::Duration::from_secs(7200);
+        fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let fresh = dir.path().join(".tmp-3-4");
+        fs::write(&fresh, "").unwrap();
+        let c = HashCache {
+            path: Some(dir.path().join("c.bin")),
+            ..Default::default()
+        };
+        assert!(c.save(now_ns(), &[]).is_err());
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        // The stale temporary of a dead run goes; another run's current one stays.
+        assert_eq!(left, [".tmp-3-4", "c.bin"]);
     }
 
     #[test]

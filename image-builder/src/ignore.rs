@@ -559,4 +559,24 @@ mod tests {
         assert!(!r.matches(".env.example"));
         assert!(r.matches(".env"));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// A `.dockerignore` comes with the repository: any text compiles
+        /// or is refused, and any path is matched, without a panic.
+        #[test]
+        fn any_dockerignore_and_path_never_panics(
+            text in proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                "([!#]?[a-z*?/.\\\\\\[\\]^-]{0,12}\n){0,8}",
+            ],
+            path in "[a-z*?/.\\[\\]]{0,16}",
+        ) {
+            if let Ok(m) = Matcher::from_dockerignore(&text, true) {
+                let _ = m.matches(&path);
+                let _ = m.may_reinclude_below(&path);
+            }
+        }
+    }
 }

@@ -31,7 +31,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
     /// The namespace to use (default: the project's, `todo` without a project file).
-    #[arg(short = 'n', long, global = true, value_name = "NAME")]
+    #[arg(short = 'n', long, global = true, value_name = "NAME", value_parser = parse_namespace)]
     pub namespace: Option<String>,
     /// The app's root directory, holding `todo.yaml` if it has one.
     #[arg(long, global = true, value_name = "DIR", default_value = ".")]
@@ -131,11 +131,150 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// `-n`: a namespace name is a DNS label.
+pub fn parse_namespace(s: &str) -> Result<String, String> {
+    let ok = (1..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}` is not a namespace name: 1-63 lowercase letters, digits or `-`, starting and ending with a letter or digit (e.g. `-n todo`)"
+        ))
+    }
+}
+
+/// `--push`: a registry host, with an optional port and path, without a scheme.
+pub fn parse_registry(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err(
+            "the registry is empty: give its host, e.g. `--push localhost:5000` or `--push ghcr.io/me`"
+                .into(),
+        );
+    }
+    if let Some((scheme, rest)) = s.split_once("://") {
+        return Err(format!(
+            "`{s}`: a registry is named without `{scheme}://` (write `--push {rest}`)"
+        ));
+    }
+    let probe = format!("{}/x", s.trim_end_matches('/'));
+    image_reference(&probe).map_err(|_| {
+        format!(
+            "`{s}` is not a registry: a host with an optional port and path in lowercase, e.g. `localhost:5000` or `ghcr.io/me`"
+        )
+    })?;
+    Ok(s.trim_end_matches('/').to_string())
+}
+
+/// Checks an image reference as the Docker Engine and the kubelet read it:
+/// `[host[:port]/]path[:tag][@algorithm:digest]`, the path in lowercase.
+pub fn image_reference(s: &str) -> Result<(), String> {
+    static REFERENCE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        let label = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?";
+        let host = format!(r"(?:{label}(?:\.{label})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?");
+        let part = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+        let tag = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
+        let digest = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
+        regex::Regex::new(&format!(
+            r"^(?:{host}/)?{part}(?:/{part})*(?::{tag})?(?:@{digest})?$"
+        ))
+        .expect("a valid pattern")
+    });
+    if s.len() > 255 {
+        return Err("is longer than 255 characters".into());
+    }
+    let repository = s.split(['@']).next().unwrap_or_default();
+    let repository = match repository.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => name,
+        _ => repository,
+    };
+    if repository
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.bytes().any(|b| b.is_ascii_uppercase()))
+    {
+        return Err(
+            "has uppercase letters in its repository name (only the tag may have them)".into(),
+        );
+    }
+    if REFERENCE.is_match(s) {
+        Ok(())
+    } else {
+        Err("is not `[host[:port]/]name[:tag][@sha256:digest]` (lowercase name)".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use super::parse_duration;
+    use super::*;
+
+    #[test]
+    fn namespaces_are_dns_labels() {
+        assert_eq!(parse_namespace("todo-dev").unwrap(), "todo-dev");
+        for bad in ["", "Todo", "-x", "x-", "a_b", &"a".repeat(64)] {
+            let err = parse_namespace(bad).unwrap_err();
+            assert!(
+                err.contains("is not a namespace name: 1-63 lowercase"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn registries_are_hosts_without_a_scheme() {
+        assert_eq!(parse_registry("localhost:5000").unwrap(), "localhost:5000");
+        assert_eq!(parse_registry("ghcr.io/me/").unwrap(), "ghcr.io/me");
+        assert!(
+            parse_registry("")
+                .unwrap_err()
+                .contains("the registry is empty")
+        );
+        assert!(
+            parse_registry("https://ghcr.io")
+                .unwrap_err()
+                .contains("write `--push ghcr.io`")
+        );
+        assert!(
+            parse_registry("my registry")
+                .unwrap_err()
+                .contains("is not a registry")
+        );
+    }
+
+    #[test]
+    fn image_references_follow_the_engines_grammar() {
+        for ok in [
+            "todo-backend:0123abc",
+            "localhost:5000/todo-backend:1.2.3",
+            "registry.example/team/app_v2:Latest-1",
+            "ghcr.io/me/app@sha256:6905a4ec6905a4ec6905a4ec6905a4ec6905a4ec6905a4ec6905a4ec6905a4ec",
+            "[::1]:5000/app",
+        ] {
+            assert_eq!(image_reference(ok), Ok(()), "{ok}");
+        }
+        assert!(
+            image_reference("UPPER:tag")
+                .unwrap_err()
+                .contains("uppercase")
+        );
+        for bad in [
+            "",
+            "app:",
+            ":tag",
+            "app:-x",
+            "a//b",
+            "app@sha256:12",
+            "app tag",
+            "app/",
+        ] {
+            assert!(image_reference(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn durations_read_as_kubectl_writes_them() {

@@ -94,8 +94,9 @@ pub fn exit_status(err: &anyhow::Error) -> Exit {
 
 /// `error: …`, one `caused by: …` line per cause, then `hint: …`.
 pub fn render(err: &anyhow::Error) -> String {
-    let mut out = format!("error: {err}\n");
-    for cause in err.chain().skip(1) {
+    let causes = crate::context::causes(err.as_ref());
+    let mut out = format!("error: {}\n", causes.first().cloned().unwrap_or_default());
+    for cause in causes.iter().skip(1) {
         let _ = writeln!(out, "  caused by: {cause}");
     }
     if let Some(h) = hint(err) {

@@ -209,7 +209,15 @@ fn invocations(command: &str) -> Vec<(&'static str, Vec<String>)> {
 }
 
 fn parses(program: &str, args: &[String]) -> Result<(), String> {
-    let argv = std::iter::once(program.to_string()).chain(args.iter().cloned());
+    // A shell variable (`"$REGISTRY"`) stands for a value the session sets:
+    // a plain word takes its place, as the checks of values would refuse `$`.
+    let argv = std::iter::once(program.to_string()).chain(args.iter().map(|a| {
+        if a.starts_with('$') {
+            "placeholder".to_string()
+        } else {
+            a.clone()
+        }
+    }));
     let result = match program {
         "kubectl-todo" => kubectl_todo::cli::Cli::try_parse_from(argv).map(|_| ()),
         _ => image_builder::cli::Cli::try_parse_from(argv).map(|_| ()),

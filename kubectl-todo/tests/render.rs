@@ -105,6 +105,7 @@ fn rendering_is_deterministic_and_json_lists_the_same_objects() {
             "Service/todo-backend",
             "Deployment/todo-frontend",
             "Deployment/todo-backend",
+            "NetworkPolicy/todo-frontend",
             "NetworkPolicy/todo-backend",
         ]
     );
@@ -240,8 +241,18 @@ fn only_the_other_components_reach_an_internal_one() {
         .iter()
         .filter(|o| o["kind"] == "NetworkPolicy")
         .collect();
-    assert_eq!(policies.len(), 1, "only the backend is internal");
+    assert_eq!(policies.len(), 2, "every component's pods have one");
+    // The NodePort frontend: from anywhere (the browser), on its port alone.
     let spec = &policies[0]["spec"];
+    assert_eq!(
+        spec["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "frontend"
+    );
+    assert_eq!(
+        spec["ingress"],
+        serde_json::json!([{"ports": [{"port": 3000, "protocol": "TCP"}]}])
+    );
+    let spec = &policies[1]["spec"];
     assert_eq!(
         spec["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
         "backend"
@@ -355,8 +366,23 @@ async fn the_api_server_accepts_every_rendered_object() {
     let out = run_against(&app, cluster.kubeconfig(), &["render", "-o", "json"])
         .await
         .ok();
+    assert!(
+        out.stderr
+            .contains("Secret todo-secrets has no checksum key yet")
+            && !out.stdout.contains("kubectl-todo/secret-checksum"),
+        "without a key, no checksum: {}",
+        out.stderr
+    );
+    // A Secret made by another tool gets its checksum key from `up` or a
+    // `secrets` write; `render` only reads, so the test adds it.
+    let secret = kubectl_todo::secrets::with_checksum_key(&cluster.client, secret)
+        .await
+        .unwrap();
+    let expected_sum = kubectl_todo::secrets::checksum(&secret).unwrap();
+    let out = run_against(&app, cluster.kubeconfig(), &["render", "-o", "json"])
+        .await
+        .ok();
     let list: Value = serde_json::from_str(&out.stdout).unwrap();
-    let expected_sum = kubectl_todo::secrets::checksum(secret.data.as_ref().unwrap());
     for item in list["items"].as_array().unwrap() {
         let obj: DynamicObject = serde_json::from_value(item.clone()).unwrap();
         let types = obj.types.clone().unwrap();

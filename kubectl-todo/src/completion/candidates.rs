@@ -11,7 +11,6 @@ use clap::{Arg, CommandFactory};
 use clap_complete::engine::{
     ArgValueCandidates, ArgValueCompleter, CompletionCandidate, PathCompleter, ValueCompleter,
 };
-use kube::config::Kubeconfig;
 
 use crate::cli::Cli;
 use crate::project::{KeyFormat, Project};
@@ -84,10 +83,7 @@ impl Source {
     }
 
     fn contexts(&self) -> Vec<CompletionCandidate> {
-        let config = match &self.given.kubeconfig {
-            Some(path) => Kubeconfig::read_from(path),
-            None => Kubeconfig::read(),
-        };
+        let config = crate::context::read_kubeconfig(self.given.kubeconfig.as_deref());
         let Ok(config) = config else {
             return Vec::new();
         };

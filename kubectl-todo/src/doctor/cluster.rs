@@ -10,7 +10,6 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
-use kube::config::Kubeconfig;
 
 use super::catalogue::{self as cat, Entry};
 use super::output::Finding;
@@ -25,10 +24,7 @@ pub struct Target {
 }
 
 pub fn target(global: &Settings) -> Result<Target, kube::config::KubeconfigError> {
-    let kubeconfig = match &global.kubeconfig {
-        Some(path) => Kubeconfig::read_from(path)?,
-        None => Kubeconfig::read()?,
-    };
+    let kubeconfig = crate::context::read_kubeconfig(global.kubeconfig.as_deref())?;
     let context = global
         .context
         .clone()
@@ -539,16 +535,6 @@ pub fn could_not(
     }
 }
 
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::context::describe(e)
 }

@@ -17,7 +17,7 @@ mod environment;
 mod images;
 pub mod output;
 mod pods;
-mod quantity;
+pub(crate) mod quantity;
 mod services;
 
 pub use output::{Finding, Format, Group, Status};

@@ -509,9 +509,7 @@ async fn crash(s: &Subject<'_>, c: &Container, status: &ContainerStatus) -> Find
 
 /// The app's secret values never reach doctor's output, even through a log line.
 fn redact(line: &str, secrets: &[String]) -> String {
-    secrets
-        .iter()
-        .fold(line.to_string(), |l, v| l.replace(v.as_str(), "[redacted]"))
+    crate::secrets::redact_forms(line, secrets)
 }
 
 fn unschedulable(s: &Subject<'_>) -> Option<Finding> {

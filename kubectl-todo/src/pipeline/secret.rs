@@ -1,9 +1,7 @@
 //! Reading the app's Secret before anything changes.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 
@@ -35,14 +33,11 @@ pub async fn secret_checksum(
 ) -> anyhow::Result<Option<String>> {
     Ok(secret_data(client, project)
         .await?
-        .map(|data| crate::secrets::checksum(&data)))
+        .and_then(|secret| crate::secrets::checksum(&secret)))
 }
 
-/// The Secret's data, after the checks of [`secret_checksum`].
-pub async fn secret_data(
-    client: &kube::Client,
-    project: &Project,
-) -> anyhow::Result<Option<BTreeMap<String, ByteString>>> {
+/// The Secret, after the checks of [`secret_checksum`], with the key of its checksum.
+pub async fn secret_data(client: &kube::Client, project: &Project) -> anyhow::Result<Option<Secret>> {
     let required: Vec<&str> = project
         .secret
         .keys
@@ -65,7 +60,7 @@ pub async fn secret_data(
         }
         return Err(missing("does not exist".into()).into());
     };
-    let data = secret.data.unwrap_or_default();
+    let data = secret.data.clone().unwrap_or_default();
     let absent: Vec<&str> = required
         .into_iter()
         .filter(|k| data.get(*k).is_none_or(|v| v.0.is_empty()))
@@ -73,7 +68,9 @@ pub async fn secret_data(
     if !absent.is_empty() {
         return Err(missing(format!("lacks the required keys {}", absent.join(", "))).into());
     }
-    Ok(Some(data))
+    Ok(Some(
+        crate::secrets::with_checksum_key(client, secret).await?,
+    ))
 }
 
 /// Best effort: rendering must work without a cluster, and says what it left out.
@@ -87,7 +84,17 @@ pub async fn secret_checksum_best_effort(
         anyhow::Ok(api.get_opt(&project.secret.name).await?)
     };
     match tokio::time::timeout(Duration::from_secs(5), lookup).await {
-        Ok(Ok(Some(secret))) => Some(crate::secrets::checksum(&secret.data.unwrap_or_default())),
+        Ok(Ok(Some(secret))) => {
+            let sum = crate::secrets::checksum(&secret);
+            if sum.is_none() {
+                // Rendering only reads: the key is added by the next `up` or `secrets` write.
+                eprintln!(
+                    "note: Secret {} has no checksum key yet (the next `kubectl todo up` adds it); the pods carry no secret checksum",
+                    project.secret.name
+                );
+            }
+            sum
+        }
         Ok(Ok(None)) => {
             eprintln!(
                 "note: Secret {} does not exist in namespace {}; the pods carry no secret checksum (create it with `kubectl todo secrets create`)",

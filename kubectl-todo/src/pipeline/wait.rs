@@ -147,6 +147,7 @@ pub async fn wait_for_revision(
     let secret = super::secret_data(&conn.client, project).await?;
     let redact = secret
         .as_ref()
+        .and_then(|s| s.data.as_ref())
         .map(crate::secrets::redactions)
         .unwrap_or_default();
     Watch::new(settings, conn, project, redact, wait)

@@ -8,6 +8,11 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("{} is larger than {limit} bytes; a project file is a few kilobytes", path.display())]
+    TooLarge { path: PathBuf, limit: u64 },
+    /// A project without a file whose default layout is refused.
+    #[error("{}: {message}", root.display())]
+    Refused { root: PathBuf, message: String },
     /// Points at the offending place as editors and compilers do: `file:line:column`.
     #[error("{}:{line}:{column}: {message}", path.display())]
     Invalid {
@@ -25,6 +30,14 @@ impl Error {
                 "check the directory given with --project (the app's root, holding todo.yaml)"
                     .into()
             }
+            Error::TooLarge { path, .. } => format!(
+                "check that {} is the project file (reference: docs/configuration.md)",
+                path.display()
+            ),
+            Error::Refused { root, .. } => format!(
+                "replace the symbolic link with the component's directory, or describe the components in {}",
+                root.join(super::FILE_NAME).display()
+            ),
             Error::Invalid { path, .. } => format!(
                 "fix {} (reference: docs/configuration.md; JSON Schema: docs/todo.schema.json)",
                 path.display()

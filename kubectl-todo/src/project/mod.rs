@@ -13,6 +13,7 @@ mod error;
 pub mod file;
 mod resolve;
 pub mod schema;
+mod validate;
 
 pub use error::{Error, suggestion};
 
@@ -278,11 +279,21 @@ impl Project {
     /// Loads `todo.yaml` from `root`, or the defaults when there is none.
     pub fn load(root: &Path) -> Result<Project, Error> {
         let path = root.join(FILE_NAME);
-        match std::fs::read_to_string(&path) {
+        match read_bounded(&path) {
             Ok(text) => resolve::parse(&path, &text, root),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && root.is_dir() => {
-                Ok(Project::defaults(root))
+                let mut project = Project::defaults(root);
+                // The default layout's directories may be symbolic links out of the repository.
+                validate::project(&mut project, None).map_err(|r| Error::Refused {
+                    root: root.to_path_buf(),
+                    message: r.message,
+                })?;
+                Ok(project)
             }
+            Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => Err(Error::TooLarge {
+                path,
+                limit: validate::MAX_FILE_BYTES,
+            }),
             Err(source) => Err(Error::Read { path, source }),
         }
     }
@@ -299,6 +310,19 @@ impl Project {
     pub fn component_names(&self) -> Vec<&str> {
         self.components.iter().map(|c| c.name.as_str()).collect()
     }
+}
+
+/// The file's text, refused by its size before it is read whole.
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    file.take(validate::MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > validate::MAX_FILE_BYTES {
+        return Err(std::io::ErrorKind::FileTooLarge.into());
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

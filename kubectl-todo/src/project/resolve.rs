@@ -8,6 +8,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::error::{Error, suggestion};
 use super::file::{ComponentFile, ProjectFile, QuantitiesFile, SecretKeyFile};
+use super::validate;
 use super::{
     Build, Component, KeyFormat, NEXT_CACHE, Project, Quantities, Resources, SecretKey, SecretSpec,
     Service, ServiceKind, Stack,
@@ -40,7 +41,12 @@ pub(super) fn parse(path: &Path, text: &str, root: &Path) -> Result<Project, Err
         let e = e.without_snippet();
         invalid(e.location().unwrap_or(Location::UNKNOWN), syntax_message(e))
     })?;
-    resolve(file, root).map_err(|i| invalid(i.at, i.message))
+    let refused = |r: validate::Refusal| invalid(r.at, r.message);
+    validate::project_name(&file.name.value, file.name.referenced).map_err(refused)?;
+    let spans = validate::Spans::of(&file);
+    let mut project = resolve(file, root).map_err(|i| invalid(i.at, i.message))?;
+    validate::project(&mut project, Some(&spans)).map_err(refused)?;
+    Ok(project)
 }
 
 fn syntax_message(e: &serde_saphyr::Error) -> String {
@@ -132,7 +138,11 @@ fn secret_key(k: SecretKeyFile) -> Result<SecretKey, Issue> {
 
 fn component(c: ComponentFile, project: &str, secret: &SecretSpec) -> Result<Component, Issue> {
     let at = c.name.referenced;
-    let name = dns_label(&c.name, "a component name", MAX_NAME - project.len() - 1)?;
+    let name = dns_label(
+        &c.name,
+        "a component name",
+        MAX_NAME.saturating_sub(project.len() + 1),
+    )?;
     let stack = c
         .stack
         .or_else(|| c.dockerfile.as_ref().map(|_| Stack::Dockerfile));

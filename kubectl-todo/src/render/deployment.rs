@@ -78,11 +78,12 @@ fn version_of(image: &str) -> Option<&str> {
 }
 
 fn pod(project: &Project, c: &Component, image: String) -> PodSpec {
+    let names = volume_names(&c.writable_paths);
     let (volumes, mounts): (Vec<_>, Vec<_>) = c
         .writable_paths
         .iter()
-        .map(|path| {
-            let name = volume_name(path);
+        .zip(names)
+        .map(|(path, name)| {
             let volume = Volume {
                 name: name.clone(),
                 empty_dir: Some(EmptyDirVolumeSource::default()),
@@ -211,6 +212,25 @@ fn probe(path: &str, period: i32, failures: i32) -> Probe {
     }
 }
 
+/// One volume name per path, distinct even where two paths spell the same
+/// name (`/var/x-y` and `/var/x/y`): a later one gets `-2`, `-3`, ….
+fn volume_names(paths: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for path in paths {
+        let base = volume_name(path);
+        let mut name = base.clone();
+        let mut n = 2;
+        while names.contains(&name) {
+            let suffix = format!("-{n}");
+            let keep = base.len().min(63 - suffix.len());
+            name = format!("{}{suffix}", base[..keep].trim_end_matches('-'));
+            n += 1;
+        }
+        names.push(name);
+    }
+    names
+}
+
 /// A DNS-label volume name from a path: `/app/.next/cache` → `app-next-cache`.
 fn volume_name(path: &str) -> String {
     let mut name = String::new();
@@ -239,6 +259,16 @@ mod tests {
         assert_eq!(volume_name("/tmp"), "tmp");
         assert_eq!(volume_name("/app/.next/cache"), "app-next-cache");
         assert_eq!(volume_name("/"), "root");
+    }
+
+    #[test]
+    fn paths_that_spell_the_same_name_get_distinct_volumes() {
+        let paths = ["/var/x-y", "/var/x/y", "/var/x.y"].map(String::from);
+        assert_eq!(volume_names(&paths), ["var-x-y", "var-x-y-2", "var-x-y-3"]);
+        let long = ["/a".repeat(40), "/a".repeat(41)];
+        let names = volume_names(&long);
+        assert_ne!(names[0], names[1]);
+        assert!(names.iter().all(|n| n.len() <= 63), "{names:?}");
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub enum Error {
     UnknownComponent { name: String, suggestion: String },
     #[error("--image `{0}` is not COMPONENT=REF")]
     Syntax(String),
+    #[error("--image reference `{reference}` {why}")]
+    Reference { reference: String, why: String },
     #[error("cannot compute the image tag of component `{component}`")]
     Plan {
         component: String,
@@ -31,7 +33,7 @@ impl Error {
             Error::UnknownComponent { .. } => {
                 "list the components with `kubectl todo status`, or see todo.yaml".into()
             }
-            Error::Syntax(_) => {
+            Error::Syntax(_) | Error::Reference { .. } => {
                 "write e.g. `--image backend=registry.example/todo-backend:1.2.3`".into()
             }
             Error::Plan { component, .. } => {
@@ -46,7 +48,13 @@ impl Error {
 /// Parses `COMPONENT=REF`.
 pub fn parse_override(arg: &str) -> Result<(String, String), Error> {
     match arg.split_once('=') {
-        Some((c, r)) if !c.is_empty() && !r.is_empty() => Ok((c.to_string(), r.to_string())),
+        Some((c, r)) if !c.is_empty() && !r.is_empty() => match crate::cli::image_reference(r) {
+            Ok(()) => Ok((c.to_string(), r.to_string())),
+            Err(why) => Err(Error::Reference {
+                reference: r.to_string(),
+                why,
+            }),
+        },
         _ => Err(Error::Syntax(arg.to_string())),
     }
 }

@@ -1,6 +1,6 @@
 //! What `up` applies, as typed Kubernetes objects: per component a
-//! ServiceAccount, a ConfigMap, a Service and a Deployment, and a
-//! NetworkPolicy per internal component. Rendering is a pure function of the
+//! ServiceAccount, a ConfigMap, a Service, a Deployment and a
+//! NetworkPolicy. Rendering is a pure function of the
 //! project and [`Inputs`], so the same inputs always give the same bytes.
 
 mod deployment;

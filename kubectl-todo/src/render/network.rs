@@ -1,6 +1,7 @@
-//! Internal components (ClusterIP services, the backend) accept traffic only
-//! from the project's other components (the frontend), on their own port.
-//! Components exposed on a node port stay open: the browser must reach them.
+//! Every component's pods accept traffic on their own port only. Internal
+//! components (ClusterIP services, the backend) accept it only from the
+//! project's other components (the frontend); components exposed on a node
+//! port from anywhere, as the browser must reach them.
 
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
@@ -10,14 +11,29 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{meta, selector};
-use crate::project::{Project, ServiceKind};
+use crate::project::{Component, Project, ServiceKind};
 
 pub(super) fn policies(project: &Project) -> Vec<NetworkPolicy> {
     project
         .components
         .iter()
-        .filter(|c| c.service.kind == ServiceKind::ClusterIP)
         .map(|c| {
+            let port = NetworkPolicyPort {
+                port: Some(IntOrString::Int(c.port.into())),
+                protocol: Some("TCP".into()),
+                ..NetworkPolicyPort::default()
+            };
+            if c.service.kind == ServiceKind::NodePort {
+                // No `from`: any source, but on the served port alone.
+                return policy(
+                    project,
+                    c,
+                    vec![NetworkPolicyIngressRule {
+                        from: None,
+                        ports: Some(vec![port]),
+                    }],
+                );
+            }
             let clients: Vec<String> = project
                 .components
                 .iter()
@@ -45,25 +61,29 @@ pub(super) fn policies(project: &Project) -> Vec<NetworkPolicy> {
                         }),
                         ..NetworkPolicyPeer::default()
                     }]),
-                    ports: Some(vec![NetworkPolicyPort {
-                        port: Some(IntOrString::Int(c.port.into())),
-                        protocol: Some("TCP".into()),
-                        ..NetworkPolicyPort::default()
-                    }]),
+                    ports: Some(vec![port]),
                 }]
             });
-            NetworkPolicy {
-                metadata: meta(project, c, None),
-                spec: Some(NetworkPolicySpec {
-                    pod_selector: Some(LabelSelector {
-                        match_labels: Some(selector(project, c)),
-                        ..LabelSelector::default()
-                    }),
-                    policy_types: Some(vec!["Ingress".into()]),
-                    ingress: Some(ingress.unwrap_or_default()),
-                    ..NetworkPolicySpec::default()
-                }),
-            }
+            policy(project, c, ingress.unwrap_or_default())
         })
         .collect()
+}
+
+fn policy(
+    project: &Project,
+    c: &Component,
+    ingress: Vec<NetworkPolicyIngressRule>,
+) -> NetworkPolicy {
+    NetworkPolicy {
+        metadata: meta(project, c, None),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(selector(project, c)),
+                ..LabelSelector::default()
+            }),
+            policy_types: Some(vec!["Ingress".into()]),
+            ingress: Some(ingress),
+            ..NetworkPolicySpec::default()
+        }),
+    }
 }

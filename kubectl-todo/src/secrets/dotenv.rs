@@ -257,4 +257,27 @@ mod tests {
             [(3, "A is already set on line 1".to_string())]
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Env files come from outside: never a panic, and each refusal
+        /// names a line of the file.
+        #[test]
+        fn any_text_is_parsed_or_refused_by_line(
+            text in proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                "([A-Z_]{1,4}=[\"'a-z\\\\ #\n=]{0,12}\n?){0,6}",
+                "(export |# )?[A-Za-z_ 0-9]{0,5}=?[\"']?[ -~]{0,10}(\r?\n)?",
+            ]
+        ) {
+            let lines = text.strip_prefix('\u{feff}').unwrap_or(&text).lines().count();
+            if let Err(errors) = parse(&text) {
+                proptest::prop_assert!(!errors.is_empty());
+                for e in errors {
+                    proptest::prop_assert!(e.line >= 1 && e.line <= lines, "line {} of {lines}", e.line);
+                }
+            }
+        }
+    }
 }

@@ -167,13 +167,6 @@ impl Error {
     }
 }
 
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    crate::context::describe(err)
 }

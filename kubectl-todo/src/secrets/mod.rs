@@ -23,7 +23,8 @@ use crate::project::Project;
 use crate::settings::Settings;
 
 pub use error::Error;
-pub use value::{checksum, redactions};
+pub use store::with_checksum_key;
+pub use value::{CHECKSUM_KEY_ANNOTATION, checksum, redact_forms, redactions};
 
 const EXAMPLES: &str = "Examples:
   # Prompt for each key on a terminal (input hidden, asked twice)

@@ -12,7 +12,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use crate::labels::FIELD_MANAGER;
 
 use super::error::Error;
-use super::value::Value;
+use super::value::{CHECKSUM_KEY_ANNOTATION, Value, new_checksum_key};
 
 /// When each key last changed, as a JSON object of RFC 3339 times: the
 /// managedFields time is per manager, not per key.
@@ -62,7 +62,7 @@ impl Store {
         desired: &Desired<'_>,
         create_namespace: bool,
     ) -> Result<Secret, Error> {
-        let secret = self.object(desired);
+        let secret = self.object(desired)?;
         let values: Vec<&Value> = desired.data.values().collect();
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let action = format!("write secret/{}", self.name);
@@ -120,7 +120,7 @@ impl Store {
         }
     }
 
-    fn object(&self, desired: &Desired<'_>) -> Secret {
+    fn object(&self, desired: &Desired<'_>) -> Result<Secret, Error> {
         let existing = desired.existing;
         let now = jiff::Timestamp::now().to_string();
         let mut changed_at = existing.map(changed_at).unwrap_or_default();
@@ -128,11 +128,18 @@ impl Store {
             changed_at.insert(key.clone(), now.clone());
         }
         changed_at.retain(|k, _| desired.data.contains_key(k));
-        let annotations = BTreeMap::from([(
-            CHANGED_AT_ANNOTATION.to_string(),
-            serde_json::to_string(&changed_at).unwrap_or_default(),
-        )]);
-        Secret {
+        let checksum_key = match existing.and_then(checksum_key) {
+            Some(key) => key.to_string(),
+            None => new_checksum_key().map_err(random_error)?,
+        };
+        let annotations = BTreeMap::from([
+            (
+                CHANGED_AT_ANNOTATION.to_string(),
+                serde_json::to_string(&changed_at).unwrap_or_default(),
+            ),
+            (CHECKSUM_KEY_ANNOTATION.to_string(), checksum_key),
+        ]);
+        Ok(Secret {
             metadata: ObjectMeta {
                 name: Some(self.name.clone()),
                 namespace: Some(self.namespace.clone()),
@@ -156,7 +163,7 @@ impl Store {
                     .collect(),
             ),
             ..Secret::default()
-        }
+        })
     }
 
     async fn create_namespace(&self, labels: &BTreeMap<String, String>) -> Result<(), Error> {
@@ -193,6 +200,47 @@ impl Store {
         let permission = format!("{verb} secrets -n {}", self.namespace);
         Error::api(action, &permission, err, values)
     }
+}
+
+fn checksum_key(secret: &Secret) -> Option<&str> {
+    secret
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(CHECKSUM_KEY_ANNOTATION)
+        .map(String::as_str)
+        .filter(|k| !k.is_empty())
+}
+
+fn random_error(source: std::io::Error) -> Error {
+    Error::Read {
+        path: "the operating system's random source".into(),
+        source,
+    }
+}
+
+/// `secret` with the key of its checksum, which a Secret made before
+/// checksums were keyed (or by another tool) gets now: one annotation,
+/// no value changed, so the app does not notice.
+pub async fn with_checksum_key(client: &kube::Client, secret: Secret) -> Result<Secret, Error> {
+    if checksum_key(&secret).is_some() {
+        return Ok(secret);
+    }
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    let namespace = secret.metadata.namespace.clone().unwrap_or_default();
+    let key = new_checksum_key().map_err(random_error)?;
+    let patch = serde_json::json!({"metadata": {"annotations": {CHECKSUM_KEY_ANNOTATION: key}}});
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    };
+    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    api.patch(&name, &params, &Patch::Merge(&patch))
+        .await
+        .map_err(|e| {
+            let action = format!("add the checksum key to secret/{name}");
+            Error::api(action, &format!("patch secrets -n {namespace}"), &e, [])
+        })
 }
 
 fn is_missing_namespace(err: &kube::Error) -> bool {

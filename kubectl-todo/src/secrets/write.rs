@@ -295,7 +295,8 @@ async fn roll(store: &Store, applied: &Secret, args: &RestartArgs) -> Result<(),
         );
         return Ok(());
     }
-    let sum = checksum(applied.data.as_ref().unwrap_or(&BTreeMap::new()));
+    // Every write keeps or adds the checksum's key, so an applied Secret has one.
+    let sum = checksum(applied).unwrap_or_default();
     let rolled = restart::roll(store.client(), &store.namespace, &store.name, &sum).await?;
     if rolled.users == 0 {
         println!("no Deployment uses secret/{} yet", store.name);

@@ -59,9 +59,22 @@ async fn apply_records_revisions_prunes_and_down_keeps_the_secret() {
         .unwrap()
         .annotations
         .unwrap();
+    // `up` gave the Secret, made by another tool, the key of its checksum;
+    // its values are untouched.
+    let keyed = Api::<Secret>::namespaced(cluster.client.clone(), "shop")
+        .get("shop-secrets")
+        .await
+        .unwrap();
+    assert_eq!(keyed.data, secret.data);
+    assert!(
+        secret
+            .metadata
+            .annotations
+            .is_none_or(|a| !a.contains_key(kubectl_todo::secrets::CHECKSUM_KEY_ANNOTATION))
+    );
     assert_eq!(
-        annotations["kubectl-todo/secret-checksum"],
-        kubectl_todo::secrets::checksum(secret.data.as_ref().unwrap())
+        Some(annotations["kubectl-todo/secret-checksum"].clone()),
+        kubectl_todo::secrets::checksum(&keyed)
     );
     let parent = Api::<ConfigMap>::namespaced(cluster.client.clone(), "shop")
         .get("shop-applyset")

@@ -7,6 +7,8 @@ mod support;
 
 mod applyset_kubectl;
 mod conflicts;
+mod hostile_input;
+mod kubeconfig_faults;
 mod lifecycle;
 mod rollback;
 mod status;

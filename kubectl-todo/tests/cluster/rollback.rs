@@ -131,14 +131,16 @@ async fn rollback_reapplies_a_recorded_revision_as_a_new_one() {
         .replace("shop-secrets", &PostParams::default(), &secret)
         .await
         .unwrap();
-    let rotated_sum = kubectl_todo::secrets::checksum(rotated.data.as_ref().unwrap());
-    let first_sum = kubectl_todo::secrets::checksum(
-        &[(
+    let rotated_sum = kubectl_todo::secrets::checksum(&rotated).unwrap();
+    let mut first = rotated.clone();
+    first.data = Some(
+        [(
             "API_KEY".to_string(),
             ByteString(b"canary-rollback-1".to_vec()),
         )]
         .into(),
     );
+    let first_sum = kubectl_todo::secrets::checksum(&first).unwrap();
     assert_ne!(rotated_sum, first_sum);
 
     // Held by another run: refused before anything changes.

@@ -6,3 +6,4 @@ mod doctor_support;
 
 mod app;
 mod cluster;
+mod redaction;

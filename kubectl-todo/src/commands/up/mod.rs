@@ -46,7 +46,7 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "KIND")]
     pub load: Option<LoadArg>,
     /// Push images to this registry (for remote clusters) instead of loading them.
-    #[arg(long, value_name = "REGISTRY", conflicts_with = "load")]
+    #[arg(long, value_name = "REGISTRY", conflicts_with = "load", value_parser = crate::cli::parse_registry)]
     pub push: Option<String>,
     /// Deploy this image for a component instead of building one (repeatable).
     #[arg(long = "image", value_name = "COMPONENT=REF", value_parser = render::images::parse_override)]
@@ -111,9 +111,10 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let plans = plans?;
     let redact = secret
         .as_ref()
+        .and_then(|s| s.data.as_ref())
         .map(crate::secrets::redactions)
         .unwrap_or_default();
-    let secret_checksum = secret.as_ref().map(crate::secrets::checksum);
+    let secret_checksum = secret.as_ref().and_then(crate::secrets::checksum);
     let render_with = |images: BTreeMap<String, String>| {
         render::objects(
             &project,

@@ -41,22 +41,7 @@ pub struct NodeInfo {
     pub next_config: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PythonDeps {
-    Requirements,
-    Pyproject,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PythonInfo {
-    pub deps: PythonDeps,
-    /// FastAPI or uvicorn found among the dependencies.
-    pub asgi: bool,
-    /// `module:attribute` of the ASGI app, e.g. `main:app`.
-    pub app_module: String,
-    /// Script to run when the app is not ASGI.
-    pub script: String,
-}
+pub use crate::python::{PythonDeps, PythonInfo, PythonVersion};
 
 /// What detection found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +73,12 @@ impl Detected {
 /// A directory detection can look at: the component on disk, or a build context
 /// BuildKit holds (read through the frontend gateway).
 pub trait Tree {
-    /// The text of the file at `rel`, `None` when there is none.
-    fn read(&self, rel: &str) -> Result<Option<String>>;
+    /// The bytes of the file at `rel`, `None` when there is none.
+    fn read_bytes(&self, rel: &str) -> Result<Option<Vec<u8>>>;
+    /// The text of the file at `rel` (UTF-8, or UTF-16 with a byte-order mark).
+    fn read(&self, rel: &str) -> Result<Option<String>> {
+        Ok(self.read_bytes(rel)?.map(|b| crate::python::decode(&b)))
+    }
     fn is_file(&self, rel: &str) -> bool;
     fn is_dir(&self, rel: &str) -> bool;
     /// Entries directly in directory `rel` ("" is the top).
@@ -113,10 +102,10 @@ pub struct TreeEntry {
 pub struct FsTree<'a>(pub &'a Path);
 
 impl Tree for FsTree<'_> {
-    fn read(&self, rel: &str) -> Result<Option<String>> {
+    fn read_bytes(&self, rel: &str) -> Result<Option<Vec<u8>>> {
         let p = self.0.join(rel);
         match fs::read(&p) {
-            Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
+            Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(p, e)),
         }
@@ -198,10 +187,10 @@ pub fn detect_in(dir: &dyn Tree, spec: &ComponentSpec) -> Result<Detected> {
     {
         return detect_node(dir, &pkg, want);
     }
-    let req = dir.read("requirements.txt")?;
-    let pyproject = dir.read("pyproject.toml")?;
-    if (req.is_some() || pyproject.is_some()) && matches!(want, None | Some(StackKind::Python)) {
-        return detect_python(dir, req, pyproject);
+    if (dir.is_file("requirements.txt") || dir.is_file("pyproject.toml"))
+        && matches!(want, None | Some(StackKind::Python))
+    {
+        return detect_python(dir, spec);
     }
     if dir.is_file("go.mod") && matches!(want, None | Some(StackKind::Go)) {
         let mut d = Detected::new(StackKind::Go);
@@ -323,65 +312,20 @@ fn standalone_re() -> regex::Regex {
     regex::Regex::new(r#"output\s*:\s*["'`]standalone["'`]"#).expect("valid regex")
 }
 
-fn detect_python(
-    dir: &dyn Tree,
-    req: Option<String>,
-    pyproject: Option<String>,
-) -> Result<Detected> {
-    let deps_text = format!(
-        "{}\n{}",
-        req.as_deref().unwrap_or(""),
-        pyproject.as_deref().unwrap_or("")
-    )
-    .to_ascii_lowercase();
-    let asgi = deps_text.contains("fastapi") || deps_text.contains("uvicorn");
-    let deps = if req.is_some() {
-        PythonDeps::Requirements
-    } else {
-        PythonDeps::Pyproject
-    };
-    // Find `app = FastAPI(` in the usual places.
-    let mut app_module = None;
-    for (file, module) in [
-        ("main.py", "main"),
-        ("app.py", "app"),
-        ("app/main.py", "app.main"),
-        ("src/main.py", "src.main"),
-        ("server.py", "server"),
-    ] {
-        if let Some(text) = dir.read(file)? {
-            if let Some(c) = fastapi_re().captures(&text) {
-                app_module = Some(format!("{module}:{}", &c[1]));
-                break;
-            }
-            if app_module.is_none() && asgi {
-                app_module = Some(format!("{module}:app"));
-            }
-        }
-    }
-    let script = ["main.py", "app.py", "server.py"]
-        .iter()
-        .find(|f| dir.is_file(f))
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "main.py".into());
+fn detect_python(dir: &dyn Tree, spec: &ComponentSpec) -> Result<Detected> {
     let mut d = Detected::new(StackKind::Python);
-    if asgi && app_module.is_none() {
-        d.notes.push(
-            "FastAPI/uvicorn is a dependency but no `app = FastAPI()` was found in main.py, app.py or app/main.py: assuming `main:app`".into(),
-        );
+    let mut info = crate::python::detect(dir, &mut d.notes)?;
+    if let Some(m) = &spec.module {
+        crate::python::set_module(dir, &mut info, m)?;
+        d.notes.retain(|n| {
+            !n.starts_with("the ASGI app is in")
+                && !n.starts_with("FastAPI/uvicorn is a dependency")
+        });
+        d.notes
+            .push(format!("the ASGI app is `{m}`, as `module:` says"));
     }
-    d.python = Some(PythonInfo {
-        deps,
-        asgi,
-        app_module: app_module.unwrap_or_else(|| "main:app".into()),
-        script,
-    });
+    d.python = Some(info);
     Ok(d)
-}
-
-fn fastapi_re() -> regex::Regex {
-    regex::Regex::new(r"(?m)^([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^=]*)?=\s*(?:fastapi\.)?FastAPI\(")
-        .expect("valid regex")
 }
 
 fn first_cmd(dir: &dyn Tree) -> Option<String> {

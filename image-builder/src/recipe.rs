@@ -5,6 +5,7 @@
 //! BuildKit frontend. Both come from [`recipe`], so the two paths cannot drift apart.
 
 use crate::detect::{Detected, PackageManager, PythonDeps};
+use crate::python::pythonpath_value;
 use crate::spec::{BaseImages, StackKind};
 
 /// The numeric user every generated image runs as.
@@ -29,6 +30,8 @@ pub struct GenOptions<'a> {
     pub base: &'a BaseImages,
     /// Use BuildKit cache mounts for package downloads.
     pub cache_mounts: bool,
+    /// The command the image runs, instead of the one the recipe would choose.
+    pub command: Option<&'a [String]>,
 }
 
 /// One step of a stage.
@@ -86,6 +89,11 @@ pub fn default_bases(stack: StackKind) -> (&'static str, &'static str) {
 /// own Dockerfile is its recipe).
 pub fn recipe(d: &Detected, o: &GenOptions<'_>) -> Option<Recipe> {
     let (db, dr) = default_bases(d.stack);
+    let py_image = d.python.as_ref().and_then(|p| p.version.image());
+    let (db, dr) = match &py_image {
+        Some(i) => (i.as_str(), i.as_str()),
+        None => (db, dr),
+    };
     let builder = o.base.builder.as_deref().unwrap_or(db);
     let runtime = o.base.runtime.as_deref().unwrap_or(dr);
     let stages = match d.stack {
@@ -287,62 +295,152 @@ fn node(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<S
     ]
 }
 
+/// The installers the Python recipe puts in the builder's `/opt/tools` (pinned, so
+/// the step that installs them is cached once and for all).
+pub const UV_PIN: &str = "uv==0.13.9";
+pub const POETRY_PIN: &str = "poetry==2.5.1";
+
+/// What a Python build leaves in /app that the image must not carry.
+const PY_LEFTOVERS: &str = "build dist ./*.egg-info ./src/*.egg-info .venv venv tests .pytest_cache .mypy_cache .ruff_cache";
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
 fn python(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<Stage> {
     let info = d.python.clone().expect("python info for a python stack");
-    let pip = |args: String| {
+    // The pip that installs into /opt/venv lives in /opt/tools, so the runtime's
+    // virtualenv holds neither pip nor setuptools nor wheel.
+    let pip = "/opt/tools/bin/pip --python /opt/venv/bin/python install";
+    let cached = |cache: &'static str, cmd: String, no_cache: &str| {
         if o.cache_mounts {
             Step::Run {
-                caches: vec!["/root/.cache/pip"],
-                cmd: format!("/opt/venv/bin/pip install {args}"),
+                caches: vec![cache],
+                cmd,
                 lint_note: None,
             }
         } else {
-            run(format!("/opt/venv/bin/pip install --no-cache-dir {args}"))
+            run(cmd.replacen(" install", &format!(" install {no_cache}"), 1))
         }
     };
-    let mut b = vec![
-        Step::Workdir(s("/app")),
-        env(&[
-            ("PIP_DISABLE_PIP_VERSION_CHECK", s("1")),
-            ("PYTHONDONTWRITEBYTECODE", s("1")),
-        ]),
-        run("python -m venv /opt/venv"),
+    let mut vars = vec![
+        ("PIP_DISABLE_PIP_VERSION_CHECK", s("1")),
+        ("PYTHONDONTWRITEBYTECODE", s("1")),
     ];
-    match info.deps {
-        PythonDeps::Requirements => {
-            b.push(copy(&["requirements.txt"], "./"));
-            b.push(pip(s("-r requirements.txt")));
-            b.push(copy(&["."], "."));
-            b.push(run(format!("rm -f {SYNTHETIC}")));
+    let tool = match &info.deps {
+        PythonDeps::Uv => {
+            vars.extend([
+                ("UV_PROJECT_ENVIRONMENT", s("/opt/venv")),
+                ("UV_PYTHON_DOWNLOADS", s("never")),
+                // uv trusts the image's CA store (and so a corporate proxy's CA).
+                ("UV_NATIVE_TLS", s("1")),
+                ("UV_LINK_MODE", s("copy")),
+            ]);
+            Some(UV_PIN)
         }
-        PythonDeps::Pyproject => {
-            b.push(copy(&["."], "."));
-            b.push(pip(format!(". && rm -f {SYNTHETIC}")));
+        PythonDeps::Poetry => {
+            vars.extend([
+                ("POETRY_NO_INTERACTION", s("1")),
+                ("VIRTUAL_ENV", s("/opt/venv")),
+            ]);
+            Some(POETRY_PIN)
         }
+        _ => None,
+    };
+    let mut b = vec![Step::Workdir(s("/app")), env(&vars)];
+    b.push(match tool {
+        Some(t) => cached(
+            "/root/.cache/pip",
+            format!("python -m venv /opt/tools && /opt/tools/bin/pip install {t}"),
+            "--no-cache-dir",
+        ),
+        None => run("python -m venv /opt/tools"),
+    });
+    let manifests = info.deps.manifests();
+    if !manifests.is_empty() {
+        let m: Vec<&str> = manifests.iter().map(String::as_str).collect();
+        b.push(copy(&m, "./"));
+    }
+    let venv = "python -m venv --without-pip /opt/venv";
+    b.push(match &info.deps {
+        PythonDeps::Requirements(f) => cached(
+            "/root/.cache/pip",
+            format!("{venv} && {pip} -r {f}"),
+            "--no-cache-dir",
+        ),
+        PythonDeps::Uv => {
+            let cmd = s("/opt/tools/bin/uv sync --locked --no-dev --no-install-project");
+            if o.cache_mounts {
+                Step::Run {
+                    caches: vec!["/root/.cache/uv"],
+                    cmd,
+                    lint_note: None,
+                }
+            } else {
+                run(format!("{cmd} --no-cache"))
+            }
+        }
+        PythonDeps::Poetry => {
+            let cmd = format!("{venv} && /opt/tools/bin/poetry install --only main --no-root");
+            if o.cache_mounts {
+                Step::Run {
+                    caches: vec!["/root/.cache/pypoetry"],
+                    cmd,
+                    lint_note: None,
+                }
+            } else {
+                run(format!("{cmd} --no-cache"))
+            }
+        }
+        PythonDeps::Listed(deps) if deps.is_empty() => run(venv),
+        PythonDeps::Listed(deps) => {
+            let quoted: Vec<String> = deps.iter().map(|x| shell_quote(x)).collect();
+            cached(
+                "/root/.cache/pip",
+                format!("{venv} && {pip} {}", quoted.join(" ")),
+                "--no-cache-dir",
+            )
+        }
+    });
+    b.push(copy(&["."], "."));
+    if info.package {
+        b.push(cached(
+            "/root/.cache/pip",
+            format!("{pip} --no-deps ."),
+            "--no-cache-dir",
+        ));
+    }
+    b.push(run(format!(
+        "rm -rf {SYNTHETIC} {PY_LEFTOVERS} && find . -name __pycache__ -prune -exec rm -rf {{}} +"
+    )));
+
+    let mut vars = vec![
+        ("PYTHONDONTWRITEBYTECODE", s("1")),
+        ("PYTHONUNBUFFERED", s("1")),
+        ("PATH", s("/opt/venv/bin:$PATH")),
+        ("PORT", o.port.to_string()),
+    ];
+    if !info.pythonpath.is_empty() {
+        vars.push(("PYTHONPATH", pythonpath_value(&info.pythonpath)));
     }
     let mut rt = vec![
         Step::Workdir(s("/app")),
-        env(&[
-            ("PYTHONDONTWRITEBYTECODE", s("1")),
-            ("PYTHONUNBUFFERED", s("1")),
-            ("PATH", s("/opt/venv/bin:$PATH")),
-            ("PORT", o.port.to_string()),
-        ]),
+        env(&vars),
         copy_from("builder", "/opt/venv", "/opt/venv"),
         copy_from("builder", "/app", "./"),
     ];
     tail(&mut rt, o.port);
-    rt.push(Step::Cmd(if info.asgi {
-        vec![
+    rt.push(Step::Cmd(match o.command {
+        Some(c) => c.to_vec(),
+        None if info.asgi => vec![
             s("uvicorn"),
             info.app_module.clone(),
             s("--host"),
             s("0.0.0.0"),
             s("--port"),
             o.port.to_string(),
-        ]
-    } else {
-        vec![s("python"), info.script.clone()]
+        ],
+        None => vec![s("python"), info.script.clone()],
     }));
     vec![
         Stage {

@@ -147,6 +147,10 @@ pub struct ComponentSpec {
     pub target: Option<String>,
     /// Platform, e.g. `linux/amd64` (part of the digest).
     pub platform: Option<String>,
+    /// Python: the ASGI app uvicorn runs, `MODULE:ATTR` (instead of the detected one).
+    pub module: Option<String>,
+    /// The command the image runs (instead of the detected one).
+    pub command: Option<Vec<String>>,
 }
 
 impl ComponentSpec {

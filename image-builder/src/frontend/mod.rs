@@ -323,6 +323,7 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
         .await
         .map_err(ours)?;
     let detected = detect::detect_in(&tree, &spec).map_err(ours)?;
+    crate::plan::python_version_check(&detected, &spec.base_images).map_err(ours)?;
     for n in &detected.notes {
         eprintln!("note: {n}");
     }
@@ -384,6 +385,7 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
             port,
             base: &spec.base_images,
             cache_mounts: true,
+            command: spec.command.as_deref(),
         },
     )
     .expect("a generated stack has a recipe");

@@ -40,17 +40,19 @@ exec /bin/busybox httpd -f -p "0.0.0.0:${PORT:-3000}" -h "$dir"
 const PYTHON: &str = r#"#!/bin/sh
 # stand-in python: `-m venv DIR` makes a venv with the stand-in pip
 if [ "$1" = -m ] && [ "$2" = venv ]; then
-  mkdir -p "$3/bin" "$3/lib"
-  cp /usr/local/bin/pip "$3/bin/pip"
-  ln -s /usr/local/bin/python "$3/bin/python"
+  shift 2; pip=1; [ "$1" = --without-pip ] && { pip=; shift; }
+  mkdir -p "$1/bin" "$1/lib"
+  [ -n "$pip" ] && cp /usr/local/bin/pip "$1/bin/pip"
+  ln -s /usr/local/bin/python "$1/bin/python"
   exit 0
 fi
 exec /usr/local/bin/uvicorn app --port "${PORT:-8000}"
 "#;
 
 const PIP: &str = r#"#!/bin/sh
-# stand-in pip: "installs" requirements into the venv next to it
+# stand-in pip: "installs" requirements into the venv next to it (or --python's)
 venv="$(dirname "$(dirname "$0")")"
+[ "$1" = --python ] && { venv="$(dirname "$(dirname "$2")")"; shift 2; }
 [ "$1" = install ] || { echo "pip stand-in: unsupported: $*" >&2; exit 1; }
 req=""
 while [ $# -gt 0 ]; do [ "$1" = -r ] && req="$2"; shift; done
@@ -87,6 +89,28 @@ fn docker(args: &[&str]) -> std::process::Output {
         .expect("docker CLI runs")
 }
 
+/// The label holding the hash a test base was made from.
+pub const BASE_KEY_LABEL: &str = "dev.kubectl-todo.test-base-key";
+
+pub fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The value of label `label` on image `r`, `None` when the image does not exist.
+pub fn label_of(r: &str, label: &str) -> Option<String> {
+    let o = docker(&[
+        "image",
+        "inspect",
+        "-f",
+        &format!("{{{{index .Config.Labels \"{label}\"}}}}"),
+        r,
+    ]);
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
 pub fn image_exists(r: &str) -> bool {
     docker(&["image", "inspect", r]).status.success()
 }
@@ -102,10 +126,12 @@ pub fn ensure_base_images() {
         (PYTHON_BASE, true),
         (BUSYBOX_BASE, false),
     ] {
-        if image_exists(name) {
+        let tar = rootfs_tar(with_tools);
+        // Keyed by the content, so a changed stand-in replaces a stale image.
+        let key = hex_sha256(&tar);
+        if label_of(name, BASE_KEY_LABEL).as_deref() == Some(key.as_str()) {
             continue;
         }
-        let tar = rootfs_tar(with_tools);
         let mut child = Command::new("docker")
             .args([
                 "import",
@@ -113,6 +139,8 @@ pub fn ensure_base_images() {
                 "ENV PATH=/usr/local/bin:/usr/bin:/bin",
                 "--change",
                 "LABEL dev.kubectl-todo.test-base=1",
+                "--change",
+                &format!("LABEL {BASE_KEY_LABEL}={key}"),
                 "-",
                 name,
             ])

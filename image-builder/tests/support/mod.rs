@@ -323,3 +323,136 @@ pub fn run_and_get(image: &str, port: u16, path: &str, cleanup: &mut Cleanup) ->
         String::from_utf8_lossy(&logs.stderr)
     );
 }
+
+/// A real `python:3.11-slim`-compatible base made from Debian bookworm's packages
+/// (its Python is 3.11): python3, venv and pip, with `/usr/local/bin` links as the
+/// official image has them.
+pub const DEBIAN_PYTHON_BASE: &str = "ib-test/debian-python:3.11-slim";
+
+const MMDEBSTRAP_ARGS: &[&str] = &[
+    "--variant=minbase",
+    "--include=python3,python3-venv,python3-pip,ca-certificates",
+    "--customize-hook=for n in python python3; do ln -sf /usr/bin/python3 \"$1/usr/local/bin/$n\"; done; ln -sf /usr/bin/pip3 \"$1/usr/local/bin/pip\"",
+    // The official image's pip installs system-wide (the naive build the bench compares with).
+    "--customize-hook=rm -f \"$1\"/usr/lib/python3*/EXTERNALLY-MANAGED",
+    "--customize-hook=rm -rf \"$1\"/var/lib/apt/lists/* \"$1\"/var/cache/apt/* \"$1\"/usr/share/doc/* \"$1\"/usr/share/man/*",
+    "bookworm",
+    "-",
+];
+
+/// The host's CA bundle. PyPI is reached here through a TLS-intercepting proxy
+/// whose CA only this bundle holds; image-builder has no `--ca-cert` yet, so the
+/// test base carries the host's bundle as its system CA store (what a user behind
+/// such a proxy does to their base image today).
+const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Make (once, across processes; again when the recipe or the host's CAs change)
+/// [`DEBIAN_PYTHON_BASE`] with `mmdebstrap` (Debian's mirror must be reachable).
+pub fn ensure_debian_python_base() -> &'static str {
+    let ca = fs::read(HOST_CA_BUNDLE).unwrap_or_default();
+    let key = hex_sha256(format!("{MMDEBSTRAP_ARGS:?}{}", hex_sha256(&ca)).as_bytes());
+    let lock_path = std::env::temp_dir().join("image-builder-test-debian-python.lock");
+    let lock = fs::File::create(&lock_path).expect("lock file");
+    lock.lock().expect("flock");
+    if label_of(DEBIAN_PYTHON_BASE, BASE_KEY_LABEL).as_deref() == Some(key.as_str()) {
+        return DEBIAN_PYTHON_BASE;
+    }
+    let mmdebstrap = which::which("mmdebstrap")
+        .expect("mmdebstrap not found: `apt-get install -y mmdebstrap` (.ci/run installs it)");
+    let ca_hook = format!(
+        "--customize-hook=cat > \"$1/etc/ssl/certs/ca-certificates.crt\" < {HOST_CA_BUNDLE}"
+    );
+    let mut args: Vec<&str> = MMDEBSTRAP_ARGS.to_vec();
+    if !ca.is_empty() {
+        args.insert(args.len() - 2, &ca_hook);
+    }
+    let mut strap = Command::new(mmdebstrap)
+        .args(["--quiet"])
+        .args(&args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("mmdebstrap runs");
+    let import = Command::new("docker")
+        .args([
+            "import",
+            "--change",
+            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "--change",
+            "ENV LANG=C.UTF-8",
+            "--change",
+            "CMD [\"python3\"]",
+            "--change",
+            "LABEL dev.kubectl-todo.test-base=1",
+            "--change",
+            &format!("LABEL {BASE_KEY_LABEL}={key}"),
+            "-",
+            DEBIAN_PYTHON_BASE,
+        ])
+        .stdin(strap.stdout.take().unwrap())
+        .stdout(Stdio::null())
+        .status()
+        .expect("docker import");
+    assert!(strap.wait().unwrap().success(), "mmdebstrap failed");
+    assert!(import.success(), "docker import {DEBIAN_PYTHON_BASE}");
+    drop(lock);
+    DEBIAN_PYTHON_BASE
+}
+
+/// The size of image `r` in bytes.
+pub fn image_size(r: &str) -> u64 {
+    let o = docker(&["image", "inspect", "-f", "{{.Size}}", r]);
+    assert!(o.status.success(), "inspect {r}");
+    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+}
+
+/// Run `image` (its own user), then fetch `path` on `port` from inside the container
+/// with the image's Python; returns (uid, body).
+pub fn run_and_get_python(
+    image: &str,
+    port: u16,
+    path: &str,
+    cleanup: &mut Cleanup,
+) -> (String, String) {
+    let name = unique("run");
+    let out = docker(&["run", "-d", "--name", &name, "--network", "none", image]);
+    assert!(
+        out.status.success(),
+        "docker run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cleanup.containers.push(name.clone());
+    let user = String::from_utf8_lossy(&docker(&["exec", &name, "id", "-u"]).stdout)
+        .trim()
+        .to_string();
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let get =
+        format!("import urllib.request; print(urllib.request.urlopen('{url}').read().decode())");
+    for _ in 0..100 {
+        let o = docker(&["exec", &name, "python3", "-c", &get]);
+        if o.status.success() {
+            return (user, String::from_utf8_lossy(&o.stdout).trim().to_string());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let logs = docker(&["logs", &name]);
+    panic!(
+        "{image} did not answer {url}: {}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
+}
+
+/// `docker run --rm --entrypoint sh IMAGE -c SCRIPT`, its stdout.
+pub fn sh_in(image: &str, script: &str) -> String {
+    let o = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "sh",
+        image,
+        "-c",
+        script,
+    ]);
+    String::from_utf8_lossy(&o.stdout).to_string()
+}

@@ -72,7 +72,7 @@ impl PythonVersion {
                 exist.join(", ")
             ),
             fix: format!(
-                "change {source} to one of those versions, or set the image yourself: `baseImages: {{builder: python:3.X-slim, runtime: python:3.X-slim}}` in the build file (`builderImage`/`runtimeImage` in todo.yaml, `--base-image builder=REF --base-image runtime=REF` on the command line)"
+                "change {source} to one of those versions, or set both images yourself: `baseImages: {{builder: REF, runtime: REF}}` in todo.yaml (`base_images:` in a build file, `--base-image builder=REF --base-image runtime=REF` on the command line)"
             ),
         })
     }

@@ -92,6 +92,7 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
     validate_repo(&image)?;
     let detected: Detected = detect::detect(&dir, spec)?;
     let port = spec.port.unwrap_or_else(|| detected.stack.default_port());
+    crate::spec::check_build_arg_names(&spec.build_args)?;
     let base = spec.base_images.merged(&opts.base_images);
     python_version_check(&detected, &base)?;
     let generated = dockerfile::generate(
@@ -102,6 +103,7 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
             base: &base,
             cache_mounts: opts.builder == BuilderKind::BuildKit,
             command: spec.command.as_deref(),
+            build_args: spec.build_args.keys().cloned().collect(),
         },
     );
     let (text, dockerfile_name) = match &generated {

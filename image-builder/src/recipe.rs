@@ -32,12 +32,21 @@ pub struct GenOptions<'a> {
     pub cache_mounts: bool,
     /// The command the image runs, instead of the one the recipe would choose.
     pub command: Option<&'a [String]>,
+    /// Names of the build arguments, declared where package managers and builds run.
+    pub build_args: Vec<String>,
+}
+
+fn args(o: &GenOptions<'_>) -> impl Iterator<Item = Step> {
+    o.build_args.iter().cloned().map(Step::Arg)
 }
 
 /// One step of a stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     Workdir(String),
+    /// A build argument: its value is in the environment of the stage's later `RUN`
+    /// steps, never in the image's configuration.
+    Arg(String),
     /// Variables set in order; a value may refer to earlier ones as `$NAME`.
     Env(Vec<(String, String)>),
     /// Copy `srcs` (relative to the context, or absolute in stage `from`) to `dest`
@@ -218,6 +227,7 @@ fn node(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<S
     let (files, install) = install_step(pm, o.cache_mounts);
 
     let mut deps = vec![Step::Workdir(s("/app"))];
+    deps.extend(args(o));
     if next {
         deps.push(env(&[("NEXT_TELEMETRY_DISABLED", s("1"))]));
     }
@@ -225,6 +235,7 @@ fn node(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<S
     deps.push(install);
 
     let mut build = vec![Step::Workdir(s("/app"))];
+    build.extend(args(o));
     if next {
         build.push(env(&[
             ("NEXT_TELEMETRY_DISABLED", s("1")),
@@ -347,7 +358,9 @@ fn python(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec
         }
         _ => None,
     };
-    let mut b = vec![Step::Workdir(s("/app")), env(&vars)];
+    let mut b = vec![Step::Workdir(s("/app"))];
+    b.extend(args(o));
+    b.push(env(&vars));
     b.push(match tool {
         Some(t) => cached(
             "/root/.cache/pip",
@@ -466,8 +479,9 @@ fn go(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<Sta
     } else {
         (Vec::new(), Vec::new())
     };
-    let b = vec![
-        Step::Workdir(s("/src")),
+    let mut b = vec![Step::Workdir(s("/src"))];
+    b.extend(args(o));
+    b.extend([
         env(&[("CGO_ENABLED", s("0"))]),
         copy(&["go.mod", "go.sum*"], "./"),
         Step::Run {
@@ -481,7 +495,7 @@ fn go(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<Sta
             cmd: format!("go build -trimpath -ldflags=\"-s -w\" -o /out/app {pkg}"),
             lint_note: None,
         },
-    ];
+    ]);
     let mut rt = vec![
         copy_from(
             "builder",

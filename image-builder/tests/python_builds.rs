@@ -129,3 +129,57 @@ fn utf16_requirements_with_a_bom_are_read() {
     let (_, body, _cleanup) = builds_and_answers(&src, "utf16");
     assert!(body.contains("launcher"), "{body}");
 }
+
+#[test]
+fn build_arguments_reach_pip_and_stay_out_of_the_image() {
+    let base = ensure_debian_python_base();
+    let (_t, dir) = staged(&fixture("py-src-flat"), "backend");
+    // An index that cannot answer: pip uses it, so the build fails.
+    let out = Command::new(env!("CARGO_BIN_EXE_image-builder"))
+        .arg("build")
+        .arg(&dir)
+        .args(["--project", &unique("argsbad")])
+        .args(["--base-image", &format!("builder={base}")])
+        .args(["--base-image", &format!("runtime={base}")])
+        .args(["--build-arg", "PIP_INDEX_URL=http://127.0.0.1:9/simple"])
+        .args(["--build-arg", "PIP_RETRIES=0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("127.0.0.1"),
+        "pip did not use the index:\n{err}"
+    );
+
+    let project = unique("args");
+    let out = Command::new(env!("CARGO_BIN_EXE_image-builder"))
+        .arg("build")
+        .arg(&dir)
+        .args(["--project", &project, "-o", "json"])
+        .args(["--base-image", &format!("builder={base}")])
+        .args(["--base-image", &format!("runtime={base}")])
+        .args(["--build-arg", "PIP_INDEX_URL=https://pypi.org/simple"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let image = v[0]["image"].as_str().unwrap().to_string();
+    let _cleanup = Cleanup::with_images(vec![image.clone()]);
+    let inspect = Command::new("docker")
+        .args(["image", "inspect", &image])
+        .output()
+        .unwrap();
+    let history = Command::new("docker")
+        .args(["history", "--no-trunc", &image])
+        .output()
+        .unwrap();
+    for text in [inspect.stdout, history.stdout] {
+        let text = String::from_utf8_lossy(&text);
+        assert!(!text.contains("PIP_INDEX_URL"), "{text}");
+    }
+}

@@ -131,3 +131,52 @@ fn a_python_version_file_naming_a_version_without_an_image_is_an_error() {
     assert!(err.contains("runtime.txt"), "{err}");
     assert!(err.contains("3.9, 3.10, 3.11, 3.12, 3.13"), "{err}");
 }
+
+#[test]
+fn build_arguments_are_declared_where_installers_run_and_not_in_the_runtime_stage() {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), "requirements.txt", "fastapi\nuvicorn\n");
+    write(t.path(), "main.py", APP);
+    let mut s = spec(t.path());
+    let plain = plan::plan(&s, &opts()).unwrap();
+    s.build_args = image_builder::spec::parse_build_args(&[
+        "PIP_INDEX_URL=https://pypi.example.com/simple",
+        "PIP_RETRIES=0",
+    ])
+    .unwrap();
+    let p = plan::plan(&s, &opts()).unwrap();
+    let (builder, runtime) = p.dockerfile.split_once("AS runtime").unwrap();
+    assert!(
+        builder.contains("WORKDIR /app\nARG PIP_INDEX_URL\nARG PIP_RETRIES\n"),
+        "{builder}"
+    );
+    assert!(!runtime.contains("ARG"), "{runtime}");
+    assert!(
+        !p.dockerfile.contains("pypi.example.com"),
+        "values stay out of the text"
+    );
+    assert_ne!(plain.digest, p.digest);
+    s.build_args.insert(
+        "PIP_INDEX_URL".into(),
+        "https://other.example.com/simple".into(),
+    );
+    assert_ne!(
+        plan::plan(&s, &opts()).unwrap().digest,
+        p.digest,
+        "values are part of the digest"
+    );
+}
+
+#[test]
+fn a_build_argument_that_is_not_an_identifier_is_refused() {
+    let err = image_builder::spec::parse_build_args(&["NEXT-PUBLIC-URL=x"])
+        .unwrap_err()
+        .to_string();
+    insta::assert_snapshot!(err);
+    assert!(image_builder::spec::parse_build_args(&["NOVALUE"]).is_err());
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), "requirements.txt", "flask\n");
+    let mut s = spec(t.path());
+    s.build_args.insert("1ST".into(), "x".into());
+    assert!(plan::plan(&s, &opts()).is_err());
+}

@@ -329,6 +329,7 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
     }
     let mut build_args = spec.build_args.clone();
     build_args.extend(inv.prefixed("build-arg:"));
+    crate::spec::check_build_arg_names(&build_args).map_err(ours)?;
     let target = inv
         .opt("target")
         .map(str::to_string)
@@ -386,6 +387,7 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
             base: &spec.base_images,
             cache_mounts: true,
             command: spec.command.as_deref(),
+            build_args: build_args.keys().cloned().collect(),
         },
     )
     .expect("a generated stack has a recipe");
@@ -421,8 +423,15 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
         })?;
         bases.insert(st.from.clone(), cfg);
     }
-    let mut fin =
-        convert::convert(&mut g, &r, &inp.context, &bases, target.as_deref()).map_err(ours)?;
+    let mut fin = convert::convert(
+        &mut g,
+        &r,
+        &inp.context,
+        &bases,
+        target.as_deref(),
+        &build_args,
+    )
+    .map_err(ours)?;
     convert::set_labels(&mut fin.image, &labels);
     let mut result = solve(b, &g, &fin.fs).await?;
     result.metadata.insert(

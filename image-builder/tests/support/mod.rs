@@ -62,6 +62,8 @@ if [ -n "$req" ] && grep -q nonexistent-package "$req"; then
   exit 1
 fi
 mkdir -p "$venv/lib"; [ -n "$req" ] && cp "$req" "$venv/lib/installed.txt"
+# What a build argument set, so that builds can be compared.
+echo "index=${PIP_INDEX_URL:-}" > "$venv/lib/index.txt"
 cp /usr/local/bin/uvicorn "$venv/bin/uvicorn"
 exit 0
 "#;

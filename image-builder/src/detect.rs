@@ -39,6 +39,9 @@ pub struct NodeInfo {
     /// Next.js only: does `next.config.*` set `output: 'standalone'`?
     pub standalone: bool,
     pub next_config: Option<String>,
+    /// Next.js only: the `NEXT_PUBLIC_*` variables the code reads (`next build`
+    /// inlines them, so they are build arguments).
+    pub public_env: Vec<String>,
 }
 
 pub use crate::python::{PythonDeps, PythonInfo, PythonVersion};
@@ -185,7 +188,7 @@ pub fn detect_in(dir: &dyn Tree, spec: &ComponentSpec) -> Result<Detected> {
     if let Some(pkg) = dir.read("package.json")?
         && matches!(want, None | Some(StackKind::Nextjs) | Some(StackKind::Node))
     {
-        return detect_node(dir, &pkg, want);
+        return detect_node(dir, &pkg, want, spec);
     }
     if (dir.is_file("requirements.txt") || dir.is_file("pyproject.toml"))
         && matches!(want, None | Some(StackKind::Python))
@@ -223,7 +226,12 @@ pub fn detect_in(dir: &dyn Tree, spec: &ComponentSpec) -> Result<Detected> {
     }
 }
 
-fn detect_node(dir: &dyn Tree, pkg_text: &str, want: Option<StackKind>) -> Result<Detected> {
+fn detect_node(
+    dir: &dyn Tree,
+    pkg_text: &str,
+    want: Option<StackKind>,
+    spec: &ComponentSpec,
+) -> Result<Detected> {
     let pkg: serde_json::Value = serde_json::from_str(pkg_text).map_err(|e| Error::Invalid {
         what: dir.display("package.json"),
         reason: format!("it is not valid JSON: {e}"),
@@ -273,6 +281,7 @@ fn detect_node(dir: &dyn Tree, pkg_text: &str, want: Option<StackKind>) -> Resul
         has_public: dir.is_dir("public"),
         standalone: false,
         next_config: None,
+        public_env: Vec::new(),
     };
     if package_manager == PackageManager::NpmInstall {
         d.notes.push(
@@ -294,9 +303,28 @@ fn detect_node(dir: &dyn Tree, pkg_text: &str, want: Option<StackKind>) -> Resul
         }
         if !info.standalone {
             d.notes.push(format!(
-                "{} does not set `output: 'standalone'`, which the image needs (it copies only .next/standalone): add `output: 'standalone'` to the config object in {}",
-                info.next_config.as_deref().unwrap_or("no next.config.* exists and so"),
+                "{} does not set `output: 'standalone'`: the image runs `next start` from a pruned production install (the whole production node_modules); standalone output copies only the files the server uses, usually several times smaller: add `output: 'standalone'` to the config object in {}",
+                info.next_config.as_deref().unwrap_or("no next.config.* exists and so it"),
                 info.next_config.as_deref().unwrap_or("a new next.config.mjs (`export default { output: 'standalone' }`)")
+            ));
+        }
+        info.public_env = public_env(dir)?;
+        if !info.public_env.is_empty() {
+            let (set, unset): (Vec<&String>, Vec<&String>) = info
+                .public_env
+                .iter()
+                .partition(|n| spec.build_args.contains_key(*n));
+            let list = |v: &[&String]| {
+                if v.is_empty() {
+                    "-".to_string()
+                } else {
+                    v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                }
+            };
+            d.notes.push(format!(
+                "`next build` inlines the NEXT_PUBLIC_* variables the code reads; set from build arguments: {}; not set (the code's fallback applies): {}",
+                list(&set),
+                list(&unset)
             ));
         }
     } else if info.main.is_none() && !info.has_start_script {
@@ -306,6 +334,42 @@ fn detect_node(dir: &dyn Tree, pkg_text: &str, want: Option<StackKind>) -> Resul
     }
     d.node = Some(info);
     Ok(d)
+}
+
+/// The `NEXT_PUBLIC_*` names the sources read, sorted.
+fn public_env(dir: &dyn Tree) -> Result<Vec<String>> {
+    let re = regex::Regex::new(r"\bNEXT_PUBLIC_[A-Z0-9_]+").expect("valid regex");
+    let mut found = std::collections::BTreeSet::new();
+    let mut todo = vec![String::new()];
+    let mut files = 0;
+    while let Some(d) = todo.pop() {
+        for e in dir.list(&d)? {
+            let rel = if d.is_empty() {
+                e.name.clone()
+            } else {
+                format!("{d}/{}", e.name)
+            };
+            if e.is_dir {
+                if !matches!(
+                    e.name.as_str(),
+                    "node_modules" | ".next" | ".git" | "public" | "out"
+                ) {
+                    todo.push(rel);
+                }
+            } else if e.is_file
+                && [".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs"]
+                    .iter()
+                    .any(|x| e.name.ends_with(x))
+                && files < 5000
+            {
+                files += 1;
+                if let Some(text) = dir.read(&rel)? {
+                    found.extend(re.find_iter(&text).map(|m| m.as_str().to_string()));
+                }
+            }
+        }
+    }
+    Ok(found.into_iter().collect())
 }
 
 fn standalone_re() -> regex::Regex {

@@ -105,13 +105,20 @@ pub fn recipe(d: &Detected, o: &GenOptions<'_>) -> Option<Recipe> {
     };
     let builder = o.base.builder.as_deref().unwrap_or(db);
     let runtime = o.base.runtime.as_deref().unwrap_or(dr);
-    let stages = match d.stack {
+    let mut stages = match d.stack {
         StackKind::Dockerfile => return None,
         StackKind::Nextjs | StackKind::Node => node(d, o, builder, runtime),
         StackKind::Python => python(d, o, builder, runtime),
         StackKind::Go => go(d, o, builder, runtime),
         StackKind::Binary => binary(d, o, runtime),
     };
+    if let Some(command) = o.command
+        && let Some(last) = stages.last_mut()
+    {
+        last.steps
+            .retain(|st| !matches!(st, Step::Cmd(_) | Step::Entrypoint(_)));
+        last.steps.push(Step::Cmd(command.to_vec()));
+    }
     Some(Recipe {
         component: o.component.to_string(),
         stack: d.stack,
@@ -235,7 +242,12 @@ fn node(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<S
     deps.push(install);
 
     let mut build = vec![Step::Workdir(s("/app"))];
-    build.extend(args(o));
+    // `next build` inlines NEXT_PUBLIC_* values: the code's are build arguments too.
+    let mut build_args: Vec<String> = o.build_args.clone();
+    build_args.extend(info.public_env.iter().cloned());
+    build_args.sort();
+    build_args.dedup();
+    build.extend(build_args.into_iter().map(Step::Arg));
     if next {
         build.push(env(&[
             ("NEXT_TELEMETRY_DISABLED", s("1")),
@@ -245,10 +257,19 @@ fn node(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<S
     build.push(copy_from("deps", "/app/node_modules", "./node_modules"));
     build.push(copy(&["."], "."));
     if next {
-        build.push(run(if info.has_build_script {
+        let next_build = if info.has_build_script {
             run_script(pm, "build")
         } else {
             s("npx --no-install next build")
+        };
+        build.push(run(if info.standalone {
+            next_build
+        } else {
+            // `next start` runs from the whole app: keep production dependencies only.
+            format!(
+                "{next_build} && {} && rm -rf {SYNTHETIC} .next/cache",
+                prune_cmd(pm)
+            )
         }));
     } else if info.has_build_script {
         build.push(run(format!(
@@ -261,7 +282,20 @@ fn node(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<S
     }
 
     let mut rt = vec![Step::Workdir(s("/app"))];
-    if next {
+    if next && !info.standalone {
+        rt.push(env(&[
+            ("NODE_ENV", s("production")),
+            ("NEXT_TELEMETRY_DISABLED", s("1")),
+            ("PORT", o.port.to_string()),
+        ]));
+        rt.push(copy_from("build", "/app", "./"));
+        tail(&mut rt, o.port);
+        rt.push(Step::Cmd(if info.has_start_script {
+            vec![s("npm"), s("start")]
+        } else {
+            vec![s("node_modules/.bin/next"), s("start")]
+        }));
+    } else if next {
         rt.push(env(&[
             ("NODE_ENV", s("production")),
             ("NEXT_TELEMETRY_DISABLED", s("1")),
@@ -443,17 +477,17 @@ fn python(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec
         copy_from("builder", "/app", "./"),
     ];
     tail(&mut rt, o.port);
-    rt.push(Step::Cmd(match o.command {
-        Some(c) => c.to_vec(),
-        None if info.asgi => vec![
+    rt.push(Step::Cmd(if info.asgi {
+        vec![
             s("uvicorn"),
             info.app_module.clone(),
             s("--host"),
             s("0.0.0.0"),
             s("--port"),
             o.port.to_string(),
-        ],
-        None => vec![s("python"), info.script.clone()],
+        ]
+    } else {
+        vec![s("python"), info.script.clone()]
     }));
     vec![
         Stage {

@@ -53,6 +53,18 @@ fn fixtures(root: &Path) -> Vec<(String, std::path::PathBuf)> {
             ("next.config.mjs", cfg),
         ],
     ));
+    // No standalone output, NEXT_PUBLIC_* values read by the code.
+    v.push(mk(
+        "next-start",
+        &[
+            ("package.json", r#"{"dependencies":{"next":"15.0.0"},"scripts":{"build":"next build","start":"next start"}}"#),
+            ("package-lock.json", "{}"),
+            ("next.config.ts", "export default {};\n"),
+            ("src/app/page.tsx", "const api = process.env.NEXT_PUBLIC_API_URL || 'http://localhost:8000';\n"),
+            ("src/lib/auth.ts", "export const url = process.env.NEXT_PUBLIC_AUTH_URL;\n"),
+            ("node_modules/x/index.js", "process.env.NEXT_PUBLIC_NOT_OURS\n"),
+        ],
+    ));
     v.push(mk(
         "node-npm",
         &[

@@ -319,9 +319,20 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
     } else {
         Scope::Full
     };
-    let tree = ContextTree::load(b, &inp.context_ref, &matcher, scope)
+    let mut tree = ContextTree::load(b, &inp.context_ref, &matcher, scope)
         .await
         .map_err(ours)?;
+    // Python and Node detection read the app's sources (entry points, NEXT_PUBLIC_*
+    // names), not only the top-level files: they see the whole context.
+    if scope == Scope::Detection
+        && ["package.json", "requirements.txt", "pyproject.toml"]
+            .iter()
+            .any(|f| detect::Tree::is_file(&tree, f))
+    {
+        tree = ContextTree::load(b, &inp.context_ref, &matcher, Scope::Full)
+            .await
+            .map_err(ours)?;
+    }
     let detected = detect::detect_in(&tree, &spec).map_err(ours)?;
     crate::plan::python_version_check(&detected, &spec.base_images).map_err(ours)?;
     for n in &detected.notes {

@@ -26,7 +26,7 @@ case "$1" in
       echo '{"status":"ready"}' > .next/standalone/www/ready
       echo 'chunk' > .next/static/chunk.js
     fi ;;
-  start) exec node server.js ;;
+  start) [ -d .next/standalone ] && cd .next/standalone; exec node server.js ;;
   *) echo "npm stand-in: unsupported: $*" >&2; exit 1 ;;
 esac
 "#;

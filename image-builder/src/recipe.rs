@@ -357,7 +357,8 @@ fn python(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec
     // The pip that installs into /opt/venv lives in /opt/tools, so the runtime's
     // virtualenv holds neither pip nor setuptools nor wheel.
     let pip = "/opt/tools/bin/pip --python /opt/venv/bin/python install";
-    let cached = |cache: &'static str, cmd: String, no_cache: &str| {
+    // With a cache mount, or (classic builder) `plain`: the command without a cache.
+    let mounted = |cache: &'static str, cmd: String, plain: String| {
         if o.cache_mounts {
             Step::Run {
                 caches: vec![cache],
@@ -365,8 +366,12 @@ fn python(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec
                 lint_note: None,
             }
         } else {
-            run(cmd.replacen(" install", &format!(" install {no_cache}"), 1))
+            run(plain)
         }
+    };
+    let cached = |cache: &'static str, cmd: String, no_cache: &str| {
+        let plain = cmd.replacen(" install", &format!(" install {no_cache}"), 1);
+        mounted(cache, cmd, plain)
     };
     let mut vars = vec![
         ("PIP_DISABLE_PIP_VERSION_CHECK", s("1")),
@@ -417,27 +422,15 @@ fn python(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec
         ),
         PythonDeps::Uv => {
             let cmd = s("/opt/tools/bin/uv sync --locked --no-dev --no-install-project");
-            if o.cache_mounts {
-                Step::Run {
-                    caches: vec!["/root/.cache/uv"],
-                    cmd,
-                    lint_note: None,
-                }
-            } else {
-                run(format!("{cmd} --no-cache"))
-            }
+            mounted("/root/.cache/uv", cmd.clone(), format!("{cmd} --no-cache"))
         }
         PythonDeps::Poetry => {
             let cmd = format!("{venv} && /opt/tools/bin/poetry install --only main --no-root");
-            if o.cache_mounts {
-                Step::Run {
-                    caches: vec!["/root/.cache/pypoetry"],
-                    cmd,
-                    lint_note: None,
-                }
-            } else {
-                run(format!("{cmd} --no-cache"))
-            }
+            mounted(
+                "/root/.cache/pypoetry",
+                cmd.clone(),
+                format!("{cmd} --no-cache"),
+            )
         }
         PythonDeps::Listed(deps) if deps.is_empty() => run(venv),
         PythonDeps::Listed(deps) => {
@@ -458,7 +451,7 @@ fn python(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec
         ));
     }
     b.push(run(format!(
-        "rm -rf {SYNTHETIC} {PY_LEFTOVERS} && find . -name __pycache__ -prune -exec rm -rf {{}} +"
+        "rm -rf {SYNTHETIC} {PY_LEFTOVERS} /opt/venv/bin/activate* /opt/venv/bin/Activate.ps1 && find . -name __pycache__ -prune -exec rm -rf {{}} +"
     )));
 
     let mut vars = vec![

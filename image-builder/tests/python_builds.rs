@@ -29,16 +29,22 @@ fn staged(src: &Path, component: &str) -> (tempfile::TempDir, PathBuf) {
     (t, dir)
 }
 
-/// `image-builder build DIR` on the Debian base; returns the image reference.
-fn build(dir: &Path, project: &str, base: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_image-builder"))
+/// `image-builder build DIR -o json` on the Debian base, with `extra` arguments.
+fn build_with(dir: &Path, project: &str, base: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_image-builder"))
         .arg("build")
         .arg(dir)
         .args(["--project", project, "-o", "json"])
         .args(["--base-image", &format!("builder={base}")])
         .args(["--base-image", &format!("runtime={base}")])
+        .args(extra)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// `image-builder build DIR` on the Debian base; returns the image reference.
+fn build(dir: &Path, project: &str, base: &str, extra: &[&str]) -> String {
+    let out = build_with(dir, project, base, extra);
     assert!(
         out.status.success(),
         "build failed:\n{}\n{}",
@@ -54,7 +60,7 @@ fn builds_and_answers(src: &Path, layout: &str) -> (String, String, Cleanup) {
     let base = ensure_debian_python_base();
     let (_t, dir) = staged(src, "backend");
     let project = unique(layout);
-    let image = build(&dir, &project, base);
+    let image = build(&dir, &project, base, &[]);
     let mut cleanup = Cleanup::with_images(vec![image.clone()]);
     let (uid, body) = run_and_get_python(&image, 8000, "/health", &mut cleanup);
     assert_eq!(uid, "1001", "{layout}: runs as the numeric non-root user");
@@ -135,16 +141,17 @@ fn build_arguments_reach_pip_and_stay_out_of_the_image() {
     let base = ensure_debian_python_base();
     let (_t, dir) = staged(&fixture("py-src-flat"), "backend");
     // An index that cannot answer: pip uses it, so the build fails.
-    let out = Command::new(env!("CARGO_BIN_EXE_image-builder"))
-        .arg("build")
-        .arg(&dir)
-        .args(["--project", &unique("argsbad")])
-        .args(["--base-image", &format!("builder={base}")])
-        .args(["--base-image", &format!("runtime={base}")])
-        .args(["--build-arg", "PIP_INDEX_URL=http://127.0.0.1:9/simple"])
-        .args(["--build-arg", "PIP_RETRIES=0"])
-        .output()
-        .unwrap();
+    let out = build_with(
+        &dir,
+        &unique("argsbad"),
+        base,
+        &[
+            "--build-arg",
+            "PIP_INDEX_URL=http://127.0.0.1:9/simple",
+            "--build-arg",
+            "PIP_RETRIES=0",
+        ],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(
@@ -152,23 +159,12 @@ fn build_arguments_reach_pip_and_stay_out_of_the_image() {
         "pip did not use the index:\n{err}"
     );
 
-    let project = unique("args");
-    let out = Command::new(env!("CARGO_BIN_EXE_image-builder"))
-        .arg("build")
-        .arg(&dir)
-        .args(["--project", &project, "-o", "json"])
-        .args(["--base-image", &format!("builder={base}")])
-        .args(["--base-image", &format!("runtime={base}")])
-        .args(["--build-arg", "PIP_INDEX_URL=https://pypi.org/simple"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let image = build(
+        &dir,
+        &unique("args"),
+        base,
+        &["--build-arg", "PIP_INDEX_URL=https://pypi.org/simple"],
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let image = v[0]["image"].as_str().unwrap().to_string();
     let _cleanup = Cleanup::with_images(vec![image.clone()]);
     let inspect = Command::new("docker")
         .args(["image", "inspect", &image])

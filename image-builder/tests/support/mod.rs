@@ -298,8 +298,24 @@ pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/todo-app")
 }
 
-/// Run `image`, then fetch `path` on `port` from inside the container (loopback).
+/// Run `image`, then fetch `path` on `port` from inside the container (loopback)
+/// with busybox's wget.
 pub fn run_and_get(image: &str, port: u16, path: &str, cleanup: &mut Cleanup) -> (String, String) {
+    run_and_fetch(image, port, path, cleanup, |url| {
+        vec!["wget".into(), "-qO-".into(), url.into()]
+    })
+}
+
+/// Run `image` (as its own user), then fetch `path` on `port` from inside the
+/// container with the command `fetch` makes of the URL, until it answers; returns
+/// (uid, body).
+pub fn run_and_fetch(
+    image: &str,
+    port: u16,
+    path: &str,
+    cleanup: &mut Cleanup,
+    fetch: impl Fn(&str) -> Vec<String>,
+) -> (String, String) {
     let name = unique("run");
     let out = docker(&["run", "-d", "--name", &name, "--network", "none", image]);
     assert!(
@@ -312,12 +328,15 @@ pub fn run_and_get(image: &str, port: u16, path: &str, cleanup: &mut Cleanup) ->
         .trim()
         .to_string();
     let url = format!("http://127.0.0.1:{port}{path}");
-    for _ in 0..50 {
-        let o = docker(&["exec", &name, "wget", "-qO-", &url]);
+    let mut args = vec!["exec".to_string(), name.clone()];
+    args.extend(fetch(&url));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    for _ in 0..100 {
+        let o = docker(&args);
         if o.status.success() {
-            return (user, String::from_utf8_lossy(&o.stdout).to_string());
+            return (user, String::from_utf8_lossy(&o.stdout).trim().to_string());
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
     let logs = docker(&["logs", &name]);
     panic!(
@@ -407,40 +426,22 @@ pub fn image_size(r: &str) -> u64 {
     String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
 }
 
-/// Run `image` (its own user), then fetch `path` on `port` from inside the container
-/// with the image's Python; returns (uid, body).
+/// [`run_and_fetch`] with the image's Python (the Debian base has no wget).
 pub fn run_and_get_python(
     image: &str,
     port: u16,
     path: &str,
     cleanup: &mut Cleanup,
 ) -> (String, String) {
-    let name = unique("run");
-    let out = docker(&["run", "-d", "--name", &name, "--network", "none", image]);
-    assert!(
-        out.status.success(),
-        "docker run: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    cleanup.containers.push(name.clone());
-    let user = String::from_utf8_lossy(&docker(&["exec", &name, "id", "-u"]).stdout)
-        .trim()
-        .to_string();
-    let url = format!("http://127.0.0.1:{port}{path}");
-    let get =
-        format!("import urllib.request; print(urllib.request.urlopen('{url}').read().decode())");
-    for _ in 0..100 {
-        let o = docker(&["exec", &name, "python3", "-c", &get]);
-        if o.status.success() {
-            return (user, String::from_utf8_lossy(&o.stdout).trim().to_string());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    let logs = docker(&["logs", &name]);
-    panic!(
-        "{image} did not answer {url}: {}",
-        String::from_utf8_lossy(&logs.stderr)
-    );
+    run_and_fetch(image, port, path, cleanup, |url| {
+        vec![
+            "python3".into(),
+            "-c".into(),
+            format!(
+                "import urllib.request; print(urllib.request.urlopen('{url}').read().decode())"
+            ),
+        ]
+    })
 }
 
 /// `docker run --rm --entrypoint sh IMAGE -c SCRIPT`, its stdout.

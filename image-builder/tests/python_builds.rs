@@ -179,3 +179,26 @@ fn build_arguments_reach_pip_and_stay_out_of_the_image() {
         assert!(!text.contains("PIP_INDEX_URL"), "{text}");
     }
 }
+
+#[test]
+fn a_uv_lock_out_of_date_with_its_manifest_fails_with_uvs_message_and_fix() {
+    let base = ensure_debian_python_base();
+    let (_t, dir) = staged(&fixture("py-uv-flat"), "backend");
+    let manifest = dir.join("pyproject.toml");
+    let text = fs::read_to_string(&manifest).unwrap();
+    fs::write(
+        &manifest,
+        text.replace("\"uvicorn==0.32.0\"]", "\"uvicorn==0.32.0\", \"idna\"]"),
+    )
+    .unwrap();
+    let project = unique("uvstale");
+    let out = build_with(&dir, &project, base, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("uv lock"), "uv's fix is shown:\n{err}");
+    let o = Command::new("docker")
+        .args(["images", "-q", &format!("{project}-backend")])
+        .output()
+        .unwrap();
+    assert!(o.stdout.is_empty(), "nothing is left behind");
+}

@@ -85,7 +85,7 @@ _image__builder() {
             return 0
             ;;
         image__subcmd__builder__subcmd__build)
-            opts="-o -h --base-image --stack --port --project --builder --no-cache --load --cluster --push --max-size --force --via --frontend-image --kubeconfig --context --output --help"
+            opts="-o -h --base-image --stack --port --project --builder --no-cache --build-arg --load --cluster --push --max-size --force --via --frontend-image --kubeconfig --context --output --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -109,6 +109,10 @@ _image__builder() {
                     ;;
                 --builder)
                     COMPREPLY=($(compgen -W "auto buildkit classic" -- "${cur}"))
+                    return 0
+                    ;;
+                --build-arg)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --load)
@@ -205,7 +209,7 @@ _image__builder() {
             return 0
             ;;
         image__subcmd__builder__subcmd__hash)
-            opts="-h --base-image --stack --port --project --builder --no-cache --help"
+            opts="-h --base-image --stack --port --project --builder --no-cache --build-arg --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -229,6 +233,10 @@ _image__builder() {
                     ;;
                 --builder)
                     COMPREPLY=($(compgen -W "auto buildkit classic" -- "${cur}"))
+                    return 0
+                    ;;
+                --build-arg)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -395,7 +403,7 @@ _image__builder() {
             return 0
             ;;
         image__subcmd__builder__subcmd__plan)
-            opts="-o -h --base-image --stack --port --project --builder --no-cache --output --help"
+            opts="-o -h --base-image --stack --port --project --builder --no-cache --build-arg --output --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -419,6 +427,10 @@ _image__builder() {
                     ;;
                 --builder)
                     COMPREPLY=($(compgen -W "auto buildkit classic" -- "${cur}"))
+                    return 0
+                    ;;
+                --build-arg)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --output)

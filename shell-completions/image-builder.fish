@@ -41,6 +41,7 @@ complete -c image-builder -n "__fish_image_builder_using_subcommand plan" -l pro
 complete -c image-builder -n "__fish_image_builder_using_subcommand plan" -l builder -d 'Which builder the Dockerfile is generated for' -r -f -a "auto\t'BuildKit when the engine has it (DOCKER_BUILDKIT=0 forces classic)'
 buildkit\t''
 classic\t''"
+complete -c image-builder -n "__fish_image_builder_using_subcommand plan" -l build-arg -d 'A build argument, declared where package managers run (repeatable; part of the digest, never in the image)' -r
 complete -c image-builder -n "__fish_image_builder_using_subcommand plan" -s o -l output -r -f -a "text\t''
 json\t''"
 complete -c image-builder -n "__fish_image_builder_using_subcommand plan" -l no-cache -d 'Do not use the per-file hash cache'
@@ -52,6 +53,7 @@ complete -c image-builder -n "__fish_image_builder_using_subcommand hash" -l pro
 complete -c image-builder -n "__fish_image_builder_using_subcommand hash" -l builder -d 'Which builder the Dockerfile is generated for' -r -f -a "auto\t'BuildKit when the engine has it (DOCKER_BUILDKIT=0 forces classic)'
 buildkit\t''
 classic\t''"
+complete -c image-builder -n "__fish_image_builder_using_subcommand hash" -l build-arg -d 'A build argument, declared where package managers run (repeatable; part of the digest, never in the image)' -r
 complete -c image-builder -n "__fish_image_builder_using_subcommand hash" -l no-cache -d 'Do not use the per-file hash cache'
 complete -c image-builder -n "__fish_image_builder_using_subcommand hash" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l base-image -d 'Override a stage\'s base image: builder=REF or runtime=REF (repeatable)' -r
@@ -61,6 +63,7 @@ complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l pr
 complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l builder -d 'Which builder the Dockerfile is generated for' -r -f -a "auto\t'BuildKit when the engine has it (DOCKER_BUILDKIT=0 forces classic)'
 buildkit\t''
 classic\t''"
+complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l build-arg -d 'A build argument, declared where package managers run (repeatable; part of the digest, never in the image)' -r
 complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l load -d 'Load the images into a local cluster' -r -f -a "minikube\t''
 kind\t''
 k3d\t''

@@ -106,6 +106,9 @@ pub struct PlanArgs {
     /// Do not use the per-file hash cache
     #[arg(long)]
     pub no_cache: bool,
+    /// A build argument, declared where package managers run (repeatable; part of the digest, never in the image)
+    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+    pub build_args: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,6 +269,7 @@ fn specs(args: &PlanArgs) -> anyhow::Result<Vec<ComponentSpec>> {
         .as_deref()
         .map(str::parse::<StackKind>)
         .transpose()?;
+    let build_args = crate::spec::parse_build_args(&args.build_args)?;
     Ok(default_dirs(&args.dirs)
         .into_iter()
         .map(|d| ComponentSpec {
@@ -273,6 +277,7 @@ fn specs(args: &PlanArgs) -> anyhow::Result<Vec<ComponentSpec>> {
             stack,
             port: args.port,
             project: args.project.clone(),
+            build_args: build_args.clone(),
             ..Default::default()
         })
         .collect())

@@ -39,24 +39,12 @@ pub struct NodeInfo {
     /// Next.js only: does `next.config.*` set `output: 'standalone'`?
     pub standalone: bool,
     pub next_config: Option<String>,
+    /// Next.js only: the `NEXT_PUBLIC_*` variables the code reads (`next build`
+    /// inlines them, so they are build arguments).
+    pub public_env: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PythonDeps {
-    Requirements,
-    Pyproject,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PythonInfo {
-    pub deps: PythonDeps,
-    /// FastAPI or uvicorn found among the dependencies.
-    pub asgi: bool,
-    /// `module:attribute` of the ASGI app, e.g. `main:app`.
-    pub app_module: String,
-    /// Script to run when the app is not ASGI.
-    pub script: String,
-}
+pub use crate::python::{PythonDeps, PythonInfo, PythonVersion};
 
 /// What detection found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +76,12 @@ impl Detected {
 /// A directory detection can look at: the component on disk, or a build context
 /// BuildKit holds (read through the frontend gateway).
 pub trait Tree {
-    /// The text of the file at `rel`, `None` when there is none.
-    fn read(&self, rel: &str) -> Result<Option<String>>;
+    /// The bytes of the file at `rel`, `None` when there is none.
+    fn read_bytes(&self, rel: &str) -> Result<Option<Vec<u8>>>;
+    /// The text of the file at `rel` (UTF-8, or UTF-16 with a byte-order mark).
+    fn read(&self, rel: &str) -> Result<Option<String>> {
+        Ok(self.read_bytes(rel)?.map(|b| crate::python::decode(&b)))
+    }
     fn is_file(&self, rel: &str) -> bool;
     fn is_dir(&self, rel: &str) -> bool;
     /// Entries directly in directory `rel` ("" is the top).
@@ -113,10 +105,10 @@ pub struct TreeEntry {
 pub struct FsTree<'a>(pub &'a Path);
 
 impl Tree for FsTree<'_> {
-    fn read(&self, rel: &str) -> Result<Option<String>> {
+    fn read_bytes(&self, rel: &str) -> Result<Option<Vec<u8>>> {
         let p = self.0.join(rel);
         match fs::read(&p) {
-            Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
+            Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(p, e)),
         }
@@ -196,12 +188,12 @@ pub fn detect_in(dir: &dyn Tree, spec: &ComponentSpec) -> Result<Detected> {
     if let Some(pkg) = dir.read("package.json")?
         && matches!(want, None | Some(StackKind::Nextjs) | Some(StackKind::Node))
     {
-        return detect_node(dir, &pkg, want);
+        return detect_node(dir, &pkg, want, spec);
     }
-    let req = dir.read("requirements.txt")?;
-    let pyproject = dir.read("pyproject.toml")?;
-    if (req.is_some() || pyproject.is_some()) && matches!(want, None | Some(StackKind::Python)) {
-        return detect_python(dir, req, pyproject);
+    if (dir.is_file("requirements.txt") || dir.is_file("pyproject.toml"))
+        && matches!(want, None | Some(StackKind::Python))
+    {
+        return detect_python(dir, spec);
     }
     if dir.is_file("go.mod") && matches!(want, None | Some(StackKind::Go)) {
         let mut d = Detected::new(StackKind::Go);
@@ -234,7 +226,12 @@ pub fn detect_in(dir: &dyn Tree, spec: &ComponentSpec) -> Result<Detected> {
     }
 }
 
-fn detect_node(dir: &dyn Tree, pkg_text: &str, want: Option<StackKind>) -> Result<Detected> {
+fn detect_node(
+    dir: &dyn Tree,
+    pkg_text: &str,
+    want: Option<StackKind>,
+    spec: &ComponentSpec,
+) -> Result<Detected> {
     let pkg: serde_json::Value = serde_json::from_str(pkg_text).map_err(|e| Error::Invalid {
         what: dir.display("package.json"),
         reason: format!("it is not valid JSON: {e}"),
@@ -284,6 +281,7 @@ fn detect_node(dir: &dyn Tree, pkg_text: &str, want: Option<StackKind>) -> Resul
         has_public: dir.is_dir("public"),
         standalone: false,
         next_config: None,
+        public_env: Vec::new(),
     };
     if package_manager == PackageManager::NpmInstall {
         d.notes.push(
@@ -305,9 +303,28 @@ fn detect_node(dir: &dyn Tree, pkg_text: &str, want: Option<StackKind>) -> Resul
         }
         if !info.standalone {
             d.notes.push(format!(
-                "{} does not set `output: 'standalone'`, which the image needs (it copies only .next/standalone): add `output: 'standalone'` to the config object in {}",
-                info.next_config.as_deref().unwrap_or("no next.config.* exists and so"),
+                "{} does not set `output: 'standalone'`: the image runs `next start` from a pruned production install (the whole production node_modules); standalone output copies only the files the server uses, usually several times smaller: add `output: 'standalone'` to the config object in {}",
+                info.next_config.as_deref().unwrap_or("no next.config.* exists and so it"),
                 info.next_config.as_deref().unwrap_or("a new next.config.mjs (`export default { output: 'standalone' }`)")
+            ));
+        }
+        info.public_env = public_env(dir)?;
+        if !info.public_env.is_empty() {
+            let (set, unset): (Vec<&String>, Vec<&String>) = info
+                .public_env
+                .iter()
+                .partition(|n| spec.build_args.contains_key(*n));
+            let list = |v: &[&String]| {
+                if v.is_empty() {
+                    "-".to_string()
+                } else {
+                    v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                }
+            };
+            d.notes.push(format!(
+                "`next build` inlines the NEXT_PUBLIC_* variables the code reads; set from build arguments: {}; not set (the code's fallback applies): {}",
+                list(&set),
+                list(&unset)
             ));
         }
     } else if info.main.is_none() && !info.has_start_script {
@@ -319,69 +336,60 @@ fn detect_node(dir: &dyn Tree, pkg_text: &str, want: Option<StackKind>) -> Resul
     Ok(d)
 }
 
+/// The `NEXT_PUBLIC_*` names the sources read, sorted.
+fn public_env(dir: &dyn Tree) -> Result<Vec<String>> {
+    let re = regex::Regex::new(r"\bNEXT_PUBLIC_[A-Z0-9_]+").expect("valid regex");
+    let mut found = std::collections::BTreeSet::new();
+    let mut todo = vec![String::new()];
+    let mut files = 0;
+    while let Some(d) = todo.pop() {
+        for e in dir.list(&d)? {
+            let rel = if d.is_empty() {
+                e.name.clone()
+            } else {
+                format!("{d}/{}", e.name)
+            };
+            if e.is_dir {
+                if !matches!(
+                    e.name.as_str(),
+                    "node_modules" | ".next" | ".git" | "public" | "out"
+                ) {
+                    todo.push(rel);
+                }
+            } else if e.is_file
+                && [".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs"]
+                    .iter()
+                    .any(|x| e.name.ends_with(x))
+                && files < 5000
+            {
+                files += 1;
+                if let Some(text) = dir.read(&rel)? {
+                    found.extend(re.find_iter(&text).map(|m| m.as_str().to_string()));
+                }
+            }
+        }
+    }
+    Ok(found.into_iter().collect())
+}
+
 fn standalone_re() -> regex::Regex {
     regex::Regex::new(r#"output\s*:\s*["'`]standalone["'`]"#).expect("valid regex")
 }
 
-fn detect_python(
-    dir: &dyn Tree,
-    req: Option<String>,
-    pyproject: Option<String>,
-) -> Result<Detected> {
-    let deps_text = format!(
-        "{}\n{}",
-        req.as_deref().unwrap_or(""),
-        pyproject.as_deref().unwrap_or("")
-    )
-    .to_ascii_lowercase();
-    let asgi = deps_text.contains("fastapi") || deps_text.contains("uvicorn");
-    let deps = if req.is_some() {
-        PythonDeps::Requirements
-    } else {
-        PythonDeps::Pyproject
-    };
-    // Find `app = FastAPI(` in the usual places.
-    let mut app_module = None;
-    for (file, module) in [
-        ("main.py", "main"),
-        ("app.py", "app"),
-        ("app/main.py", "app.main"),
-        ("src/main.py", "src.main"),
-        ("server.py", "server"),
-    ] {
-        if let Some(text) = dir.read(file)? {
-            if let Some(c) = fastapi_re().captures(&text) {
-                app_module = Some(format!("{module}:{}", &c[1]));
-                break;
-            }
-            if app_module.is_none() && asgi {
-                app_module = Some(format!("{module}:app"));
-            }
-        }
-    }
-    let script = ["main.py", "app.py", "server.py"]
-        .iter()
-        .find(|f| dir.is_file(f))
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "main.py".into());
+fn detect_python(dir: &dyn Tree, spec: &ComponentSpec) -> Result<Detected> {
     let mut d = Detected::new(StackKind::Python);
-    if asgi && app_module.is_none() {
-        d.notes.push(
-            "FastAPI/uvicorn is a dependency but no `app = FastAPI()` was found in main.py, app.py or app/main.py: assuming `main:app`".into(),
-        );
+    let mut info = crate::python::detect(dir, &mut d.notes)?;
+    if let Some(m) = &spec.module {
+        crate::python::set_module(dir, &mut info, m)?;
+        d.notes.retain(|n| {
+            !n.starts_with("the ASGI app is in")
+                && !n.starts_with("FastAPI/uvicorn is a dependency")
+        });
+        d.notes
+            .push(format!("the ASGI app is `{m}`, as `module:` says"));
     }
-    d.python = Some(PythonInfo {
-        deps,
-        asgi,
-        app_module: app_module.unwrap_or_else(|| "main:app".into()),
-        script,
-    });
+    d.python = Some(info);
     Ok(d)
-}
-
-fn fastapi_re() -> regex::Regex {
-    regex::Regex::new(r"(?m)^([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^=]*)?=\s*(?:fastapi\.)?FastAPI\(")
-        .expect("valid regex")
 }
 
 fn first_cmd(dir: &dyn Tree) -> Option<String> {

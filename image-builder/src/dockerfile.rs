@@ -52,6 +52,7 @@ fn render_step(s: &mut String, step: &Step) {
 pub fn instruction(step: &Step) -> String {
     match step {
         Step::Workdir(d) => format!("WORKDIR {d}"),
+        Step::Arg(name) => format!("ARG {name}"),
         Step::Env(pairs) => {
             let parts: Vec<String> = pairs
                 .iter()

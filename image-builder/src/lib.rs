@@ -24,6 +24,7 @@ pub mod ignore;
 pub mod load;
 pub mod plan;
 pub mod push;
+pub mod python;
 pub mod recipe;
 pub mod spec;
 pub mod term;

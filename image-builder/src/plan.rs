@@ -92,7 +92,9 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
     validate_repo(&image)?;
     let detected: Detected = detect::detect(&dir, spec)?;
     let port = spec.port.unwrap_or_else(|| detected.stack.default_port());
+    crate::spec::check_build_arg_names(&spec.build_args)?;
     let base = spec.base_images.merged(&opts.base_images);
+    python_version_check(&detected, &base)?;
     let generated = dockerfile::generate(
         &detected,
         &GenOptions {
@@ -100,6 +102,8 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
             port,
             base: &base,
             cache_mounts: opts.builder == BuilderKind::BuildKit,
+            command: spec.command.as_deref(),
+            build_args: spec.build_args.keys().cloned().collect(),
         },
     );
     let (text, dockerfile_name) = match &generated {
@@ -158,6 +162,14 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
         platform: spec.platform.clone(),
         base_images: base,
     })
+}
+
+/// An unsatisfiable Python version is an error unless both images are set by hand.
+pub fn python_version_check(d: &Detected, base: &BaseImages) -> Result<()> {
+    match d.python.as_ref().and_then(|p| p.version.error()) {
+        Some(e) if base.builder.is_none() || base.runtime.is_none() => Err(e),
+        _ => Ok(()),
+    }
 }
 
 fn validate_repo(image: &str) -> Result<()> {

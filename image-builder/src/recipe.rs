@@ -5,6 +5,7 @@
 //! BuildKit frontend. Both come from [`recipe`], so the two paths cannot drift apart.
 
 use crate::detect::{Detected, PackageManager, PythonDeps};
+use crate::python::pythonpath_value;
 use crate::spec::{BaseImages, StackKind};
 
 /// The numeric user every generated image runs as.
@@ -29,12 +30,23 @@ pub struct GenOptions<'a> {
     pub base: &'a BaseImages,
     /// Use BuildKit cache mounts for package downloads.
     pub cache_mounts: bool,
+    /// The command the image runs, instead of the one the recipe would choose.
+    pub command: Option<&'a [String]>,
+    /// Names of the build arguments, declared where package managers and builds run.
+    pub build_args: Vec<String>,
+}
+
+fn args(o: &GenOptions<'_>) -> impl Iterator<Item = Step> {
+    o.build_args.iter().cloned().map(Step::Arg)
 }
 
 /// One step of a stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     Workdir(String),
+    /// A build argument: its value is in the environment of the stage's later `RUN`
+    /// steps, never in the image's configuration.
+    Arg(String),
     /// Variables set in order; a value may refer to earlier ones as `$NAME`.
     Env(Vec<(String, String)>),
     /// Copy `srcs` (relative to the context, or absolute in stage `from`) to `dest`
@@ -86,15 +98,27 @@ pub fn default_bases(stack: StackKind) -> (&'static str, &'static str) {
 /// own Dockerfile is its recipe).
 pub fn recipe(d: &Detected, o: &GenOptions<'_>) -> Option<Recipe> {
     let (db, dr) = default_bases(d.stack);
+    let py_image = d.python.as_ref().and_then(|p| p.version.image());
+    let (db, dr) = match &py_image {
+        Some(i) => (i.as_str(), i.as_str()),
+        None => (db, dr),
+    };
     let builder = o.base.builder.as_deref().unwrap_or(db);
     let runtime = o.base.runtime.as_deref().unwrap_or(dr);
-    let stages = match d.stack {
+    let mut stages = match d.stack {
         StackKind::Dockerfile => return None,
         StackKind::Nextjs | StackKind::Node => node(d, o, builder, runtime),
         StackKind::Python => python(d, o, builder, runtime),
         StackKind::Go => go(d, o, builder, runtime),
         StackKind::Binary => binary(d, o, runtime),
     };
+    if let Some(command) = o.command
+        && let Some(last) = stages.last_mut()
+    {
+        last.steps
+            .retain(|st| !matches!(st, Step::Cmd(_) | Step::Entrypoint(_)));
+        last.steps.push(Step::Cmd(command.to_vec()));
+    }
     Some(Recipe {
         component: o.component.to_string(),
         stack: d.stack,
@@ -210,6 +234,7 @@ fn node(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<S
     let (files, install) = install_step(pm, o.cache_mounts);
 
     let mut deps = vec![Step::Workdir(s("/app"))];
+    deps.extend(args(o));
     if next {
         deps.push(env(&[("NEXT_TELEMETRY_DISABLED", s("1"))]));
     }
@@ -217,6 +242,12 @@ fn node(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<S
     deps.push(install);
 
     let mut build = vec![Step::Workdir(s("/app"))];
+    // `next build` inlines NEXT_PUBLIC_* values: the code's are build arguments too.
+    let mut build_args: Vec<String> = o.build_args.clone();
+    build_args.extend(info.public_env.iter().cloned());
+    build_args.sort();
+    build_args.dedup();
+    build.extend(build_args.into_iter().map(Step::Arg));
     if next {
         build.push(env(&[
             ("NEXT_TELEMETRY_DISABLED", s("1")),
@@ -226,10 +257,19 @@ fn node(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<S
     build.push(copy_from("deps", "/app/node_modules", "./node_modules"));
     build.push(copy(&["."], "."));
     if next {
-        build.push(run(if info.has_build_script {
+        let next_build = if info.has_build_script {
             run_script(pm, "build")
         } else {
             s("npx --no-install next build")
+        };
+        build.push(run(if info.standalone {
+            next_build
+        } else {
+            // `next start` runs from the whole app: keep production dependencies only.
+            format!(
+                "{next_build} && {} && rm -rf {SYNTHETIC} .next/cache",
+                prune_cmd(pm)
+            )
         }));
     } else if info.has_build_script {
         build.push(run(format!(
@@ -242,7 +282,20 @@ fn node(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<S
     }
 
     let mut rt = vec![Step::Workdir(s("/app"))];
-    if next {
+    if next && !info.standalone {
+        rt.push(env(&[
+            ("NODE_ENV", s("production")),
+            ("NEXT_TELEMETRY_DISABLED", s("1")),
+            ("PORT", o.port.to_string()),
+        ]));
+        rt.push(copy_from("build", "/app", "./"));
+        tail(&mut rt, o.port);
+        rt.push(Step::Cmd(if info.has_start_script {
+            vec![s("npm"), s("start")]
+        } else {
+            vec![s("node_modules/.bin/next"), s("start")]
+        }));
+    } else if next {
         rt.push(env(&[
             ("NODE_ENV", s("production")),
             ("NEXT_TELEMETRY_DISABLED", s("1")),
@@ -287,47 +340,132 @@ fn node(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<S
     ]
 }
 
+/// The installers the Python recipe puts in the builder's `/opt/tools` (pinned, so
+/// the step that installs them is cached once and for all).
+pub const UV_PIN: &str = "uv==0.13.9";
+pub const POETRY_PIN: &str = "poetry==2.5.1";
+
+/// What a Python build leaves in /app that the image must not carry.
+const PY_LEFTOVERS: &str = "build dist ./*.egg-info ./src/*.egg-info .venv venv tests .pytest_cache .mypy_cache .ruff_cache";
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
 fn python(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<Stage> {
     let info = d.python.clone().expect("python info for a python stack");
-    let pip = |args: String| {
+    // The pip that installs into /opt/venv lives in /opt/tools, so the runtime's
+    // virtualenv holds neither pip nor setuptools nor wheel.
+    let pip = "/opt/tools/bin/pip --python /opt/venv/bin/python install";
+    // With a cache mount, or (classic builder) `plain`: the command without a cache.
+    let mounted = |cache: &'static str, cmd: String, plain: String| {
         if o.cache_mounts {
             Step::Run {
-                caches: vec!["/root/.cache/pip"],
-                cmd: format!("/opt/venv/bin/pip install {args}"),
+                caches: vec![cache],
+                cmd,
                 lint_note: None,
             }
         } else {
-            run(format!("/opt/venv/bin/pip install --no-cache-dir {args}"))
+            run(plain)
         }
     };
-    let mut b = vec![
-        Step::Workdir(s("/app")),
-        env(&[
-            ("PIP_DISABLE_PIP_VERSION_CHECK", s("1")),
-            ("PYTHONDONTWRITEBYTECODE", s("1")),
-        ]),
-        run("python -m venv /opt/venv"),
+    let cached = |cache: &'static str, cmd: String, no_cache: &str| {
+        let plain = cmd.replacen(" install", &format!(" install {no_cache}"), 1);
+        mounted(cache, cmd, plain)
+    };
+    let mut vars = vec![
+        ("PIP_DISABLE_PIP_VERSION_CHECK", s("1")),
+        ("PYTHONDONTWRITEBYTECODE", s("1")),
     ];
-    match info.deps {
-        PythonDeps::Requirements => {
-            b.push(copy(&["requirements.txt"], "./"));
-            b.push(pip(s("-r requirements.txt")));
-            b.push(copy(&["."], "."));
-            b.push(run(format!("rm -f {SYNTHETIC}")));
+    let tool = match &info.deps {
+        PythonDeps::Uv => {
+            vars.extend([
+                ("UV_PROJECT_ENVIRONMENT", s("/opt/venv")),
+                ("UV_PYTHON_DOWNLOADS", s("never")),
+                // uv trusts the image's CA store (and so a corporate proxy's CA).
+                ("UV_NATIVE_TLS", s("1")),
+                ("UV_LINK_MODE", s("copy")),
+            ]);
+            Some(UV_PIN)
         }
-        PythonDeps::Pyproject => {
-            b.push(copy(&["."], "."));
-            b.push(pip(format!(". && rm -f {SYNTHETIC}")));
+        PythonDeps::Poetry => {
+            vars.extend([
+                ("POETRY_NO_INTERACTION", s("1")),
+                ("VIRTUAL_ENV", s("/opt/venv")),
+            ]);
+            Some(POETRY_PIN)
         }
+        _ => None,
+    };
+    let mut b = vec![Step::Workdir(s("/app"))];
+    b.extend(args(o));
+    b.push(env(&vars));
+    b.push(match tool {
+        Some(t) => cached(
+            "/root/.cache/pip",
+            format!("python -m venv /opt/tools && /opt/tools/bin/pip install {t}"),
+            "--no-cache-dir",
+        ),
+        None => run("python -m venv /opt/tools"),
+    });
+    let manifests = info.deps.manifests();
+    if !manifests.is_empty() {
+        let m: Vec<&str> = manifests.iter().map(String::as_str).collect();
+        b.push(copy(&m, "./"));
+    }
+    let venv = "python -m venv --without-pip /opt/venv";
+    b.push(match &info.deps {
+        PythonDeps::Requirements(f) => cached(
+            "/root/.cache/pip",
+            format!("{venv} && {pip} -r {f}"),
+            "--no-cache-dir",
+        ),
+        PythonDeps::Uv => {
+            let cmd = s("/opt/tools/bin/uv sync --locked --no-dev --no-install-project");
+            mounted("/root/.cache/uv", cmd.clone(), format!("{cmd} --no-cache"))
+        }
+        PythonDeps::Poetry => {
+            let cmd = format!("{venv} && /opt/tools/bin/poetry install --only main --no-root");
+            mounted(
+                "/root/.cache/pypoetry",
+                cmd.clone(),
+                format!("{cmd} --no-cache"),
+            )
+        }
+        PythonDeps::Listed(deps) if deps.is_empty() => run(venv),
+        PythonDeps::Listed(deps) => {
+            let quoted: Vec<String> = deps.iter().map(|x| shell_quote(x)).collect();
+            cached(
+                "/root/.cache/pip",
+                format!("{venv} && {pip} {}", quoted.join(" ")),
+                "--no-cache-dir",
+            )
+        }
+    });
+    b.push(copy(&["."], "."));
+    if info.package {
+        b.push(cached(
+            "/root/.cache/pip",
+            format!("{pip} --no-deps ."),
+            "--no-cache-dir",
+        ));
+    }
+    b.push(run(format!(
+        "rm -rf {SYNTHETIC} {PY_LEFTOVERS} /opt/venv/bin/activate* /opt/venv/bin/Activate.ps1 && find . -name __pycache__ -prune -exec rm -rf {{}} +"
+    )));
+
+    let mut vars = vec![
+        ("PYTHONDONTWRITEBYTECODE", s("1")),
+        ("PYTHONUNBUFFERED", s("1")),
+        ("PATH", s("/opt/venv/bin:$PATH")),
+        ("PORT", o.port.to_string()),
+    ];
+    if !info.pythonpath.is_empty() {
+        vars.push(("PYTHONPATH", pythonpath_value(&info.pythonpath)));
     }
     let mut rt = vec![
         Step::Workdir(s("/app")),
-        env(&[
-            ("PYTHONDONTWRITEBYTECODE", s("1")),
-            ("PYTHONUNBUFFERED", s("1")),
-            ("PATH", s("/opt/venv/bin:$PATH")),
-            ("PORT", o.port.to_string()),
-        ]),
+        env(&vars),
         copy_from("builder", "/opt/venv", "/opt/venv"),
         copy_from("builder", "/app", "./"),
     ];
@@ -368,8 +506,9 @@ fn go(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<Sta
     } else {
         (Vec::new(), Vec::new())
     };
-    let b = vec![
-        Step::Workdir(s("/src")),
+    let mut b = vec![Step::Workdir(s("/src"))];
+    b.extend(args(o));
+    b.extend([
         env(&[("CGO_ENABLED", s("0"))]),
         copy(&["go.mod", "go.sum*"], "./"),
         Step::Run {
@@ -383,7 +522,7 @@ fn go(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<Sta
             cmd: format!("go build -trimpath -ldflags=\"-s -w\" -o /out/app {pkg}"),
             lint_note: None,
         },
-    ];
+    ]);
     let mut rt = vec![
         copy_from(
             "builder",

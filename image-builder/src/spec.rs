@@ -120,6 +120,51 @@ impl BaseImages {
     }
 }
 
+/// Parse `NAME=VALUE` build arguments (`--build-arg`).
+pub fn parse_build_args<S: AsRef<str>>(args: &[S]) -> Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for a in args {
+        let a = a.as_ref();
+        let (k, v) = a.split_once('=').ok_or_else(|| Error::Invalid {
+            what: format!("--build-arg `{}`", a.split(' ').next().unwrap_or(a)),
+            reason: "expected NAME=VALUE".into(),
+            fix: "write e.g. `--build-arg PIP_INDEX_URL=https://pypi.example.com/simple`".into(),
+        })?;
+        m.insert(k.to_string(), v.to_string());
+    }
+    check_build_arg_names(&m)?;
+    Ok(m)
+}
+
+/// Build argument names are identifiers: the Dockerfile's `ARG` and the shell
+/// that reads them accept nothing else.
+pub fn check_build_arg_names(args: &BTreeMap<String, String>) -> Result<()> {
+    for k in args.keys() {
+        let ok = k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(Error::Invalid {
+                what: format!("build argument `{k}`"),
+                reason: "a build argument's name must be letters, digits and `_`, not starting with a digit".into(),
+                fix: format!(
+                    "rename it, e.g. `{}`",
+                    {
+                        let mut n: String = k
+                            .chars()
+                            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+                            .collect();
+                        if n.is_empty() || n.starts_with(|c: char| c.is_ascii_digit()) {
+                            n.insert(0, '_');
+                        }
+                        n
+                    }
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// One component to build. Also the shape of a component in a project file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -147,6 +192,10 @@ pub struct ComponentSpec {
     pub target: Option<String>,
     /// Platform, e.g. `linux/amd64` (part of the digest).
     pub platform: Option<String>,
+    /// Python: the ASGI app uvicorn runs, `MODULE:ATTR` (instead of the detected one).
+    pub module: Option<String>,
+    /// The command the image runs (instead of the detected one).
+    pub command: Option<Vec<String>>,
 }
 
 impl ComponentSpec {

@@ -53,6 +53,18 @@ fn fixtures(root: &Path) -> Vec<(String, std::path::PathBuf)> {
             ("next.config.mjs", cfg),
         ],
     ));
+    // No standalone output, NEXT_PUBLIC_* values read by the code.
+    v.push(mk(
+        "next-start",
+        &[
+            ("package.json", r#"{"dependencies":{"next":"15.0.0"},"scripts":{"build":"next build","start":"next start"}}"#),
+            ("package-lock.json", "{}"),
+            ("next.config.ts", "export default {};\n"),
+            ("src/app/page.tsx", "const api = process.env.NEXT_PUBLIC_API_URL || 'http://localhost:8000';\n"),
+            ("src/lib/auth.ts", "export const url = process.env.NEXT_PUBLIC_AUTH_URL;\n"),
+            ("node_modules/x/index.js", "process.env.NEXT_PUBLIC_NOT_OURS\n"),
+        ],
+    ));
     v.push(mk(
         "node-npm",
         &[
@@ -93,6 +105,76 @@ fn fixtures(root: &Path) -> Vec<(String, std::path::PathBuf)> {
         &[
             ("requirements.txt", "requests\n"),
             ("main.py", "print(1)\n"),
+        ],
+    ));
+    // The FastAPI shapes of real apps (see docs/images.md, "Python").
+    let fastapi = "from fastapi import FastAPI\n\napp = FastAPI()\n";
+    v.push(mk(
+        "python-uv-flat",
+        &[
+            (
+                "pyproject.toml",
+                "[project]\nname = \"todo\"\nversion = \"0.1.0\"\nrequires-python = \">=3.12\"\ndependencies = [\"fastapi>=0.115\", \"uvicorn>=0.30\"]\n\n[dependency-groups]\ndev = [\"pytest\"]\n",
+            ),
+            ("uv.lock", "version = 1\n[[package]]\nname = \"fastapi\"\n"),
+            ("app/__init__.py", ""),
+            ("app/main.py", fastapi),
+            ("alembic/env.py", ""),
+        ],
+    ));
+    v.push(mk(
+        "python-poetry",
+        &[
+            (
+                "pyproject.toml",
+                "[tool.poetry]\nname = \"todo\"\nversion = \"0.1.0\"\n\n[tool.poetry.dependencies]\npython = \"^3.11\"\nfastapi = \"^0.115\"\nuvicorn = \"^0.32\"\n",
+            ),
+            ("poetry.lock", ""),
+            (".python-version", "3.12\n"),
+            ("main.py", fastapi),
+        ],
+    ));
+    v.push(mk(
+        "python-src-flat",
+        &[
+            ("requirements.txt", "fastapi\nuvicorn\n"),
+            ("runtime.txt", "python-3.13.1\n"),
+            ("src/config.py", "settings = {}\n"),
+            (
+                "src/main.py",
+                "from config import settings\nfrom fastapi import FastAPI\napp = FastAPI()\n",
+            ),
+        ],
+    ));
+    v.push(mk(
+        "python-src-package",
+        &[
+            (
+                "pyproject.toml",
+                "[project]\nname = \"backend\"\nversion = \"0.1.0\"\ndependencies = [\"fastapi\", \"uvicorn[standard]\"]\n\n[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n",
+            ),
+            ("uv.lock", ""),
+            ("src/backend/__init__.py", ""),
+            ("src/backend/main.py", "from .routes import router\nfrom fastapi import FastAPI\napp = FastAPI()\n"),
+            ("src/backend/routes.py", ""),
+        ],
+    ));
+    v.push(mk(
+        "python-launcher",
+        &[
+            ("requirements.txt", "fastapi\nuvicorn\n"),
+            ("main.py", "import uvicorn\n\nif __name__ == \"__main__\":\n    uvicorn.run(\"app.main:app\")\n"),
+            ("app/main.py", fastapi),
+        ],
+    ));
+    v.push(mk(
+        "python-listed",
+        &[
+            (
+                "pyproject.toml",
+                "[project]\nname = \"x\"\nversion = \"1\"\ndependencies = [\"fastapi>=0.115,<1\", \"uvicorn\"]\n",
+            ),
+            ("main.py", fastapi),
         ],
     ));
     v.push(mk(

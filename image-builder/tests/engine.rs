@@ -150,7 +150,10 @@ async fn failing_step(builder: BuilderKind) {
     let text = err.to_string();
     assert!(matches!(err, Error::Build(_)), "{text}");
     assert_eq!(err.exit_code(), image_builder::error::exit::BUILD);
-    assert!(text.contains("pip install"), "the step is shown: {text}");
+    assert!(
+        text.contains("pip --python /opt/venv/bin/python install"),
+        "the step is shown: {text}"
+    );
     assert!(
         text.contains("No matching distribution found for nonexistent-package"),
         "output shown: {text}"

@@ -99,6 +99,23 @@ fn fixtures(root: &Path) -> Vec<(&'static str, std::path::PathBuf, Vec<String>)>
         fs::write(d.join(".env"), "DATABASE_URL=postgres://secret\n").unwrap();
         v.push((name, d, bases(base, base)));
     }
+    // Build arguments reach the installer in both paths (the stand-in pip records
+    // PIP_INDEX_URL), and a src/ app gets the same PYTHONPATH.
+    let args = root.join("backend-args");
+    copy_dir(&examples().join("backend"), &args);
+    let mut extra = bases(PYTHON_BASE, PYTHON_BASE);
+    extra.extend([
+        "--build-arg".to_string(),
+        "PIP_INDEX_URL=https://pypi.example.com/simple".to_string(),
+    ]);
+    v.push(("backend-args", args, extra));
+    let src = root.join("backend-src");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/py-src-flat"),
+        &src,
+    );
+    v.push(("backend-src", src, bases(PYTHON_BASE, PYTHON_BASE)));
+
     let node = root.join("node");
     fs::create_dir_all(&node).unwrap();
     fs::write(node.join("package.json"), r#"{"main":"server.js"}"#).unwrap();

@@ -232,11 +232,11 @@ impl ContextTree {
 }
 
 impl Tree for ContextTree {
-    fn read(&self, rel: &str) -> Result<Option<String>> {
+    fn read_bytes(&self, rel: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
             .node(rel)
             .filter(|n| n.kind == EntryKind::File)
-            .map(|n| String::from_utf8_lossy(&n.data).into_owned()))
+            .map(|n| n.data.clone()))
     }
     fn is_file(&self, rel: &str) -> bool {
         self.node(rel).is_some_and(|n| n.kind == EntryKind::File)

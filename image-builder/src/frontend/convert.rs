@@ -23,6 +23,8 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 pub struct StageState {
     pub fs: State,
     env: Vec<(String, String)>,
+    /// Build arguments declared so far (for `RUN`, not the image's configuration).
+    args: Vec<(String, String)>,
     cwd: String,
     user: String,
     cmd_set: bool,
@@ -153,11 +155,23 @@ fn start(g: &mut Graph, from: &str, stage: &str, bases: &BaseConfigs) -> StageSt
     StageState {
         fs,
         env,
+        args: Vec::new(),
         cwd,
         user,
         cmd_set: false,
         image,
     }
+}
+
+/// The environment of a `RUN`: build arguments, overridden by `ENV` of the same name.
+fn run_env(args: &[(String, String)], env: &[(String, String)]) -> Vec<String> {
+    let mut v: Vec<(String, String)> = args
+        .iter()
+        .filter(|(k, _)| !env.iter().any(|(e, _)| e == k))
+        .cloned()
+        .collect();
+    v.extend(env.iter().cloned());
+    env_strings(&v)
 }
 
 fn env_strings(env: &[(String, String)]) -> Vec<String> {
@@ -166,13 +180,14 @@ fn env_strings(env: &[(String, String)]) -> Vec<String> {
 
 /// Convert the stages up to `target` (the last one when `None`); returns the final
 /// stage. `context` is the build context; `bases` holds every base image's
-/// configuration.
+/// configuration; `build_args` the values of the build arguments.
 pub fn convert(
     g: &mut Graph,
     r: &Recipe,
     context: &State,
     bases: &BaseConfigs,
     target: Option<&str>,
+    build_args: &BTreeMap<String, String>,
 ) -> Result<StageState> {
     let last = match target {
         Some(t) => r
@@ -200,7 +215,7 @@ pub fn convert(
         let n = stage.steps.len() + 1;
         for (i, step) in stage.steps.iter().enumerate() {
             let name = format!("[{} {}/{n}] {}", stage.name, i + 2, instruction(step));
-            apply(g, &mut st, step, &name, context, &done)?;
+            apply(g, &mut st, step, &name, context, &done, build_args)?;
         }
         let cfg = config_mut(&mut st.image);
         cfg.insert("Env".into(), json!(env_strings(&st.env)));
@@ -220,8 +235,16 @@ fn apply(
     name: &str,
     context: &State,
     done: &BTreeMap<&str, StageState>,
+    build_args: &BTreeMap<String, String>,
 ) -> Result<()> {
     match step {
+        Step::Arg(name) => {
+            // Like the Dockerfile frontend: an argument without a value is unset.
+            if let Some(v) = build_args.get(name) {
+                st.args.retain(|(k, _)| k != name);
+                st.args.push((name.clone(), v.clone()));
+            }
+        }
         Step::Workdir(d) => {
             st.cwd = resolve(&st.cwd, d).trim_end_matches('/').to_string();
             if st.cwd.is_empty() {
@@ -277,7 +300,7 @@ fn apply(
                 &st.fs,
                 &Exec {
                     args: vec!["/bin/sh".into(), "-c".into(), cmd.clone()],
-                    env: env_strings(&st.env),
+                    env: run_env(&st.args, &st.env),
                     cwd: st.cwd.clone(),
                     user: st.user.clone(),
                     caches: caches

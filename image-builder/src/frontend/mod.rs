@@ -319,15 +319,28 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
     } else {
         Scope::Full
     };
-    let tree = ContextTree::load(b, &inp.context_ref, &matcher, scope)
+    let mut tree = ContextTree::load(b, &inp.context_ref, &matcher, scope)
         .await
         .map_err(ours)?;
+    // Python and Node detection read the app's sources (entry points, NEXT_PUBLIC_*
+    // names), not only the top-level files: they see the whole context.
+    if scope == Scope::Detection
+        && ["package.json", "requirements.txt", "pyproject.toml"]
+            .iter()
+            .any(|f| detect::Tree::is_file(&tree, f))
+    {
+        tree = ContextTree::load(b, &inp.context_ref, &matcher, Scope::Full)
+            .await
+            .map_err(ours)?;
+    }
     let detected = detect::detect_in(&tree, &spec).map_err(ours)?;
+    crate::plan::python_version_check(&detected, &spec.base_images).map_err(ours)?;
     for n in &detected.notes {
         eprintln!("note: {n}");
     }
     let mut build_args = spec.build_args.clone();
     build_args.extend(inv.prefixed("build-arg:"));
+    crate::spec::check_build_arg_names(&build_args).map_err(ours)?;
     let target = inv
         .opt("target")
         .map(str::to_string)
@@ -384,6 +397,8 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
             port,
             base: &spec.base_images,
             cache_mounts: true,
+            command: spec.command.as_deref(),
+            build_args: build_args.keys().cloned().collect(),
         },
     )
     .expect("a generated stack has a recipe");
@@ -419,8 +434,15 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
         })?;
         bases.insert(st.from.clone(), cfg);
     }
-    let mut fin =
-        convert::convert(&mut g, &r, &inp.context, &bases, target.as_deref()).map_err(ours)?;
+    let mut fin = convert::convert(
+        &mut g,
+        &r,
+        &inp.context,
+        &bases,
+        target.as_deref(),
+        &build_args,
+    )
+    .map_err(ours)?;
     convert::set_labels(&mut fin.image, &labels);
     let mut result = solve(b, &g, &fin.fs).await?;
     result.metadata.insert(

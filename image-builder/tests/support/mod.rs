@@ -26,7 +26,7 @@ case "$1" in
       echo '{"status":"ready"}' > .next/standalone/www/ready
       echo 'chunk' > .next/static/chunk.js
     fi ;;
-  start) exec node server.js ;;
+  start) [ -d .next/standalone ] && cd .next/standalone; exec node server.js ;;
   *) echo "npm stand-in: unsupported: $*" >&2; exit 1 ;;
 esac
 "#;
@@ -40,17 +40,19 @@ exec /bin/busybox httpd -f -p "0.0.0.0:${PORT:-3000}" -h "$dir"
 const PYTHON: &str = r#"#!/bin/sh
 # stand-in python: `-m venv DIR` makes a venv with the stand-in pip
 if [ "$1" = -m ] && [ "$2" = venv ]; then
-  mkdir -p "$3/bin" "$3/lib"
-  cp /usr/local/bin/pip "$3/bin/pip"
-  ln -s /usr/local/bin/python "$3/bin/python"
+  shift 2; pip=1; [ "$1" = --without-pip ] && { pip=; shift; }
+  mkdir -p "$1/bin" "$1/lib"
+  [ -n "$pip" ] && cp /usr/local/bin/pip "$1/bin/pip"
+  ln -s /usr/local/bin/python "$1/bin/python"
   exit 0
 fi
 exec /usr/local/bin/uvicorn app --port "${PORT:-8000}"
 "#;
 
 const PIP: &str = r#"#!/bin/sh
-# stand-in pip: "installs" requirements into the venv next to it
+# stand-in pip: "installs" requirements into the venv next to it (or --python's)
 venv="$(dirname "$(dirname "$0")")"
+[ "$1" = --python ] && { venv="$(dirname "$(dirname "$2")")"; shift 2; }
 [ "$1" = install ] || { echo "pip stand-in: unsupported: $*" >&2; exit 1; }
 req=""
 while [ $# -gt 0 ]; do [ "$1" = -r ] && req="$2"; shift; done
@@ -60,6 +62,8 @@ if [ -n "$req" ] && grep -q nonexistent-package "$req"; then
   exit 1
 fi
 mkdir -p "$venv/lib"; [ -n "$req" ] && cp "$req" "$venv/lib/installed.txt"
+# What a build argument set, so that builds can be compared.
+echo "index=${PIP_INDEX_URL:-}" > "$venv/lib/index.txt"
 cp /usr/local/bin/uvicorn "$venv/bin/uvicorn"
 exit 0
 "#;
@@ -87,6 +91,28 @@ fn docker(args: &[&str]) -> std::process::Output {
         .expect("docker CLI runs")
 }
 
+/// The label holding the hash a test base was made from.
+pub const BASE_KEY_LABEL: &str = "dev.kubectl-todo.test-base-key";
+
+pub fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The value of label `label` on image `r`, `None` when the image does not exist.
+pub fn label_of(r: &str, label: &str) -> Option<String> {
+    let o = docker(&[
+        "image",
+        "inspect",
+        "-f",
+        &format!("{{{{index .Config.Labels \"{label}\"}}}}"),
+        r,
+    ]);
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
 pub fn image_exists(r: &str) -> bool {
     docker(&["image", "inspect", r]).status.success()
 }
@@ -102,10 +128,12 @@ pub fn ensure_base_images() {
         (PYTHON_BASE, true),
         (BUSYBOX_BASE, false),
     ] {
-        if image_exists(name) {
+        let tar = rootfs_tar(with_tools);
+        // Keyed by the content, so a changed stand-in replaces a stale image.
+        let key = hex_sha256(&tar);
+        if label_of(name, BASE_KEY_LABEL).as_deref() == Some(key.as_str()) {
             continue;
         }
-        let tar = rootfs_tar(with_tools);
         let mut child = Command::new("docker")
             .args([
                 "import",
@@ -113,6 +141,8 @@ pub fn ensure_base_images() {
                 "ENV PATH=/usr/local/bin:/usr/bin:/bin",
                 "--change",
                 "LABEL dev.kubectl-todo.test-base=1",
+                "--change",
+                &format!("LABEL {BASE_KEY_LABEL}={key}"),
                 "-",
                 name,
             ])
@@ -268,8 +298,24 @@ pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/todo-app")
 }
 
-/// Run `image`, then fetch `path` on `port` from inside the container (loopback).
+/// Run `image`, then fetch `path` on `port` from inside the container (loopback)
+/// with busybox's wget.
 pub fn run_and_get(image: &str, port: u16, path: &str, cleanup: &mut Cleanup) -> (String, String) {
+    run_and_fetch(image, port, path, cleanup, |url| {
+        vec!["wget".into(), "-qO-".into(), url.into()]
+    })
+}
+
+/// Run `image` (as its own user), then fetch `path` on `port` from inside the
+/// container with the command `fetch` makes of the URL, until it answers; returns
+/// (uid, body).
+pub fn run_and_fetch(
+    image: &str,
+    port: u16,
+    path: &str,
+    cleanup: &mut Cleanup,
+    fetch: impl Fn(&str) -> Vec<String>,
+) -> (String, String) {
     let name = unique("run");
     let out = docker(&["run", "-d", "--name", &name, "--network", "none", image]);
     assert!(
@@ -282,16 +328,134 @@ pub fn run_and_get(image: &str, port: u16, path: &str, cleanup: &mut Cleanup) ->
         .trim()
         .to_string();
     let url = format!("http://127.0.0.1:{port}{path}");
-    for _ in 0..50 {
-        let o = docker(&["exec", &name, "wget", "-qO-", &url]);
+    let mut args = vec!["exec".to_string(), name.clone()];
+    args.extend(fetch(&url));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    for _ in 0..100 {
+        let o = docker(&args);
         if o.status.success() {
-            return (user, String::from_utf8_lossy(&o.stdout).to_string());
+            return (user, String::from_utf8_lossy(&o.stdout).trim().to_string());
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
     let logs = docker(&["logs", &name]);
     panic!(
         "{image} did not answer {url}: {}",
         String::from_utf8_lossy(&logs.stderr)
     );
+}
+
+/// A real `python:3.11-slim`-compatible base made from Debian bookworm's packages
+/// (its Python is 3.11): python3, venv and pip, with `/usr/local/bin` links as the
+/// official image has them.
+pub const DEBIAN_PYTHON_BASE: &str = "ib-test/debian-python:3.11-slim";
+
+const MMDEBSTRAP_ARGS: &[&str] = &[
+    "--variant=minbase",
+    "--include=python3,python3-venv,python3-pip,ca-certificates",
+    "--customize-hook=for n in python python3; do ln -sf /usr/bin/python3 \"$1/usr/local/bin/$n\"; done; ln -sf /usr/bin/pip3 \"$1/usr/local/bin/pip\"",
+    // The official image's pip installs system-wide (the naive build the bench compares with).
+    "--customize-hook=rm -f \"$1\"/usr/lib/python3*/EXTERNALLY-MANAGED",
+    "--customize-hook=rm -rf \"$1\"/var/lib/apt/lists/* \"$1\"/var/cache/apt/* \"$1\"/usr/share/doc/* \"$1\"/usr/share/man/*",
+    "bookworm",
+    "-",
+];
+
+/// The host's CA bundle. PyPI is reached here through a TLS-intercepting proxy
+/// whose CA only this bundle holds; image-builder has no `--ca-cert` yet, so the
+/// test base carries the host's bundle as its system CA store (what a user behind
+/// such a proxy does to their base image today).
+const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Make (once, across processes; again when the recipe or the host's CAs change)
+/// [`DEBIAN_PYTHON_BASE`] with `mmdebstrap` (Debian's mirror must be reachable).
+pub fn ensure_debian_python_base() -> &'static str {
+    let ca = fs::read(HOST_CA_BUNDLE).unwrap_or_default();
+    let key = hex_sha256(format!("{MMDEBSTRAP_ARGS:?}{}", hex_sha256(&ca)).as_bytes());
+    let lock_path = std::env::temp_dir().join("image-builder-test-debian-python.lock");
+    let lock = fs::File::create(&lock_path).expect("lock file");
+    lock.lock().expect("flock");
+    if label_of(DEBIAN_PYTHON_BASE, BASE_KEY_LABEL).as_deref() == Some(key.as_str()) {
+        return DEBIAN_PYTHON_BASE;
+    }
+    let mmdebstrap = which::which("mmdebstrap")
+        .expect("mmdebstrap not found: `apt-get install -y mmdebstrap` (.ci/run installs it)");
+    let ca_hook = format!(
+        "--customize-hook=cat > \"$1/etc/ssl/certs/ca-certificates.crt\" < {HOST_CA_BUNDLE}"
+    );
+    let mut args: Vec<&str> = MMDEBSTRAP_ARGS.to_vec();
+    if !ca.is_empty() {
+        args.insert(args.len() - 2, &ca_hook);
+    }
+    let mut strap = Command::new(mmdebstrap)
+        .args(["--quiet"])
+        .args(&args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("mmdebstrap runs");
+    let import = Command::new("docker")
+        .args([
+            "import",
+            "--change",
+            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "--change",
+            "ENV LANG=C.UTF-8",
+            "--change",
+            "CMD [\"python3\"]",
+            "--change",
+            "LABEL dev.kubectl-todo.test-base=1",
+            "--change",
+            &format!("LABEL {BASE_KEY_LABEL}={key}"),
+            "-",
+            DEBIAN_PYTHON_BASE,
+        ])
+        .stdin(strap.stdout.take().unwrap())
+        .stdout(Stdio::null())
+        .status()
+        .expect("docker import");
+    assert!(strap.wait().unwrap().success(), "mmdebstrap failed");
+    assert!(import.success(), "docker import {DEBIAN_PYTHON_BASE}");
+    drop(lock);
+    DEBIAN_PYTHON_BASE
+}
+
+/// The size of image `r` in bytes.
+pub fn image_size(r: &str) -> u64 {
+    let o = docker(&["image", "inspect", "-f", "{{.Size}}", r]);
+    assert!(o.status.success(), "inspect {r}");
+    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+}
+
+/// [`run_and_fetch`] with the image's Python (the Debian base has no wget).
+pub fn run_and_get_python(
+    image: &str,
+    port: u16,
+    path: &str,
+    cleanup: &mut Cleanup,
+) -> (String, String) {
+    run_and_fetch(image, port, path, cleanup, |url| {
+        vec![
+            "python3".into(),
+            "-c".into(),
+            format!(
+                "import urllib.request; print(urllib.request.urlopen('{url}').read().decode())"
+            ),
+        ]
+    })
+}
+
+/// `docker run --rm --entrypoint sh IMAGE -c SCRIPT`, its stdout.
+pub fn sh_in(image: &str, script: &str) -> String {
+    let o = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "sh",
+        image,
+        "-c",
+        script,
+    ]);
+    String::from_utf8_lossy(&o.stdout).to_string()
 }

@@ -37,6 +37,8 @@ impl Component {
             build_args: self.build.args.clone(),
             target: self.build.target.clone(),
             platform: self.build.platform.clone(),
+            module: self.build.module.clone(),
+            command: self.build.command.clone(),
         }
     }
 }

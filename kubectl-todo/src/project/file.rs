@@ -106,6 +106,10 @@ pub struct ComponentFile {
     pub target: Option<String>,
     /// Build platform, e.g. `linux/amd64`.
     pub platform: Option<String>,
+    /// Python: the ASGI app uvicorn runs, `MODULE:ATTR` (e.g. `backend.main:app`). Default: the file that creates `FastAPI()`.
+    pub module: Option<String>,
+    /// The command the image runs, e.g. `["python", "-m", "app"]`. Default: chosen by the stack.
+    pub command: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -244,6 +244,8 @@ fn component(c: ComponentFile, project: &str, secret: &SecretSpec) -> Result<Com
             args: c.build_args,
             target: c.target,
             platform: c.platform,
+            module: c.module,
+            command: c.command,
         },
     })
 }

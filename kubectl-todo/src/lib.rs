@@ -7,6 +7,7 @@ pub mod apply;
 pub mod cli;
 pub mod completion;
 pub mod context;
+pub mod detect;
 pub mod doctor;
 pub mod down;
 pub mod history;

@@ -97,6 +97,18 @@ pub enum Stack {
 }
 
 impl Stack {
+    /// The name `todo.yaml` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stack::Dockerfile => "dockerfile",
+            Stack::Nextjs => "nextjs",
+            Stack::Node => "node",
+            Stack::Python => "python",
+            Stack::Go => "go",
+            Stack::Binary => "binary",
+        }
+    }
+
     pub fn default_port(self) -> u16 {
         match self {
             Stack::Nextjs | Stack::Node => 3000,

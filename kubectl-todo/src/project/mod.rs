@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 mod build;
+pub mod detected;
 mod error;
 pub mod file;
 mod resolve;
@@ -28,6 +29,11 @@ pub struct Project {
     /// The directory holding the project (not part of the file).
     #[serde(skip)]
     pub root: PathBuf,
+    /// Where each value came from, by path (`components.web.port`): a line
+    /// of `todo.yaml`, a detected file, or a default. Only values the file or
+    /// detection set are listed; the rest are defaults.
+    #[serde(skip)]
+    pub sources: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,6 +209,7 @@ impl Project {
             name: "todo".into(),
             namespace: "todo".into(),
             root: root.to_path_buf(),
+            sources: BTreeMap::new(),
             components: vec![
                 Component {
                     name: "frontend".into(),

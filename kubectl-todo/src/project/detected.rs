@@ -1,0 +1,226 @@
+//! The layer between `todo.yaml` and the defaults: what detection reads in
+//! the repository, turned into project values, each with where it came from.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::{KeyFormat, SecretKey, Service, ServiceKind, Stack};
+use crate::detect;
+
+/// A value and where it came from (`detected from frontend/Dockerfile:15`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub source: String,
+}
+
+fn sourced<T>(value: T, source: impl Into<String>) -> Sourced<T> {
+    Sourced {
+        value,
+        source: source.into(),
+    }
+}
+
+fn from(e: &detect::Evidence) -> String {
+    format!("detected from {e}")
+}
+
+/// One component as detection sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Base {
+    pub name: String,
+    pub path: Option<Sourced<PathBuf>>,
+    pub stack: Option<Sourced<Stack>>,
+    pub port: Option<Sourced<u16>>,
+    /// The detected stack's port, for when nothing names one.
+    pub default_port: u16,
+    pub health_path: Option<Sourced<String>>,
+    pub ready_path: Option<Sourced<String>>,
+    pub service: Option<Sourced<Service>>,
+    pub env: BTreeMap<String, Sourced<String>>,
+    pub secret_keys: Vec<Sourced<String>>,
+    pub build_args: BTreeMap<String, Sourced<String>>,
+    /// What needs a hand: the exact line to write, and why.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Layer {
+    pub components: Vec<Base>,
+    pub keys: Vec<Sourced<SecretKey>>,
+}
+
+/// What detection says about the app at `root`, for project `project`.
+pub fn layer(root: &Path, project: &str) -> Layer {
+    let app = detect::app(root);
+    from_app(&app, project)
+}
+
+pub fn from_app(app: &detect::App, project: &str) -> Layer {
+    let backend = backend(app);
+    let components = app
+        .components
+        .iter()
+        .map(|c| base(c, project, backend))
+        .collect();
+    Layer {
+        components,
+        keys: keys(app),
+    }
+}
+
+/// The component the others call: the Python one, else one named like an API.
+fn backend(app: &detect::App) -> Option<&detect::Component> {
+    app.components
+        .iter()
+        .find(|c| c.stack.value == Stack::Python)
+        .or_else(|| {
+            app.components
+                .iter()
+                .find(|c| ["backend", "api", "server"].contains(&c.name.as_str()))
+        })
+}
+
+fn port_of(c: &detect::Component) -> u16 {
+    c.port
+        .as_ref()
+        .map_or(c.stack.value.default_port(), |p| p.value)
+}
+
+fn base(c: &detect::Component, project: &str, backend: Option<&detect::Component>) -> Base {
+    let mut b = Base {
+        name: c.name.clone(),
+        path: Some(sourced(c.path.clone(), "detected: the component's folder")),
+        default_port: c.stack.value.default_port(),
+        ..Base::default()
+    };
+    // The app's own Dockerfile is what image-builder picks; when it cannot
+    // work, the generated recipe of the detected stack is used instead.
+    let reason = c.dockerfile.as_ref().and_then(detect::Dockerfile::unusable);
+    match reason {
+        Some(reason) => {
+            b.stack = Some(sourced(
+                c.stack.value,
+                format!("generated recipe: {reason}"),
+            ));
+        }
+        None if c.dockerfile.is_none() && c.stack.value == Stack::Python => {
+            // A scripts-only package.json would otherwise make image-builder pick Node.
+            b.stack = Some(sourced(c.stack.value, from(&c.stack.from)));
+        }
+        None => {}
+    }
+    b.port = c.port.as_ref().map(|p| sourced(p.value, from(&p.from)));
+    let health = c.health.as_ref().or(c.root_route.as_ref());
+    b.health_path = health.map(|r| sourced(r.path.clone(), from(&r.from)));
+    b.ready_path = c
+        .ready
+        .as_ref()
+        .map(|r| sourced(r.path.clone(), from(&r.from)));
+    if health.is_none() {
+        b.notes.push(format!(
+            "no route of {} is known to answer: add `healthPath: /your-health-route` under component `{}` in todo.yaml",
+            c.name, c.name
+        ));
+    }
+    let node_port = c.node_port.as_ref();
+    if c.stack.value == Stack::Nextjs || node_port.is_some() {
+        b.service = Some(sourced(
+            Service {
+                kind: ServiceKind::NodePort,
+                node_port: node_port.map(|n| n.value),
+            },
+            node_port.map_or("detected: the browser-facing component".into(), |n| {
+                from(&n.from)
+            }),
+        ));
+    }
+    let backend_url = backend
+        .filter(|be| be.name != c.name)
+        .map(|be| (be, format!("http://{project}-{}:{}", be.name, port_of(be))));
+    for s in &c.settings {
+        let (name, sample) = &s.value;
+        let names_backend =
+            name.contains("BACKEND") || name.ends_with("API_URL") || name == "API_BASE_URL";
+        match (&backend_url, sample) {
+            (Some((be, url)), _) if names_backend => {
+                b.env.insert(
+                    name.clone(),
+                    sourced(
+                        url.clone(),
+                        format!("the Service of `{}` ({} reads it)", be.name, s.from),
+                    ),
+                );
+            }
+            (_, Some(v)) => {
+                b.env
+                    .insert(name.clone(), sourced(v.clone(), from(&s.from)));
+            }
+            // Without a value the app's own default applies.
+            _ => {}
+        }
+    }
+    for k in &c.secret_keys {
+        b.secret_keys.push(sourced(k.name.clone(), from(&k.from)));
+    }
+    for h in &c.hosts {
+        let served = backend
+            .is_some_and(|be| h.host == format!("{project}-{}", be.name) && h.port == port_of(be));
+        if !served {
+            b.notes.push(format!(
+                "{} calls `{}:{}`, a name no Service of this project has: the backend's Service is `{project}-{}`; point that call at `BACKEND_URL` or rename the project so that `<project>-<backend>` is `{}`",
+                h.from,
+                h.host,
+                h.port,
+                backend.map_or("backend", |be| be.name.as_str()),
+                h.host
+            ));
+        }
+    }
+    for p in &c.public {
+        b.notes.push(format!(
+            "{} reads `{}` at build time (the browser's address of the backend): set it under `buildArgs` of component `{}`, for example `{}: http://localhost:<backend nodePort>`",
+            p.from, p.name, c.name, p.name
+        ));
+    }
+    b.notes.extend(c.notes.iter().cloned());
+    b
+}
+
+/// The Secret keys the components read, with the format their samples suggest.
+fn keys(app: &detect::App) -> Vec<Sourced<SecretKey>> {
+    let mut out: Vec<Sourced<SecretKey>> = Vec::new();
+    for k in app.components.iter().flat_map(|c| &c.secret_keys) {
+        if let Some(known) = out.iter_mut().find(|o| o.value.name == k.name) {
+            known.value.required |= k.required;
+            continue;
+        }
+        let upper = k.name.to_ascii_uppercase();
+        let (format, generate_bytes) = if upper.contains("DATABASE_URL") {
+            (KeyFormat::PostgresUrl, None)
+        } else if upper.contains("API_KEY") {
+            (KeyFormat::ApiKey, None)
+        } else if upper.contains("SECRET") {
+            (KeyFormat::Opaque, Some(32))
+        } else {
+            (KeyFormat::Opaque, None)
+        };
+        out.push(sourced(
+            SecretKey {
+                name: k.name.clone(),
+                required: k.required,
+                format,
+                generate_bytes,
+                pattern: None,
+            },
+            from(&k.from),
+        ));
+    }
+    for k in &mut out {
+        // A database URL with a fallback (often SQLite) need not be PostgreSQL.
+        if k.value.format == KeyFormat::PostgresUrl && !k.value.required {
+            k.value.format = KeyFormat::Opaque;
+        }
+    }
+    out
+}

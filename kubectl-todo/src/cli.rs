@@ -70,6 +70,12 @@ pub enum Command {
     Logs(crate::logs::Args),
     /// Create, set, list, rotate, delete and check the app's secrets; values are never shown.
     Secrets(crate::secrets::Args),
+    /// Look at the repository and write a todo.yaml with only what `up` cannot work out itself.
+    ///
+    /// Examples: `kubectl todo init`, `kubectl todo init --dry-run`.
+    Init(crate::init::Args),
+    /// The effective project (todo.yaml over detection over the defaults) and where each value came from.
+    Config(crate::config::Args),
     /// Print a shell completion script (bash, zsh, fish or powershell); names complete from the project.
     Completion(crate::completion::Args),
 }

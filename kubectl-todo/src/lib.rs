@@ -6,11 +6,13 @@
 pub mod apply;
 pub mod cli;
 pub mod completion;
+pub mod config;
 pub mod context;
 pub mod detect;
 pub mod doctor;
 pub mod down;
 pub mod history;
+pub mod init;
 pub mod labels;
 pub mod lock;
 pub mod logs;
@@ -41,5 +43,7 @@ pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<ExitCod
         Command::Logs(args) => logs::run(&global, args).await,
         Command::Secrets(args) => secrets::run(global, args).await,
         Command::Completion(args) => Ok(completion::run(args)),
+        Command::Init(args) => init::run(&global, args),
+        Command::Config(args) => config::run(&global, args),
     }
 }

@@ -49,6 +49,9 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::up::Error>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::init::Error>() {
+        return e.hint();
+    }
     if let Some(e) = err.downcast_ref::<crate::up::ImageError>() {
         return e.hint();
     }

@@ -224,3 +224,40 @@ fn keys(app: &detect::App) -> Vec<Sourced<SecretKey>> {
     }
     out
 }
+
+/// The project name: the one the frontend's calls imply when they name the
+/// backend's Service as `<name>-<backend>` (so that the call resolves), else
+/// the app folder's name.
+pub fn project_name(app: &detect::App) -> Sourced<String> {
+    let from_calls = backend(app).and_then(|be| {
+        app.components.iter().flat_map(|c| &c.hosts).find_map(|h| {
+            let name = h.host.strip_suffix(&format!("-{}", be.name))?;
+            (!name.is_empty() && h.port == port_of(be)).then(|| {
+                sourced(
+                    name.to_string(),
+                    format!(
+                        "{} calls `{}:{}`, the backend's Service under this name",
+                        h.from, h.host, h.port
+                    ),
+                )
+            })
+        })
+    });
+    from_calls.unwrap_or_else(|| {
+        let folder = app
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let label: String = folder
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let label = label.trim_matches('-');
+        if label.is_empty() || label.len() > 40 {
+            sourced("todo".into(), "default")
+        } else {
+            sourced(label.to_string(), "the app folder's name")
+        }
+    })
+}

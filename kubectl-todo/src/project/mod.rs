@@ -306,6 +306,11 @@ impl Project {
         }
     }
 
+    /// The project `text` would give as `todo.yaml` at `root`, without writing it.
+    pub fn from_text(root: &Path, text: &str) -> Result<Project, Error> {
+        resolve::parse(&root.join(FILE_NAME), text, root)
+    }
+
     /// Where the project file is (whether or not it exists).
     pub fn file(&self) -> PathBuf {
         self.root.join(FILE_NAME)

@@ -97,20 +97,33 @@ fn url_has_password(v: &str) -> bool {
         .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
-/// Whether a sample value is a stand-in rather than a value: empty,
-/// `change-me`, `your-…-here`, `sk-your-…`, `xxx`, `<…>`, or a URL on localhost.
-pub fn is_placeholder(value: &str) -> bool {
+/// Whether a value is a stand-in someone left to be replaced: empty,
+/// `change-me`, `your-…-here`, `sk-your-…`, `xxx`, `<…>`.
+pub fn is_stand_in(value: &str) -> bool {
     let v = value.trim().to_ascii_lowercase();
     v.is_empty()
-        || v.contains("change")
-        || v.contains("your")
+        || v.contains("change-me")
+        || v.contains("changeme")
+        || v.contains("change_me")
+        || v.starts_with("your-")
+        || v.starts_with("your_")
+        || v.contains("-your-")
+        || v.contains("_your_")
         || v.contains("xxx")
         || v.contains("replace")
-        || v.contains("example")
         || v.contains("placeholder")
+        || (v.starts_with('<') && v.ends_with('>'))
+}
+
+/// Whether a sample value is no value for a cluster: a stand-in, a word such
+/// as `secret`, or a URL on the developer's own machine.
+pub fn is_placeholder(value: &str) -> bool {
+    let v = value.trim().to_ascii_lowercase();
+    is_stand_in(&v)
+        || v.contains("your")
+        || v.contains("example")
         || v.contains("dummy")
         || v.contains("...")
-        || (v.starts_with('<') && v.ends_with('>'))
         || v.contains("localhost")
         || v.contains("127.0.0.1")
         || matches!(
@@ -160,6 +173,9 @@ mod tests {
         ] {
             assert!(is_placeholder(p), "{p}");
             assert!(!looks_real(p), "{p}");
+        }
+        for real in ["s3cr3t-9f8a7b", "postgres://app:pw@localhost/todo"] {
+            assert!(!is_stand_in(real), "{real}");
         }
         assert!(looks_real("sk_live_9f8A7b6C5d4E3f2G1h0JkLmNoPqRsTuV"));
         assert!(!looks_real("HS256"));

@@ -19,7 +19,7 @@ mod summary;
 mod walk;
 
 pub use dockerfile::Dockerfile;
-pub use envfile::{is_credential, is_placeholder, looks_real};
+pub use envfile::{is_credential, is_placeholder, is_stand_in, looks_real};
 pub use node::HostRef;
 pub use summary::summary;
 

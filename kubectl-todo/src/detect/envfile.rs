@@ -97,12 +97,11 @@ fn url_has_password(v: &str) -> bool {
         .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
-/// Whether a value is a stand-in someone left to be replaced: empty,
+/// Whether a value is a stand-in someone left to be replaced:
 /// `change-me`, `your-…-here`, `sk-your-…`, `xxx`, `<…>`.
 pub fn is_stand_in(value: &str) -> bool {
     let v = value.trim().to_ascii_lowercase();
-    v.is_empty()
-        || v.contains("change-me")
+    v.contains("change-me")
         || v.contains("changeme")
         || v.contains("change_me")
         || v.starts_with("your-")
@@ -119,7 +118,8 @@ pub fn is_stand_in(value: &str) -> bool {
 /// as `secret`, or a URL on the developer's own machine.
 pub fn is_placeholder(value: &str) -> bool {
     let v = value.trim().to_ascii_lowercase();
-    is_stand_in(&v)
+    v.is_empty()
+        || is_stand_in(&v)
         || v.contains("your")
         || v.contains("example")
         || v.contains("dummy")

@@ -101,7 +101,7 @@ fn postgres_url(value: &Value) -> Result<Option<String>, String> {
     // SQLAlchemy names the driver after a `+` (`postgresql+asyncpg://`).
     let dialect = url.scheme().split('+').next().unwrap_or_default();
     if !matches!(dialect, "postgres" | "postgresql") {
-        return Err("must start with postgres://, postgresql:// or postgresql+DRIVER:// (e.g. postgresql+asyncpg://)".into());
+        return Err("must start with postgres:// or postgresql://".into());
     }
     let host = url.host_str().unwrap_or_default();
     if host.is_empty() {

@@ -76,6 +76,10 @@ pub enum Command {
     Init(crate::init::Args),
     /// The effective project (todo.yaml over detection over the defaults) and where each value came from.
     Config(crate::config::Args),
+    /// The image plan of each component as `up` builds it (stack, port, Dockerfile, build arguments, tag, notes), offline.
+    ///
+    /// Examples: `kubectl todo plan`, `kubectl todo plan frontend -o json`.
+    Plan(crate::plan::Args),
     /// Print a shell completion script (bash, zsh, fish or powershell); names complete from the project.
     Completion(crate::completion::Args),
 }

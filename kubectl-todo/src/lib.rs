@@ -16,6 +16,7 @@ pub mod init;
 pub mod labels;
 pub mod lock;
 pub mod logs;
+pub mod plan;
 pub mod project;
 pub mod render;
 pub mod report;
@@ -45,5 +46,6 @@ pub async fn run(global: GlobalArgs, command: Command) -> anyhow::Result<ExitCod
         Command::Completion(args) => Ok(completion::run(args)),
         Command::Init(args) => init::run(&global, args),
         Command::Config(args) => config::run(&global, args),
+        Command::Plan(args) => plan::run(&global, args).await,
     }
 }

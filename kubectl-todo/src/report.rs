@@ -52,6 +52,9 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::init::Error>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::plan::UnknownComponent>() {
+        return e.hint();
+    }
     if let Some(e) = err.downcast_ref::<crate::up::ImageError>() {
         return e.hint();
     }

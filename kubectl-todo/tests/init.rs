@@ -314,3 +314,42 @@ fn the_default_layout_keeps_working_without_init() {
     assert_eq!(config["project"]["components"][0]["healthPath"], "/health");
     assert_eq!(config["sources"], serde_json::json!({}));
 }
+
+#[test]
+fn plan_shows_what_up_builds_after_init() {
+    let (_dir, app) = fixture("api-health");
+    init(&app, &app);
+    let run = todo(&app, &["plan", "-o", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plans: Value = serde_json::from_str(&run.stdout).unwrap();
+    let be = &plans[0];
+    assert_eq!(
+        (
+            be["component"].as_str(),
+            be["stack"].as_str(),
+            be["port"].as_u64()
+        ),
+        (Some("backend"), Some("python"), Some(8080))
+    );
+    assert!(
+        be["dockerfile"]
+            .as_str()
+            .unwrap()
+            .contains("USER 1001:1001")
+    );
+    let fe = &plans[1];
+    assert!(
+        fe["notes"].to_string().contains("output: 'standalone'"),
+        "{fe}"
+    );
+    let one = todo(&app, &["plan", "frontend"]);
+    assert!(
+        one.stdout.contains("component: frontend") && !one.stdout.contains("component: backend")
+    );
+    let bad = todo(&app, &["plan", "frontnd"]);
+    assert_eq!(bad.code, 1);
+    assert_eq!(
+        bad.stderr,
+        "error: the project has no component `frontnd` (did you mean `frontend`?)\nhint: the components are: backend, frontend\n"
+    );
+}

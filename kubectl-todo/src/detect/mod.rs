@@ -355,8 +355,8 @@ fn add_read(c: &mut Component, r: Read, sample: Option<String>) {
     }
 }
 
-/// A directory name as a DNS label.
-fn dns_name(dir: &str) -> String {
+/// A directory name as a DNS label (possibly empty).
+pub fn dns_name(dir: &str) -> String {
     let mapped: String = dir
         .to_ascii_lowercase()
         .chars()

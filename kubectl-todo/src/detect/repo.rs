@@ -96,15 +96,7 @@ fn compose(file: &Path, text: &str, components: &mut [Component], warnings: &mut
                 other => other.as_str().unwrap_or_default().to_string(),
             };
             if let Some(path) = url_path(&test) {
-                let route = Route {
-                    path: path.clone(),
-                    from: at("test:"),
-                };
-                if path == "/" {
-                    c.root_route.get_or_insert(route);
-                } else {
-                    c.health.get_or_insert(route);
-                }
+                offer(c, path, at("test:"));
             }
         }
         for env in env_names(service.get("environment")) {
@@ -255,16 +247,18 @@ fn helm_component(file: &Path, text: &str, c: &mut Component, v: &Value) {
     if let Some(path) = find(v, &["path"]).and_then(Value::as_str)
         && path.starts_with('/')
     {
-        let route = Route {
-            path: path.to_string(),
-            from: at("path:"),
-        };
-        if path == "/" {
-            c.root_route.get_or_insert(route);
-        } else {
-            c.health.get_or_insert(route);
-        }
+        offer(c, path.to_string(), at("path:"));
     }
+}
+
+/// A probe path a deployment file uses, below what the code says in trust.
+fn offer(c: &mut Component, path: String, from: Evidence) {
+    let slot = if path == "/" {
+        &mut c.root_route
+    } else {
+        &mut c.health
+    };
+    slot.get_or_insert(Route { path, from });
 }
 
 /// The first value under any of `keys`, searched depth-first.

@@ -244,16 +244,11 @@ pub fn project_name(app: &detect::App) -> Sourced<String> {
         })
     });
     from_calls.unwrap_or_else(|| {
-        let folder = app
+        let label = app
             .root
             .file_name()
-            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .map(|n| detect::dns_name(&n.to_string_lossy()))
             .unwrap_or_default();
-        let label: String = folder
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        let label = label.trim_matches('-');
         if label.is_empty() || label.len() > 40 {
             sourced("todo".into(), "default")
         } else {

@@ -157,6 +157,10 @@ fn resolve(f: ProjectFile, root: &Path) -> Result<Project, Issue> {
     })
 }
 
+fn origin<T>(s: Option<&detected::Sourced<T>>) -> Option<&str> {
+    s.map(|s| s.source.as_str())
+}
+
 fn file_line(at: Location) -> String {
     format!("{}:{}", super::FILE_NAME, at.line())
 }
@@ -198,16 +202,11 @@ fn component(
     source(
         "stack",
         stack.is_some(),
-        base.and_then(|b| b.stack.as_ref())
-            .map(|s| s.source.as_str()),
+        origin(base.and_then(|b| b.stack.as_ref())),
     );
     let stack = stack.or_else(|| base.and_then(|b| b.stack.as_ref()).map(|s| s.value));
     let base_port = base.and_then(|b| b.port.as_ref());
-    source(
-        "port",
-        c.port.is_some(),
-        base_port.map(|p| p.source.as_str()),
-    );
+    source("port", c.port.is_some(), origin(base_port));
     let port = match (&c.port, stack) {
         (Some(p), _) if p.value == 0 => {
             return Err(issue(p.referenced, "`port` must be between 1 and 65535"));
@@ -227,18 +226,14 @@ fn component(
     };
     let base_health = base.and_then(|b| b.health_path.as_ref());
     let base_ready = base.and_then(|b| b.ready_path.as_ref());
-    source(
-        "healthPath",
-        c.health_path.is_some(),
-        base_health.map(|p| p.source.as_str()),
-    );
+    source("healthPath", c.health_path.is_some(), origin(base_health));
     // With one health route (and no readiness route of its own) it serves every probe.
     let ready_detected = base_ready.or(base_health.filter(|_| c.health_path.is_none()));
     source(
         "readyPath",
         c.ready_path.is_some()
             || (ready_detected.is_none() && base.is_some() && c.health_path.is_some()),
-        ready_detected.map(|p| p.source.as_str()),
+        origin(ready_detected),
     );
     let health_default = base_health.map_or("/health", |p| p.value.as_str());
     let health_path = http_path(c.health_path, health_default, "healthPath", at)?;
@@ -254,11 +249,7 @@ fn component(
         None => 1,
     };
     let base_service = base.and_then(|b| b.service.as_ref());
-    source(
-        "service",
-        c.service.is_some(),
-        base_service.map(|s| s.source.as_str()),
-    );
+    source("service", c.service.is_some(), origin(base_service));
     let service = match (&c.service, base_service) {
         (None, Some(s)) => s.value.clone(),
         (given, _) => service(given.as_ref())?,
@@ -335,11 +326,7 @@ fn component(
     }
     env.extend(c.env);
     let base_path = base.and_then(|b| b.path.as_ref());
-    source(
-        "path",
-        c.path.is_some(),
-        base_path.map(|p| p.source.as_str()),
-    );
+    source("path", c.path.is_some(), origin(base_path));
     let path = c
         .path
         .or_else(|| base_path.map(|p| p.value.clone()))

@@ -158,33 +158,17 @@ fn suggestions_catch_a_swapped_letter_in_a_short_name() {
     assert_eq!(suggestion("xyz", ["web", "api"]), "");
 }
 
-/// A copy of a fixture app with `todo` as its `todo.yaml`.
-fn fixture_with(name: &str, todo: &str) -> (tempfile::TempDir, Project) {
-    let dir = tempfile::tempdir().unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+/// A fixture app as if `todo` were its `todo.yaml`.
+fn fixture_with(name: &str, todo: &str) -> Project {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/real-apps")
         .join(name);
-    copy(&src, dir.path());
-    std::fs::write(dir.path().join(FILE_NAME), todo).unwrap();
-    let p = Project::load(dir.path()).unwrap();
-    (dir, p)
-}
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
+    Project::from_text(&root, todo).unwrap()
 }
 
 #[test]
 fn a_file_with_only_a_name_takes_everything_from_detection() {
-    let (_dir, p) = fixture_with("api-health", "name: todo\n");
+    let p = fixture_with("api-health", "name: todo\n");
     assert_eq!(p.component_names(), ["backend", "frontend"]);
     let be = p.component("backend").unwrap();
     // The own Dockerfile runs as root and copies a missing uv.lock: the recipe builds it.
@@ -216,7 +200,7 @@ fn a_file_with_only_a_name_takes_everything_from_detection() {
 #[test]
 fn a_file_entry_overrides_one_key_and_keeps_the_rest() {
     let todo = "name: todo\ncomponents:\n  - name: frontend\n    healthPath: /api/health\n";
-    let (_dir, p) = fixture_with("subfolder-pair/apps/phase4-todo-app", todo);
+    let p = fixture_with("subfolder-pair/apps/phase4-todo-app", todo);
     let fe = p.component("frontend").unwrap();
     assert_eq!(
         (fe.health_path.as_str(), fe.ready_path.as_str()),

@@ -222,10 +222,13 @@ fn helm_and_compose_give_node_ports() {
     assert_eq!(svc("helm-compose-frontend")["ports"][0]["nodePort"], 30080);
     assert_eq!(svc("helm-compose-backend")["ports"][0]["nodePort"], 30081);
     assert_eq!(probes(&items, "helm-compose-backend"), (8000, all("/")));
-    // The hard-coded `backend-service:8000` cannot resolve: init says so and what to write.
+    // The middleware's hard-coded `backend-service:8000` resolves: a Service of that name fronts the backend.
+    let alias = svc("backend-service");
+    assert_eq!(alias["type"], "ClusterIP");
+    assert_eq!(alias["ports"][0]["port"], 8000);
+    assert_eq!(alias["selector"], svc("helm-compose-backend")["selector"]);
     assert!(
-        run.stdout
-            .contains("`backend-service:8000`, a name no Service of this project has"),
+        run.stdout.contains("calls      backend-service:8000"),
         "{}",
         run.stdout
     );

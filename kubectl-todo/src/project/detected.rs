@@ -40,6 +40,9 @@ pub struct Base {
     pub env: BTreeMap<String, Sourced<String>>,
     pub secret_keys: Vec<Sourced<String>>,
     pub build_args: BTreeMap<String, Sourced<String>>,
+    /// Service names callers use for this component, with their ports.
+    pub aliases: BTreeMap<String, u16>,
+    pub alias_sources: BTreeMap<String, String>,
     /// What needs a hand: the exact line to write, and why.
     pub notes: Vec<String>,
 }
@@ -61,7 +64,7 @@ pub fn from_app(app: &detect::App, project: &str) -> Layer {
     let components = app
         .components
         .iter()
-        .map(|c| base(c, project, backend))
+        .map(|c| base(app, c, project, backend))
         .collect();
     Layer {
         components,
@@ -87,7 +90,12 @@ fn port_of(c: &detect::Component) -> u16 {
         .map_or(c.stack.value.default_port(), |p| p.value)
 }
 
-fn base(c: &detect::Component, project: &str, backend: Option<&detect::Component>) -> Base {
+fn base(
+    app: &detect::App,
+    c: &detect::Component,
+    project: &str,
+    backend: Option<&detect::Component>,
+) -> Base {
     let mut b = Base {
         name: c.name.clone(),
         path: Some(sourced(c.path.clone(), "detected: the component's folder")),
@@ -164,17 +172,38 @@ fn base(c: &detect::Component, project: &str, backend: Option<&detect::Component
         b.secret_keys.push(sourced(k.name.clone(), from(&k.from)));
     }
     for h in &c.hosts {
-        let served = backend
-            .is_some_and(|be| h.host == format!("{project}-{}", be.name) && h.port == port_of(be));
-        if !served {
+        if !app
+            .components
+            .iter()
+            .any(|o| o.name != c.name && port_of(o) == h.port)
+        {
             b.notes.push(format!(
-                "{} calls `{}:{}`, a name no Service of this project has: the backend's Service is `{project}-{}`; point that call at `BACKEND_URL` or rename the project so that `<project>-<backend>` is `{}`",
-                h.from,
-                h.host,
-                h.port,
-                backend.map_or("backend", |be| be.name.as_str()),
-                h.host
+                "{} calls `{}:{}`, and no other component listens on {}: point that call at a component's Service (`http://{project}-<component>:<port>`)",
+                h.from, h.host, h.port, h.port
             ));
+        }
+    }
+    // Names other components call this one by, on its port, that its own
+    // Service name does not already answer: an extra Service each.
+    let own = format!("{project}-{}", c.name);
+    for h in app
+        .components
+        .iter()
+        .filter(|o| o.name != c.name)
+        .flat_map(|o| &o.hosts)
+    {
+        if h.port == port_of(c)
+            && h.host != own
+            && !app
+                .components
+                .iter()
+                .any(|o| format!("{project}-{}", o.name) == h.host)
+        {
+            b.aliases.insert(h.host.clone(), h.port);
+            b.alias_sources.insert(
+                h.host.clone(),
+                format!("{} calls `{}:{}`", h.from, h.host, h.port),
+            );
         }
     }
     for p in &c.public {

@@ -62,6 +62,10 @@ pub struct Component {
     pub writable_paths: Vec<String>,
     /// Image repository name, without registry or tag.
     pub image: String,
+    /// Other Service names the app's callers use for this component (a
+    /// hard-coded `http://backend-service:8000`), each with its port.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, u16>,
     #[serde(default)]
     pub build: Build,
 }
@@ -236,6 +240,7 @@ impl Project {
                     stack: None,
                     writable_paths: vec!["/tmp".into(), NEXT_CACHE.into()],
                     image: "todo-frontend".into(),
+                    aliases: BTreeMap::new(),
                     build: Build::default(),
                 },
                 Component {
@@ -262,6 +267,7 @@ impl Project {
                     stack: None,
                     writable_paths: vec!["/tmp".into()],
                     image: "todo-backend".into(),
+                    aliases: BTreeMap::new(),
                     build: Build::default(),
                 },
             ],

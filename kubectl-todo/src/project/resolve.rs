@@ -338,7 +338,17 @@ fn component(
         .map(|(k, v)| (k.clone(), v.value.clone()))
         .collect();
     args.extend(c.build_args);
+    let aliases = base.map(|b| b.aliases.clone()).unwrap_or_default();
+    for alias in aliases.keys() {
+        source(
+            &format!("aliases.{alias}"),
+            false,
+            base.and_then(|b| b.alias_sources.get(alias))
+                .map(String::as_str),
+        );
+    }
     Ok(Component {
+        aliases,
         path,
         image: c.image.unwrap_or_else(|| format!("{project}-{name}")),
         name,

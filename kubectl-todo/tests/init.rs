@@ -211,7 +211,7 @@ fn an_api_health_route_and_a_root_dockerfile() {
 #[test]
 fn helm_and_compose_give_node_ports() {
     let (_dir, app) = fixture("helm-compose");
-    let (run, _config, items) = init(&app, &app);
+    let (run, config, items) = init(&app, &app);
     let svc = |name: &str| {
         items
             .iter()
@@ -222,6 +222,17 @@ fn helm_and_compose_give_node_ports() {
     assert_eq!(svc("helm-compose-frontend")["ports"][0]["nodePort"], 30080);
     assert_eq!(svc("helm-compose-backend")["ports"][0]["nodePort"], 30081);
     assert_eq!(probes(&items, "helm-compose-backend"), (8000, all("/")));
+    // The browser reaches the backend on its node port: the address goes into `next build`.
+    assert_eq!(
+        config["project"]["components"][1]["build"]["args"]["NEXT_PUBLIC_API_URL"],
+        "http://localhost:30081"
+    );
+    assert!(
+        config["sources"]["components.frontend.buildArgs.NEXT_PUBLIC_API_URL"]
+            .as_str()
+            .unwrap()
+            .contains("helm/todo/values.yaml:14")
+    );
     // The middleware's hard-coded `backend-service:8000` resolves: a Service of that name fronts the backend.
     let alias = svc("backend-service");
     assert_eq!(alias["type"], "ClusterIP");

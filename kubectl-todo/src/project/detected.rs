@@ -207,13 +207,47 @@ fn base(
         }
     }
     for p in &c.public {
-        b.notes.push(format!(
-            "{} reads `{}` at build time (the browser's address of the backend): set it under `buildArgs` of component `{}`, for example `{}: http://localhost:<backend nodePort>`",
-            p.from, p.name, c.name, p.name
-        ));
+        match browser_url(app, c, p) {
+            Some((url, source)) => {
+                b.build_args.insert(p.name.clone(), sourced(url, source));
+            }
+            None => b.notes.push(format!(
+                "{} reads `{}` at build time (an address the browser calls): if it names another component, set it under `buildArgs` of component `{}`, e.g. `{}: http://localhost:<that component's nodePort>`",
+                p.from, p.name, c.name, p.name
+            )),
+        }
     }
     b.notes.extend(c.notes.iter().cloned());
     b
+}
+
+/// The address a browser on the user's machine reaches the component a
+/// `NEXT_PUBLIC_*` variable names (its sample is `http://localhost:<that
+/// component's port>`), when that component has a fixed node port.
+fn browser_url(
+    app: &detect::App,
+    c: &detect::Component,
+    p: &detect::Read,
+) -> Option<(String, String)> {
+    let sample = p.example.as_deref()?;
+    let port: u16 = sample
+        .strip_prefix("http://localhost:")?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()?;
+    let target = app
+        .components
+        .iter()
+        .find(|o| o.name != c.name && port_of(o) == port)?;
+    let node_port = target.node_port.as_ref()?;
+    Some((
+        format!("http://localhost:{}", node_port.value),
+        format!(
+            "{} reads it in the browser; `{}` is on node port {} ({}), which kind/k3d port mappings and `minikube tunnel` bring to localhost",
+            p.from, target.name, node_port.value, node_port.from
+        ),
+    ))
 }
 
 /// The Secret keys the components read, with the format their samples suggest.

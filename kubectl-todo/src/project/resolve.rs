@@ -331,12 +331,16 @@ fn component(
         .path
         .or_else(|| base_path.map(|p| p.value.clone()))
         .unwrap_or_else(|| name.clone().into());
-    let mut args: BTreeMap<String, String> = base
-        .map(|b| &b.build_args)
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.value.clone()))
-        .collect();
+    let mut args: BTreeMap<String, String> = BTreeMap::new();
+    for (key, value) in base.map(|b| &b.build_args).into_iter().flatten() {
+        if !c.build_args.contains_key(key) {
+            source(&format!("buildArgs.{key}"), false, Some(&value.source));
+            args.insert(key.clone(), value.value.clone());
+        }
+    }
+    for key in c.build_args.keys() {
+        source(&format!("buildArgs.{key}"), true, None);
+    }
     args.extend(c.build_args);
     let aliases = base.map(|b| b.aliases.clone()).unwrap_or_default();
     for alias in aliases.keys() {

@@ -213,8 +213,11 @@ fn component(
         }
         (Some(p), _) => p.value,
         (None, _) if base_port.is_some() => base_port.map_or(0, |p| p.value),
+        // A Dockerfile says nothing of the framework; detection knows its port.
+        (None, None | Some(Stack::Dockerfile)) if base.is_some() => {
+            base.map_or(0, |b| b.default_port)
+        }
         (None, Some(s)) => s.default_port(),
-        (None, None) if base.is_some() => base.map_or(0, |b| b.default_port),
         (None, None) => {
             return Err(issue(
                 at,

@@ -7,6 +7,11 @@ use std::process::Command;
 
 use serde_json::Value;
 
+#[path = "real_apps_support/mod.rs"]
+mod real_apps;
+
+use real_apps::{copy, fixture_dir};
+
 struct Run {
     code: i32,
     stdout: String,
@@ -28,28 +33,11 @@ fn todo(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
 /// A fresh copy of a fixture (init writes into it).
 fn fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join(name);
-    copy(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/real-apps")
-            .join(name),
-        &app,
-    );
+    copy(&fixture_dir(name), &app);
     (dir, app)
 }
 

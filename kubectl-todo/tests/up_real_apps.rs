@@ -4,29 +4,19 @@
 //! stand-in Dockerfile (busybox httpd) that answers only the app's real
 //! routes; ports, probes, keys and names all come from `init` and detection.
 
+#[path = "real_apps_support/mod.rs"]
+mod real_apps;
 #[path = "up_support/mod.rs"]
 mod support;
 
 use std::path::Path;
-use std::process::Stdio;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::ListParams;
 use kube_emulator::Config;
+use real_apps::{copy, fixture_dir};
 use support::Setup;
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
 
 /// A stand-in serving only `route` on `port`, as a numeric non-root user.
 fn stand_in(dir: &Path, base: &str, port: u16, route: &str) {
@@ -68,19 +58,21 @@ async fn init_then_up_reaches_ready_on_the_routes_the_app_serves() {
     let base = kube_emulator::testimage::busybox_image(support::BASE_TAG)
         .await
         .unwrap();
+    // The harness's own app goes; the fixture takes its folders' names
+    // (`web`, `api`), so that the harness removes the images `up` builds.
     std::fs::remove_file(s.app.join("todo.yaml")).unwrap();
-    copy(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real-apps/api-health"),
-        &s.app,
-    );
+    for (ours, theirs) in [("web", "frontend"), ("api", "backend")] {
+        std::fs::remove_dir_all(s.app.join(ours)).unwrap();
+        copy(&fixture_dir("api-health").join(theirs), &s.app.join(ours));
+    }
     let run = s.run(&["init", "--yes"]).await.ok();
     assert!(run.stdout.contains("/api/health"), "{}", run.all());
-    // Detection says: backend on 8080 and frontend on 3000, both /api/health.
-    stand_in(&s.app.join("backend"), &base, 8080, "/api/health");
-    stand_in(&s.app.join("frontend"), &base, 3000, "/api/health");
+    // Detection says: api (the backend) on 8080 and web on 3000, both /api/health.
+    stand_in(&s.app.join("api"), &base, 8080, "/api/health");
+    stand_in(&s.app.join("web"), &base, 3000, "/api/health");
     let todo = std::fs::read_to_string(s.app.join("todo.yaml")).unwrap();
     let todo = todo.replace("    stack: python", "    dockerfile: standin.Dockerfile")
-        + "  - name: frontend\n    dockerfile: standin.Dockerfile\n";
+        + "  - name: web\n    dockerfile: standin.Dockerfile\n";
     std::fs::write(s.app.join("todo.yaml"), todo).unwrap();
     // The one required key detection found (SECRET_KEY); DATABASE_URL has a default.
     let env = s.dir.path().join("app.env");
@@ -96,38 +88,7 @@ async fn init_then_up_reaches_ready_on_the_routes_the_app_serves() {
     .await
     .ok();
     let run = s.run(&["up", "--timeout", "3m"]).await.ok();
-    assert!(ready(&s, "app", "app", "backend").await, "{}", run.all());
-    assert!(ready(&s, "app", "app", "frontend").await, "{}", run.all());
-    let app = s.app.clone();
-    // The emulator's containers hold the images: it stops first.
+    assert!(ready(&s, "app", "app", "api").await, "{}", run.all());
+    assert!(ready(&s, "app", "app", "web").await, "{}", run.all());
     s.remove_built_images().await;
-    cleanup(&app).await;
-}
-
-/// Removes the images this test's `up` built, told apart by their source label.
-async fn cleanup(app: &Path) {
-    for component in ["backend", "frontend"] {
-        let label = format!(
-            "label=org.opencontainers.image.source=file://{}",
-            app.join(component).display()
-        );
-        let out = tokio::process::Command::new("docker")
-            .args(["images", "-q", "--filter", &label])
-            .output()
-            .await
-            .unwrap();
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(String::from)
-            .collect();
-        if !ids.is_empty() {
-            let _ = tokio::process::Command::new("docker")
-                .args(["rmi", "-f"])
-                .args(&ids)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .await;
-        }
-    }
 }

@@ -109,6 +109,16 @@ pub enum Command {
     Logs(crate::commands::logs::Args),
     /// Create, set, list, rotate, delete and check the app's secrets; values are never shown.
     Secrets(crate::commands::secrets::Args),
+    /// Look at the repository and write a todo.yaml with only what `up` cannot work out itself.
+    ///
+    /// Examples: `kubectl todo init`, `kubectl todo init --dry-run`.
+    Init(crate::commands::init::Args),
+    /// The effective project (todo.yaml over detection over the defaults) and where each value came from.
+    Config(crate::commands::config::Args),
+    /// The image plan of each component as `up` builds it (stack, port, Dockerfile, build arguments, tag, notes), offline.
+    ///
+    /// Examples: `kubectl todo plan`, `kubectl todo plan frontend -o json`.
+    Plan(crate::commands::plan::Args),
     /// Print a shell completion script (bash, zsh, fish or powershell); names complete from the project.
     Completion(crate::commands::completion::Args),
 }

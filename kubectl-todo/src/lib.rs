@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod completion;
 pub mod context;
+pub mod detect;
 pub mod doctor;
 pub mod history;
 pub mod labels;

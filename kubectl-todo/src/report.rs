@@ -52,6 +52,12 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::commands::up::Error>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::commands::init::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::commands::plan::UnknownComponent>() {
+        return e.hint();
+    }
     if let Some(e) = err.downcast_ref::<crate::pipeline::images::Error>() {
         return e.hint();
     }

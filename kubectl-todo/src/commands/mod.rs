@@ -5,10 +5,13 @@
 
 pub mod apply;
 pub mod completion;
+pub mod config;
 pub mod doctor;
 pub mod down;
 pub mod history;
+pub mod init;
 pub mod logs;
+pub mod plan;
 pub mod render;
 pub mod rollback;
 pub mod secrets;
@@ -34,5 +37,8 @@ pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCo
         Command::Logs(args) => logs::run(settings, args).await,
         Command::Secrets(args) => secrets::run(settings, args).await,
         Command::Completion(args) => Ok(completion::run(args)),
+        Command::Init(args) => init::run(settings, args),
+        Command::Config(args) => config::run(settings, args),
+        Command::Plan(args) => plan::run(settings, args).await,
     }
 }

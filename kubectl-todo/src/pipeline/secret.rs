@@ -37,7 +37,10 @@ pub async fn secret_checksum(
 }
 
 /// The Secret, after the checks of [`secret_checksum`], with the key of its checksum.
-pub async fn secret_data(client: &kube::Client, project: &Project) -> anyhow::Result<Option<Secret>> {
+pub async fn secret_data(
+    client: &kube::Client,
+    project: &Project,
+) -> anyhow::Result<Option<Secret>> {
     let required: Vec<&str> = project
         .secret
         .keys

@@ -26,9 +26,9 @@ pub struct ProjectFile {
     /// The app's one Secret and the keys it holds. Default: `<name>-secrets` with no keys.
     #[serde(default)]
     pub secret: SecretFile,
-    /// The app's components, deployed in this order.
-    #[schemars(with = "Vec<ComponentFile>", length(min = 1))]
-    pub components: Spanned<Vec<ComponentFile>>,
+    /// The app's components, deployed in this order. Each entry overrides the component of that name detection finds (every key left out comes from detection, then the defaults); components detection finds and the file leaves out are kept. Default: the detected components.
+    #[schemars(with = "Option<Vec<ComponentFile>>", length(min = 1))]
+    pub components: Option<Spanned<Vec<ComponentFile>>>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

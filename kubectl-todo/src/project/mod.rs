@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 mod build;
+pub mod detected;
 mod error;
 pub mod file;
 mod resolve;
@@ -29,6 +30,11 @@ pub struct Project {
     /// The directory holding the project (not part of the file).
     #[serde(skip)]
     pub root: PathBuf,
+    /// Where each value came from, by path (`components.web.port`): a line
+    /// of `todo.yaml`, a detected file, or a default. Only values the file or
+    /// detection set are listed; the rest are defaults.
+    #[serde(skip)]
+    pub sources: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +63,10 @@ pub struct Component {
     pub writable_paths: Vec<String>,
     /// Image repository name, without registry or tag.
     pub image: String,
+    /// Other Service names the app's callers use for this component (a
+    /// hard-coded `http://backend-service:8000`), each with its port.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, u16>,
     #[serde(default)]
     pub build: Build,
 }
@@ -102,6 +112,18 @@ pub enum Stack {
 }
 
 impl Stack {
+    /// The name `todo.yaml` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stack::Dockerfile => "dockerfile",
+            Stack::Nextjs => "nextjs",
+            Stack::Node => "node",
+            Stack::Python => "python",
+            Stack::Go => "go",
+            Stack::Binary => "binary",
+        }
+    }
+
     pub fn default_port(self) -> u16 {
         match self {
             Stack::Nextjs | Stack::Node => 3000,
@@ -196,6 +218,7 @@ impl Project {
             name: "todo".into(),
             namespace: "todo".into(),
             root: root.to_path_buf(),
+            sources: BTreeMap::new(),
             components: vec![
                 Component {
                     name: "frontend".into(),
@@ -222,6 +245,7 @@ impl Project {
                     stack: None,
                     writable_paths: vec!["/tmp".into(), NEXT_CACHE.into()],
                     image: "todo-frontend".into(),
+                    aliases: BTreeMap::new(),
                     build: Build::default(),
                 },
                 Component {
@@ -248,6 +272,7 @@ impl Project {
                     stack: None,
                     writable_paths: vec!["/tmp".into()],
                     image: "todo-backend".into(),
+                    aliases: BTreeMap::new(),
                     build: Build::default(),
                 },
             ],
@@ -300,6 +325,11 @@ impl Project {
             }),
             Err(source) => Err(Error::Read { path, source }),
         }
+    }
+
+    /// The project `text` would give as `todo.yaml` at `root`, without writing it.
+    pub fn from_text(root: &Path, text: &str) -> Result<Project, Error> {
+        resolve::parse(&root.join(FILE_NAME), text, root)
     }
 
     /// Where the project file is (whether or not it exists).

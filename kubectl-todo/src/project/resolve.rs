@@ -2,9 +2,12 @@
 //! checking on the way everything that would otherwise fail later in the
 //! cluster, each time with the line and column to fix.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_saphyr::{Location, Spanned};
+
+use super::detected::{self, Base};
 
 use super::error::{Error, suggestion};
 use super::file::{ComponentFile, ProjectFile, QuantitiesFile, SecretKeyFile};
@@ -82,6 +85,8 @@ fn resolve(f: ProjectFile, root: &Path) -> Result<Project, Issue> {
         Some(ns) => dns_label(ns, "the namespace", MAX_NAME)?,
         None => name.clone(),
     };
+    let mut sources = BTreeMap::new();
+    let layer = detected::layer(root, &name);
     let mut keys: Vec<SecretKey> = Vec::new();
     for k in f.secret.keys {
         let at = k.name.referenced;
@@ -92,22 +97,48 @@ fn resolve(f: ProjectFile, root: &Path) -> Result<Project, Issue> {
                 format!("secret key `{}` is declared twice", key.name),
             ));
         }
+        sources.insert(format!("secret.keys.{}", key.name), file_line(at));
         keys.push(key);
+    }
+    // Keys the code reads and the file does not declare come from detection.
+    for k in layer.keys {
+        if !keys.iter().any(|o| o.name == k.value.name) {
+            sources.insert(format!("secret.keys.{}", k.value.name), k.source);
+            keys.push(k.value);
+        }
     }
     let secret = SecretSpec {
         name: f.secret.name.unwrap_or_else(|| format!("{name}-secrets")),
         keys,
     };
-    if f.components.value.is_empty() {
+    let written = match f.components {
+        Some(c) if c.value.is_empty() => {
+            return Err(issue(
+                c.referenced,
+                "`components` is empty: declare at least one component",
+            ));
+        }
+        Some(c) => c.value,
+        None => Vec::new(),
+    };
+    let mut bases = layer.components;
+    if written.is_empty() && bases.is_empty() {
         return Err(issue(
-            f.components.referenced,
-            "`components` is empty: declare at least one component",
+            f.name.referenced,
+            format!(
+                "no components: todo.yaml declares none and none was found in {} (looked for folders holding package.json, requirements.txt or pyproject.toml); declare them under `components:`, e.g. `components: [{{name: web, path: frontend, port: 3000}}]`",
+                root.display()
+            ),
         ));
     }
     let mut components: Vec<Component> = Vec::new();
-    for c in f.components.value {
+    for c in written {
         let at = c.name.referenced;
-        let c = component(c, &name, &secret)?;
+        let base = bases
+            .iter()
+            .position(|b| b.name == c.name.value)
+            .map(|i| bases.remove(i));
+        let c = component(c, &name, &secret, base.as_ref(), &mut sources)?;
         if components.iter().any(|o| o.name == c.name) {
             return Err(issue(
                 at,
@@ -116,13 +147,28 @@ fn resolve(f: ProjectFile, root: &Path) -> Result<Project, Issue> {
         }
         components.push(c);
     }
+    for base in bases {
+        // The component as if the file named it and nothing else.
+        let c: ComponentFile = serde_saphyr::from_str(&format!("name: {}", base.name))
+            .map_err(|e| issue(Location::UNKNOWN, e.to_string()))?;
+        components.push(component(c, &name, &secret, Some(&base), &mut sources)?);
+    }
     Ok(Project {
         name,
         namespace,
         components,
         secret,
         root: root.to_path_buf(),
+        sources,
     })
+}
+
+fn origin<T>(s: Option<&detected::Sourced<T>>) -> Option<&str> {
+    s.map(|s| s.source.as_str())
+}
+
+fn file_line(at: Location) -> String {
+    format!("{}:{}", super::FILE_NAME, at.line())
 }
 
 fn secret_key(k: SecretKeyFile) -> Result<SecretKey, Issue> {
@@ -136,21 +182,51 @@ fn secret_key(k: SecretKeyFile) -> Result<SecretKey, Issue> {
     })
 }
 
-fn component(c: ComponentFile, project: &str, secret: &SecretSpec) -> Result<Component, Issue> {
+fn component(
+    c: ComponentFile,
+    project: &str,
+    secret: &SecretSpec,
+    base: Option<&Base>,
+    sources: &mut BTreeMap<String, String>,
+) -> Result<Component, Issue> {
     let at = c.name.referenced;
     let name = dns_label(
         &c.name,
         "a component name",
         MAX_NAME.saturating_sub(project.len() + 1),
     )?;
+    // Each value: the file's, else detection's, else the default; and where it came from.
+    let mut source = |key: &str, file: bool, detected: Option<&str>| {
+        let from = if file {
+            Some(file_line(at))
+        } else {
+            detected.map(str::to_string)
+        };
+        if let Some(from) = from {
+            sources.insert(format!("components.{name}.{key}"), from);
+        }
+    };
     let stack = c
         .stack
         .or_else(|| c.dockerfile.as_ref().map(|_| Stack::Dockerfile));
+    source(
+        "stack",
+        stack.is_some(),
+        origin(base.and_then(|b| b.stack.as_ref())),
+    );
+    let stack = stack.or_else(|| base.and_then(|b| b.stack.as_ref()).map(|s| s.value));
+    let base_port = base.and_then(|b| b.port.as_ref());
+    source("port", c.port.is_some(), origin(base_port));
     let port = match (&c.port, stack) {
         (Some(p), _) if p.value == 0 => {
             return Err(issue(p.referenced, "`port` must be between 1 and 65535"));
         }
         (Some(p), _) => p.value,
+        (None, _) if base_port.is_some() => base_port.map_or(0, |p| p.value),
+        // A Dockerfile says nothing of the framework; detection knows its port.
+        (None, None | Some(Stack::Dockerfile)) if base.is_some() => {
+            base.map_or(0, |b| b.default_port)
+        }
         (None, Some(s)) => s.default_port(),
         (None, None) => {
             return Err(issue(
@@ -161,14 +237,36 @@ fn component(c: ComponentFile, project: &str, secret: &SecretSpec) -> Result<Com
             ));
         }
     };
+    let base_health = base.and_then(|b| b.health_path.as_ref());
+    let base_ready = base.and_then(|b| b.ready_path.as_ref());
+    source("healthPath", c.health_path.is_some(), origin(base_health));
+    // With one health route (and no readiness route of its own) it serves every probe.
+    let ready_detected = base_ready.or(base_health.filter(|_| c.health_path.is_none()));
+    source(
+        "readyPath",
+        c.ready_path.is_some()
+            || (ready_detected.is_none() && base.is_some() && c.health_path.is_some()),
+        origin(ready_detected),
+    );
+    let health_default = base_health.map_or("/health", |p| p.value.as_str());
+    let health_path = http_path(c.health_path, health_default, "healthPath", at)?;
+    let ready_default = match (ready_detected, base) {
+        (Some(p), _) => p.value.clone(),
+        (None, Some(_)) => health_path.clone(),
+        (None, None) => "/ready".into(),
+    };
+    let ready_path = http_path(c.ready_path, &ready_default, "readyPath", at)?;
     let replicas = match &c.replicas {
         Some(r) if r.value < 0 => return Err(issue(r.referenced, "`replicas` cannot be negative")),
         Some(r) => r.value,
         None => 1,
     };
-    let health_path = http_path(c.health_path, "/health", "healthPath", at)?;
-    let ready_path = http_path(c.ready_path, "/ready", "readyPath", at)?;
-    let service = service(c.service.as_ref())?;
+    let base_service = base.and_then(|b| b.service.as_ref());
+    source("service", c.service.is_some(), origin(base_service));
+    let service = match (&c.service, base_service) {
+        (None, Some(s)) => s.value.clone(),
+        (given, _) => service(given.as_ref())?,
+    };
     let resources = Resources {
         requests: quantities(
             c.resources.as_ref().and_then(|r| r.requests.as_ref()),
@@ -182,6 +280,14 @@ fn component(c: ComponentFile, project: &str, secret: &SecretSpec) -> Result<Com
         )?,
     };
     let mut secret_keys: Vec<String> = Vec::new();
+    if c.secret_keys.is_empty()
+        && let Some(b) = base
+    {
+        for k in &b.secret_keys {
+            source(&format!("secretKeys.{}", k.value), false, Some(&k.source));
+            secret_keys.push(k.value.clone());
+        }
+    }
     for k in &c.secret_keys {
         if !secret.keys.iter().any(|d| d.name == k.value) {
             return Err(issue(
@@ -197,7 +303,15 @@ fn component(c: ComponentFile, project: &str, secret: &SecretSpec) -> Result<Com
             secret_keys.push(k.value.clone());
         }
     }
+    let mut env = BTreeMap::new();
+    for (key, value) in base.map(|b| &b.env).into_iter().flatten() {
+        if !c.env.contains_key(key) && !secret_keys.contains(key) {
+            source(&format!("env.{key}"), false, Some(&value.source));
+            env.insert(key.clone(), value.value.clone());
+        }
+    }
     for key in c.env.keys() {
+        source(&format!("env.{key}"), true, None);
         env_name(key, at, "environment variable")?;
         if secret_keys.contains(key) {
             return Err(issue(
@@ -223,8 +337,36 @@ fn component(c: ComponentFile, project: &str, secret: &SecretSpec) -> Result<Com
             writable_paths.push(p);
         }
     }
+    env.extend(c.env);
+    let base_path = base.and_then(|b| b.path.as_ref());
+    source("path", c.path.is_some(), origin(base_path));
+    let path = c
+        .path
+        .or_else(|| base_path.map(|p| p.value.clone()))
+        .unwrap_or_else(|| name.clone().into());
+    let mut args: BTreeMap<String, String> = BTreeMap::new();
+    for (key, value) in base.map(|b| &b.build_args).into_iter().flatten() {
+        if !c.build_args.contains_key(key) {
+            source(&format!("buildArgs.{key}"), false, Some(&value.source));
+            args.insert(key.clone(), value.value.clone());
+        }
+    }
+    for key in c.build_args.keys() {
+        source(&format!("buildArgs.{key}"), true, None);
+    }
+    args.extend(c.build_args);
+    let aliases = base.map(|b| b.aliases.clone()).unwrap_or_default();
+    for alias in aliases.keys() {
+        source(
+            &format!("aliases.{alias}"),
+            false,
+            base.and_then(|b| b.alias_sources.get(alias))
+                .map(String::as_str),
+        );
+    }
     Ok(Component {
-        path: c.path.unwrap_or_else(|| name.clone().into()),
+        aliases,
+        path,
         image: c.image.unwrap_or_else(|| format!("{project}-{name}")),
         name,
         port,
@@ -233,7 +375,7 @@ fn component(c: ComponentFile, project: &str, secret: &SecretSpec) -> Result<Com
         replicas,
         service,
         resources,
-        env: c.env,
+        env,
         secret_keys,
         stack,
         writable_paths,
@@ -241,7 +383,7 @@ fn component(c: ComponentFile, project: &str, secret: &SecretSpec) -> Result<Com
             builder_image: c.base_images.builder,
             runtime_image: c.base_images.runtime,
             dockerfile: c.dockerfile,
-            args: c.build_args,
+            args,
             target: c.target,
             platform: c.platform,
             module: c.module,

@@ -157,3 +157,71 @@ fn suggestions_catch_a_swapped_letter_in_a_short_name() {
     );
     assert_eq!(suggestion("xyz", ["web", "api"]), "");
 }
+
+/// A fixture app as if `todo` were its `todo.yaml`.
+fn fixture_with(name: &str, todo: &str) -> Project {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/real-apps")
+        .join(name);
+    Project::from_text(&root, todo).unwrap()
+}
+
+#[test]
+fn a_file_with_only_a_name_takes_everything_from_detection() {
+    let p = fixture_with("api-health", "name: todo\n");
+    assert_eq!(p.component_names(), ["backend", "frontend"]);
+    let be = p.component("backend").unwrap();
+    // The own Dockerfile runs as root and copies a missing uv.lock: the recipe builds it.
+    assert_eq!(be.stack, Some(Stack::Python));
+    assert!(p.sources["components.backend.stack"].contains("runs its final stage as root"));
+    assert_eq!(be.port, 8080);
+    assert_eq!(
+        p.sources["components.backend.port"],
+        "detected from backend/Dockerfile:6"
+    );
+    assert_eq!(
+        (be.health_path.as_str(), be.ready_path.as_str()),
+        ("/api/health", "/api/health")
+    );
+    assert_eq!(be.secret_keys, ["DATABASE_URL", "SECRET_KEY"]);
+    let db = p
+        .secret
+        .keys
+        .iter()
+        .find(|k| k.name == "DATABASE_URL")
+        .unwrap();
+    // The settings field has a SQLite default: optional, and not held to PostgreSQL.
+    assert_eq!((db.required, db.format), (false, KeyFormat::Opaque));
+    let fe = p.component("frontend").unwrap();
+    assert_eq!(fe.health_path, "/api/health");
+    assert_eq!(fe.service.kind, ServiceKind::NodePort);
+}
+
+#[test]
+fn a_file_entry_overrides_one_key_and_keeps_the_rest() {
+    let todo = "name: todo\ncomponents:\n  - name: frontend\n    healthPath: /api/health\n";
+    let p = fixture_with("subfolder-pair/apps/phase4-todo-app", todo);
+    let fe = p.component("frontend").unwrap();
+    assert_eq!(
+        (fe.health_path.as_str(), fe.ready_path.as_str()),
+        ("/api/health", "/api/health")
+    );
+    assert_eq!(p.sources["components.frontend.healthPath"], "todo.yaml:3");
+    assert_eq!(fe.port, 3000);
+    assert_eq!(fe.env["BACKEND_URL"], "http://todo-backend:8000");
+    // The component the file leaves out is still there, as detected.
+    let be = p.component("backend").unwrap();
+    assert_eq!((be.port, be.health_path.as_str()), (8000, "/health"));
+    assert_eq!(be.env["ALGORITHM"], "HS256");
+    assert_eq!(p.component_names(), ["frontend", "backend"]);
+}
+
+#[test]
+fn no_component_anywhere_says_what_was_looked_for() {
+    let err = load_err("name: shop\n");
+    assert!(err.contains("no components"), "{err}");
+    assert!(
+        err.contains("components: [{name: web, path: frontend, port: 3000}]"),
+        "{err}"
+    );
+}

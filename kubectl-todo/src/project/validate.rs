@@ -33,8 +33,8 @@ impl Spans {
             project: f.name.referenced,
             components: f
                 .components
-                .value
                 .iter()
+                .flat_map(|list| &list.value)
                 .map(|c| (c.name.value.clone(), c.name.referenced))
                 .collect(),
             keys: f

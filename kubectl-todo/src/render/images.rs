@@ -124,7 +124,7 @@ pub async fn plans(
 
 /// The tag depends on the Dockerfile, which depends on the builder, so ask
 /// the engine `up` will build with, as `image-builder plan` does.
-async fn builder_kind() -> BuilderKind {
+pub async fn builder_kind() -> BuilderKind {
     match tokio::time::timeout(Duration::from_secs(3), Engine::connect()).await {
         Ok(Ok(engine)) => engine.builder,
         _ => {

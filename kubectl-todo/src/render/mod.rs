@@ -129,6 +129,11 @@ pub fn objects(project: &Project, inputs: &Inputs) -> Vec<Object> {
             .iter()
             .map(|c| Object::Service(service(project, c))),
     );
+    out.extend(project.components.iter().flat_map(|c| {
+        c.aliases
+            .iter()
+            .map(|(name, port)| Object::Service(alias(project, c, name, *port)))
+    }));
     out.extend(project.components.iter().map(|c| {
         let config = config_map(project, c);
         let d = deployment::deployment(project, c, inputs, &checksum_of(&config));
@@ -217,6 +222,24 @@ fn service(project: &Project, c: &Component) -> Service {
         }),
         ..Service::default()
     }
+}
+
+/// A Service under another name the app's code calls (`backend-service:8000`),
+/// in front of the same pods.
+fn alias(project: &Project, c: &Component, name: &str, port: u16) -> Service {
+    let mut s = service(project, c);
+    s.metadata.name = Some(name.to_string());
+    if let Some(spec) = s.spec.as_mut() {
+        spec.type_ = Some("ClusterIP".into());
+        spec.ports = Some(vec![ServicePort {
+            name: Some("http".into()),
+            port: port.into(),
+            target_port: Some(IntOrString::String("http".into())),
+            protocol: Some("TCP".into()),
+            ..ServicePort::default()
+        }]);
+    }
+    s
 }
 
 /// The labels that find a component's pods; never the version, so that rollouts keep them.

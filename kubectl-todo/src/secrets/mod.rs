@@ -122,6 +122,9 @@ pub struct CreateArgs {
     /// Accept values given on the command line.
     #[arg(long)]
     pub allow_insecure_literal: bool,
+    /// Accept stand-in values from --from-env-file (`change-me`, `your-…-here`, `xxx`, `<…>`).
+    #[arg(long)]
+    pub allow_placeholders: bool,
     #[command(flatten)]
     pub write: WriteArgs,
 }

@@ -32,6 +32,8 @@ pub struct Sources<'a> {
     /// `KEY=VALUE`
     pub literals: &'a [String],
     pub allow_literal: bool,
+    /// Accept stand-in values (`change-me`, `your-…-here`) from the env file.
+    pub allow_placeholders: bool,
 }
 
 impl Sources<'_> {
@@ -64,12 +66,27 @@ pub fn gather(
             source,
         })?;
         match dotenv::parse(&text) {
-            Ok(parsed) => entries.extend(parsed.into_iter().map(|e| Entry {
-                origin: format!("{} line {}", path.display(), e.line),
-                key: e.key,
-                value: e.value,
-                generated: false,
-            })),
+            Ok(parsed) => {
+                for e in parsed {
+                    let origin = format!("{} line {}", path.display(), e.line);
+                    if !sources.allow_placeholders
+                        && e.value.text().is_some_and(crate::detect::is_stand_in)
+                    {
+                        problems.push(Problem {
+                            key: Some(e.key),
+                            origin,
+                            reason: "holds a placeholder (such as `change-me` or `your-…-here`), not a value: put the real value in the file, or pass --allow-placeholders".into(),
+                        });
+                        continue;
+                    }
+                    entries.push(Entry {
+                        origin,
+                        key: e.key,
+                        value: e.value,
+                        generated: false,
+                    });
+                }
+            }
             Err(errors) => problems.extend(errors.into_iter().map(|e| Problem {
                 key: None,
                 origin: format!("{} line {}", path.display(), e.line),
@@ -206,4 +223,38 @@ fn key_part(spec: &str) -> Option<&str> {
     spec.split_once('=')
         .map(|(k, _)| k)
         .filter(|k| validate::key_name(k).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_in_an_env_file_are_refused_with_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        std::fs::write(
+            &path,
+            "JWT_SECRET=change-me\nOPENAI_API_KEY=sk-your-openai-api-key-here\nDATABASE_URL=postgres://app:pw@db/todo\n",
+        )
+        .unwrap();
+        let given = Sources {
+            env_file: Some(&path),
+            ..Sources::default()
+        };
+        let err = gather(&given, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("JWT_SECRET") && err.contains("OPENAI_API_KEY"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("DATABASE_URL") && err.contains("--allow-placeholders"),
+            "{err}"
+        );
+        let allowed = Sources {
+            allow_placeholders: true,
+            ..given
+        };
+        assert_eq!(gather(&allowed, &[]).unwrap().0.len(), 3);
+    }
 }

@@ -98,7 +98,9 @@ fn postgres_url(value: &Value) -> Result<Option<String>, String> {
     }
     // url's messages ("invalid port number", "empty host") never quote the input.
     let url = url::Url::parse(text).map_err(|e| format!("is not a valid URL: {e}"))?;
-    if !matches!(url.scheme(), "postgres" | "postgresql") {
+    // SQLAlchemy names the driver after a `+` (`postgresql+asyncpg://`).
+    let dialect = url.scheme().split('+').next().unwrap_or_default();
+    if !matches!(dialect, "postgres" | "postgresql") {
         return Err("must start with postgres:// or postgresql://".into());
     }
     let host = url.host_str().unwrap_or_default();
@@ -173,6 +175,14 @@ mod tests {
             "postgres://app:pw@db.todo.svc:5432/todo",
         );
         assert!(ok.error.is_none() && ok.warning.is_none());
+        for good in [
+            "postgresql+asyncpg://app:pw@db:5432/todo",
+            "postgresql+psycopg://app:pw@db/todo",
+            "postgres://app:pw@db.example.com/todo?sslmode=require",
+        ] {
+            let v = check(KeyFormat::PostgresUrl, good);
+            assert!(v.error.is_none() && v.warning.is_none(), "{good}: {v:?}");
+        }
         for (bad, reason) in [
             ("mysql://u:p@h/db", "must start with"),
             ("postgres:///db", "names no host"),

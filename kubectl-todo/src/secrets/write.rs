@@ -33,6 +33,7 @@ pub async fn create(
         generate: &args.generate,
         literals: &args.from_literal,
         allow_literal: args.allow_insecure_literal,
+        allow_placeholders: args.allow_placeholders,
     };
     let terminal = if given.is_empty() {
         Some(Terminal::detect().ok_or(Error::NoInput { key: None })?)
@@ -123,6 +124,7 @@ pub async fn set(global: &Settings, project: &Project, args: SetArgs) -> anyhow:
         generate: &generate,
         literals: literal.as_slice(),
         allow_literal: args.allow_insecure_literal,
+        allow_placeholders: false,
     };
     let entries = if given.is_empty() {
         let mut tty = Terminal::detect().ok_or(Error::NoInput {

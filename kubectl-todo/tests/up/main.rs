@@ -8,5 +8,6 @@ mod support;
 
 mod docker;
 mod faults;
+mod init_then_up;
 mod scripted;
 mod tty;

@@ -1,0 +1,71 @@
+//! `kubectl todo plan`: the image plan of each component exactly as `up`
+//! builds it (stack, port, Dockerfile, build arguments, tag, notes), offline.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use image_builder::plan::render_text;
+
+use crate::project::suggestion;
+use crate::render::images;
+use crate::settings::Settings;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  kubectl todo plan\n  kubectl todo plan frontend\n  kubectl todo plan -o json | jq '.[].tag'"
+)]
+pub struct Args {
+    /// Only these components (default: all).
+    #[arg(value_name = "COMPONENT")]
+    pub components: Vec<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub output: Format,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the project has no component `{name}`{suggestion}")]
+pub struct UnknownComponent {
+    name: String,
+    suggestion: String,
+    known: String,
+}
+
+impl UnknownComponent {
+    pub fn hint(&self) -> Option<String> {
+        Some(format!("the components are: {}", self.known))
+    }
+}
+
+pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
+    let project = settings.load_project()?;
+    for name in &args.components {
+        if project.component(name).is_none() {
+            return Err(UnknownComponent {
+                suggestion: suggestion(name, project.component_names()),
+                known: project.component_names().join(", "),
+                name: name.clone(),
+            }
+            .into());
+        }
+    }
+    // Components left out are planned as if overridden: not at all.
+    let skipped: BTreeMap<String, String> = project
+        .components
+        .iter()
+        .filter(|c| !args.components.is_empty() && !args.components.contains(&c.name))
+        .map(|c| (c.name.clone(), String::new()))
+        .collect();
+    let plans = images::plans(&project, &skipped, images::builder_kind().await).await?;
+    match args.output {
+        Format::Text => print!("{}", render_text(&plans)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&plans)?),
+    }
+    Ok(ExitCode::SUCCESS)
+}

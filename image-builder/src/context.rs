@@ -33,8 +33,9 @@ pub struct Entry {
     pub kind: EntryKind,
 }
 
-/// Read `.dockerignore` (if any) of `dir` and compile it after the built-in defaults.
-pub fn load_matcher(dir: &Path) -> Result<Matcher> {
+/// Read `.dockerignore` (if any) of `dir` and compile it after the built-in defaults
+/// and before `stack`'s own excludes ([`crate::ignore::stack_excludes`]).
+pub fn load_matcher(dir: &Path, stack: &[&str]) -> Result<Matcher> {
     let path = dir.join(".dockerignore");
     let text = match fs::read(&path) {
         Ok(b) => String::from_utf8(b).map_err(|_| Error::Ignore {
@@ -44,7 +45,7 @@ pub fn load_matcher(dir: &Path) -> Result<Matcher> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(Error::io(path, e)),
     };
-    Matcher::from_dockerignore(&text, true)
+    Matcher::for_stack(&text, true, stack)
 }
 
 /// Walk `root`, honouring `matcher`, and return the included entries sorted by path.
@@ -254,7 +255,7 @@ mod tests {
             fs::write(p, "x").unwrap();
         }
         fs::write(r.join(".dockerignore"), "docs\n!docs/keep.md\n").unwrap();
-        let m = load_matcher(r).unwrap();
+        let m = load_matcher(r, &[]).unwrap();
         let rels: Vec<String> = walk(r, &m).unwrap().into_iter().map(|e| e.rel).collect();
         assert_eq!(
             rels,

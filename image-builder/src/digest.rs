@@ -480,7 +480,7 @@ mod tests {
     use crate::context::{load_matcher, walk};
 
     fn digest_of(dir: &Path, cache: &HashCache) -> (String, HashedContext) {
-        let m = load_matcher(dir).unwrap();
+        let m = load_matcher(dir, &[]).unwrap();
         let entries = walk(dir, &m).unwrap();
         let ctx = hash_entries(dir, &entries, cache).unwrap();
         let args = BTreeMap::new();

@@ -68,7 +68,18 @@ pub fn instruction(step: &Step) -> String {
         }
         Step::Copy { from, srcs, dest } => {
             let from = from.map(|f| format!("--from={f} ")).unwrap_or_default();
-            format!("COPY {from}{} {dest}", srcs.join(" "))
+            // Names with blanks or quotes only survive the JSON form.
+            if srcs
+                .iter()
+                .chain([dest])
+                .any(|x| x.contains([' ', '\t', '"']))
+            {
+                let all: Vec<&String> = srcs.iter().chain([dest]).collect();
+                let json = serde_json::to_string(&all).expect("strings serialise");
+                format!("COPY {from}{json}")
+            } else {
+                format!("COPY {from}{} {dest}", srcs.join(" "))
+            }
         }
         Step::Run { caches, cmd, .. } => {
             let mounts: String = caches

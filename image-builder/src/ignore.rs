@@ -10,6 +10,7 @@
 use regex::Regex;
 
 use crate::error::Error;
+use crate::spec::StackKind;
 
 /// Patterns that are always applied before the user's own `.dockerignore`, so that
 /// secrets and bulky local state never reach the engine. A user can re-include any of
@@ -33,6 +34,27 @@ pub const DEFAULT_EXCLUDES: &[&str] = &[
     "**/.idea",
     "**/.vscode",
 ];
+
+/// What must never reach a Python runtime image: build output, packaging metadata,
+/// virtualenvs and tests. Applied after the user's `.dockerignore` (so no `!`
+/// exception brings them back), they stay out of the context and of the digest, and
+/// no step of the image has to delete them.
+pub const PYTHON_EXCLUDES: &[&str] = &[
+    "build",
+    "dist",
+    "*.egg-info",
+    "src/*.egg-info",
+    "venv",
+    "tests",
+];
+
+/// The excludes a stack adds to the context (after the user's own).
+pub fn stack_excludes(stack: StackKind) -> &'static [&'static str] {
+    match stack {
+        StackKind::Python => PYTHON_EXCLUDES,
+        _ => &[],
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MatchType {
@@ -90,11 +112,17 @@ pub struct ParentInfo {
 impl Matcher {
     /// Parse the text of a `.dockerignore` file, after the built-in defaults.
     pub fn from_dockerignore(text: &str, with_defaults: bool) -> Result<Self, Error> {
+        Self::for_stack(text, with_defaults, &[])
+    }
+
+    /// Like [`Matcher::from_dockerignore`], then the stack's own excludes.
+    pub fn for_stack(text: &str, with_defaults: bool, stack: &[&str]) -> Result<Self, Error> {
         let mut lines: Vec<String> = Vec::new();
         if with_defaults {
             lines.extend(DEFAULT_EXCLUDES.iter().map(|s| s.to_string()));
         }
         lines.extend(read_all(text));
+        lines.extend(stack.iter().map(|s| s.to_string()));
         Self::new(&lines)
     }
 
@@ -434,6 +462,29 @@ fn compile(cleaned: String, exclusion: bool) -> Result<Pattern, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_excludes_win_over_the_users_exceptions() {
+        let py = Matcher::for_stack("!tests\n", true, PYTHON_EXCLUDES).unwrap();
+        for p in [
+            "tests",
+            "tests/test_a.py",
+            "build/lib/x.py",
+            "x.egg-info",
+            "src/x.egg-info/PKG-INFO",
+            "venv/bin/python",
+        ] {
+            assert!(py.matches(p), "{p}");
+        }
+        for p in ["app/tests.py", "src/x/main.py", "main.py"] {
+            assert!(!py.matches(p), "{p}");
+        }
+        assert!(
+            !Matcher::for_stack("", true, stack_excludes(StackKind::Node))
+                .unwrap()
+                .matches("build")
+        );
+    }
 
     fn m(pats: &[&str], path: &str) -> bool {
         Matcher::new(pats).unwrap().matches(path)

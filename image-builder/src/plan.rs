@@ -10,6 +10,7 @@ use crate::detect::{self, Detected};
 use crate::digest::{self, DigestInputs, HashCache, HashedContext};
 use crate::dockerfile::{self, GenOptions};
 use crate::error::{Error, Result};
+use crate::recipe;
 use crate::spec::{BaseImages, ComponentSpec, StackKind};
 
 /// Which builder the engine uses; it decides whether cache mounts are emitted.
@@ -95,6 +96,8 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
     crate::spec::check_build_arg_names(&spec.build_args)?;
     let base = spec.base_images.merged(&opts.base_images);
     python_version_check(&detected, &base)?;
+    let matcher = context::load_matcher(&dir, crate::ignore::stack_excludes(detected.stack))?;
+    let entries = context::walk(&dir, &matcher)?;
     let generated = dockerfile::generate(
         &detected,
         &GenOptions {
@@ -104,6 +107,11 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
             cache_mounts: opts.builder == BuilderKind::BuildKit,
             command: spec.command.as_deref(),
             build_args: spec.build_args.keys().cloned().collect(),
+            top_level: recipe::top_level(
+                entries
+                    .iter()
+                    .map(|e| (e.rel.as_str(), e.kind == EntryKind::Dir)),
+            ),
         },
     );
     let (text, dockerfile_name) = match &generated {
@@ -119,8 +127,6 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
         }
     };
 
-    let matcher = context::load_matcher(&dir)?;
-    let entries = context::walk(&dir, &matcher)?;
     let cache = if opts.use_cache {
         HashCache::load_for(&dir)
     } else {

@@ -19,7 +19,8 @@ pub const STATIC_RUNTIME: &str = "scratch";
 /// Files image-builder adds to the context (the generated Dockerfile or build file
 /// and a `.dockerignore` naming it). The classic builder drops them itself; BuildKit
 /// does not apply `.dockerignore` to an uploaded context, so stages that copy the
-/// whole context remove them before the runtime stage copies from there.
+/// whole context remove them before the runtime stage copies from there (Python
+/// copies the context's own entries by name instead, see [`GenOptions::top_level`]).
 pub const SYNTHETIC: &str = ".image-builder.Dockerfile .dockerignore";
 
 /// Options for generation.
@@ -34,6 +35,29 @@ pub struct GenOptions<'a> {
     pub command: Option<&'a [String]>,
     /// Names of the build arguments, declared where package managers and builds run.
     pub build_args: Vec<String>,
+    /// The context's top-level entries (name, whether a directory), from
+    /// [`top_level`]. The Python recipe copies these by name: with no `COPY
+    /// --exclude` and no `.dockerignore` for an uploaded context, that is how the
+    /// synthetic files stay out of the image without a `RUN` on every code change.
+    pub top_level: Vec<(String, bool)>,
+}
+
+/// The top-level entries of a context, from its paths (relative, `/` separated) and
+/// whether each is a directory; sorted, each once.
+pub fn top_level<'a>(paths: impl Iterator<Item = (&'a str, bool)>) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
+    for (rel, dir) in paths {
+        let (name, dir) = match rel.split_once('/') {
+            Some((first, _)) => (first, true),
+            None => (rel, dir),
+        };
+        match out.iter_mut().find(|(n, _)| n == name) {
+            Some(e) => e.1 |= dir,
+            None => out.push((name.to_string(), dir)),
+        }
+    }
+    out.sort();
+    out
 }
 
 fn args(o: &GenOptions<'_>) -> impl Iterator<Item = Step> {
@@ -345,8 +369,12 @@ fn node(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<S
 pub const UV_PIN: &str = "uv==0.13.9";
 pub const POETRY_PIN: &str = "poetry==2.5.1";
 
-/// What a Python build leaves in /app that the image must not carry.
-const PY_LEFTOVERS: &str = "build dist ./*.egg-info ./src/*.egg-info .venv venv tests .pytest_cache .mypy_cache .ruff_cache";
+/// What installing the app as a package leaves in /app (the context holds none of
+/// it: [`crate::ignore::PYTHON_EXCLUDES`]).
+const PY_BUILD_LEFTOVERS: &str = "build ./*.egg-info ./src/*.egg-info";
+
+/// Shell scripts a virtualenv carries that an image never runs.
+const VENV_SCRIPTS: &str = "rm -f /opt/venv/bin/activate* /opt/venv/bin/Activate.ps1";
 
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -417,42 +445,55 @@ fn python(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec
     b.push(match &info.deps {
         PythonDeps::Requirements(f) => cached(
             "/root/.cache/pip",
-            format!("{venv} && {pip} -r {f}"),
+            format!("{venv} && {pip} -r {f} && {VENV_SCRIPTS}"),
             "--no-cache-dir",
         ),
         PythonDeps::Uv => {
-            let cmd = s("/opt/tools/bin/uv sync --locked --no-dev --no-install-project");
-            mounted("/root/.cache/uv", cmd.clone(), format!("{cmd} --no-cache"))
+            let cmd = "/opt/tools/bin/uv sync --locked --no-dev --no-install-project";
+            mounted(
+                "/root/.cache/uv",
+                format!("{cmd} && {VENV_SCRIPTS}"),
+                format!("{cmd} --no-cache && {VENV_SCRIPTS}"),
+            )
         }
         PythonDeps::Poetry => {
             let cmd = format!("{venv} && /opt/tools/bin/poetry install --only main --no-root");
             mounted(
                 "/root/.cache/pypoetry",
-                cmd.clone(),
-                format!("{cmd} --no-cache"),
+                format!("{cmd} && {VENV_SCRIPTS}"),
+                format!("{cmd} --no-cache && {VENV_SCRIPTS}"),
             )
         }
-        PythonDeps::Listed(deps) if deps.is_empty() => run(venv),
+        PythonDeps::Listed(deps) if deps.is_empty() => run(format!("{venv} && {VENV_SCRIPTS}")),
         PythonDeps::Listed(deps) => {
             let quoted: Vec<String> = deps.iter().map(|x| shell_quote(x)).collect();
             cached(
                 "/root/.cache/pip",
-                format!("{venv} && {pip} {}", quoted.join(" ")),
+                format!("{venv} && {pip} {} && {VENV_SCRIPTS}", quoted.join(" ")),
                 "--no-cache-dir",
             )
         }
     });
-    b.push(copy(&["."], "."));
+    // The code, entry by entry: neither the synthetic files nor anything excluded.
+    let files: Vec<&str> = o
+        .top_level
+        .iter()
+        .filter(|(n, dir)| !dir && !manifests.contains(n))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !files.is_empty() {
+        b.push(copy(&files, "./"));
+    }
+    for (name, _) in o.top_level.iter().filter(|(_, dir)| *dir) {
+        b.push(copy(&[name.as_str()], &format!("./{name}/")));
+    }
     if info.package {
         b.push(cached(
             "/root/.cache/pip",
-            format!("{pip} --no-deps ."),
+            format!("{pip} --no-deps . && rm -rf {PY_BUILD_LEFTOVERS}"),
             "--no-cache-dir",
         ));
     }
-    b.push(run(format!(
-        "rm -rf {SYNTHETIC} {PY_LEFTOVERS} /opt/venv/bin/activate* /opt/venv/bin/Activate.ps1 && find . -name __pycache__ -prune -exec rm -rf {{}} +"
-    )));
 
     let mut vars = vec![
         ("PYTHONDONTWRITEBYTECODE", s("1")),
@@ -557,4 +598,30 @@ fn binary(d: &Detected, o: &GenOptions<'_>, runtime: &str) -> Vec<Stage> {
         from: s(runtime),
         steps: rt,
     }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_level_names_each_entry_once_and_dirs_by_their_children() {
+        let paths = [
+            ("main.py", false),
+            ("app", true),
+            ("app/x.py", false),
+            // an excluded directory whose child a `!` exception brought back
+            ("docs/keep.md", false),
+            ("requirements.txt", false),
+        ];
+        assert_eq!(
+            top_level(paths.into_iter()),
+            vec![
+                ("app".to_string(), true),
+                ("docs".to_string(), true),
+                ("main.py".to_string(), false),
+                ("requirements.txt".to_string(), false),
+            ]
+        );
+    }
 }

@@ -318,7 +318,7 @@ fn every_stack_builds_the_same_image_through_the_frontend_as_from_the_dockerfile
 fn api_build(dir: &Path, dockerfile: &str, tag: &str) -> Result<(), String> {
     use futures::StreamExt;
     use image_builder::{context, digest};
-    let matcher = context::load_matcher(dir).unwrap();
+    let matcher = context::load_matcher(dir, &[]).unwrap();
     let entries = context::walk(dir, &matcher).unwrap();
     let hashed = digest::hash_entries(dir, &entries, &digest::HashCache::disabled()).unwrap();
     let tar = context::write_tar(dir, &hashed, &[], Vec::new()).unwrap();

@@ -180,3 +180,40 @@ fn a_build_argument_that_is_not_an_identifier_is_refused() {
     s.build_args.insert("1ST".into(), "x".into());
     assert!(plan::plan(&s, &opts()).is_err());
 }
+
+#[test]
+fn tests_and_build_leftovers_stay_out_of_the_context_and_the_digest() {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), "requirements.txt", "fastapi\nuvicorn\n");
+    write(t.path(), "main.py", APP);
+    let before = plan::plan(&spec(t.path()), &opts()).unwrap();
+    for f in [
+        "tests/test_main.py",
+        "build/lib/main.py",
+        "dist/x-1.tar.gz",
+        "x.egg-info/PKG-INFO",
+        "venv/bin/python",
+    ] {
+        write(t.path(), f, "x");
+    }
+    // A `!` exception does not bring them back.
+    write(t.path(), ".dockerignore", "!tests\n");
+    let after = plan::plan(&spec(t.path()), &opts()).unwrap();
+    assert_eq!(after.digest, before.digest);
+    assert_eq!(after.dockerfile, before.dockerfile);
+    assert!(
+        after.dockerfile.contains("COPY main.py ./\n") && !after.dockerfile.contains("COPY . ."),
+        "{}",
+        after.dockerfile
+    );
+
+    // The code is copied by name; names with blanks in the JSON form.
+    write(t.path(), "my notes.txt", "x");
+    let p = plan::plan(&spec(t.path()), &opts()).unwrap();
+    assert!(
+        p.dockerfile
+            .contains("COPY [\"main.py\",\"my notes.txt\",\"./\"]\n"),
+        "{}",
+        p.dockerfile
+    );
+}

@@ -188,6 +188,13 @@ impl ContextTree {
         Ok(t)
     }
 
+    /// Every path, and whether it is a directory.
+    pub fn paths(&self) -> impl Iterator<Item = (&str, bool)> {
+        self.nodes
+            .iter()
+            .map(|(rel, n)| (rel.as_str(), n.kind == EntryKind::Dir))
+    }
+
     /// The entries as the input digest takes them.
     pub fn hashed(&self) -> HashedContext {
         let mut ctx = HashedContext::default();

@@ -334,6 +334,15 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
             .map_err(ours)?;
     }
     let detected = detect::detect_in(&tree, &spec).map_err(ours)?;
+    // What the stack keeps out of the context is out of its digest and its copies,
+    // as on the Dockerfile path.
+    let stack_excludes = ignore::stack_excludes(detected.stack);
+    if !stack_excludes.is_empty() {
+        let matcher = Matcher::for_stack(&inp.dockerignore, true, stack_excludes).map_err(ours)?;
+        tree = ContextTree::load(b, &inp.context_ref, &matcher, Scope::Full)
+            .await
+            .map_err(ours)?;
+    }
     crate::plan::python_version_check(&detected, &spec.base_images).map_err(ours)?;
     for n in &detected.notes {
         eprintln!("note: {n}");
@@ -399,6 +408,11 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
             cache_mounts: true,
             command: spec.command.as_deref(),
             build_args: build_args.keys().cloned().collect(),
+            // The build file travels in the uploaded context under the synthetic name.
+            top_level: recipe::top_level(
+                tree.paths()
+                    .filter(|(p, _)| !recipe::SYNTHETIC.split(' ').any(|x| x == *p)),
+            ),
         },
     )
     .expect("a generated stack has a recipe");

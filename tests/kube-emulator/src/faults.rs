@@ -25,7 +25,8 @@ pub struct Fault {
     pub times: Option<u32>,
     /// Delay before the request is served.
     pub latency_ms: Option<u64>,
-    /// End matching watches (and log streams) after this long.
+    /// End matching watches and log streams after this long; drop a
+    /// matching port-forward connection this long after its upgrade.
     pub close_after_ms: Option<u64>,
 }
 

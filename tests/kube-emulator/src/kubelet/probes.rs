@@ -177,7 +177,7 @@ fn port(container: &Value, port: &Value) -> Option<u16> {
         .and_then(|n| u16::try_from(n).ok())
 }
 
-async fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
+pub(super) async fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
     match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
         Err(_) => Err(format!("dial tcp {addr}: i/o timeout")),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {

@@ -1,0 +1,331 @@
+//! The `pods/{name}/portforward` subresource, in the three transports real
+//! clients use:
+//!
+//! * a WebSocket with subprotocol `SPDY/3.1+portforward.k8s.io`, whose binary
+//!   messages carry a SPDY/3.1 connection: what `kubectl port-forward` tries
+//!   first;
+//! * an HTTP upgrade to `SPDY/3.1` with `X-Stream-Protocol-Version:
+//!   portforward.k8s.io`: kubectl's fallback ([`session`] serves both);
+//! * a WebSocket with subprotocol `v4.channel.k8s.io` and `?ports=`: what
+//!   kube-rs's `Api::portforward` speaks ([`channel`]).
+//!
+//! The connection to the pod's port is the kubelet's
+//! ([`kubelet::connect_port`]). A fault rule matching the path with
+//! `closeAfterMs` drops the whole connection, without a goodbye, that long
+//! after the upgrade.
+
+mod channel;
+mod session;
+mod spdy;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::net::TcpStream;
+
+use crate::cluster::Cluster;
+use crate::faults::Faults;
+use crate::kubelet;
+use crate::resources;
+use crate::server::ServerState;
+use crate::status::{ApiError, ApiResult};
+
+const STREAM_PROTOCOL: &str = "portforward.k8s.io";
+const TUNNEL_PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
+const CHANNEL_PROTOCOL: &str = "v4.channel.k8s.io";
+const STREAM_PROTOCOL_HEADER: &str = "x-stream-protocol-version";
+
+/// The pod a forward reaches.
+pub struct Target {
+    cluster: Arc<Cluster>,
+    pod: Value,
+}
+
+impl Target {
+    async fn dial(&self, port: u16) -> Result<TcpStream, String> {
+        kubelet::connect_port(&self.cluster, &self.pod, port).await
+    }
+}
+
+/// The namespace and pod of a `…/namespaces/{ns}/pods/{name}/portforward` path.
+pub fn pod_of(path: &str) -> Option<(&str, &str)> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segments.as_slice() {
+        ["api", "v1", "namespaces", ns, "pods", name, "portforward"] => Some((ns, name)),
+        _ => None,
+    }
+}
+
+fn header_has(parts: &Parts, name: impl header::AsHeaderName, value: &str) -> bool {
+    parts
+        .headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case(value))
+}
+
+/// `ports=80,8080&ports=9090`, as the kubelet reads it for the channel protocol.
+fn ports(query: Option<&str>) -> ApiResult<Vec<u16>> {
+    let values: Vec<String> = query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(k, _)| *k == "ports")
+        .map(|(_, v)| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    if values.is_empty() {
+        return Err(ApiError::bad_request(
+            "query parameter \"ports\" is required: name the pod's ports, as in ?ports=8080",
+        ));
+    }
+    let mut ports = Vec::new();
+    for value in values {
+        for p in value.split(',') {
+            match p.trim().parse::<u16>() {
+                Ok(n) if n > 0 => ports.push(n),
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "unable to parse {p:?} as a port: ports are numbers from 1 to 65535"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(ports)
+}
+
+/// Checks the pod as the API server and the kubelet do, then upgrades the connection.
+pub async fn serve(
+    st: &ServerState,
+    mut parts: Parts,
+    ns: &str,
+    name: &str,
+    close_after: Option<Duration>,
+) -> ApiResult<Response> {
+    if parts.method != Method::GET && parts.method != Method::POST {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource (pods/portforward)",
+        ));
+    }
+    // Since Kubernetes 1.30 a WebSocket GET needs `create` too, as the SPDY POST always did.
+    if !st
+        .faults
+        .allowed("create", "", "pods/portforward", Some(ns))
+    {
+        return Err(Faults::forbidden(
+            "create",
+            "",
+            "pods/portforward",
+            Some(name),
+            Some(ns),
+        ));
+    }
+    let pod = st.cluster.store.get(resources::pods(), ns, name)?;
+    if pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return Err(ApiError::bad_request(format!(
+            "pod {name} does not have a host assigned"
+        )));
+    }
+    let phase = pod
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("Pending")
+        .to_string();
+    if phase != "Running" {
+        return Err(ApiError::bad_request(format!(
+            "unable to upgrade connection: pod {name} is not running (phase {phase}): a port-forward needs the pod's sandbox running"
+        )));
+    }
+    let target = Arc::new(Target {
+        cluster: st.cluster.clone(),
+        pod,
+    });
+    let lifetime = Lifetime {
+        shutdown: st.cluster.shutdown_signal(),
+        close_after,
+    };
+    if header_has(&parts, header::UPGRADE, "websocket") {
+        let query = parts.uri.query().map(String::from);
+        let ws = WebSocketUpgrade::from_request_parts(&mut parts, &())
+            .await
+            .map_err(|r| ApiError::bad_request(r.body_text()))?
+            .protocols([TUNNEL_PROTOCOL, CHANNEL_PROTOCOL]);
+        let requested: Vec<String> = ws
+            .requested_protocols()
+            .filter_map(|p| p.to_str().ok().map(String::from))
+            .collect();
+        return match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
+            Some(TUNNEL_PROTOCOL) => Ok(ws.on_upgrade(move |socket| {
+                lifetime.run(async move {
+                    let (ours, theirs) = tokio::io::duplex(256 * 1024);
+                    tokio::join!(session::serve(ours, target), tunnel(socket, theirs));
+                })
+            })),
+            Some(_) => {
+                let ports = ports(query.as_deref())?;
+                Ok(
+                    ws.on_upgrade(move |socket| {
+                        lifetime.run(channel::serve(socket, target, ports))
+                    }),
+                )
+            }
+            None => Err(ApiError::bad_request(format!(
+                "unable to upgrade: none of the requested subprotocols {requested:?} is served; port-forward speaks {TUNNEL_PROTOCOL} and {CHANNEL_PROTOCOL}"
+            ))),
+        };
+    }
+    if header_has(&parts, header::UPGRADE, "SPDY/3.1") {
+        let offered: Vec<String> = parts
+            .headers
+            .get_all(STREAM_PROTOCOL_HEADER)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|v| v.trim().to_string())
+            .collect();
+        if offered.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "unable to upgrade: {STREAM_PROTOCOL_HEADER} is required"
+            )));
+        }
+        if !offered.iter().any(|p| p == STREAM_PROTOCOL) {
+            return Err(ApiError::forbidden(format!(
+                "unable to upgrade: unable to negotiate protocol: client supports {offered:?}, server accepts [\"{STREAM_PROTOCOL}\"]"
+            )));
+        }
+        let on_upgrade = parts
+            .extensions
+            .remove::<hyper::upgrade::OnUpgrade>()
+            .ok_or_else(|| ApiError::bad_request("this connection cannot be upgraded"))?;
+        tokio::spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    lifetime
+                        .run(session::serve(TokioIo::new(upgraded), target))
+                        .await
+                }
+                Err(e) => tracing::debug!("port-forward upgrade failed: {e}"),
+            }
+        });
+        let mut resp = (StatusCode::SWITCHING_PROTOCOLS, Body::empty()).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("SPDY/3.1"));
+        h.insert(
+            STREAM_PROTOCOL_HEADER,
+            HeaderValue::from_static(STREAM_PROTOCOL),
+        );
+        return Ok(resp);
+    }
+    Err(ApiError::bad_request("Upgrade request required"))
+}
+
+/// How long a forward's connection may live: until the emulator stops, or
+/// until an injected drop.
+struct Lifetime {
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    close_after: Option<Duration>,
+}
+
+impl Lifetime {
+    async fn run(mut self, connection: impl Future<Output = ()>) {
+        let dropped = async {
+            match self.close_after {
+                Some(after) => tokio::time::sleep(after).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = connection => {}
+            _ = self.shutdown.wait_for(|s| *s) => {}
+            () = dropped => tracing::debug!("port-forward dropped by a fault rule"),
+        }
+    }
+}
+
+/// Carries a SPDY connection in a WebSocket's binary messages, as
+/// kubectl's tunnelling connection does, until either side ends.
+async fn tunnel(socket: WebSocket, io: DuplexStream) {
+    let (mut sink, mut incoming) = socket.split();
+    let (mut rd, mut wr) = tokio::io::split(io);
+    let inbound = async move {
+        while let Some(Ok(message)) = incoming.next().await {
+            match message {
+                Message::Binary(bytes) if wr.write_all(&bytes).await.is_err() => break,
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        // End of the client's bytes: the session reads EOF and ends.
+        let _ = wr.shutdown().await;
+        std::future::pending::<()>().await
+    };
+    let outbound = async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let chunk = Bytes::copy_from_slice(&buf[..n]);
+                    if sink.send(Message::Binary(chunk)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = sink.send(Message::Close(None)).await;
+    };
+    tokio::select! {
+        () = inbound => {}
+        () = outbound => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_read_as_the_kubelet_reads_them() {
+        assert_eq!(ports(Some("&ports=80%2C1234")).unwrap(), vec![80, 1234]);
+        assert_eq!(ports(Some("ports=80&ports=9090")).unwrap(), vec![80, 9090]);
+        assert_eq!(
+            ports(None).unwrap_err().message,
+            "query parameter \"ports\" is required: name the pod's ports, as in ?ports=8080"
+        );
+        assert_eq!(
+            ports(Some("ports=0")).unwrap_err().message,
+            "unable to parse \"0\" as a port: ports are numbers from 1 to 65535"
+        );
+    }
+
+    #[test]
+    fn only_the_pod_subresource_path_is_a_port_forward() {
+        assert_eq!(
+            pod_of("/api/v1/namespaces/todo/pods/web-1/portforward"),
+            Some(("todo", "web-1"))
+        );
+        assert_eq!(pod_of("/api/v1/namespaces/todo/pods/web-1/log"), None);
+    }
+}

@@ -1,0 +1,290 @@
+//! The portforward.k8s.io protocol over SPDY/3.1, as the kubelet serves it:
+//! the client opens an `error` and a `data` stream per connection, both
+//! carrying `port` and `requestID`; the server replies to each, connects to
+//! the port once it has the pair, and copies bytes both ways with
+//! half-close. A failure to connect is written to the error stream.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinSet};
+
+use super::Target;
+use super::spdy::{self, Frame, HeaderReader, HeaderWriter};
+
+/// Chunks of client data queued for one connection before the reader waits.
+const QUEUE: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Error,
+    Data,
+}
+
+/// What the client's stream headers say.
+struct StreamHeaders {
+    kind: Kind,
+    port: u16,
+    request: String,
+}
+
+fn parse_headers(stream_id: u32, headers: &[(String, String)]) -> Result<StreamHeaders, String> {
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.split('\0').next().unwrap_or_default())
+    };
+    let kind = match get("streamtype") {
+        Some("error") => Kind::Error,
+        Some("data") => Kind::Data,
+        other => return Err(format!("invalid stream type {other:?}")),
+    };
+    let port = get("port").ok_or("missing port header")?;
+    let port = port
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("invalid port {port:?}"))?;
+    // Clients older than requestID pair a data stream with the error stream opened just before it.
+    let request = get("requestid").map(String::from).unwrap_or_else(|| {
+        match kind {
+            Kind::Error => stream_id,
+            Kind::Data => stream_id.saturating_sub(2),
+        }
+        .to_string()
+    });
+    Ok(StreamHeaders {
+        kind,
+        port,
+        request,
+    })
+}
+
+/// A connection's streams until both have arrived.
+#[derive(Default)]
+struct Pair {
+    error: Option<u32>,
+    data: Option<(u32, mpsc::Receiver<Bytes>)>,
+    port: u16,
+}
+
+/// Serves one SPDY connection until the client closes it.
+pub async fn serve<S>(io: S, target: Arc<Target>)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(io);
+    let (out, mut outgoing) = mpsc::channel::<Frame>(QUEUE);
+    let writer = async move {
+        let mut hw = HeaderWriter::default();
+        while let Some(frame) = outgoing.recv().await {
+            if wr.write_all(&frame.encode(&mut hw)).await.is_err() {
+                break;
+            }
+            if outgoing.is_empty() && wr.flush().await.is_err() {
+                break;
+            }
+        }
+    };
+    let reader = read_loop(&mut rd, out, target);
+    // The session ends when the client's side does; the writer drains what is queued.
+    tokio::pin!(writer);
+    tokio::select! {
+        () = reader => {}
+        () = &mut writer => {}
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    out: mpsc::Sender<Frame>,
+    target: Arc<Target>,
+) {
+    let mut hr = HeaderReader::default();
+    let mut to_pod: HashMap<u32, mpsc::Sender<Bytes>> = HashMap::new();
+    let mut pairs: HashMap<String, Pair> = HashMap::new();
+    let mut forwards = JoinSet::new();
+    let mut by_stream: HashMap<u32, AbortHandle> = HashMap::new();
+    let mut going_away = false;
+    let mut last_stream = 0;
+    loop {
+        let frame = match spdy::read_frame(rd, &mut hr).await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::debug!("port-forward: {e}");
+                let _ = out
+                    .send(Frame::GoAway {
+                        last_stream_id: last_stream,
+                        status: spdy::PROTOCOL_ERROR,
+                    })
+                    .await;
+                break;
+            }
+        };
+        match frame {
+            Frame::SynStream {
+                stream_id, headers, ..
+            } => {
+                if going_away {
+                    let _ = out
+                        .send(Frame::RstStream {
+                            stream_id,
+                            status: spdy::REFUSED_STREAM,
+                        })
+                        .await;
+                    continue;
+                }
+                last_stream = stream_id;
+                let h = match parse_headers(stream_id, &headers) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        tracing::debug!("port-forward stream {stream_id}: {e}");
+                        let _ = out
+                            .send(Frame::RstStream {
+                                stream_id,
+                                status: spdy::PROTOCOL_ERROR,
+                            })
+                            .await;
+                        continue;
+                    }
+                };
+                let _ = out
+                    .send(Frame::SynReply {
+                        stream_id,
+                        fin: false,
+                        headers: Vec::new(),
+                    })
+                    .await;
+                let pair = pairs.entry(h.request.clone()).or_default();
+                pair.port = h.port;
+                match h.kind {
+                    Kind::Error => pair.error = Some(stream_id),
+                    Kind::Data => {
+                        let (tx, rx) = mpsc::channel(QUEUE);
+                        to_pod.insert(stream_id, tx);
+                        pair.data = Some((stream_id, rx));
+                    }
+                }
+                if pair.error.is_some() && pair.data.is_some() {
+                    let Pair { error, data, port } = pairs
+                        .remove(&h.request)
+                        .expect("the pair was just completed");
+                    let (error, (data, from_client)) =
+                        (error.expect("checked above"), data.expect("checked above"));
+                    let handle = forwards.spawn(forward(
+                        target.clone(),
+                        port,
+                        Streams { error, data },
+                        from_client,
+                        out.clone(),
+                    ));
+                    by_stream.insert(error, handle.clone());
+                    by_stream.insert(data, handle);
+                }
+            }
+            Frame::Data {
+                stream_id,
+                fin,
+                data,
+            } => {
+                if let Some(tx) = to_pod.get(&stream_id)
+                    && !data.is_empty()
+                    && tx.send(data).await.is_err()
+                {
+                    to_pod.remove(&stream_id);
+                }
+                if fin {
+                    // Dropping the sender half-closes the pod connection.
+                    to_pod.remove(&stream_id);
+                }
+            }
+            Frame::RstStream { stream_id, .. } => {
+                to_pod.remove(&stream_id);
+                if let Some(h) = by_stream.remove(&stream_id) {
+                    h.abort();
+                }
+            }
+            Frame::Ping(id) => {
+                let _ = out.send(Frame::Ping(id)).await;
+            }
+            Frame::GoAway { .. } => going_away = true,
+            // No flow control: spdystream neither sends nor honours windows.
+            Frame::Settings(_)
+            | Frame::WindowUpdate { .. }
+            | Frame::Headers { .. }
+            | Frame::SynReply { .. } => {}
+        }
+        while forwards.try_join_next().is_some() {}
+    }
+    // The client is gone: its forwards' pod connections close with it.
+    forwards.abort_all();
+}
+
+struct Streams {
+    error: u32,
+    data: u32,
+}
+
+fn data(stream_id: u32, fin: bool, data: Bytes) -> Frame {
+    Frame::Data {
+        stream_id,
+        fin,
+        data,
+    }
+}
+
+/// One forwarded connection: copies both ways, then closes both streams.
+async fn forward(
+    target: Arc<Target>,
+    port: u16,
+    streams: Streams,
+    mut from_client: mpsc::Receiver<Bytes>,
+    out: mpsc::Sender<Frame>,
+) {
+    let tcp = match target.dial(port).await {
+        Ok(tcp) => tcp,
+        Err(message) => {
+            let _ = out.send(data(streams.error, false, message.into())).await;
+            let _ = out.send(data(streams.error, true, Bytes::new())).await;
+            let _ = out.send(data(streams.data, true, Bytes::new())).await;
+            return;
+        }
+    };
+    let (mut pod_rd, mut pod_wr) = tcp.into_split();
+    let upstream = async move {
+        while let Some(chunk) = from_client.recv().await {
+            if pod_wr.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = pod_wr.shutdown().await;
+    };
+    let downstream = async {
+        let mut buf = vec![0u8; 32 * 1024];
+        let failure = loop {
+            match pod_rd.read(&mut buf).await {
+                Ok(0) => break None,
+                Ok(n) => {
+                    let chunk = Bytes::copy_from_slice(&buf[..n]);
+                    if out.send(data(streams.data, false, chunk)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => break Some(e),
+            }
+        };
+        let _ = out.send(data(streams.data, true, Bytes::new())).await;
+        if let Some(e) = failure {
+            let message = format!("error forwarding port {port}: reading from the pod: {e}");
+            let _ = out.send(data(streams.error, false, message.into())).await;
+        }
+        // The client waits for the error stream to end before it closes its side.
+        let _ = out.send(data(streams.error, true, Bytes::new())).await;
+    };
+    tokio::join!(upstream, downstream);
+}

@@ -11,7 +11,7 @@ use e2e::Cluster;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube_emulator::Runtime;
-use kube_emulator::faults::Fault;
+use kube_emulator::faults::{Denial, Fault};
 use kube_emulator::testimage::busybox_image;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -208,6 +208,18 @@ async fn kubectl_port_forward_carries_sequential_and_concurrent_http_over_both_t
             let (status, body) = get_local(pf.local, "/health").await;
             assert_eq!((status, body.as_slice()), (200, &b"ok\n"[..]));
         }
+        // Half-close: the request's end is the client's FIN, and the response still comes back.
+        let mut conn = TcpStream::connect(("127.0.0.1", pf.local)).await.unwrap();
+        conn.write_all(b"GET /health HTTP/1.0\r\n\r\n")
+            .await
+            .unwrap();
+        conn.shutdown().await.unwrap();
+        let mut response = String::new();
+        conn.read_to_string(&mut response).await.unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 200 OK") && response.ends_with("\r\n\r\nok\n"),
+            "{transport:?}: {response:?}"
+        );
         let concurrent: Vec<_> = (0..6)
             .map(|_| tokio::spawn(get_local(pf.local, "/big")))
             .collect();
@@ -357,6 +369,23 @@ async fn kube_rs_portforward_round_trips_and_sees_errors_and_drops() {
         api_error(err),
         (404, "pods \"ghost\" not found".to_string())
     );
+
+    cluster.emulator.faults().deny(Denial {
+        verb: "create".into(),
+        resource: "pods/portforward".into(),
+        ..Denial::default()
+    });
+    let err = pods.portforward(&pod, &[8080]).await.err().unwrap();
+    assert_eq!(
+        api_error(err),
+        (
+            403,
+            format!(
+                "pods \"{pod}\" is forbidden: User \"emulator-admin\" cannot create resource \"pods/portforward\" in API group \"\" in the namespace \"default\""
+            )
+        )
+    );
+    cluster.emulator.faults().clear();
 
     // An image never loaded keeps the pod Pending: there is no sandbox to forward into.
     cluster

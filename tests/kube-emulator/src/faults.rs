@@ -139,10 +139,12 @@ impl Faults {
         name: Option<&str>,
         namespace: Option<&str>,
     ) -> ApiError {
+        // The subject names the resource without its subresource (`pods "web"`, not `pods/portforward "web"`).
+        let plural = resource.split('/').next().unwrap_or(resource);
         let qualified = if group.is_empty() {
-            resource.to_string()
+            plural.to_string()
         } else {
-            format!("{resource}.{group}")
+            format!("{plural}.{group}")
         };
         let subject = match name {
             Some(n) => format!("{qualified} \"{n}\""),

@@ -288,3 +288,162 @@ async fn forward(
     };
     tokio::join!(upstream, downstream);
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use tokio::io::DuplexStream;
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::cluster::{Cluster, NodeConfig, Runtime};
+
+    /// The client's end of a session whose pod answers on 127.0.0.1.
+    struct Client {
+        io: DuplexStream,
+        hw: HeaderWriter,
+        hr: HeaderReader,
+    }
+
+    impl Client {
+        fn start() -> Client {
+            let cluster = Cluster::new(NodeConfig::default(), Runtime::Docker);
+            let pod = json!({
+                "metadata": { "name": "web", "namespace": "todo", "uid": "u-1" },
+                "status": { "phase": "Running", "podIP": "127.0.0.1" },
+            });
+            let (ours, theirs) = tokio::io::duplex(1 << 16);
+            tokio::spawn(serve(theirs, Arc::new(Target { cluster, pod })));
+            Client {
+                io: ours,
+                hw: HeaderWriter::default(),
+                hr: HeaderReader::default(),
+            }
+        }
+
+        async fn send(&mut self, frame: Frame) {
+            self.io
+                .write_all(&frame.encode(&mut self.hw))
+                .await
+                .unwrap();
+        }
+
+        async fn open(&mut self, stream_id: u32, kind: &str, port: u16) {
+            let headers = [
+                ("streamType", kind),
+                ("port", &port.to_string()),
+                ("requestID", "0"),
+            ]
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .to_vec();
+            self.send(Frame::SynStream {
+                stream_id,
+                fin: false,
+                headers,
+            })
+            .await;
+        }
+
+        async fn next(&mut self) -> Frame {
+            let read = spdy::read_frame(&mut self.io, &mut self.hr);
+            tokio::time::timeout(std::time::Duration::from_secs(10), read)
+                .await
+                .expect("the server answers within 10s")
+                .unwrap()
+                .expect("a frame")
+        }
+
+        /// Everything the server sends on `stream_id` until it ends that side, skipping other frames.
+        async fn read_stream(&mut self, stream_id: u32) -> Vec<u8> {
+            let mut got = Vec::new();
+            loop {
+                if let Frame::Data {
+                    stream_id: id,
+                    fin,
+                    data,
+                } = self.next().await
+                    && id == stream_id
+                {
+                    got.extend_from_slice(&data);
+                    if fin {
+                        return got;
+                    }
+                }
+            }
+        }
+    }
+
+    fn reply(stream_id: u32) -> Frame {
+        Frame::SynReply {
+            stream_id,
+            fin: false,
+            headers: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pair_of_streams_forwards_with_half_close() {
+        let pod = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = pod.local_addr().unwrap().port();
+        // The pod answers only once the client has finished sending: a half-close test.
+        tokio::spawn(async move {
+            let (mut conn, _) = pod.accept().await.unwrap();
+            let mut request = Vec::new();
+            conn.read_to_end(&mut request).await.unwrap();
+            conn.write_all(format!("got {} bytes", request.len()).as_bytes())
+                .await
+                .unwrap();
+        });
+        let mut c = Client::start();
+        c.open(1, "error", port).await;
+        assert_eq!(c.next().await, reply(1));
+        c.open(3, "data", port).await;
+        assert_eq!(c.next().await, reply(3));
+        c.send(Frame::Ping(5)).await;
+        assert_eq!(c.next().await, Frame::Ping(5));
+        for chunk in [&b"hello "[..], b"pod"] {
+            c.send(data(3, false, Bytes::from_static(chunk))).await;
+        }
+        c.send(data(3, true, Bytes::new())).await;
+        assert_eq!(c.read_stream(3).await, b"got 9 bytes");
+        assert_eq!(c.read_stream(1).await, b"");
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_reported_on_the_error_stream() {
+        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let mut c = Client::start();
+        c.open(1, "error", port).await;
+        c.open(3, "data", port).await;
+        let message = String::from_utf8(c.read_stream(1).await).unwrap();
+        assert_eq!(
+            message,
+            format!(
+                "error forwarding port {port} to pod web_todo, uid u-1: failed to connect to port {port} inside the pod's network namespace: dial tcp 127.0.0.1:{port}: connect: connection refused"
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn streams_without_a_type_or_port_are_reset() {
+        let mut c = Client::start();
+        c.open(1, "stdin", 80).await;
+        assert_eq!(
+            c.next().await,
+            Frame::RstStream {
+                stream_id: 1,
+                status: spdy::PROTOCOL_ERROR
+            }
+        );
+        c.open(3, "data", 0).await;
+        assert_eq!(
+            c.next().await,
+            Frame::RstStream {
+                stream_id: 3,
+                status: spdy::PROTOCOL_ERROR
+            }
+        );
+    }
+}

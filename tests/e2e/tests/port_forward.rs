@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e::Cluster;
+use e2e::{Cluster, httpd_deployment};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube_emulator::Runtime;
@@ -19,34 +19,15 @@ use tokio::net::TcpStream;
 /// Bytes in `/big`: several SPDY data frames and WebSocket messages.
 const BIG: usize = 300_000;
 
-/// A Deployment whose httpd serves `/health` ("ok") and `/big` on 8080, and a Service on port 80.
+/// The shared web Deployment (httpd serving `/health`, "ok", on 8080), also
+/// serving `/big`, and a Service on port 80.
 fn web_manifest(image: &str) -> String {
+    // The command sits in a double-quoted YAML string, which unescapes once: tr gets `\0`.
+    let big = format!("head -c {BIG} /dev/zero | tr '\\\\0' x > /tmp/www/big &&");
+    let deployment = httpd_deployment("web", image, 60).replace("echo serving on 8080 &&", &big);
+    assert!(deployment.contains("/tmp/www/big"), "{deployment}");
     format!(
-        r#"apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {{app: web}}
-  template:
-    metadata:
-      labels: {{app: web}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      securityContext: {{runAsNonRoot: true, runAsUser: 1001, runAsGroup: 1001}}
-      containers:
-      - name: web
-        image: {image}
-        imagePullPolicy: IfNotPresent
-        command: ["sh", "-c", "mkdir -p /tmp/www && echo ok > /tmp/www/health && head -c {BIG} /dev/zero | tr '\\0' x > /tmp/www/big && exec httpd -f -p 8080 -h /tmp/www"]
-        ports:
-        - {{name: http, containerPort: 8080}}
-        readinessProbe:
-          httpGet: {{path: /health, port: http}}
-          periodSeconds: 1
----
+        "{deployment}---
 apiVersion: v1
 kind: Service
 metadata:
@@ -55,7 +36,7 @@ spec:
   selector: {{app: web}}
   ports:
   - {{name: http, port: 80, targetPort: http}}
-"#
+"
     )
 }
 

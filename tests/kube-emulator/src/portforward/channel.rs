@@ -10,7 +10,6 @@ use std::sync::Arc;
 use axum::extract::ws::{Message, WebSocket};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -80,7 +79,7 @@ async fn forward(
     target: Arc<Target>,
     port: u16,
     data: u8,
-    mut from_client: mpsc::Receiver<Bytes>,
+    from_client: mpsc::Receiver<Bytes>,
     out: mpsc::Sender<Message>,
 ) {
     let tcp = match target.dial(port).await {
@@ -90,39 +89,9 @@ async fn forward(
             return;
         }
     };
-    let (mut pod_rd, mut pod_wr) = tcp.into_split();
-    let upstream = async move {
-        while let Some(chunk) = from_client.recv().await {
-            if pod_wr.write_all(&chunk).await.is_err() {
-                return;
-            }
-        }
-    };
-    let downstream = async {
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            match pod_rd.read(&mut buf).await {
-                Ok(0) => return,
-                Ok(n) => {
-                    if out.send(frame(data, &buf[..n])).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let message =
-                        format!("error forwarding port {port}: reading from the pod: {e}");
-                    let _ = out.send(frame(data + 1, message.as_bytes())).await;
-                    return;
-                }
-            }
-        }
-    };
-    // The port is done when the pod's side ends; the client cannot half-close.
-    tokio::select! {
-        () = downstream => {}
-        () = async {
-            upstream.await;
-            std::future::pending::<()>().await
-        } => {}
+    if let Err(message) =
+        super::copy(port, tcp, from_client, &out, |chunk| frame(data, &chunk)).await
+    {
+        let _ = out.send(frame(data + 1, message.as_bytes())).await;
     }
 }

@@ -33,6 +33,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 
 use crate::cluster::Cluster;
 use crate::faults::Faults;
@@ -239,6 +240,49 @@ pub async fn serve(
         return Ok(resp);
     }
     Err(ApiError::bad_request("Upgrade request required"))
+}
+
+/// Copies one forwarded connection until the pod's side ends: the pod's
+/// bytes go out framed by `wrap`, the client's chunks go to the pod, and the
+/// end of the client's chunks half-closes the pod's connection. `Err` is the
+/// message for the error stream when reading from the pod failed.
+async fn copy<T>(
+    port: u16,
+    tcp: TcpStream,
+    mut from_client: mpsc::Receiver<Bytes>,
+    out: &mpsc::Sender<T>,
+    wrap: impl Fn(Bytes) -> T,
+) -> Result<(), String> {
+    let (mut pod_rd, mut pod_wr) = tcp.into_split();
+    // The client's side may outlive the pod's; it ends when the client's chunks do.
+    tokio::spawn(async move {
+        while let Some(chunk) = from_client.recv().await {
+            if pod_wr.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = pod_wr.shutdown().await;
+    });
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match pod_rd.read(&mut buf).await {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                if out
+                    .send(wrap(Bytes::copy_from_slice(&buf[..n])))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                return Err(format!(
+                    "error forwarding port {port}: reading from the pod: {e}"
+                ));
+            }
+        }
+    }
 }
 
 /// How long a forward's connection may live: until the emulator stops, or

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 
@@ -220,6 +220,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
             | Frame::SynReply { .. } => {}
         }
         while forwards.try_join_next().is_some() {}
+        // A finished forward has dropped its receiver; forget its streams.
+        by_stream.retain(|_, h| !h.is_finished());
+        to_pod.retain(|_, tx| !tx.is_closed());
     }
     // The client is gone: its forwards' pod connections close with it.
     forwards.abort_all();
@@ -238,12 +241,12 @@ fn data(stream_id: u32, fin: bool, data: Bytes) -> Frame {
     }
 }
 
-/// One forwarded connection: copies both ways, then closes both streams.
+/// One forwarded connection: copies both ways, then ends both streams.
 async fn forward(
     target: Arc<Target>,
     port: u16,
     streams: Streams,
-    mut from_client: mpsc::Receiver<Bytes>,
+    from_client: mpsc::Receiver<Bytes>,
     out: mpsc::Sender<Frame>,
 ) {
     let tcp = match target.dial(port).await {
@@ -255,44 +258,23 @@ async fn forward(
             return;
         }
     };
-    let (mut pod_rd, mut pod_wr) = tcp.into_split();
-    let upstream = async move {
-        while let Some(chunk) = from_client.recv().await {
-            if pod_wr.write_all(&chunk).await.is_err() {
-                return;
-            }
-        }
-        let _ = pod_wr.shutdown().await;
-    };
-    let downstream = async {
-        let mut buf = vec![0u8; 32 * 1024];
-        let failure = loop {
-            match pod_rd.read(&mut buf).await {
-                Ok(0) => break None,
-                Ok(n) => {
-                    let chunk = Bytes::copy_from_slice(&buf[..n]);
-                    if out.send(data(streams.data, false, chunk)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => break Some(e),
-            }
-        };
-        let _ = out.send(data(streams.data, true, Bytes::new())).await;
-        if let Some(e) = failure {
-            let message = format!("error forwarding port {port}: reading from the pod: {e}");
-            let _ = out.send(data(streams.error, false, message.into())).await;
-        }
-        // The client waits for the error stream to end before it closes its side.
-        let _ = out.send(data(streams.error, true, Bytes::new())).await;
-    };
-    tokio::join!(upstream, downstream);
+    let failure = super::copy(port, tcp, from_client, &out, |chunk| {
+        data(streams.data, false, chunk)
+    })
+    .await
+    .err();
+    let _ = out.send(data(streams.data, true, Bytes::new())).await;
+    if let Some(message) = failure {
+        let _ = out.send(data(streams.error, false, message.into())).await;
+    }
+    // The client waits for the error stream to end before it closes its side.
+    let _ = out.send(data(streams.error, true, Bytes::new())).await;
 }
 
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use tokio::io::DuplexStream;
+    use tokio::io::{AsyncReadExt, DuplexStream};
     use tokio::net::TcpListener;
 
     use super::*;

@@ -305,11 +305,10 @@ impl HeaderWriter {
 }
 
 fn control(kind: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + payload.len());
-    out.extend_from_slice(
-        &(CONTROL_BIT | (u32::from(VERSION) << 16) | u32::from(kind)).to_be_bytes(),
-    );
-    out.extend_from_slice(&((u32::from(flags) << 24) | payload.len() as u32).to_be_bytes());
+    let mut out = words([
+        CONTROL_BIT | (u32::from(VERSION) << 16) | u32::from(kind),
+        (u32::from(flags) << 24) | payload.len() as u32,
+    ]);
     out.extend_from_slice(payload);
     out
 }
@@ -318,81 +317,71 @@ fn fin_flag(fin: bool) -> u8 {
     if fin { FLAG_FIN } else { 0 }
 }
 
+/// Big-endian 32-bit words, the unit of every control frame's fields.
+fn words(ws: impl IntoIterator<Item = u32>) -> Vec<u8> {
+    ws.into_iter().flat_map(u32::to_be_bytes).collect()
+}
+
 impl Frame {
     /// The frame's bytes on the wire; header blocks go through `hw`, in order.
     pub fn encode(&self, hw: &mut HeaderWriter) -> Vec<u8> {
-        match self {
+        let (kind, flags, payload) = match self {
             Frame::SynStream {
                 stream_id,
                 fin,
                 headers,
             } => {
-                let mut p = Vec::new();
-                p.extend_from_slice(&stream_id.to_be_bytes());
-                p.extend_from_slice(&0u32.to_be_bytes());
-                p.extend_from_slice(&[0, 0]);
-                p.extend_from_slice(&hw.block(headers));
-                control(1, fin_flag(*fin), &p)
+                // Associated stream 0, priority 0, slot 0.
+                let fields = [words([*stream_id, 0]), vec![0, 0], hw.block(headers)];
+                (1, fin_flag(*fin), fields.concat())
             }
             Frame::SynReply {
                 stream_id,
                 fin,
                 headers,
-            } => {
-                let mut p = stream_id.to_be_bytes().to_vec();
-                p.extend_from_slice(&hw.block(headers));
-                control(2, fin_flag(*fin), &p)
             }
-            Frame::RstStream { stream_id, status } => {
-                let mut p = stream_id.to_be_bytes().to_vec();
-                p.extend_from_slice(&status.to_be_bytes());
-                control(3, 0, &p)
-            }
-            Frame::Settings(entries) => {
-                let mut p = (entries.len() as u32).to_be_bytes().to_vec();
-                for (id, value) in entries {
-                    p.extend_from_slice(&(id & 0x00ff_ffff).to_be_bytes());
-                    p.extend_from_slice(&value.to_be_bytes());
-                }
-                control(4, 0, &p)
-            }
-            Frame::Ping(id) => control(6, 0, &id.to_be_bytes()),
-            Frame::GoAway {
-                last_stream_id,
-                status,
-            } => {
-                let mut p = last_stream_id.to_be_bytes().to_vec();
-                p.extend_from_slice(&status.to_be_bytes());
-                control(7, 0, &p)
-            }
-            Frame::Headers {
+            | Frame::Headers {
                 stream_id,
                 fin,
                 headers,
             } => {
-                let mut p = stream_id.to_be_bytes().to_vec();
-                p.extend_from_slice(&hw.block(headers));
-                control(8, fin_flag(*fin), &p)
+                let kind = if matches!(self, Frame::SynReply { .. }) {
+                    2
+                } else {
+                    8
+                };
+                let fields = [words([*stream_id]), hw.block(headers)];
+                (kind, fin_flag(*fin), fields.concat())
             }
-            Frame::WindowUpdate { stream_id, delta } => {
-                let mut p = stream_id.to_be_bytes().to_vec();
-                p.extend_from_slice(&delta.to_be_bytes());
-                control(9, 0, &p)
+            Frame::RstStream { stream_id, status } => (3, 0, words([*stream_id, *status])),
+            Frame::Settings(entries) => {
+                let fields = entries.iter().flat_map(|(id, v)| [id & 0x00ff_ffff, *v]);
+                (
+                    4,
+                    0,
+                    words(std::iter::once(entries.len() as u32).chain(fields)),
+                )
             }
+            Frame::Ping(id) => (6, 0, words([*id])),
+            Frame::GoAway {
+                last_stream_id,
+                status,
+            } => (7, 0, words([*last_stream_id, *status])),
+            Frame::WindowUpdate { stream_id, delta } => (9, 0, words([*stream_id, *delta])),
             Frame::Data {
                 stream_id,
                 fin,
                 data,
             } => {
-                let mut out = Vec::with_capacity(8 + data.len());
-                out.extend_from_slice(&(stream_id & !CONTROL_BIT).to_be_bytes());
-                out.extend_from_slice(
-                    &((u32::from(fin_flag(*fin)) << 24) | data.len() as u32).to_be_bytes(),
-                );
+                let mut out = words([
+                    stream_id & !CONTROL_BIT,
+                    (u32::from(fin_flag(*fin)) << 24) | data.len() as u32,
+                ]);
                 out.extend_from_slice(data);
-                out
+                return out;
             }
-        }
+        };
+        control(kind, flags, &payload)
     }
 }
 

@@ -20,10 +20,12 @@ use tokio::net::TcpStream;
 const BIG: usize = 300_000;
 
 /// The shared web Deployment (httpd serving `/health`, "ok", on 8080), also
-/// serving `/big`, and a Service on port 80.
+/// serving `/big`, and on 127.0.0.1:8081 only; a Service on port 80.
 fn web_manifest(image: &str) -> String {
     // The command sits in a double-quoted YAML string, which unescapes once: tr gets `\0`.
-    let big = format!("head -c {BIG} /dev/zero | tr '\\\\0' x > /tmp/www/big &&");
+    let big = format!(
+        "head -c {BIG} /dev/zero | tr '\\\\0' x > /tmp/www/big && httpd -p 127.0.0.1:8081 -h /tmp/www &&"
+    );
     let deployment = httpd_deployment("web", image, 60).replace("echo serving on 8080 &&", &big);
     assert!(deployment.contains("/tmp/www/big"), "{deployment}");
     format!(
@@ -246,8 +248,7 @@ async fn kubectl_port_forward_reports_a_closed_port_and_a_dropped_connection() {
                 "an error occurred forwarding {} -> 9999: error forwarding port 9999 to pod {pod}_default, uid ",
                 pf.local
             ),
-            "failed to connect to port 9999 inside the pod's network namespace: dial tcp ",
-            ":9999: connect: connection refused",
+            "failed to connect to localhost:9999 inside the pod's network namespace, IPv4: dial tcp4 127.0.0.1:9999: connect: connection refused IPv6: dial tcp6 [::1]:9999: connect: ",
             "error: lost connection to pod",
         ] {
             assert!(
@@ -304,7 +305,7 @@ async fn kube_rs_portforward_round_trips_and_sees_errors_and_drops() {
     assert!(
         message.starts_with(&format!(
             "error forwarding port 9999 to pod {pod}_default, uid "
-        )) && message.ends_with(":9999: connect: connection refused"),
+        )) && message.contains(": failed to connect to localhost:9999 inside the pod's network namespace, IPv4: dial tcp4 127.0.0.1:9999: connect: connection refused IPv6: "),
         "{message}"
     );
     closed_by_the_server(pf.join().await);
@@ -315,6 +316,12 @@ async fn kube_rs_portforward_round_trips_and_sees_errors_and_drops() {
         assert_eq!((status, body.as_slice()), (200, &b"ok\n"[..]));
         closed_by_the_server(pf.join().await);
     }
+
+    // The forward dials localhost in the pod's network namespace, as on a real node.
+    let mut pf = pods.portforward(&pod, &[8081]).await.unwrap();
+    let (status, body) = http_get(pf.take_stream(8081).unwrap(), "/health").await;
+    assert_eq!((status, body.as_slice()), (200, &b"ok\n"[..]));
+    closed_by_the_server(pf.join().await);
 
     // A dropped connection ends the stream: an idle HTTP connection reads EOF, not a response.
     cluster.emulator.faults().add(Fault {

@@ -13,7 +13,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::Target;
+use super::Dial;
 
 fn frame(channel: u8, payload: &[u8]) -> Message {
     let mut b = BytesMut::with_capacity(payload.len() + 1);
@@ -23,7 +23,7 @@ fn frame(channel: u8, payload: &[u8]) -> Message {
 }
 
 /// Serves one WebSocket until the client closes it or every port is done.
-pub async fn serve(socket: WebSocket, target: Arc<Target>, ports: Vec<u16>) {
+pub(super) async fn serve(socket: WebSocket, target: Arc<impl Dial>, ports: Vec<u16>) {
     let (mut sink, mut incoming) = socket.split();
     let (out, mut outgoing) = mpsc::channel::<Message>(64);
     let mut to_pod = Vec::with_capacity(ports.len());
@@ -76,7 +76,7 @@ pub async fn serve(socket: WebSocket, target: Arc<Target>, ports: Vec<u16>) {
 }
 
 async fn forward(
-    target: Arc<Target>,
+    target: Arc<impl Dial>,
     port: u16,
     data: u8,
     from_client: mpsc::Receiver<Bytes>,

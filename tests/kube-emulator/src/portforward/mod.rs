@@ -47,13 +47,18 @@ const TUNNEL_PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
 const CHANNEL_PROTOCOL: &str = "v4.channel.k8s.io";
 const STREAM_PROTOCOL_HEADER: &str = "x-stream-protocol-version";
 
-/// The pod a forward reaches.
-pub struct Target {
+/// Where a forward's connections go; `Err` is the message for the error stream.
+trait Dial: Send + Sync + 'static {
+    fn dial(&self, port: u16) -> impl Future<Output = Result<TcpStream, String>> + Send;
+}
+
+/// The pod a forward reaches, through the kubelet.
+struct Target {
     cluster: Arc<Cluster>,
     pod: Value,
 }
 
-impl Target {
+impl Dial for Target {
     async fn dial(&self, port: u16) -> Result<TcpStream, String> {
         kubelet::connect_port(&self.cluster, &self.pod, port).await
     }

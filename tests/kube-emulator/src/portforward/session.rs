@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 
-use super::Target;
+use super::Dial;
 use super::spdy::{self, Frame, HeaderReader, HeaderWriter};
 
 /// Chunks of client data queued for one connection before the reader waits.
@@ -73,7 +73,7 @@ struct Pair {
 }
 
 /// Serves one SPDY connection until the client closes it.
-pub async fn serve<S>(io: S, target: Arc<Target>)
+pub(super) async fn serve<S>(io: S, target: Arc<impl Dial>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -102,7 +102,7 @@ where
 async fn read_loop<R: AsyncRead + Unpin>(
     rd: &mut R,
     out: mpsc::Sender<Frame>,
-    target: Arc<Target>,
+    target: Arc<impl Dial>,
 ) {
     let mut hr = HeaderReader::default();
     let mut to_pod: HashMap<u32, mpsc::Sender<Bytes>> = HashMap::new();
@@ -243,7 +243,7 @@ fn data(stream_id: u32, fin: bool, data: Bytes) -> Frame {
 
 /// One forwarded connection: copies both ways, then ends both streams.
 async fn forward(
-    target: Arc<Target>,
+    target: Arc<impl Dial>,
     port: u16,
     streams: Streams,
     from_client: mpsc::Receiver<Bytes>,
@@ -273,14 +273,23 @@ async fn forward(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
     use tokio::io::{AsyncReadExt, DuplexStream};
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
-    use crate::cluster::{Cluster, NodeConfig, Runtime};
 
-    /// The client's end of a session whose pod answers on 127.0.0.1.
+    /// Dials the host's loopback: the "pod" is a listener of the test's.
+    struct Loopback;
+
+    impl Dial for Loopback {
+        async fn dial(&self, port: u16) -> Result<TcpStream, String> {
+            TcpStream::connect(("127.0.0.1", port))
+                .await
+                .map_err(|e| format!("dial tcp 127.0.0.1:{port}: {e}"))
+        }
+    }
+
+    /// The client's end of a session.
     struct Client {
         io: DuplexStream,
         hw: HeaderWriter,
@@ -289,13 +298,8 @@ mod tests {
 
     impl Client {
         fn start() -> Client {
-            let cluster = Cluster::new(NodeConfig::default(), Runtime::Docker);
-            let pod = json!({
-                "metadata": { "name": "web", "namespace": "todo", "uid": "u-1" },
-                "status": { "phase": "Running", "podIP": "127.0.0.1" },
-            });
             let (ours, theirs) = tokio::io::duplex(1 << 16);
-            tokio::spawn(serve(theirs, Arc::new(Target { cluster, pod })));
+            tokio::spawn(serve(theirs, Arc::new(Loopback)));
             Client {
                 io: ours,
                 hw: HeaderWriter::default(),
@@ -400,11 +404,9 @@ mod tests {
         c.open(1, "error", port).await;
         c.open(3, "data", port).await;
         let message = String::from_utf8(c.read_stream(1).await).unwrap();
-        assert_eq!(
-            message,
-            format!(
-                "error forwarding port {port} to pod web_todo, uid u-1: failed to connect to port {port} inside the pod's network namespace: dial tcp 127.0.0.1:{port}: connect: connection refused"
-            )
+        assert!(
+            message.starts_with(&format!("dial tcp 127.0.0.1:{port}: Connection refused")),
+            "{message}"
         );
     }
 

@@ -20,14 +20,23 @@ use tokio::net::TcpStream;
 const BIG: usize = 300_000;
 
 /// The shared web Deployment (httpd serving `/health`, "ok", on 8080), also
-/// serving `/big`, and on 127.0.0.1:8081 only; a Service on port 80.
+/// serving `/big`, and on 127.0.0.1:8081 only; on 9000 `wc -c` counts what
+/// a connection sends until its end; a Service on port 80.
 fn web_manifest(image: &str) -> String {
     // The command sits in a double-quoted YAML string, which unescapes once: tr gets `\0`.
     let big = format!(
         "head -c {BIG} /dev/zero | tr '\\\\0' x > /tmp/www/big && httpd -p 127.0.0.1:8081 -h /tmp/www &&"
     );
-    let deployment = httpd_deployment("web", image, 60).replace("echo serving on 8080 &&", &big);
-    assert!(deployment.contains("/tmp/www/big"), "{deployment}");
+    let deployment = httpd_deployment("web", image, 60)
+        .replace("echo serving on 8080 &&", &big)
+        .replace(
+            "mkdir -p /tmp/www &&",
+            "nc -ll -p 9000 -e wc -c & mkdir -p /tmp/www &&",
+        );
+    assert!(
+        deployment.contains("/tmp/www/big") && deployment.contains("nc -ll"),
+        "{deployment}"
+    );
     format!(
         "{deployment}---
 apiVersion: v1
@@ -213,6 +222,19 @@ async fn kubectl_port_forward_carries_sequential_and_concurrent_http_over_both_t
             assert!(body.iter().all(|b| *b == b'x'));
         }
         let log = pf.stop();
+
+        // An upload far past SPDY's initial 64 KiB window, ended by a half-close.
+        let counter = PortForward::start(&cluster, transport, &format!("pod/{pod}"), 9000).await;
+        let mut conn = TcpStream::connect(("127.0.0.1", counter.local))
+            .await
+            .unwrap();
+        conn.write_all(&vec![b'y'; 1_000_000]).await.unwrap();
+        conn.shutdown().await.unwrap();
+        let mut count = String::new();
+        conn.read_to_string(&mut count).await.unwrap();
+        assert_eq!(count, "1000000\n", "{transport:?}");
+        counter.stop();
+
         // kubectl logs the tunnel's negotiation at -v=4; the SPDY fallback never tries it.
         let tunnelled = log.contains("negotiated protocol: portforward.k8s.io");
         assert_eq!(

@@ -370,6 +370,21 @@ async fn kube_rs_portforward_round_trips_and_sees_errors_and_drops() {
         "{dropped}"
     );
 
+    // Deleting the pod ends an open forward once its container stops, as on a node.
+    let mut pf = pods.portforward(&pod, &[9000]).await.unwrap();
+    let mut stream = pf.take_stream(9000).unwrap();
+    stream.write_all(b"pending").await.unwrap();
+    cluster
+        .kubectl(&["delete", "pod", &pod, "--wait=false"])
+        .await
+        .ok();
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut got))
+        .await
+        .expect("the pod's deletion ends the stream")
+        .unwrap();
+    drop(pf);
+
     let api_error = |e: kube::Error| match e {
         kube::Error::Api(s) => (s.code, s.message),
         other => panic!("{other:?}"),

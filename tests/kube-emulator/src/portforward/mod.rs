@@ -353,7 +353,188 @@ async fn tunnel(socket: WebSocket, io: DuplexStream) {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+    use tokio::io::AsyncReadExt;
+
+    use super::spdy::{Frame, HeaderReader, HeaderWriter};
     use super::*;
+    use crate::emulator::{Config, Emulator};
+    use crate::store::WriteOptions;
+
+    /// A scripted emulator with the Running pod `web`.
+    async fn emulator() -> Emulator {
+        let emulator = Emulator::start(Config {
+            preload: vec!["web:1".into()],
+            ..Config::default()
+        })
+        .await
+        .unwrap();
+        let pod = json!({
+            "metadata": { "name": "web" },
+            "spec": { "containers": [{ "name": "web", "image": "web:1" }] },
+        });
+        let store = &emulator.cluster().store;
+        store
+            .create(
+                resources::pods(),
+                "default",
+                pod,
+                &WriteOptions::manager("test"),
+            )
+            .unwrap();
+        for _ in 0..100 {
+            let pod = store.get(resources::pods(), "default", "web").unwrap();
+            if pod.pointer("/status/phase") == Some(&json!("Running")) {
+                return emulator;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the scripted pod never ran");
+    }
+
+    /// Sends a request head; returns the connection and the response head.
+    async fn request(emulator: &Emulator, head: &str) -> (TcpStream, String) {
+        let addr = emulator.url().trim_start_matches("http://").to_string();
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        let path = "/api/v1/namespaces/default/pods/web/portforward";
+        let head = head.replace("PATH", path);
+        conn.write_all(format!("{head}Host: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        while !got.ends_with(b"\r\n\r\n") {
+            got.push(conn.read_u8().await.unwrap());
+        }
+        (conn, String::from_utf8(got).unwrap())
+    }
+
+    /// The status code and `metav1.Status` message of a refused upgrade.
+    async fn refused(emulator: &Emulator, head: &str) -> (String, String) {
+        let (mut conn, response) = request(emulator, head).await;
+        let code = response.split_whitespace().nth(1).unwrap().to_string();
+        let length: usize = response
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(String::from)
+            })
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut body = vec![0; length];
+        conn.read_exact(&mut body).await.unwrap();
+        let status: Value = serde_json::from_slice(&body).unwrap();
+        (code, status["message"].as_str().unwrap().to_string())
+    }
+
+    const WS: &str = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+    #[tokio::test]
+    async fn upgrades_that_cannot_be_served_are_refused_as_the_api_server_refuses_them() {
+        let emulator = emulator().await;
+        let cases = [
+            ("GET PATH HTTP/1.1\r\n".to_string(), "400", "Upgrade request required".to_string()),
+            (
+                format!("GET PATH HTTP/1.1\r\n{WS}Sec-WebSocket-Protocol: v5.channel.k8s.io\r\n"),
+                "400",
+                format!("unable to upgrade: none of the requested subprotocols [\"v5.channel.k8s.io\"] is served; port-forward speaks {TUNNEL_PROTOCOL} and {CHANNEL_PROTOCOL}"),
+            ),
+            (
+                format!("GET PATH HTTP/1.1\r\n{WS}Sec-WebSocket-Protocol: v4.channel.k8s.io\r\n"),
+                "400",
+                "query parameter \"ports\" is required: name the pod's ports, as in ?ports=8080".to_string(),
+            ),
+            (
+                "POST PATH HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n".to_string(),
+                "400",
+                "unable to upgrade: x-stream-protocol-version is required".to_string(),
+            ),
+            (
+                "POST PATH HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: channel.k8s.io\r\n".to_string(),
+                "403",
+                "unable to upgrade: unable to negotiate protocol: client supports [\"channel.k8s.io\"], server accepts [\"portforward.k8s.io\"]".to_string(),
+            ),
+            (
+                "DELETE PATH HTTP/1.1\r\n".to_string(),
+                "405",
+                "the server does not allow this method on the requested resource (pods/portforward)".to_string(),
+            ),
+        ];
+        for (head, code, message) in cases {
+            assert_eq!(
+                refused(&emulator, &head).await,
+                (code.to_string(), message),
+                "{head}"
+            );
+        }
+        let missing = refused(
+            &emulator,
+            "GET /api/v1/namespaces/default/pods/ghost/portforward HTTP/1.1\r\n",
+        )
+        .await;
+        assert_eq!(
+            missing,
+            ("404".to_string(), "pods \"ghost\" not found".to_string())
+        );
+        emulator.stop().await;
+    }
+
+    #[tokio::test]
+    async fn the_spdy_upgrade_serves_stream_pairs_and_the_scripted_runtime_says_nothing_listens() {
+        let emulator = emulator().await;
+        let (mut conn, response) = request(
+            &emulator,
+            "POST PATH HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n",
+        )
+        .await;
+        assert!(
+            response.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+            "{response}"
+        );
+        assert!(
+            response.contains("x-stream-protocol-version: portforward.k8s.io\r\n"),
+            "{response}"
+        );
+        let mut hw = HeaderWriter::default();
+        for (id, kind) in [(1, "error"), (3, "data")] {
+            let headers = [("streamtype", kind), ("port", "8080"), ("requestid", "0")]
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .to_vec();
+            let frame = Frame::SynStream {
+                stream_id: id,
+                fin: false,
+                headers,
+            };
+            conn.write_all(&frame.encode(&mut hw)).await.unwrap();
+        }
+        let mut hr = HeaderReader::default();
+        let mut error = Vec::new();
+        loop {
+            match spdy::read_frame(&mut conn, &mut hr).await.unwrap().unwrap() {
+                Frame::Data {
+                    stream_id: 1,
+                    fin,
+                    data,
+                } => {
+                    error.extend_from_slice(&data);
+                    if fin {
+                        break;
+                    }
+                }
+                Frame::SynReply { .. } | Frame::Data { .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        let error = String::from_utf8(error).unwrap();
+        assert!(
+            error.starts_with("error forwarding port 8080 to pod web_default, uid ")
+                && error.ends_with(": the scripted runtime runs no containers, so nothing listens on port 8080; start the emulator with --runtime docker"),
+            "{error}"
+        );
+        emulator.stop().await;
+    }
 
     #[test]
     fn ports_are_read_as_the_kubelet_reads_them() {

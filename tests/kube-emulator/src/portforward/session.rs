@@ -130,26 +130,19 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Frame::SynStream {
                 stream_id, headers, ..
             } => {
-                if going_away {
-                    let _ = out
-                        .send(Frame::RstStream {
-                            stream_id,
-                            status: spdy::REFUSED_STREAM,
-                        })
-                        .await;
-                    continue;
-                }
-                last_stream = stream_id;
-                let h = match parse_headers(stream_id, &headers) {
-                    Ok(h) => h,
-                    Err(e) => {
+                let parsed = if going_away {
+                    Err(spdy::REFUSED_STREAM)
+                } else {
+                    last_stream = stream_id;
+                    parse_headers(stream_id, &headers).map_err(|e| {
                         tracing::debug!("port-forward stream {stream_id}: {e}");
-                        let _ = out
-                            .send(Frame::RstStream {
-                                stream_id,
-                                status: spdy::PROTOCOL_ERROR,
-                            })
-                            .await;
+                        spdy::PROTOCOL_ERROR
+                    })
+                };
+                let h = match parsed {
+                    Ok(h) => h,
+                    Err(status) => {
+                        let _ = out.send(Frame::RstStream { stream_id, status }).await;
                         continue;
                     }
                 };

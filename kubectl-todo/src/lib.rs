@@ -9,6 +9,7 @@ pub mod completion;
 pub mod context;
 pub mod doctor;
 pub mod down;
+pub mod forward;
 pub mod history;
 pub mod labels;
 pub mod lock;

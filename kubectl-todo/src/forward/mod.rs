@@ -275,40 +275,110 @@ async fn serve(mut socket: TcpStream, shared: &Shared) -> Result<(), Error> {
     let turn = shared.turn.fetch_add(1, Ordering::Relaxed);
     let mut tried: Vec<Backend> = Vec::new();
     let mut last = String::new();
+    // What the client sent before any answer: replayed to the next pod when
+    // this one turns out not to listen (it was stopping), since the app
+    // never saw those bytes.
+    let mut sent = Vec::new();
+    let mut client_done = false;
     while tried.len() < DIAL_ATTEMPTS {
         let Some(backend) = next_backend(shared, turn, &tried).await? else {
             break;
         };
-        match shared.pods.portforward(&backend.pod, &[backend.port]).await {
+        let reason = match shared.pods.portforward(&backend.pod, &[backend.port]).await {
             Ok(mut forwarder) => {
-                let Some(mut upstream) = forwarder.take_stream(backend.port) else {
-                    last = "the forward carried no stream".into();
-                    tried.push(backend);
-                    continue;
-                };
-                // Errors here are the connection ending (a drop, the pod
-                // gone); the client sees its socket close, as with a real
-                // server, and nothing more can be done for it.
-                let _ = tokio::io::copy_bidirectional(&mut socket, &mut upstream).await;
-                drop(upstream);
-                let _ = forwarder.join().await;
-                return Ok(());
+                match (
+                    forwarder.take_stream(backend.port),
+                    forwarder.take_error(backend.port),
+                ) {
+                    (Some(upstream), Some(refused)) => {
+                        let outcome =
+                            relay(&mut socket, upstream, refused, &mut sent, &mut client_done)
+                                .await;
+                        // The server closes its side first; kube-rs's failure to
+                        // send its own close after that is no news.
+                        let _ = forwarder.join().await;
+                        match outcome {
+                            Relay::Done => return Ok(()),
+                            Relay::Refused(reason) => reason,
+                        }
+                    }
+                    _ => "the forward carried no stream for the port".into(),
+                }
             }
-            Err(e) => {
-                last = e.to_string();
-                (shared.sink)(Event::Retrying {
-                    pod: backend.pod.clone(),
-                    reason: last.clone(),
-                });
-                tried.push(backend);
-            }
-        }
+            Err(e) => e.to_string(),
+        };
+        (shared.sink)(Event::Retrying {
+            pod: backend.pod.clone(),
+            reason: reason.clone(),
+        });
+        last = reason;
+        tried.push(backend);
     }
     Err(Error::Unreachable {
         target: shared.target.to_string(),
         tried: tried.into_iter().map(|b| b.pod).collect(),
         last,
     })
+}
+
+enum Relay {
+    /// The connection ran its course (or broke after the app answered).
+    Done,
+    /// Nothing listened in the pod: the app never saw the client's bytes.
+    Refused(String),
+}
+
+/// Copies between the client and one pod. Until the pod's first byte the
+/// client's bytes are kept in `sent`, so a refused dial can be replayed.
+async fn relay(
+    socket: &mut TcpStream,
+    mut upstream: tokio::io::DuplexStream,
+    refused: impl Future<Output = Option<String>>,
+    sent: &mut Vec<u8>,
+    client_done: &mut bool,
+) -> Relay {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    if upstream.write_all(sent).await.is_err() {
+        return Relay::Refused("the forward closed before the request".into());
+    }
+    if *client_done {
+        let _ = upstream.shutdown().await;
+    }
+    let mut from_client = [0u8; 16 * 1024];
+    let mut from_pod = [0u8; 16 * 1024];
+    loop {
+        tokio::select! {
+            n = socket.read(&mut from_client), if !*client_done => match n {
+                Ok(0) | Err(_) => {
+                    *client_done = true;
+                    let _ = upstream.shutdown().await;
+                }
+                Ok(n) => {
+                    sent.extend_from_slice(&from_client[..n]);
+                    if upstream.write_all(&from_client[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            },
+            n = upstream.read(&mut from_pod) => match n {
+                Ok(n) if n > 0 => {
+                    if socket.write_all(&from_pod[..n]).await.is_err() {
+                        return Relay::Done;
+                    }
+                    let _ = tokio::io::copy_bidirectional(socket, &mut upstream).await;
+                    return Relay::Done;
+                }
+                _ => break,
+            },
+        }
+    }
+    // The pod side ended without a byte: either nothing listened (the error
+    // channel says so right away) or the app closed the connection.
+    match tokio::time::timeout(Duration::from_secs(2), refused).await {
+        Ok(Some(message)) => Relay::Refused(message),
+        _ => Relay::Done,
+    }
 }
 
 /// A ready pod, preferring one this connection has not tried; waits a

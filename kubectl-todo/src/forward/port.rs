@@ -22,11 +22,12 @@ pub fn derived(project: &str, component: &str) -> u16 {
 }
 
 /// The ports to try, in order: the component's own, the derived one, then
-/// the ones after it (wrapping inside the derived range).
+/// the ones after it (wrapping inside the derived range). An own port of 0
+/// would bind a random port, never the same twice, so it is skipped.
 pub fn candidates(own: u16, project: &str, component: &str) -> Vec<u16> {
     let start = derived(project, component);
     let span = DERIVED_RANGE.end() - DERIVED_RANGE.start() + 1;
-    let mut ports = vec![own];
+    let mut ports: Vec<u16> = (own != 0).then_some(own).into_iter().collect();
     ports.extend(
         (0..=NEXT_TRIES)
             .map(|i| DERIVED_RANGE.start() + (start - DERIVED_RANGE.start() + i) % span),
@@ -226,6 +227,7 @@ mod tests {
         for pair in c[1..].windows(2) {
             assert!(pair[1] == pair[0] + 1 || (pair[0], pair[1]) == (32767, 20000));
         }
+        assert_eq!(candidates(0, "shop", "backend"), c[1..]);
     }
 
     #[test]

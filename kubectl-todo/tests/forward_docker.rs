@@ -103,8 +103,11 @@ fn choice(pinned: Option<u16>) -> PortChoice {
     }
 }
 
-/// One HTTP/1.0 request on a new connection: the status line's code and the body.
-async fn get(at: SocketAddr, path: &str) -> Result<(u16, String), String> {
+/// The status code and body of a response, or why there was none.
+type Outcome = Result<(u16, String), String>;
+
+/// One HTTP/1.0 request on a new connection.
+async fn get(at: SocketAddr, path: &str) -> Outcome {
     let mut socket = TcpStream::connect(at).await.map_err(|e| e.to_string())?;
     socket
         .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
@@ -129,7 +132,7 @@ async fn get(at: SocketAddr, path: &str) -> Result<(u16, String), String> {
 
 /// A client requesting `/` every 20 ms, recording every outcome.
 struct Client {
-    outcomes: Arc<Mutex<Vec<Result<(u16, String), String>>>>,
+    outcomes: Arc<Mutex<Vec<Outcome>>>,
     task: tokio::task::JoinHandle<()>,
 }
 

@@ -230,17 +230,27 @@ mod tests {
         assert_eq!(candidates(0, "shop", "backend"), c[1..]);
     }
 
-    #[test]
-    fn a_taken_own_port_falls_back_to_the_derived_one() {
-        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-        let own = taken.local_addr().unwrap().port();
-        let choice = PortChoice {
+    /// A listener holding a loopback port, and that port.
+    fn taken() -> (TcpListener, u16) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        (listener, port)
+    }
+
+    fn on_loopback(pinned: Option<u16>, own: u16, component: String) -> PortChoice {
+        PortChoice {
             address: "127.0.0.1".parse().unwrap(),
-            pinned: None,
+            pinned,
             own,
             project: "port-tests".into(),
-            component: format!("c{own}"),
-        };
+            component,
+        }
+    }
+
+    #[test]
+    fn a_taken_own_port_falls_back_to_the_derived_one() {
+        let (_held, own) = taken();
+        let choice = on_loopback(None, own, format!("c{own}"));
         let listener = bind(&choice).unwrap();
         let port = listener.local_addr().unwrap().port();
         assert_ne!(port, own);
@@ -261,15 +271,8 @@ mod tests {
 
     #[test]
     fn a_pinned_taken_port_names_this_process_as_its_holder() {
-        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = taken.local_addr().unwrap().port();
-        let choice = PortChoice {
-            address: "127.0.0.1".parse().unwrap(),
-            pinned: Some(port),
-            own: 8000,
-            project: "shop".into(),
-            component: "backend".into(),
-        };
+        let (_held, port) = taken();
+        let choice = on_loopback(Some(port), 8000, "backend".into());
         let err = bind(&choice).unwrap_err();
         let holder = holder(port).expect("this process is visible in /proc");
         assert_eq!(holder.pid, std::process::id());

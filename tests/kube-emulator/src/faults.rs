@@ -25,7 +25,8 @@ pub struct Fault {
     pub times: Option<u32>,
     /// Delay before the request is served.
     pub latency_ms: Option<u64>,
-    /// End matching watches (and log streams) after this long.
+    /// End matching watches and log streams after this long; drop a
+    /// matching port-forward connection this long after its upgrade.
     pub close_after_ms: Option<u64>,
 }
 
@@ -138,10 +139,12 @@ impl Faults {
         name: Option<&str>,
         namespace: Option<&str>,
     ) -> ApiError {
+        // The subject names the resource without its subresource (`pods "web"`, not `pods/portforward "web"`).
+        let plural = resource.split('/').next().unwrap_or(resource);
         let qualified = if group.is_empty() {
-            resource.to_string()
+            plural.to_string()
         } else {
-            format!("{resource}.{group}")
+            format!("{plural}.{group}")
         };
         let subject = match name {
             Some(n) => format!("{qualified} \"{n}\""),

@@ -13,6 +13,7 @@ pub mod fields;
 pub mod kubelet;
 pub mod merge;
 pub mod openapi;
+pub mod portforward;
 pub mod protobuf;
 pub mod quantity;
 pub mod resources;

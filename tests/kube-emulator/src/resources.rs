@@ -80,7 +80,7 @@ macro_rules! res {
 pub static RESOURCES: &[ResourceDef] = &[
     res!("", "v1", "Namespace", "namespaces", "namespace", false, short: ["ns"], sub: ["status", "finalize"]),
     res!("", "v1", "Node", "nodes", "node", false, short: ["no"], sub: ["status"]),
-    res!("", "v1", "Pod", "pods", "pod", true, short: ["po"], sub: ["status", "log", "eviction"], cat: ["all"]),
+    res!("", "v1", "Pod", "pods", "pod", true, short: ["po"], sub: ["status", "log", "eviction", "portforward"], cat: ["all"]),
     res!("", "v1", "Service", "services", "service", true, short: ["svc"], sub: ["status"], cat: ["all"]),
     res!("", "v1", "Endpoints", "endpoints", "endpoints", true, short: ["ep"], sub: []),
     res!("", "v1", "ConfigMap", "configmaps", "configmap", true, short: ["cm"], sub: []),
@@ -220,6 +220,7 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
                     Some(("autoscaling", "v1")),
                 ),
                 "log" => ("Pod", json!(["get"]), None),
+                "portforward" => ("PodPortForwardOptions", json!(["create", "get"]), None),
                 "eviction" => ("Eviction", json!(["create"]), Some(("policy", "v1"))),
                 "finalize" => ("Namespace", json!(["update"]), None),
                 _ => (r.kind, json!(["get", "patch", "update"]), None),

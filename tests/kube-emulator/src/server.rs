@@ -17,6 +17,7 @@ use crate::faults::{Denial, Fault, Faults};
 use crate::kubelet;
 use crate::merge;
 use crate::openapi;
+use crate::portforward;
 use crate::protobuf;
 use crate::resources::{self, ResourceDef};
 use crate::schema;
@@ -139,6 +140,12 @@ async fn handle(State(st): State<Arc<ServerState>>, req: Request) -> Response {
     }
     if let Some(err) = effect.error {
         return error_response(&err);
+    }
+    // An upgrade needs the connection itself, not a body.
+    if let Some((ns, name)) = portforward::pod_of(&path) {
+        return portforward::serve(&st, parts, ns, name, effect.close_after)
+            .await
+            .unwrap_or_else(|err| error_response(&err));
     }
     let body = match axum::body::to_bytes(body, 64 * 1024 * 1024).await {
         Ok(b) => b,

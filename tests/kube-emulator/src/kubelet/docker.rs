@@ -383,6 +383,36 @@ async fn remove_labelled(label: String) {
     futures::future::join_all(ids.iter().map(|id| remove(id))).await;
 }
 
+/// The host PID of a pod's running sandbox, whose network namespace its containers share.
+pub(super) async fn sandbox_pid(pod_uid: &str) -> Result<i64, String> {
+    let docker = client().await.map_err(|e| e.message)?;
+    let opts = ListContainersOptions {
+        filters: Some(HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{POD_UID_LABEL}={pod_uid}"),
+                "io.kubernetes.container.name=POD".to_string(),
+            ],
+        )])),
+        ..Default::default()
+    };
+    let sandbox = docker
+        .list_containers(Some(opts))
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find_map(|c| c.id)
+        .ok_or("the pod's sandbox is not running")?;
+    docker
+        .inspect_container(&sandbox, None)
+        .await
+        .map_err(|e| e.to_string())?
+        .state
+        .and_then(|s| s.pid)
+        .filter(|pid| *pid > 0)
+        .ok_or_else(|| "the pod's sandbox is not running".to_string())
+}
+
 pub(super) async fn remove_pod(uid: &str) {
     remove_labelled(format!("{POD_UID_LABEL}={uid}")).await;
 }

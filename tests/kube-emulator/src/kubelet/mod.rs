@@ -26,6 +26,7 @@
 
 mod config;
 mod docker;
+mod forward;
 mod images;
 mod logs;
 mod node;
@@ -45,6 +46,7 @@ use tokio::sync::watch;
 use crate::cluster::{Cluster, Runtime};
 use crate::resources;
 
+pub use forward::connect_port;
 pub use images::load_image;
 pub use logs::{LogOptions, logs};
 

@@ -177,13 +177,38 @@ fn port(container: &Value, port: &Value) -> Option<u16> {
         .and_then(|n| u16::try_from(n).ok())
 }
 
-async fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
-    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Err(_) => Err(format!("dial tcp {addr}: i/o timeout")),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            Err(format!("dial tcp {addr}: connect: connection refused"))
+/// A failed dial, worded as Go's net package words it (the kubelet is Go).
+pub(super) fn dial_error(network: &str, addr: &str, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+            format!("dial {network} {addr}: i/o timeout")
         }
-        Ok(Err(e)) => Err(format!("dial tcp {addr}: connect: {e}")),
+        std::io::ErrorKind::ConnectionRefused => {
+            format!("dial {network} {addr}: connect: connection refused")
+        }
+        // Go prints the bare errno text: "cannot assign requested address".
+        _ => {
+            let text = e.to_string();
+            let text = text.split(" (os error").next().unwrap_or_default();
+            let mut chars = text.chars();
+            let first = chars.next().map(|c| c.to_ascii_lowercase());
+            format!(
+                "dial {network} {addr}: connect: {}{}",
+                first.unwrap_or_default(),
+                chars.as_str()
+            )
+        }
+    }
+}
+
+pub(super) async fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
+    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Err(_) => Err(dial_error(
+            "tcp",
+            addr,
+            &std::io::ErrorKind::TimedOut.into(),
+        )),
+        Ok(Err(e)) => Err(dial_error("tcp", addr, &e)),
         Ok(Ok(s)) => Ok(s),
     }
 }

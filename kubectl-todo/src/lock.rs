@@ -2,7 +2,12 @@
 //! namespace. The holder renews it while it works; a holder that was killed
 //! stops renewing, and the Lease expires on its own, so an interrupted run
 //! never leaves the app locked (Helm's "another operation is in progress").
+//!
+//! Renewal retries through failed requests; a holder that has not renewed
+//! for [`GIVE_UP_AFTER`] (less than the Lease's life) counts the lock as
+//! lost before anyone else can take it, and [`Lock::lost`] tells it to stop.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -14,6 +19,11 @@ use tokio::task::JoinHandle;
 /// How long a Lease lives without renewal.
 pub const LEASE_SECONDS: i32 = 15;
 const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// How soon a failed renewal is tried again.
+const RETRY_EVERY: Duration = Duration::from_millis(500);
+/// A holder that has not renewed for this long stops: the margin to
+/// [`LEASE_SECONDS`] covers a request in flight and clocks that disagree a little.
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(LEASE_SECONDS as u64 - 4);
 const POLL_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +43,14 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error(
+        "lost the lock {name} in namespace {namespace}: {why}; stopped before writing anything more"
+    )]
+    Lost {
+        name: String,
+        namespace: String,
+        why: String,
+    },
 }
 
 impl Error {
@@ -42,6 +60,9 @@ impl Error {
                 "wait for it to finish (or pass --wait-for-lock); a run that was killed releases the lock within {LEASE_SECONDS}s"
             )),
             Error::Api { .. } => None,
+            Error::Lost { .. } => Some(
+                "another run may be changing the app now: see `kubectl todo status`, then run the command again".into(),
+            ),
         }
     }
 }
@@ -50,7 +71,10 @@ impl Error {
 pub struct Lock {
     api: Api<Lease>,
     name: String,
+    namespace: String,
     renewer: JoinHandle<()>,
+    /// Why the lock was lost, once it is.
+    lost: tokio::sync::watch::Receiver<Option<Arc<str>>>,
 }
 
 fn identity() -> String {
@@ -164,28 +188,103 @@ pub async fn acquire(
             Err(e) => return Err(api_err(e)),
         }
     }
-    let renewer = tokio::spawn(renew(api.clone(), name.clone(), me));
-    Ok(Lock { api, name, renewer })
+    let (tell, lost) = tokio::sync::watch::channel(None);
+    let renewer = tokio::spawn(renew(api.clone(), name.clone(), me, tell));
+    Ok(Lock {
+        api,
+        name,
+        namespace: namespace.to_string(),
+        renewer,
+        lost,
+    })
 }
 
-async fn renew(api: Api<Lease>, name: String, me: String) {
+/// What one renewal found.
+enum Renewal {
+    Renewed,
+    /// Someone else holds the Lease, or it is gone: retrying cannot help.
+    Taken(String),
+    /// The request failed; the next try may succeed.
+    Failed(String),
+}
+
+async fn renew_once(api: &Api<Lease>, name: &str, me: &str) -> Renewal {
+    let mut lease = match api.get_opt(name).await {
+        Ok(Some(lease)) => lease,
+        Ok(None) => return Renewal::Taken("the Lease was deleted".into()),
+        Err(e) => return Renewal::Failed(e.to_string()),
+    };
+    let spec = lease.spec.get_or_insert_default();
+    if spec.holder_identity.as_deref() != Some(me) {
+        return Renewal::Taken(format!(
+            "{} holds it now",
+            spec.holder_identity.as_deref().unwrap_or("nobody")
+        ));
+    }
+    spec.renew_time = Some(now());
+    match api.replace(name, &PostParams::default(), &lease).await {
+        Ok(_) => Renewal::Renewed,
+        Err(e) => Renewal::Failed(e.to_string()),
+    }
+}
+
+async fn renew(
+    api: Api<Lease>,
+    name: String,
+    me: String,
+    lost: tokio::sync::watch::Sender<Option<Arc<str>>>,
+) {
+    // Measured from before the request, so that the Lease as the server has
+    // it never lives longer than this holder believes.
+    let mut renewed = tokio::time::Instant::now();
+    let mut wait = RENEW_EVERY;
     loop {
-        tokio::time::sleep(RENEW_EVERY).await;
-        let Ok(Some(mut lease)) = api.get_opt(&name).await else {
-            return;
+        tokio::time::sleep(wait).await;
+        let started = tokio::time::Instant::now();
+        // The client retries some statuses (503, 429) on its own, for
+        // minutes: an attempt may take only the time left.
+        let left = GIVE_UP_AFTER.saturating_sub(renewed.elapsed());
+        let attempt = tokio::time::timeout(left, renew_once(&api, &name, &me))
+            .await
+            .unwrap_or_else(|_| Renewal::Failed("the API server did not answer in time".into()));
+        let why = match attempt {
+            Renewal::Renewed => {
+                renewed = started;
+                wait = RENEW_EVERY;
+                continue;
+            }
+            Renewal::Taken(why) => why,
+            Renewal::Failed(_) if renewed.elapsed() < GIVE_UP_AFTER => {
+                wait = RETRY_EVERY.min(GIVE_UP_AFTER.saturating_sub(renewed.elapsed()));
+                continue;
+            }
+            Renewal::Failed(why) => format!(
+                "could not renew it for {}s ({why})",
+                renewed.elapsed().as_secs()
+            ),
         };
-        let Some(spec) = lease.spec.as_mut() else {
-            return;
-        };
-        if spec.holder_identity.as_deref() != Some(&me) {
-            return;
-        }
-        spec.renew_time = Some(now());
-        let _ = api.replace(&name, &PostParams::default(), &lease).await;
+        let _ = lost.send(Some(why.into()));
+        return;
     }
 }
 
 impl Lock {
+    /// Resolves once the lock is lost (never, while it is held): the holder
+    /// must stop writing then.
+    pub async fn lost(&self) -> Error {
+        let mut lost = self.lost.clone();
+        let why = match lost.wait_for(Option::is_some).await {
+            Ok(why) => why.as_deref().unwrap_or_default().to_string(),
+            // The renewer ended without saying why: it was stopped by release.
+            Err(_) => std::future::pending().await,
+        };
+        Error::Lost {
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            why,
+        }
+    }
+
     /// Gives the lock up at once, so that the next run need not wait for it to expire.
     pub async fn release(self) {
         self.renewer.abort();

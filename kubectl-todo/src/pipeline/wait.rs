@@ -11,7 +11,6 @@ use crate::doctor::PodDoctor;
 use crate::doctor::output::Finding;
 use crate::history::store::{Outcome, Store};
 use crate::project::Project;
-use crate::report::Exit;
 use crate::settings::Settings;
 
 /// How to wait for a rollout.
@@ -87,9 +86,9 @@ impl<'a> Watch<'a> {
             let deployments = rollout::deployments_of(manifests);
             let outcome = tokio::select! {
                 outcome = rollout.wait(&deployments, display.as_ref()) => outcome,
-                _ = tokio::signal::ctrl_c() => {
-                    eprintln!("stopped waiting; revision {revision} is applied and rolling out (see `kubectl todo status`)");
-                    return Ok(Exit::Interrupted.into());
+                signal = crate::apply::interrupt::signalled() => {
+                    eprintln!("stopped waiting ({}); revision {revision} is applied and rolling out (see `kubectl todo status`)", signal.name());
+                    return Ok(signal.exit().into());
                 }
             };
             let failure = match outcome {

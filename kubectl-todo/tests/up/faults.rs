@@ -154,11 +154,14 @@ async fn two_ups_at_once_take_turns() {
     s.remove_built_images().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ctrl_c_during_the_apply_records_the_revision_as_interrupted_and_the_next_up_converges() {
-    let s = Setup::start(Config::default()).await;
-    s.secret("canary-faults-5").await;
-    emulator(&s)
+/// Starts `up` with slow Deployment patches, sends `signal` once revision
+/// `revision` is being applied, and returns how the run ended.
+async fn signal_during_the_apply(
+    s: &Setup,
+    signal: libc::c_int,
+    revision: u32,
+) -> std::process::Output {
+    emulator(s)
         .add_fault(&Fault {
             method: Some("PATCH".into()),
             path: Some("/deployments/".into()),
@@ -172,7 +175,7 @@ async fn ctrl_c_during_the_apply_records_the_revision_as_interrupted_and_the_nex
     let maps: Api<ConfigMap> = Api::namespaced(s.client.clone(), NS);
     let mut applying = false;
     for _ in 0..600 {
-        if let Some(rev) = maps.get_opt("shop-rev-1").await.unwrap() {
+        if let Some(rev) = maps.get_opt(&format!("shop-rev-{revision}")).await.unwrap() {
             applying =
                 rev.metadata.annotations.unwrap()["kubectl-todo/summary"].contains("\"applying\"");
             if applying {
@@ -186,8 +189,17 @@ async fn ctrl_c_during_the_apply_records_the_revision_as_interrupted_and_the_nex
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pid = child.id().unwrap() as i32;
     // SAFETY: signalling a child process this test started.
-    unsafe { libc::kill(pid, libc::SIGINT) };
+    unsafe { libc::kill(pid, signal) };
     let out = child.wait_with_output().await.unwrap();
+    s.emu.faults().clear();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_during_the_apply_records_the_revision_as_interrupted_and_the_next_up_converges() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-5").await;
+    let out = signal_during_the_apply(&s, libc::SIGINT, 1).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(
@@ -195,11 +207,48 @@ async fn ctrl_c_during_the_apply_records_the_revision_as_interrupted_and_the_nex
         "{stderr}"
     );
     assert_eq!(s.history().await[0]["outcome"], "interrupted");
-    s.emu.faults().clear();
 
     let run = s.run(&["up", "--timeout", "2m"]).await.ok();
     let history = s.history().await;
     assert_eq!(history[1]["outcome"], "applied", "{}", run.all());
+    s.remove_built_images().await;
+}
+
+/// SIGTERM (CI, `timeout`, `docker stop`) and SIGHUP (a closed terminal)
+/// end a run as Ctrl-C does: the revision recorded as interrupted, the lock
+/// released at once, the shell's exit status for the signal.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_and_sighup_during_the_apply_are_handled_like_ctrl_c() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-8").await;
+    let leases: Api<Lease> = Api::namespaced(s.client.clone(), NS);
+    for (signal, name, code, revision) in [
+        (libc::SIGTERM, "SIGTERM", 143, 1),
+        (libc::SIGHUP, "SIGHUP", 129, 2),
+    ] {
+        let out = signal_during_the_apply(&s, signal, revision).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "interrupted by {name}; revision {revision} is recorded as interrupted"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            leases.get_opt("shop-lock").await.unwrap().is_none(),
+            "{name}: the lock is released"
+        );
+        let history = s.history().await;
+        let recorded = &history[revision as usize - 1];
+        assert_eq!(recorded["outcome"], "interrupted", "{name}");
+        assert_eq!(
+            recorded["error"],
+            format!("interrupted ({name}) before every object was applied")
+        );
+    }
+    let run = s.run(&["up", "--timeout", "2m"]).await.ok();
+    assert_eq!(s.history().await[2]["outcome"], "applied", "{}", run.all());
     s.remove_built_images().await;
 }
 

@@ -252,6 +252,57 @@ async fn sigterm_and_sighup_during_the_apply_are_handled_like_ctrl_c() {
     s.remove_built_images().await;
 }
 
+/// A run killed (`kill -9`) part-way cannot record anything: once its lock
+/// has expired, `history` (table and JSON) and `status` all call its
+/// revision interrupted, and the next run records that outcome.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_runs_revision_is_interrupted_everywhere_and_recorded_so_by_the_next_run() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-9").await;
+    let out = signal_during_the_apply(&s, libc::SIGKILL, 1).await;
+    assert_eq!(out.status.code(), None, "killed");
+    assert_eq!(
+        s.history().await[0]["outcome"],
+        "applying",
+        "the lock is held"
+    );
+    // The Lease expires on its own; time it out now rather than wait.
+    let leases: Api<Lease> = Api::namespaced(s.client.clone(), NS);
+    let mut lease = leases.get("shop-lock").await.unwrap();
+    lease.spec.as_mut().unwrap().renew_time = Some(MicroTime(
+        jiff::Timestamp::now() - jiff::SignedDuration::from_secs(60),
+    ));
+    leases
+        .replace("shop-lock", &PostParams::default(), &lease)
+        .await
+        .unwrap();
+
+    assert_eq!(s.history().await[0]["outcome"], "interrupted");
+    let table = s.run(&["history"]).await.ok().stdout;
+    let row = table.lines().nth(1).unwrap();
+    assert!(
+        row.split_whitespace().nth(2) == Some("interrupted"),
+        "{table}"
+    );
+    let status = s.run(&["status", "-o", "json"]).await.ok().stdout;
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["revision"]["outcome"], "interrupted");
+
+    let run = s.run(&["up", "--timeout", "2m"]).await.ok();
+    let maps: Api<ConfigMap> = Api::namespaced(s.client.clone(), NS);
+    let recorded = maps
+        .get("shop-rev-1")
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap()["kubectl-todo/summary"]
+        .clone();
+    assert!(recorded.contains("\"interrupted\""), "{recorded}");
+    assert_eq!(s.history().await[1]["outcome"], "applied", "{}", run.all());
+    s.remove_built_images().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_and_failing_requests() {
     let s = Setup::start(Config::default()).await;

@@ -76,6 +76,28 @@ async fn an_unschedulable_pod_stops_the_rollout() {
     s.remove_built_images().await;
 }
 
+/// After a failed revision, the fix's rollout is judged by its own pods: the
+/// failed revision's pod (same images, same checksums, still unschedulable
+/// until its ReplicaSet is scaled down) is not blamed for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rollout_after_a_failed_one_is_judged_by_its_own_pods() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-10").await;
+    let project = support::PROJECT.replace(
+        "    secretKeys: [API_KEY]\n",
+        "    secretKeys: [API_KEY]\n    resources: {requests: {cpu: '64', memory: 128Mi}, limits: {cpu: '64', memory: 512Mi}}\n",
+    );
+    s.write("todo.yaml", &project);
+    s.run(&["up", "--timeout", "2m"]).await.failed();
+    assert_eq!(s.history().await[0]["outcome"], "failed");
+
+    s.write("todo.yaml", support::PROJECT);
+    let run = s.run(&["up", "--timeout", "2m"]).await;
+    assert!(run.ok, "{}", run.all());
+    assert_eq!(s.history().await[1]["outcome"], "applied");
+    s.remove_built_images().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_held_lock_refuses_and_an_abandoned_one_expires() {
     let s = Setup::start(Config::default()).await;

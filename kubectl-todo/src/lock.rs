@@ -25,6 +25,7 @@ const RETRY_EVERY: Duration = Duration::from_millis(500);
 /// [`LEASE_SECONDS`] covers a request in flight and clocks that disagree a little.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(LEASE_SECONDS as u64 - 4);
 const POLL_EVERY: Duration = Duration::from_millis(500);
+const RELEASE_WITHIN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -285,24 +286,29 @@ impl Lock {
         }
     }
 
-    /// Gives the lock up at once, so that the next run need not wait for it to expire.
+    /// Gives the lock up at once, so that the next run need not wait for it
+    /// to expire. Bounded: against a server that does not answer (the client
+    /// retries a 503 for minutes), the run ends anyway and the Lease expires.
     pub async fn release(self) {
         self.renewer.abort();
-        if let Ok(Some(lease)) = self.api.get_opt(&self.name).await
-            && lease
-                .spec
-                .as_ref()
-                .and_then(|s| s.holder_identity.as_deref())
-                == Some(identity().as_str())
-        {
-            let params = DeleteParams {
-                preconditions: Some(Preconditions {
-                    uid: lease.metadata.uid.clone(),
-                    resource_version: lease.metadata.resource_version.clone(),
-                }),
-                ..DeleteParams::default()
-            };
-            let _ = self.api.delete(&self.name, &params).await;
-        }
+        let release = async {
+            if let Ok(Some(lease)) = self.api.get_opt(&self.name).await
+                && lease
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.holder_identity.as_deref())
+                    == Some(identity().as_str())
+            {
+                let params = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        uid: lease.metadata.uid.clone(),
+                        resource_version: lease.metadata.resource_version.clone(),
+                    }),
+                    ..DeleteParams::default()
+                };
+                let _ = self.api.delete(&self.name, &params).await;
+            }
+        };
+        let _ = tokio::time::timeout(RELEASE_WITHIN, release).await;
     }
 }

@@ -147,6 +147,60 @@ async fn a_held_lock_refuses_and_an_abandoned_one_expires() {
     s.remove_built_images().await;
 }
 
+/// A holder whose Lease the API server stops renewing gives up before the
+/// Lease expires for others: `up` stops part-way through the apply, says
+/// why, and writes nothing more.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_stops_when_it_cannot_renew_its_lock() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-11").await;
+    emulator(&s)
+        .add_fault(&Fault {
+            method: Some("PATCH".into()),
+            path: Some("/deployments/".into()),
+            // Longer, for the two Deployments, than the lock survives unrenewed.
+            latency_ms: Some(10_000),
+            ..Fault::default()
+        })
+        .await
+        .unwrap();
+    let child = s.command(&["up", "--timeout", "2m"]).spawn().unwrap();
+    let maps: Api<ConfigMap> = Api::namespaced(s.client.clone(), NS);
+    for _ in 0..600 {
+        if maps.get_opt("shop-rev-1").await.unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    emulator(&s)
+        .add_fault(&Fault {
+            path: Some("/leases/shop-lock".into()),
+            code: Some(503),
+            ..Fault::default()
+        })
+        .await
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(40), child.wait_with_output())
+        .await
+        .expect("up stops on its own")
+        .unwrap();
+    let run = support::Run::from(out);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("error: lost the lock shop-lock in namespace shop: could not renew it for")
+            && run.stderr.contains("stopped before writing anything more")
+            && run
+                .stderr
+                .contains("hint: another run may be changing the app now"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stderr.contains("applied revision"), "{}", run.all());
+    s.emu.faults().clear();
+    s.remove_built_images().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_ups_at_once_take_turns() {
     let s = Setup::start(Config::default()).await;

@@ -34,6 +34,33 @@ pub enum Outcome {
     Failed(Vec<Finding>),
     /// `--timeout` passed: what was still pending, and what doctor says of it.
     TimedOut(Vec<String>, Vec<Finding>),
+    /// The API server stopped answering for [`LOST_AFTER`]: why, as the
+    /// connection last failed.
+    Lost(String),
+}
+
+/// How long every watch may fail to reach the API server before the wait
+/// ends: what it last saw is stale, and judging the pods by it would blame
+/// the app for the cluster's absence. Shorter than the app's lock outlives
+/// a server gone (6 s at the least: [`crate::lock::GIVE_UP_AFTER`] after a
+/// renewal up to 5 s old), which would end the wait anyway and say less.
+const LOST_AFTER: Duration = Duration::from_secs(4);
+
+/// Why a watch could not reach the API server, when that is why it failed
+/// (an answer from the server, even an error, is not a lost connection).
+fn unreachable(err: &watcher::Error) -> Option<String> {
+    let (watcher::Error::InitialListFailed(e)
+    | watcher::Error::WatchStartFailed(e)
+    | watcher::Error::WatchFailed(e)) = err
+    else {
+        return None;
+    };
+    if matches!(e, kube::Error::Api(_)) {
+        return None;
+    }
+    std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source())
+        .last()
+        .map(ToString::to_string)
 }
 
 /// The state one watch has built (a fresh list replaces it after a drop).
@@ -138,14 +165,25 @@ impl Rollout<'_> {
         tokio::pin!(deadline);
         let mut shown: BTreeMap<String, String> = BTreeMap::new();
         let mut watch_error_shown = false;
+        // Since when, and why, the watches cannot reach the server.
+        let mut disconnected: Option<(tokio::time::Instant, String)> = None;
         loop {
             tokio::select! {
                 change = changes.next() => match change {
-                    Some(Ok(Change::Deployment(e))) => ds.apply(e),
-                    Some(Ok(Change::ReplicaSet(e))) => rs.apply(e),
-                    Some(Ok(Change::Pod(e))) => ps.apply(e),
-                    Some(Ok(Change::Event(e))) => es.apply(e),
+                    Some(Ok(change)) => {
+                        disconnected = None;
+                        match change {
+                            Change::Deployment(e) => ds.apply(e),
+                            Change::ReplicaSet(e) => rs.apply(e),
+                            Change::Pod(e) => ps.apply(e),
+                            Change::Event(e) => es.apply(e),
+                        }
+                    }
                     Some(Err(e)) => {
+                        if let Some(cause) = unreachable(&e) {
+                            let since = disconnected.map_or_else(tokio::time::Instant::now, |(t, _)| t);
+                            disconnected = Some((since, cause));
+                        }
                         if !watch_error_shown {
                             display.note(&format!("watch interrupted, resuming: {e}"));
                             watch_error_shown = true;
@@ -164,6 +202,12 @@ impl Rollout<'_> {
                     let findings = self.diagnose_pending(&wanted, &ds, &rs, &ps, &es, false).await;
                     return Outcome::TimedOut(pending, findings);
                 }
+            }
+            if let Some((since, cause)) = &disconnected {
+                if since.elapsed() >= LOST_AFTER {
+                    return Outcome::Lost(cause.clone());
+                }
+                continue;
             }
             if !(ds.ready && rs.ready && ps.ready) {
                 continue;

@@ -168,3 +168,53 @@ async fn a_failing_health_check_stops_up() {
     );
     s.remove_built_images().await;
 }
+
+/// The API server goes away while `up` waits for a pod that is still
+/// starting: that is what `up` reports, not the app's probes, which it can
+/// no longer see.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_server_gone_during_the_wait_is_a_lost_connection_not_a_failing_app() {
+    let s = Setup::start(Config::docker()).await;
+    s.secret("canary-docker-4").await;
+    let base = kube_emulator::testimage::busybox_image(support::BASE_TAG)
+        .await
+        .unwrap();
+    // Starts slowly: not ready for the whole test, through no fault of its own.
+    s.write(
+        "api/Dockerfile",
+        &format!(
+            "FROM {base}\nCOPY www /www\nUSER 1001:1001\nCMD [\"busybox\", \"sh\", \"-c\", \"sleep 600; exec busybox httpd -f -p 8080 -h /www\"]\n"
+        ),
+    );
+    let child = s.command(&["up", "--timeout", "10m"]).spawn().unwrap();
+    let mut started = false;
+    for _ in 0..600 {
+        if !s.pods("api").await.is_empty() {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(started, "up reached the rollout");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let emu = s.emu;
+    emu.stop().await;
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        child.wait_with_output(),
+    )
+    .await
+    .expect("up ends")
+    .unwrap();
+    let run = support::Run::from(out);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stderr.contains(
+            "error: lost the connection to the cluster at 127.0.0.1 while waiting for the rollout of revision 1"
+        ),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stderr.contains("fix:"), "{}", run.all());
+    support::remove_images_built_for(&s.app).await;
+}

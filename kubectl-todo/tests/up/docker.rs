@@ -11,6 +11,20 @@ fn template_annotation(pod: &Pod, key: &str) -> Option<String> {
     pod.metadata.annotations.as_ref()?.get(key).cloned()
 }
 
+/// The api component becomes busybox's `sh -c SCRIPT`, as UID 1001, its
+/// `www` in `/www`.
+async fn api_runs(s: &Setup, script: &str) {
+    let base = kube_emulator::testimage::busybox_image(support::BASE_TAG)
+        .await
+        .unwrap();
+    s.write(
+        "api/Dockerfile",
+        &format!(
+            "FROM {base}\nCOPY www /www\nUSER 1001:1001\nCMD [\"busybox\", \"sh\", \"-c\", \"{script}\"]\n"
+        ),
+    );
+}
+
 async fn ready_pods(s: &Setup, component: &str) -> Vec<Pod> {
     s.pods(component)
         .await
@@ -115,15 +129,7 @@ async fn up_code_change_config_change_rollback_down() {
 async fn a_crashing_container_stops_up_with_its_last_log_lines() {
     let s = Setup::start(Config::docker()).await;
     s.secret("canary-docker-2").await;
-    let base = kube_emulator::testimage::busybox_image(support::BASE_TAG)
-        .await
-        .unwrap();
-    s.write(
-        "api/Dockerfile",
-        &format!(
-            "FROM {base}\nUSER 1001:1001\nCMD [\"busybox\", \"sh\", \"-c\", \"echo cannot open database with key $API_KEY; exit 3\"]\n"
-        ),
-    );
+    api_runs(&s, "echo cannot open database with key $API_KEY; exit 3").await;
     let run = s.run(&["up", "--timeout", "10m"]).await.failed();
     assert!(
         run.stderr.contains("keeps exiting with code 3")
@@ -176,16 +182,8 @@ async fn a_failing_health_check_stops_up() {
 async fn an_api_server_gone_during_the_wait_is_a_lost_connection_not_a_failing_app() {
     let s = Setup::start(Config::docker()).await;
     s.secret("canary-docker-4").await;
-    let base = kube_emulator::testimage::busybox_image(support::BASE_TAG)
-        .await
-        .unwrap();
     // Starts slowly: not ready for the whole test, through no fault of its own.
-    s.write(
-        "api/Dockerfile",
-        &format!(
-            "FROM {base}\nCOPY www /www\nUSER 1001:1001\nCMD [\"busybox\", \"sh\", \"-c\", \"sleep 600; exec busybox httpd -f -p 8080 -h /www\"]\n"
-        ),
-    );
+    api_runs(&s, "sleep 600; exec busybox httpd -f -p 8080 -h /www").await;
     let child = s.command(&["up", "--timeout", "10m"]).spawn().unwrap();
     let mut started = false;
     for _ in 0..600 {

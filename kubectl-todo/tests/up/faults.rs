@@ -154,24 +154,8 @@ async fn a_held_lock_refuses_and_an_abandoned_one_expires() {
 async fn up_stops_when_it_cannot_renew_its_lock() {
     let s = Setup::start(Config::default()).await;
     s.secret("canary-faults-11").await;
-    emulator(&s)
-        .add_fault(&Fault {
-            method: Some("PATCH".into()),
-            path: Some("/deployments/".into()),
-            // Longer, for the two Deployments, than the lock survives unrenewed.
-            latency_ms: Some(10_000),
-            ..Fault::default()
-        })
-        .await
-        .unwrap();
-    let child = s.command(&["up", "--timeout", "2m"]).spawn().unwrap();
-    let maps: Api<ConfigMap> = Api::namespaced(s.client.clone(), NS);
-    for _ in 0..600 {
-        if maps.get_opt("shop-rev-1").await.unwrap().is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Longer, for the two Deployments, than the lock survives unrenewed.
+    let child = up_in_the_apply(&s, 10_000, 1).await;
     emulator(&s)
         .add_fault(&Fault {
             path: Some("/leases/shop-lock".into()),
@@ -230,19 +214,15 @@ async fn two_ups_at_once_take_turns() {
     s.remove_built_images().await;
 }
 
-/// Starts `up` with slow Deployment patches, sends `signal` once revision
-/// `revision` is being applied, and returns how the run ended.
-async fn signal_during_the_apply(
-    s: &Setup,
-    signal: libc::c_int,
-    revision: u32,
-) -> std::process::Output {
+/// Starts `up` with Deployment patches that each take `latency_ms`, and
+/// returns it once revision `revision` is being applied.
+async fn up_in_the_apply(s: &Setup, latency_ms: u64, revision: u32) -> tokio::process::Child {
     emulator(s)
         .add_fault(&Fault {
             method: Some("PATCH".into()),
             path: Some("/deployments/".into()),
             // Each of the dry run's and the apply's Deployment patches.
-            latency_ms: Some(3_000),
+            latency_ms: Some(latency_ms),
             ..Fault::default()
         })
         .await
@@ -261,6 +241,17 @@ async fn signal_during_the_apply(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(applying, "the run reached the apply");
+    child
+}
+
+/// Sends `signal` to an `up` in the middle of applying revision `revision`,
+/// and returns how the run ended.
+async fn signal_during_the_apply(
+    s: &Setup,
+    signal: libc::c_int,
+    revision: u32,
+) -> std::process::Output {
+    let child = up_in_the_apply(s, 3_000, revision).await;
     // Give it time to reach the slow Deployment patch.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pid = child.id().unwrap() as i32;

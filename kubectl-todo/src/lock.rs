@@ -206,14 +206,35 @@ enum Renewal {
     /// Someone else holds the Lease, or it is gone: retrying cannot help.
     Taken(String),
     /// The request failed; the next try may succeed.
-    Failed(String),
+    Failed(Failure),
+}
+
+struct Failure {
+    cause: String,
+    /// No answer from the API server at all (as opposed to an error it sent).
+    unreachable: bool,
+}
+
+impl From<kube::Error> for Failure {
+    fn from(e: kube::Error) -> Self {
+        let unreachable = !matches!(e, kube::Error::Api(_));
+        let cause = if unreachable {
+            std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                .last()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        } else {
+            e.to_string()
+        };
+        Failure { cause, unreachable }
+    }
 }
 
 async fn renew_once(api: &Api<Lease>, name: &str, me: &str) -> Renewal {
     let mut lease = match api.get_opt(name).await {
         Ok(Some(lease)) => lease,
         Ok(None) => return Renewal::Taken("the Lease was deleted".into()),
-        Err(e) => return Renewal::Failed(e.to_string()),
+        Err(e) => return Renewal::Failed(e.into()),
     };
     let spec = lease.spec.get_or_insert_default();
     if spec.holder_identity.as_deref() != Some(me) {
@@ -225,7 +246,7 @@ async fn renew_once(api: &Api<Lease>, name: &str, me: &str) -> Renewal {
     spec.renew_time = Some(now());
     match api.replace(name, &PostParams::default(), &lease).await {
         Ok(_) => Renewal::Renewed,
-        Err(e) => Renewal::Failed(e.to_string()),
+        Err(e) => Renewal::Failed(e.into()),
     }
 }
 
@@ -239,33 +260,52 @@ async fn renew(
     // it never lives longer than this holder believes.
     let mut renewed = tokio::time::Instant::now();
     let mut wait = RENEW_EVERY;
+    let mut last_failure: Option<Failure> = None;
     loop {
         tokio::time::sleep(wait).await;
         let started = tokio::time::Instant::now();
         // The client retries some statuses (503, 429) on its own, for
         // minutes: an attempt may take only the time left.
         let left = GIVE_UP_AFTER.saturating_sub(renewed.elapsed());
-        let attempt = tokio::time::timeout(left, renew_once(&api, &name, &me))
-            .await
-            .unwrap_or_else(|_| Renewal::Failed("the API server did not answer in time".into()));
+        let attempt = tokio::time::timeout(left, renew_once(&api, &name, &me)).await;
         let why = match attempt {
-            Renewal::Renewed => {
+            Ok(Renewal::Renewed) => {
                 renewed = started;
                 wait = RENEW_EVERY;
+                last_failure = None;
                 continue;
             }
-            Renewal::Taken(why) => why,
-            Renewal::Failed(_) if renewed.elapsed() < GIVE_UP_AFTER => {
+            Ok(Renewal::Taken(why)) => why,
+            Ok(Renewal::Failed(failure)) if renewed.elapsed() < GIVE_UP_AFTER => {
+                last_failure = Some(failure);
                 wait = RETRY_EVERY.min(GIVE_UP_AFTER.saturating_sub(renewed.elapsed()));
                 continue;
             }
-            Renewal::Failed(why) => format!(
-                "could not renew it for {}s ({why})",
-                renewed.elapsed().as_secs()
+            Ok(Renewal::Failed(failure)) => lost_because(failure, renewed),
+            // Cut short for lack of time: the previous failure says more.
+            Err(_) => lost_because(
+                last_failure.take().unwrap_or(Failure {
+                    cause: "the API server did not answer in time".into(),
+                    unreachable: false,
+                }),
+                renewed,
             ),
         };
         let _ = lost.send(Some(why.into()));
         return;
+    }
+}
+
+/// Why renewal gave up, last renewed at `renewed`.
+fn lost_because(failure: Failure, renewed: tokio::time::Instant) -> String {
+    let secs = renewed.elapsed().as_secs();
+    if failure.unreachable {
+        format!(
+            "lost the connection to the cluster ({}) and could not renew it for {secs}s",
+            failure.cause
+        )
+    } else {
+        format!("could not renew it for {secs}s ({})", failure.cause)
     }
 }
 

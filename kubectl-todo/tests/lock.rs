@@ -127,3 +127,25 @@ async fn a_holder_that_cannot_renew_knows_before_the_lease_expires() {
     held.release().await;
     emu.stop().await;
 }
+
+/// When the API server is gone, the holder says that, not a status code.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_holder_whose_api_server_is_gone_says_the_connection_was_lost() {
+    let emu = Emulator::start(Config::default()).await.unwrap();
+    let client = emu.client().await.unwrap();
+    let held = lock::acquire(client.clone(), "default", "todo", None)
+        .await
+        .unwrap();
+    emu.stop().await;
+    let lost = tokio::time::timeout(Duration::from_secs(lock::LEASE_SECONDS as u64), held.lost())
+        .await
+        .expect("the holder learns it lost the lock");
+    let message = lost.to_string();
+    assert!(
+        message.starts_with(
+            "lost the lock todo-lock in namespace default: lost the connection to the cluster ("
+        ),
+        "{message}"
+    );
+    held.release().await;
+}

@@ -206,9 +206,12 @@ async fn an_api_server_gone_during_the_wait_is_a_lost_connection_not_a_failing_a
     .unwrap();
     let run = support::Run::from(out);
     assert_eq!(run.code, Some(1), "{}", run.all());
+    // Said by the wait, or (when renewing the lock notices first) by the lock.
     assert!(
         run.stderr.contains(
             "error: lost the connection to the cluster at 127.0.0.1 while waiting for the rollout of revision 1"
+        ) || run.stderr.contains(
+            "error: lost the lock shop-lock in namespace shop: lost the connection to the cluster ("
         ),
         "{}",
         run.all()

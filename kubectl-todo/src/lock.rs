@@ -2,7 +2,12 @@
 //! namespace. The holder renews it while it works; a holder that was killed
 //! stops renewing, and the Lease expires on its own, so an interrupted run
 //! never leaves the app locked (Helm's "another operation is in progress").
+//!
+//! Renewal retries through failed requests; a holder that has not renewed
+//! for [`GIVE_UP_AFTER`] (less than the Lease's life) counts the lock as
+//! lost before anyone else can take it, and [`Lock::lost`] tells it to stop.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -14,7 +19,13 @@ use tokio::task::JoinHandle;
 /// How long a Lease lives without renewal.
 pub const LEASE_SECONDS: i32 = 15;
 const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// How soon a failed renewal is tried again.
+const RETRY_EVERY: Duration = Duration::from_millis(500);
+/// A holder that has not renewed for this long stops: the margin to
+/// [`LEASE_SECONDS`] covers a request in flight and clocks that disagree a little.
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(LEASE_SECONDS as u64 - 4);
 const POLL_EVERY: Duration = Duration::from_millis(500);
+const RELEASE_WITHIN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -33,6 +44,14 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error(
+        "lost the lock {name} in namespace {namespace}: {why}; stopped before writing anything more"
+    )]
+    Lost {
+        name: String,
+        namespace: String,
+        why: String,
+    },
 }
 
 impl Error {
@@ -42,6 +61,9 @@ impl Error {
                 "wait for it to finish (or pass --wait-for-lock); a run that was killed releases the lock within {LEASE_SECONDS}s"
             )),
             Error::Api { .. } => None,
+            Error::Lost { .. } => Some(
+                "another run may be changing the app now: see `kubectl todo status`, then run the command again".into(),
+            ),
         }
     }
 }
@@ -50,7 +72,10 @@ impl Error {
 pub struct Lock {
     api: Api<Lease>,
     name: String,
+    namespace: String,
     renewer: JoinHandle<()>,
+    /// Why the lock was lost, once it is.
+    lost: tokio::sync::watch::Receiver<Option<Arc<str>>>,
 }
 
 fn identity() -> String {
@@ -164,46 +189,166 @@ pub async fn acquire(
             Err(e) => return Err(api_err(e)),
         }
     }
-    let renewer = tokio::spawn(renew(api.clone(), name.clone(), me));
-    Ok(Lock { api, name, renewer })
+    let (tell, lost) = tokio::sync::watch::channel(None);
+    let renewer = tokio::spawn(renew(api.clone(), name.clone(), me, tell));
+    Ok(Lock {
+        api,
+        name,
+        namespace: namespace.to_string(),
+        renewer,
+        lost,
+    })
 }
 
-async fn renew(api: Api<Lease>, name: String, me: String) {
+/// What one renewal found.
+enum Renewal {
+    Renewed,
+    /// Someone else holds the Lease, or it is gone: retrying cannot help.
+    Taken(String),
+    /// The request failed; the next try may succeed.
+    Failed(Failure),
+}
+
+struct Failure {
+    cause: String,
+    /// No answer from the API server at all (as opposed to an error it sent).
+    unreachable: bool,
+}
+
+impl From<kube::Error> for Failure {
+    fn from(e: kube::Error) -> Self {
+        let unreachable = !matches!(e, kube::Error::Api(_));
+        let cause = if unreachable {
+            std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                .last()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        } else {
+            e.to_string()
+        };
+        Failure { cause, unreachable }
+    }
+}
+
+async fn renew_once(api: &Api<Lease>, name: &str, me: &str) -> Renewal {
+    let mut lease = match api.get_opt(name).await {
+        Ok(Some(lease)) => lease,
+        Ok(None) => return Renewal::Taken("the Lease was deleted".into()),
+        Err(e) => return Renewal::Failed(e.into()),
+    };
+    let spec = lease.spec.get_or_insert_default();
+    if spec.holder_identity.as_deref() != Some(me) {
+        return Renewal::Taken(format!(
+            "{} holds it now",
+            spec.holder_identity.as_deref().unwrap_or("nobody")
+        ));
+    }
+    spec.renew_time = Some(now());
+    match api.replace(name, &PostParams::default(), &lease).await {
+        Ok(_) => Renewal::Renewed,
+        Err(e) => Renewal::Failed(e.into()),
+    }
+}
+
+async fn renew(
+    api: Api<Lease>,
+    name: String,
+    me: String,
+    lost: tokio::sync::watch::Sender<Option<Arc<str>>>,
+) {
+    // Measured from before the request, so that the Lease as the server has
+    // it never lives longer than this holder believes.
+    let mut renewed = tokio::time::Instant::now();
+    let mut wait = RENEW_EVERY;
+    let mut last_failure: Option<Failure> = None;
     loop {
-        tokio::time::sleep(RENEW_EVERY).await;
-        let Ok(Some(mut lease)) = api.get_opt(&name).await else {
-            return;
+        tokio::time::sleep(wait).await;
+        let started = tokio::time::Instant::now();
+        // The client retries some statuses (503, 429) on its own, for
+        // minutes: an attempt may take only the time left.
+        let left = GIVE_UP_AFTER.saturating_sub(renewed.elapsed());
+        let attempt = tokio::time::timeout(left, renew_once(&api, &name, &me)).await;
+        let why = match attempt {
+            Ok(Renewal::Renewed) => {
+                renewed = started;
+                wait = RENEW_EVERY;
+                last_failure = None;
+                continue;
+            }
+            Ok(Renewal::Taken(why)) => why,
+            Ok(Renewal::Failed(failure)) if renewed.elapsed() < GIVE_UP_AFTER => {
+                last_failure = Some(failure);
+                wait = RETRY_EVERY.min(GIVE_UP_AFTER.saturating_sub(renewed.elapsed()));
+                continue;
+            }
+            Ok(Renewal::Failed(failure)) => lost_because(failure, renewed),
+            // Cut short for lack of time: the previous failure says more.
+            Err(_) => lost_because(
+                last_failure.take().unwrap_or(Failure {
+                    cause: "the API server did not answer in time".into(),
+                    unreachable: false,
+                }),
+                renewed,
+            ),
         };
-        let Some(spec) = lease.spec.as_mut() else {
-            return;
-        };
-        if spec.holder_identity.as_deref() != Some(&me) {
-            return;
-        }
-        spec.renew_time = Some(now());
-        let _ = api.replace(&name, &PostParams::default(), &lease).await;
+        let _ = lost.send(Some(why.into()));
+        return;
+    }
+}
+
+/// Why renewal gave up, last renewed at `renewed`.
+fn lost_because(failure: Failure, renewed: tokio::time::Instant) -> String {
+    let secs = renewed.elapsed().as_secs();
+    if failure.unreachable {
+        format!(
+            "lost the connection to the cluster ({}) and could not renew it for {secs}s",
+            failure.cause
+        )
+    } else {
+        format!("could not renew it for {secs}s ({})", failure.cause)
     }
 }
 
 impl Lock {
-    /// Gives the lock up at once, so that the next run need not wait for it to expire.
+    /// Resolves once the lock is lost (never, while it is held): the holder
+    /// must stop writing then.
+    pub async fn lost(&self) -> Error {
+        let mut lost = self.lost.clone();
+        let why = match lost.wait_for(Option::is_some).await {
+            Ok(why) => why.as_deref().unwrap_or_default().to_string(),
+            // The renewer ended without saying why: it was stopped by release.
+            Err(_) => std::future::pending().await,
+        };
+        Error::Lost {
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            why,
+        }
+    }
+
+    /// Gives the lock up at once, so that the next run need not wait for it
+    /// to expire. Bounded: against a server that does not answer (the client
+    /// retries a 503 for minutes), the run ends anyway and the Lease expires.
     pub async fn release(self) {
         self.renewer.abort();
-        if let Ok(Some(lease)) = self.api.get_opt(&self.name).await
-            && lease
-                .spec
-                .as_ref()
-                .and_then(|s| s.holder_identity.as_deref())
-                == Some(identity().as_str())
-        {
-            let params = DeleteParams {
-                preconditions: Some(Preconditions {
-                    uid: lease.metadata.uid.clone(),
-                    resource_version: lease.metadata.resource_version.clone(),
-                }),
-                ..DeleteParams::default()
-            };
-            let _ = self.api.delete(&self.name, &params).await;
-        }
+        let release = async {
+            if let Ok(Some(lease)) = self.api.get_opt(&self.name).await
+                && lease
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.holder_identity.as_deref())
+                    == Some(identity().as_str())
+            {
+                let params = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        uid: lease.metadata.uid.clone(),
+                        resource_version: lease.metadata.resource_version.clone(),
+                    }),
+                    ..DeleteParams::default()
+                };
+                let _ = self.api.delete(&self.name, &params).await;
+            }
+        };
+        let _ = tokio::time::timeout(RELEASE_WITHIN, release).await;
     }
 }

@@ -74,6 +74,10 @@ pub enum Exit {
     Unusable,
     /// 130: Ctrl-C stopped it, as a shell reports a program ended by SIGINT.
     Interrupted,
+    /// 143: SIGTERM stopped it (128 + 15).
+    Terminated,
+    /// 129: SIGHUP stopped it (128 + 1).
+    HungUp,
 }
 
 impl From<Exit> for std::process::ExitCode {
@@ -82,20 +86,17 @@ impl From<Exit> for std::process::ExitCode {
             Exit::Failure => 1,
             Exit::Unusable => 2,
             Exit::Interrupted => 130,
+            Exit::Terminated => 143,
+            Exit::HungUp => 129,
         })
     }
 }
 
 /// The status a command that ended in `err` exits with.
 pub fn exit_status(err: &anyhow::Error) -> Exit {
-    if err
-        .chain()
-        .any(|e| e.is::<crate::apply::interrupt::Interrupted>())
-    {
-        Exit::Interrupted
-    } else {
-        Exit::Failure
-    }
+    err.chain()
+        .find_map(|e| e.downcast_ref::<crate::apply::interrupt::Interrupted>())
+        .map_or(Exit::Failure, |i| i.signal.exit())
 }
 
 /// `error: …`, one `caused by: …` line per cause, then `hint: …`.

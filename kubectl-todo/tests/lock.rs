@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, PostParams};
+use kube_emulator::faults::Fault;
 use kube_emulator::{Config, Emulator};
 use kubectl_todo::lock;
 
@@ -70,4 +71,81 @@ async fn a_lock_whose_holder_stopped_renewing_expires() {
     taken.release().await;
     assert!(leases.get_opt("todo-lock").await.unwrap().is_none());
     emu.stop().await;
+}
+
+/// One failed request (a 500 on the Lease's GET) does not end the renewal:
+/// long after the Lease's duration, the lock is still held.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_renewal_is_retried_and_the_lock_stays_held() {
+    let emu = Emulator::start(Config::default()).await.unwrap();
+    let client = emu.client().await.unwrap();
+    let held = lock::acquire(client.clone(), "default", "todo", None)
+        .await
+        .unwrap();
+    emu.faults().add(Fault {
+        method: Some("GET".into()),
+        path: Some("/leases/todo-lock".into()),
+        code: Some(500),
+        times: Some(1),
+        ..Fault::default()
+    });
+    tokio::time::sleep(Duration::from_secs(lock::LEASE_SECONDS as u64 + 3)).await;
+    let second = lock::acquire(client.clone(), "default", "todo", None).await;
+    assert!(
+        matches!(second, Err(lock::Error::Busy { .. })),
+        "a second holder was admitted"
+    );
+    held.release().await;
+    emu.stop().await;
+}
+
+/// A holder that cannot renew says so before the Lease expires for others.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_holder_that_cannot_renew_knows_before_the_lease_expires() {
+    let emu = Emulator::start(Config::default()).await.unwrap();
+    let client = emu.client().await.unwrap();
+    let held = lock::acquire(client.clone(), "default", "todo", None)
+        .await
+        .unwrap();
+    let acquired = std::time::Instant::now();
+    emu.faults().add(Fault {
+        path: Some("/leases/todo-lock".into()),
+        code: Some(503),
+        ..Fault::default()
+    });
+    let lost = tokio::time::timeout(Duration::from_secs(lock::LEASE_SECONDS as u64), held.lost())
+        .await
+        .expect("the holder learns it lost the lock");
+    assert!(acquired.elapsed() < Duration::from_secs(lock::LEASE_SECONDS as u64));
+    let message = lost.to_string();
+    assert!(
+        message.starts_with("lost the lock todo-lock in namespace default: could not renew it for")
+            && message.ends_with("stopped before writing anything more"),
+        "{message}"
+    );
+    emu.faults().clear();
+    held.release().await;
+    emu.stop().await;
+}
+
+/// When the API server is gone, the holder says that, not a status code.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_holder_whose_api_server_is_gone_says_the_connection_was_lost() {
+    let emu = Emulator::start(Config::default()).await.unwrap();
+    let client = emu.client().await.unwrap();
+    let held = lock::acquire(client.clone(), "default", "todo", None)
+        .await
+        .unwrap();
+    emu.stop().await;
+    let lost = tokio::time::timeout(Duration::from_secs(lock::LEASE_SECONDS as u64), held.lost())
+        .await
+        .expect("the holder learns it lost the lock");
+    let message = lost.to_string();
+    assert!(
+        message.starts_with(
+            "lost the lock todo-lock in namespace default: lost the connection to the cluster ("
+        ),
+        "{message}"
+    );
+    held.release().await;
 }

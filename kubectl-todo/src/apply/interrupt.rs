@@ -1,16 +1,68 @@
-//! Ctrl-C while a revision is being applied: stop at once, record the
-//! revision as interrupted (never as applied, never left "applying"), and say
-//! that the next run converges. The exit status is 130, as for any program
-//! stopped by SIGINT.
+//! A signal while a revision is being applied — Ctrl-C (SIGINT), SIGTERM
+//! (what CI, `timeout` and `docker stop` send) or SIGHUP (the terminal
+//! closed): stop at once, record the revision as interrupted (never as
+//! applied, never left "applying"), and say that the next run converges.
+//! The caller releases the lock on the way out. The exit status is the
+//! shell's for a program ended by that signal: 130, 143, 129.
 
 use std::future::Future;
 
+use tokio::signal::unix::{SignalKind, signal};
+
 use crate::history::store::Store;
 use crate::project::Project;
+use crate::report::Exit;
+
+/// The signals that stop a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Interrupt,
+    Terminate,
+    HangUp,
+}
+
+impl Signal {
+    /// How the user knows it, in messages and in the revision.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "Ctrl-C",
+            Signal::Terminate => "SIGTERM",
+            Signal::HangUp => "SIGHUP",
+        }
+    }
+
+    pub fn exit(self) -> Exit {
+        match self {
+            Signal::Interrupt => Exit::Interrupted,
+            Signal::Terminate => Exit::Terminated,
+            Signal::HangUp => Exit::HungUp,
+        }
+    }
+}
+
+/// Resolves when the first of SIGINT, SIGTERM and SIGHUP arrives.
+pub async fn signalled() -> Signal {
+    let kinds = [
+        (SignalKind::interrupt(), Signal::Interrupt),
+        (SignalKind::terminate(), Signal::Terminate),
+        (SignalKind::hangup(), Signal::HangUp),
+    ];
+    let waits = kinds.into_iter().filter_map(|(kind, which)| {
+        // Installing a handler fails only without a signal driver, and then
+        // the signal keeps its default action: ending the process.
+        let mut stream = signal(kind).ok()?;
+        Some(Box::pin(async move {
+            stream.recv().await;
+            which
+        }))
+    });
+    futures::future::select_all(waits).await.0
+}
 
 #[derive(Debug, thiserror::Error)]
-#[error("interrupted{}", revision.map(|r| format!("; revision {r} is recorded as interrupted")).unwrap_or_default())]
+#[error("interrupted by {}{}", signal.name(), revision.map(|r| format!("; revision {r} is recorded as interrupted")).unwrap_or_default())]
 pub struct Interrupted {
+    pub signal: Signal,
     pub revision: Option<u32>,
 }
 
@@ -20,7 +72,7 @@ impl Interrupted {
     }
 }
 
-/// Runs `work` unless Ctrl-C comes first.
+/// Runs `work` unless a signal comes first.
 pub async fn unless_interrupted<T>(
     client: &kube::Client,
     project: &Project,
@@ -28,10 +80,10 @@ pub async fn unless_interrupted<T>(
 ) -> anyhow::Result<T> {
     tokio::select! {
         result = work => result,
-        _ = tokio::signal::ctrl_c() => {
+        signal = signalled() => {
             let store = Store::new(client.clone(), &project.namespace, &project.name);
-            let revision = store.mark_interrupted().await.ok().flatten();
-            Err(Interrupted { revision }.into())
+            let revision = store.mark_interrupted(signal.name()).await.ok().flatten();
+            Err(Interrupted { signal, revision }.into())
         }
     }
 }

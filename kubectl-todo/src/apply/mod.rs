@@ -54,12 +54,19 @@ pub async fn apply(
         preflight(client, ns, &members).await?;
     }
     let store = Store::new(client.clone(), ns, &project.name);
-    let revision = store
-        .list()
-        .await
-        .map_err(Error::history)?
-        .last()
-        .map_or(1, |s| s.revision + 1);
+    let last = store.list().await.map_err(Error::history)?.pop();
+    // The caller holds the lock: a revision still `applying` is no run's any
+    // more. Its outcome is recorded, as `history` and `status` show it.
+    if last
+        .as_ref()
+        .is_some_and(|s| s.outcome == Outcome::Applying)
+    {
+        store
+            .mark_interrupted("its run stopped without recording an outcome")
+            .await
+            .map_err(Error::history)?;
+    }
+    let revision = last.map_or(1, |s| s.revision + 1);
     let mut summary = Summary {
         revision,
         time: jiff::Timestamp::now().to_string(),

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use crate::cli::TableFormat as Format;
-use crate::history::store::Store;
+use crate::history;
 use crate::pipeline;
 use crate::settings::Settings;
 
@@ -20,8 +20,9 @@ pub struct Args {
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let project = settings.load_project()?;
     let conn = pipeline::connect(settings, &project).await?;
-    let store = Store::new(conn.client, &project.namespace, &project.name);
-    let revisions = store.list().await.map_err(crate::apply::Error::history)?;
+    let revisions = history::revisions(&conn.client, &project.namespace, &project.name)
+        .await
+        .map_err(crate::apply::Error::history)?;
     match args.output {
         Format::Json => println!("{}", serde_json::to_string_pretty(&revisions)?),
         Format::Table => {

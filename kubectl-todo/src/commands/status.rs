@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::ListParams;
@@ -15,7 +14,7 @@ use serde::Serialize;
 
 use crate::apply::Error;
 use crate::cli::TableFormat as Format;
-use crate::history::store::{Outcome, Store, Summary};
+use crate::history::{self, store::Summary};
 use crate::project::Project;
 use crate::render::object_name;
 use crate::retry::retry;
@@ -110,26 +109,19 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
 /// Reads the app's state; [`NotDeployed`] when it has neither a revision nor a Deployment.
 pub async fn observe(conn: &context::Connection, project: &Project) -> anyhow::Result<Status> {
     let ns = &project.namespace;
-    let store = Store::new(conn.client.clone(), ns, &project.name);
     let deployments: Api<Deployment> = Api::namespaced(conn.client.clone(), ns);
     let pods: Api<Pod> = Api::namespaced(conn.client.clone(), ns);
     let pod_params =
         ListParams::default().labels(&format!("app.kubernetes.io/instance={}", project.name));
-    let leases: Api<Lease> = Api::namespaced(conn.client.clone(), ns);
-    let lock_name = crate::lock::name(&project.name);
-    let (revisions, pods, urls, lease) = futures::join!(
-        retry(|| store.list()),
+    let (revisions, pods, urls) = futures::join!(
+        history::revisions(&conn.client, ns, &project.name),
         retry(|| pods.list(&pod_params)),
         urls::app_urls(conn, project),
-        retry(|| leases.get_opt(&lock_name)),
     );
-    let running = lease
-        .map_err(|e| Error::api("get", "leases", &lock_name, e))?
-        .is_some_and(|l| crate::lock::is_held(&l));
     let revision = revisions
         .map_err(Error::history)?
         .pop()
-        .map(|s| revision_of(s, running))
+        .map(revision_of)
         .transpose()?;
     let pods = pods.map_err(|e| Error::api("list", "pods", ns, e))?.items;
     let urls = urls?;
@@ -176,16 +168,10 @@ pub async fn observe(conn: &context::Connection, project: &Project) -> anyhow::R
     })
 }
 
-/// A revision still `applying` while no run holds the lock was left so by a
-/// run that was killed: it is shown as what it is, interrupted.
-fn revision_of(s: Summary, running: bool) -> serde_json::Result<Revision> {
-    let outcome = match s.outcome {
-        Outcome::Applying if !running => Outcome::Interrupted,
-        other => other,
-    };
+fn revision_of(s: Summary) -> serde_json::Result<Revision> {
     Ok(Revision {
         number: s.revision,
-        outcome: serde_json::to_value(outcome)?,
+        outcome: serde_json::to_value(s.outcome)?,
         origin: s.origin,
         time: s.time,
     })

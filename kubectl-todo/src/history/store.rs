@@ -31,7 +31,7 @@ pub enum Outcome {
     /// Every object applied and the stale ones pruned.
     Applied,
     Failed,
-    /// Stopped by Ctrl-C part-way; the next `up` converges.
+    /// Stopped by a signal part-way; the next `up` converges.
     Interrupted,
 }
 
@@ -101,9 +101,9 @@ impl Store {
             .map(|(s, m)| (s, manifests_of(m))))
     }
 
-    /// After Ctrl-C: the revision still being applied is marked interrupted.
-    /// Returns it, if there was one.
-    pub async fn mark_interrupted(&self) -> Result<Option<u32>, kube::Error> {
+    /// After a signal (`by`: its name): the revision still being applied is
+    /// marked interrupted. Returns it, if there was one.
+    pub async fn mark_interrupted(&self, by: &str) -> Result<Option<u32>, kube::Error> {
         let Some(mut last) = self.list().await?.pop() else {
             return Ok(None);
         };
@@ -111,7 +111,9 @@ impl Store {
             return Ok(None);
         }
         last.outcome = Outcome::Interrupted;
-        last.error = Some("interrupted (Ctrl-C) before every object was applied".into());
+        last.error = Some(format!(
+            "interrupted ({by}) before every object was applied"
+        ));
         self.set_summary(&last).await?;
         Ok(Some(last.revision))
     }

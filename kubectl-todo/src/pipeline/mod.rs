@@ -47,7 +47,9 @@ pub fn applied_report(done: &crate::apply::Applied, project: &Project) -> String
 
 /// Runs `work` holding the app's lock (waiting up to `wait_for_lock` for
 /// another run to release it). The lock is released when `work` ends, however
-/// it ends; a run killed before then stops renewing it, and it expires.
+/// it ends; a run killed before then stops renewing it, and it expires. A
+/// lock lost part-way (renewal failed for too long) stops `work` where it
+/// is, before the Lease expires for others: nothing more is written.
 pub async fn under_lock<T>(
     conn: &Connection,
     project: &Project,
@@ -61,7 +63,10 @@ pub async fn under_lock<T>(
         wait_for_lock,
     )
     .await?;
-    let result = work.await;
+    let result = tokio::select! {
+        result = work => result,
+        lost = lock.lost() => Err(lost.into()),
+    };
     lock.release().await;
     result
 }

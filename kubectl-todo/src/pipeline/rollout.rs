@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::Api;
 use kube::api::ListParams;
@@ -34,6 +34,33 @@ pub enum Outcome {
     Failed(Vec<Finding>),
     /// `--timeout` passed: what was still pending, and what doctor says of it.
     TimedOut(Vec<String>, Vec<Finding>),
+    /// The API server stopped answering for [`LOST_AFTER`]: why, as the
+    /// connection last failed.
+    Lost(String),
+}
+
+/// How long every watch may fail to reach the API server before the wait
+/// ends: what it last saw is stale, and judging the pods by it would blame
+/// the app for the cluster's absence. Shorter than the app's lock outlives
+/// a server gone (6 s at the least: [`crate::lock::GIVE_UP_AFTER`] after a
+/// renewal up to 5 s old), which would end the wait anyway and say less.
+const LOST_AFTER: Duration = Duration::from_secs(4);
+
+/// Why a watch could not reach the API server, when that is why it failed
+/// (an answer from the server, even an error, is not a lost connection).
+fn unreachable(err: &watcher::Error) -> Option<String> {
+    let (watcher::Error::InitialListFailed(e)
+    | watcher::Error::WatchStartFailed(e)
+    | watcher::Error::WatchFailed(e)) = err
+    else {
+        return None;
+    };
+    if matches!(e, kube::Error::Api(_)) {
+        return None;
+    }
+    std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source())
+        .last()
+        .map(ToString::to_string)
 }
 
 /// The state one watch has built (a fresh list replaces it after a drop).
@@ -80,6 +107,7 @@ impl<K: Lookup<DynamicType = ()> + Clone> Cache<K> {
 #[allow(clippy::large_enum_variant)]
 enum Change {
     Deployment(watcher::Event<Deployment>),
+    ReplicaSet(watcher::Event<ReplicaSet>),
     Pod(watcher::Event<Pod>),
     Event(watcher::Event<Event>),
 }
@@ -107,6 +135,12 @@ impl Rollout<'_> {
         )
         .default_backoff()
         .map_ok(Change::Deployment);
+        let replica_sets = watcher(
+            Api::<ReplicaSet>::namespaced(self.client.clone(), ns),
+            config.clone(),
+        )
+        .default_backoff()
+        .map_ok(Change::ReplicaSet);
         let pods = watcher(Api::<Pod>::namespaced(self.client.clone(), ns), config)
             .default_backoff()
             .map_ok(Change::Pod);
@@ -116,9 +150,14 @@ impl Rollout<'_> {
         )
         .default_backoff()
         .map_ok(Change::Event);
-        let mut changes =
-            futures::stream::select_all([deployments.boxed(), pods.boxed(), events.boxed()]);
-        let (mut ds, mut ps, mut es) = (Cache::new(), Cache::new(), Cache::new());
+        let mut changes = futures::stream::select_all([
+            deployments.boxed(),
+            replica_sets.boxed(),
+            pods.boxed(),
+            events.boxed(),
+        ]);
+        let (mut ds, mut rs, mut ps, mut es) =
+            (Cache::new(), Cache::new(), Cache::new(), Cache::new());
         // Probe grace is measured here, so the display is re-evaluated now and then
         // even when nothing in the cluster changes.
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -126,13 +165,25 @@ impl Rollout<'_> {
         tokio::pin!(deadline);
         let mut shown: BTreeMap<String, String> = BTreeMap::new();
         let mut watch_error_shown = false;
+        // Since when, and why, the watches cannot reach the server.
+        let mut disconnected: Option<(tokio::time::Instant, String)> = None;
         loop {
             tokio::select! {
                 change = changes.next() => match change {
-                    Some(Ok(Change::Deployment(e))) => ds.apply(e),
-                    Some(Ok(Change::Pod(e))) => ps.apply(e),
-                    Some(Ok(Change::Event(e))) => es.apply(e),
+                    Some(Ok(change)) => {
+                        disconnected = None;
+                        match change {
+                            Change::Deployment(e) => ds.apply(e),
+                            Change::ReplicaSet(e) => rs.apply(e),
+                            Change::Pod(e) => ps.apply(e),
+                            Change::Event(e) => es.apply(e),
+                        }
+                    }
                     Some(Err(e)) => {
+                        if let Some(cause) = unreachable(&e) {
+                            let since = disconnected.map_or_else(tokio::time::Instant::now, |(t, _)| t);
+                            disconnected = Some((since, cause));
+                        }
                         if !watch_error_shown {
                             display.note(&format!("watch interrupted, resuming: {e}"));
                             watch_error_shown = true;
@@ -148,15 +199,21 @@ impl Rollout<'_> {
                         .filter(|w| !complete(ds.items.get(&w.deployment)))
                         .map(|w| shown.get(&w.component.name).cloned().unwrap_or_else(|| format!("{}: no Deployment yet", w.component.name)))
                         .collect();
-                    let findings = self.diagnose_pending(&wanted, &ds, &ps, &es, false).await;
+                    let findings = self.diagnose_pending(&wanted, &ds, &rs, &ps, &es, false).await;
                     return Outcome::TimedOut(pending, findings);
                 }
             }
-            if !(ds.ready && ps.ready) {
+            if let Some((since, cause)) = &disconnected {
+                if since.elapsed() >= LOST_AFTER {
+                    return Outcome::Lost(cause.clone());
+                }
+                continue;
+            }
+            if !(ds.ready && rs.ready && ps.ready) {
                 continue;
             }
             for w in &wanted {
-                let line = progress_line(w, ds.items.get(&w.deployment), &ps.items);
+                let line = progress_line(w, ds.items.get(&w.deployment), &rs.items, &ps.items);
                 if shown.get(&w.component.name) != Some(&line) {
                     display.component(
                         &w.component.name,
@@ -169,7 +226,9 @@ impl Rollout<'_> {
             if wanted.iter().all(|w| complete(ds.items.get(&w.deployment))) {
                 return Outcome::Ready;
             }
-            let failed = self.diagnose_pending(&wanted, &ds, &ps, &es, true).await;
+            let failed = self
+                .diagnose_pending(&wanted, &ds, &rs, &ps, &es, true)
+                .await;
             if !failed.is_empty() {
                 return Outcome::Failed(failed);
             }
@@ -182,6 +241,7 @@ impl Rollout<'_> {
         &self,
         wanted: &[Wanted],
         ds: &Cache<Deployment>,
+        rs: &Cache<ReplicaSet>,
         ps: &Cache<Pod>,
         es: &Cache<Event>,
         fatal_only: bool,
@@ -201,7 +261,11 @@ impl Rollout<'_> {
             {
                 out.push(f);
             }
-            for pod in ps.items.values().filter(|p| is_new(w, p)) {
+            for pod in ps
+                .items
+                .values()
+                .filter(|p| is_new(w, deployment, &rs.items, p))
+            {
                 if fatal_only && !fatal(pod, &events) {
                     continue;
                 }
@@ -273,8 +337,15 @@ fn wanted(project: &Project, deployments: &[Deployment]) -> Vec<Wanted> {
 }
 
 /// A pod of the rollout being waited for: its template carries the rendered
-/// checksums and images (old pods, going away, do not count).
-fn is_new(w: &Wanted, pod: &Pod) -> bool {
+/// checksums and images, and it belongs to the Deployment's newest
+/// ReplicaSet. Older pods, going away, do not count, even when a failed
+/// revision had the same images and checksums.
+fn is_new(
+    w: &Wanted,
+    deployment: &Deployment,
+    replica_sets: &BTreeMap<String, ReplicaSet>,
+    pod: &Pod,
+) -> bool {
     let annotations = pod.metadata.annotations.clone().unwrap_or_default();
     let images: Vec<String> = pod
         .spec
@@ -291,6 +362,47 @@ fn is_new(w: &Wanted, pod: &Pod) -> bool {
         && w.annotations
             .iter()
             .all(|(k, v)| annotations.get(k) == Some(v))
+        && new_replica_set(deployment, replica_sets)
+            .is_some_and(|rs| controller_of(&pod.metadata) == Some(rs))
+}
+
+/// The UID of the ReplicaSet the Deployment controller made for the
+/// Deployment's current template, once it has seen that template: the one
+/// whose revision is the Deployment's.
+fn new_replica_set<'a>(
+    deployment: &Deployment,
+    replica_sets: &'a BTreeMap<String, ReplicaSet>,
+) -> Option<&'a str> {
+    const REVISION: &str = "deployment.kubernetes.io/revision";
+    let status = deployment.status.as_ref()?;
+    if status.observed_generation < deployment.metadata.generation {
+        return None;
+    }
+    let revision = deployment.metadata.annotations.as_ref()?.get(REVISION)?;
+    let uid = deployment.metadata.uid.as_deref()?;
+    replica_sets
+        .values()
+        .find(|rs| {
+            controller_of(&rs.metadata) == Some(uid)
+                && rs
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(REVISION))
+                    == Some(revision)
+        })?
+        .metadata
+        .uid
+        .as_deref()
+}
+
+/// The UID of the object's controller.
+fn controller_of(meta: &kube::api::ObjectMeta) -> Option<&str> {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+        .map(|o| o.uid.as_str())
 }
 
 /// kubectl's `rollout status` test: the controller saw this generation, and
@@ -307,7 +419,12 @@ fn complete(d: Option<&Deployment>) -> bool {
         && status.available_replicas.unwrap_or(0) == want
 }
 
-fn progress_line(w: &Wanted, d: Option<&Deployment>, pods: &BTreeMap<String, Pod>) -> String {
+fn progress_line(
+    w: &Wanted,
+    d: Option<&Deployment>,
+    replica_sets: &BTreeMap<String, ReplicaSet>,
+    pods: &BTreeMap<String, Pod>,
+) -> String {
     let name = &w.component.name;
     let Some(d) = d else {
         return format!("{name}: waiting for Deployment {}", w.deployment);
@@ -317,7 +434,10 @@ fn progress_line(w: &Wanted, d: Option<&Deployment>, pods: &BTreeMap<String, Pod
     if complete(Some(d)) {
         return format!("{name}: {want}/{want} ready");
     }
-    let new: Vec<&Pod> = pods.values().filter(|p| is_new(w, p)).collect();
+    let new: Vec<&Pod> = pods
+        .values()
+        .filter(|p| is_new(w, d, replica_sets, p))
+        .collect();
     let waiting: Vec<String> = new
         .iter()
         .filter_map(|p| {
@@ -366,6 +486,7 @@ mod tests {
         Container, ContainerState, ContainerStateWaiting, ContainerStatus, PodSpec, PodStatus,
         PodTemplateSpec,
     };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
     use kube::api::ObjectMeta;
 
     use super::*;
@@ -381,11 +502,24 @@ mod tests {
         }
     }
 
+    const REVISION: &str = "deployment.kubernetes.io/revision";
+
+    fn owned_by(uid: &str) -> Option<Vec<OwnerReference>> {
+        Some(vec![OwnerReference {
+            uid: uid.into(),
+            controller: Some(true),
+            ..OwnerReference::default()
+        }])
+    }
+
+    /// The Deployment at its revision 2, as its controller has seen it.
     fn deployment(name: &str, image: &str) -> Deployment {
         Deployment {
             metadata: ObjectMeta {
                 name: Some(name.into()),
+                uid: Some("deployment-uid".into()),
                 generation: Some(1),
+                annotations: Some([(REVISION.to_string(), "2".to_string())].into()),
                 ..ObjectMeta::default()
             },
             spec: Some(DeploymentSpec {
@@ -407,11 +541,35 @@ mod tests {
         }
     }
 
+    /// The Deployment's ReplicaSets: `rs-2` for its revision 2, `rs-1` older.
+    fn replica_sets() -> Cache<ReplicaSet> {
+        let mut cache = Cache::new();
+        for revision in ["1", "2"] {
+            let name = format!("rs-{revision}");
+            cache.items.insert(
+                name.clone(),
+                ReplicaSet {
+                    metadata: ObjectMeta {
+                        name: Some(name.clone()),
+                        uid: Some(format!("{name}-uid")),
+                        owner_references: owned_by("deployment-uid"),
+                        annotations: Some([(REVISION.to_string(), revision.to_string())].into()),
+                        ..ObjectMeta::default()
+                    },
+                    ..ReplicaSet::default()
+                },
+            );
+        }
+        cache
+    }
+
+    /// A pod of `rs-2`, the Deployment's newest ReplicaSet.
     fn waiting_pod(image: &str, reason: &str) -> Pod {
         Pod {
             metadata: ObjectMeta {
                 name: Some("pod-1".into()),
                 uid: Some("uid-1".into()),
+                owner_references: owned_by("rs-2-uid"),
                 ..ObjectMeta::default()
             },
             spec: Some(PodSpec {
@@ -470,12 +628,15 @@ mod tests {
         let mut ds = Cache::new();
         ds.items.insert(name.clone(), applied);
         let es = Cache::new();
+        let rs = replica_sets();
         for reason in FATAL_WAITING {
             let pod = waiting_pod(image, reason);
             assert!(fatal(&pod, &[]), "{reason} is not fatal");
             let mut ps = Cache::new();
             ps.items.insert("pod-1".into(), pod);
-            let found = rollout.diagnose_pending(&wanted, &ds, &ps, &es, true).await;
+            let found = rollout
+                .diagnose_pending(&wanted, &ds, &rs, &ps, &es, true)
+                .await;
             assert!(
                 found.iter().any(|f| f.status == Status::Fail),
                 "{reason}: up would keep waiting; doctor says {found:?}"
@@ -487,9 +648,32 @@ mod tests {
             .insert("pod-1".into(), waiting_pod(image, "ContainerCreating"));
         assert!(
             rollout
-                .diagnose_pending(&wanted, &ds, &ps, &es, true)
+                .diagnose_pending(&wanted, &ds, &rs, &ps, &es, true)
                 .await
                 .is_empty()
         );
+    }
+
+    /// A failed revision's pod can have the images and checksums of the one
+    /// being rolled out (only, say, its resources differed): it belongs to
+    /// an older ReplicaSet and is not blamed. Until the controller has seen
+    /// the applied template, no pod is known to be new.
+    #[test]
+    fn only_pods_of_the_newest_replica_set_are_new() {
+        let project = Project::defaults(Path::new("/nonexistent/shop"));
+        let component = &project.components[0];
+        let name = crate::render::object_name(&project, component);
+        let image = "shop-backend:0123abcd";
+        let applied = deployment(&name, image);
+        let wanted = &wanted(&project, std::slice::from_ref(&applied))[0];
+        let rs = replica_sets();
+        let new = waiting_pod(image, "CrashLoopBackOff");
+        assert!(is_new(wanted, &applied, &rs.items, &new));
+        let mut old = new.clone();
+        old.metadata.owner_references = owned_by("rs-1-uid");
+        assert!(!is_new(wanted, &applied, &rs.items, &old));
+        let mut unseen = applied.clone();
+        unseen.metadata.generation = Some(2);
+        assert!(!is_new(wanted, &unseen, &rs.items, &new));
     }
 }

@@ -11,7 +11,6 @@ use crate::doctor::PodDoctor;
 use crate::doctor::output::Finding;
 use crate::history::store::{Outcome, Store};
 use crate::project::Project;
-use crate::report::Exit;
 use crate::settings::Settings;
 
 /// How to wait for a rollout.
@@ -28,14 +27,22 @@ pub enum Error {
     RolloutFailed { revision: u32 },
     #[error("the rollout of revision {revision} did not finish within {timeout:?}")]
     TimedOut { revision: u32, timeout: Duration },
+    #[error(
+        "lost the connection to the cluster at {server} while waiting for the rollout of revision {revision}: {cause}"
+    )]
+    ConnectionLost {
+        revision: u32,
+        server: String,
+        cause: String,
+    },
 }
 
 impl Error {
     pub fn hint(&self) -> Option<String> {
-        Some(
-            "fix the cause above and run `kubectl todo up` again, or go back with `kubectl todo rollback`"
-                .into(),
-        )
+        Some(match self {
+            Error::ConnectionLost { .. } => "the revision is applied and rolls out without this run; once the cluster answers again, `kubectl todo status` shows how it went (`kubectl todo doctor` checks the connection)".into(),
+            _ => "fix the cause above and run `kubectl todo up` again, or go back with `kubectl todo rollback`".into(),
+        })
     }
 }
 
@@ -87,9 +94,9 @@ impl<'a> Watch<'a> {
             let deployments = rollout::deployments_of(manifests);
             let outcome = tokio::select! {
                 outcome = rollout.wait(&deployments, display.as_ref()) => outcome,
-                _ = tokio::signal::ctrl_c() => {
-                    eprintln!("stopped waiting; revision {revision} is applied and rolling out (see `kubectl todo status`)");
-                    return Ok(Exit::Interrupted.into());
+                signal = crate::apply::interrupt::signalled() => {
+                    eprintln!("stopped waiting ({}); revision {revision} is applied and rolling out (see `kubectl todo status`)", signal.name());
+                    return Ok(signal.exit().into());
                 }
             };
             let failure = match outcome {
@@ -97,6 +104,15 @@ impl<'a> Watch<'a> {
                 rollout::Outcome::Failed(findings) => {
                     report_findings(&findings);
                     Some(Error::RolloutFailed { revision })
+                }
+                // Nothing can be recorded in a cluster that does not answer.
+                rollout::Outcome::Lost(cause) => {
+                    return Err(Error::ConnectionLost {
+                        revision,
+                        server: conn.server_host.clone(),
+                        cause,
+                    }
+                    .into());
                 }
                 rollout::Outcome::TimedOut(pending, findings) => {
                     for line in pending {

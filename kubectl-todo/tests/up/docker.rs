@@ -11,6 +11,20 @@ fn template_annotation(pod: &Pod, key: &str) -> Option<String> {
     pod.metadata.annotations.as_ref()?.get(key).cloned()
 }
 
+/// The api component becomes busybox's `sh -c SCRIPT`, as UID 1001, its
+/// `www` in `/www`.
+async fn api_runs(s: &Setup, script: &str) {
+    let base = kube_emulator::testimage::busybox_image(support::BASE_TAG)
+        .await
+        .unwrap();
+    s.write(
+        "api/Dockerfile",
+        &format!(
+            "FROM {base}\nCOPY www /www\nUSER 1001:1001\nCMD [\"busybox\", \"sh\", \"-c\", \"{script}\"]\n"
+        ),
+    );
+}
+
 async fn ready_pods(s: &Setup, component: &str) -> Vec<Pod> {
     s.pods(component)
         .await
@@ -115,15 +129,7 @@ async fn up_code_change_config_change_rollback_down() {
 async fn a_crashing_container_stops_up_with_its_last_log_lines() {
     let s = Setup::start(Config::docker()).await;
     s.secret("canary-docker-2").await;
-    let base = kube_emulator::testimage::busybox_image(support::BASE_TAG)
-        .await
-        .unwrap();
-    s.write(
-        "api/Dockerfile",
-        &format!(
-            "FROM {base}\nUSER 1001:1001\nCMD [\"busybox\", \"sh\", \"-c\", \"echo cannot open database with key $API_KEY; exit 3\"]\n"
-        ),
-    );
+    api_runs(&s, "echo cannot open database with key $API_KEY; exit 3").await;
     let run = s.run(&["up", "--timeout", "10m"]).await.failed();
     assert!(
         run.stderr.contains("keeps exiting with code 3")
@@ -167,4 +173,49 @@ async fn a_failing_health_check_stops_up() {
         run.all()
     );
     s.remove_built_images().await;
+}
+
+/// The API server goes away while `up` waits for a pod that is still
+/// starting: that is what `up` reports, not the app's probes, which it can
+/// no longer see.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_server_gone_during_the_wait_is_a_lost_connection_not_a_failing_app() {
+    let s = Setup::start(Config::docker()).await;
+    s.secret("canary-docker-4").await;
+    // Starts slowly: not ready for the whole test, through no fault of its own.
+    api_runs(&s, "sleep 600; exec busybox httpd -f -p 8080 -h /www").await;
+    let child = s.command(&["up", "--timeout", "10m"]).spawn().unwrap();
+    let mut started = false;
+    for _ in 0..600 {
+        if !s.pods("api").await.is_empty() {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(started, "up reached the rollout");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let emu = s.emu;
+    emu.stop().await;
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        child.wait_with_output(),
+    )
+    .await
+    .expect("up ends")
+    .unwrap();
+    let run = support::Run::from(out);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    // Said by the wait, or (when renewing the lock notices first) by the lock.
+    assert!(
+        run.stderr.contains(
+            "error: lost the connection to the cluster at 127.0.0.1 while waiting for the rollout of revision 1"
+        ) || run.stderr.contains(
+            "error: lost the lock shop-lock in namespace shop: lost the connection to the cluster ("
+        ),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stderr.contains("fix:"), "{}", run.all());
+    support::remove_images_built_for(&s.app).await;
 }

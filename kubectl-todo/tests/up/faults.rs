@@ -76,6 +76,28 @@ async fn an_unschedulable_pod_stops_the_rollout() {
     s.remove_built_images().await;
 }
 
+/// After a failed revision, the fix's rollout is judged by its own pods: the
+/// failed revision's pod (same images, same checksums, still unschedulable
+/// until its ReplicaSet is scaled down) is not blamed for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rollout_after_a_failed_one_is_judged_by_its_own_pods() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-10").await;
+    let project = support::PROJECT.replace(
+        "    secretKeys: [API_KEY]\n",
+        "    secretKeys: [API_KEY]\n    resources: {requests: {cpu: '64', memory: 128Mi}, limits: {cpu: '64', memory: 512Mi}}\n",
+    );
+    s.write("todo.yaml", &project);
+    s.run(&["up", "--timeout", "2m"]).await.failed();
+    assert_eq!(s.history().await[0]["outcome"], "failed");
+
+    s.write("todo.yaml", support::PROJECT);
+    let run = s.run(&["up", "--timeout", "2m"]).await;
+    assert!(run.ok, "{}", run.all());
+    assert_eq!(s.history().await[1]["outcome"], "applied");
+    s.remove_built_images().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_held_lock_refuses_and_an_abandoned_one_expires() {
     let s = Setup::start(Config::default()).await;
@@ -125,6 +147,44 @@ async fn a_held_lock_refuses_and_an_abandoned_one_expires() {
     s.remove_built_images().await;
 }
 
+/// A holder whose Lease the API server stops renewing gives up before the
+/// Lease expires for others: `up` stops part-way through the apply, says
+/// why, and writes nothing more.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_stops_when_it_cannot_renew_its_lock() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-11").await;
+    // Longer, for the two Deployments, than the lock survives unrenewed.
+    let child = up_in_the_apply(&s, 10_000, 1).await;
+    emulator(&s)
+        .add_fault(&Fault {
+            path: Some("/leases/shop-lock".into()),
+            code: Some(503),
+            ..Fault::default()
+        })
+        .await
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(40), child.wait_with_output())
+        .await
+        .expect("up stops on its own")
+        .unwrap();
+    let run = support::Run::from(out);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("error: lost the lock shop-lock in namespace shop: could not renew it for")
+            && run.stderr.contains("stopped before writing anything more")
+            && run
+                .stderr
+                .contains("hint: another run may be changing the app now"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stderr.contains("applied revision"), "{}", run.all());
+    s.emu.faults().clear();
+    s.remove_built_images().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_ups_at_once_take_turns() {
     let s = Setup::start(Config::default()).await;
@@ -154,16 +214,15 @@ async fn two_ups_at_once_take_turns() {
     s.remove_built_images().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ctrl_c_during_the_apply_records_the_revision_as_interrupted_and_the_next_up_converges() {
-    let s = Setup::start(Config::default()).await;
-    s.secret("canary-faults-5").await;
-    emulator(&s)
+/// Starts `up` with Deployment patches that each take `latency_ms`, and
+/// returns it once revision `revision` is being applied.
+async fn up_in_the_apply(s: &Setup, latency_ms: u64, revision: u32) -> tokio::process::Child {
+    emulator(s)
         .add_fault(&Fault {
             method: Some("PATCH".into()),
             path: Some("/deployments/".into()),
             // Each of the dry run's and the apply's Deployment patches.
-            latency_ms: Some(3_000),
+            latency_ms: Some(latency_ms),
             ..Fault::default()
         })
         .await
@@ -172,7 +231,7 @@ async fn ctrl_c_during_the_apply_records_the_revision_as_interrupted_and_the_nex
     let maps: Api<ConfigMap> = Api::namespaced(s.client.clone(), NS);
     let mut applying = false;
     for _ in 0..600 {
-        if let Some(rev) = maps.get_opt("shop-rev-1").await.unwrap() {
+        if let Some(rev) = maps.get_opt(&format!("shop-rev-{revision}")).await.unwrap() {
             applying =
                 rev.metadata.annotations.unwrap()["kubectl-todo/summary"].contains("\"applying\"");
             if applying {
@@ -182,12 +241,32 @@ async fn ctrl_c_during_the_apply_records_the_revision_as_interrupted_and_the_nex
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(applying, "the run reached the apply");
+    child
+}
+
+/// Sends `signal` to an `up` in the middle of applying revision `revision`,
+/// and returns how the run ended.
+async fn signal_during_the_apply(
+    s: &Setup,
+    signal: libc::c_int,
+    revision: u32,
+) -> std::process::Output {
+    let child = up_in_the_apply(s, 3_000, revision).await;
     // Give it time to reach the slow Deployment patch.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pid = child.id().unwrap() as i32;
     // SAFETY: signalling a child process this test started.
-    unsafe { libc::kill(pid, libc::SIGINT) };
+    unsafe { libc::kill(pid, signal) };
     let out = child.wait_with_output().await.unwrap();
+    s.emu.faults().clear();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_during_the_apply_records_the_revision_as_interrupted_and_the_next_up_converges() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-5").await;
+    let out = signal_during_the_apply(&s, libc::SIGINT, 1).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(
@@ -195,11 +274,99 @@ async fn ctrl_c_during_the_apply_records_the_revision_as_interrupted_and_the_nex
         "{stderr}"
     );
     assert_eq!(s.history().await[0]["outcome"], "interrupted");
-    s.emu.faults().clear();
 
     let run = s.run(&["up", "--timeout", "2m"]).await.ok();
     let history = s.history().await;
     assert_eq!(history[1]["outcome"], "applied", "{}", run.all());
+    s.remove_built_images().await;
+}
+
+/// SIGTERM (CI, `timeout`, `docker stop`) and SIGHUP (a closed terminal)
+/// end a run as Ctrl-C does: the revision recorded as interrupted, the lock
+/// released at once, the shell's exit status for the signal.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_and_sighup_during_the_apply_are_handled_like_ctrl_c() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-8").await;
+    let leases: Api<Lease> = Api::namespaced(s.client.clone(), NS);
+    for (signal, name, code, revision) in [
+        (libc::SIGTERM, "SIGTERM", 143, 1),
+        (libc::SIGHUP, "SIGHUP", 129, 2),
+    ] {
+        let out = signal_during_the_apply(&s, signal, revision).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "interrupted by {name}; revision {revision} is recorded as interrupted"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            leases.get_opt("shop-lock").await.unwrap().is_none(),
+            "{name}: the lock is released"
+        );
+        let history = s.history().await;
+        let recorded = &history[revision as usize - 1];
+        assert_eq!(recorded["outcome"], "interrupted", "{name}");
+        assert_eq!(
+            recorded["error"],
+            format!("interrupted ({name}) before every object was applied")
+        );
+    }
+    let run = s.run(&["up", "--timeout", "2m"]).await.ok();
+    assert_eq!(s.history().await[2]["outcome"], "applied", "{}", run.all());
+    s.remove_built_images().await;
+}
+
+/// A run killed (`kill -9`) part-way cannot record anything: once its lock
+/// has expired, `history` (table and JSON) and `status` all call its
+/// revision interrupted, and the next run records that outcome.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_runs_revision_is_interrupted_everywhere_and_recorded_so_by_the_next_run() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-9").await;
+    let out = signal_during_the_apply(&s, libc::SIGKILL, 1).await;
+    assert_eq!(out.status.code(), None, "killed");
+    assert_eq!(
+        s.history().await[0]["outcome"],
+        "applying",
+        "the lock is held"
+    );
+    // The Lease expires on its own; time it out now rather than wait.
+    let leases: Api<Lease> = Api::namespaced(s.client.clone(), NS);
+    let mut lease = leases.get("shop-lock").await.unwrap();
+    lease.spec.as_mut().unwrap().renew_time = Some(MicroTime(
+        jiff::Timestamp::now() - jiff::SignedDuration::from_secs(60),
+    ));
+    leases
+        .replace("shop-lock", &PostParams::default(), &lease)
+        .await
+        .unwrap();
+
+    assert_eq!(s.history().await[0]["outcome"], "interrupted");
+    let table = s.run(&["history"]).await.ok().stdout;
+    let row = table.lines().nth(1).unwrap();
+    assert!(
+        row.split_whitespace().nth(2) == Some("interrupted"),
+        "{table}"
+    );
+    let status = s.run(&["status", "-o", "json"]).await.ok().stdout;
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["revision"]["outcome"], "interrupted");
+
+    let run = s.run(&["up", "--timeout", "2m"]).await.ok();
+    let maps: Api<ConfigMap> = Api::namespaced(s.client.clone(), NS);
+    let recorded = maps
+        .get("shop-rev-1")
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap()["kubectl-todo/summary"]
+        .clone();
+    assert!(recorded.contains("\"interrupted\""), "{recorded}");
+    assert_eq!(s.history().await[1]["outcome"], "applied", "{}", run.all());
     s.remove_built_images().await;
 }
 

@@ -195,8 +195,16 @@ impl Setup {
     /// it was.
     pub async fn remove_built_images(self) {
         self.emu.stop().await;
+        remove_images_built_for(&self.app).await;
+    }
+}
+
+/// Removes the images runs built for the app in `app` (after its emulator,
+/// whose containers hold them, has stopped).
+pub async fn remove_images_built_for(app: &Path) {
+    {
         for component in ["web", "api"] {
-            let dir = std::fs::canonicalize(self.app.join(component)).unwrap();
+            let dir = std::fs::canonicalize(app.join(component)).unwrap();
             let label = format!(
                 "label=org.opencontainers.image.source=file://{}",
                 dir.display()

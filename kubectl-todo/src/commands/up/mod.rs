@@ -37,7 +37,7 @@ use target::LoadArg;
   kubectl todo up --push registry.example:5000
   kubectl todo up --image backend=registry.example/todo-backend:1.2.3
 
-Exit status: 0 the app is up, 1 it is not (the reason is printed), 130 interrupted.")]
+Exit status: 0 the app is up, 1 it is not (the reason is printed), 130 interrupted (Ctrl-C), 143 SIGTERM, 129 SIGHUP.")]
 pub struct Args {
     /// Show what would change (a diff against the cluster) and change nothing.
     #[arg(long)]

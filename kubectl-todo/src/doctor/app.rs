@@ -376,17 +376,12 @@ async fn component(
 }
 
 fn outdated(deployment: &Deployment, reference: &str, c: &Component) -> Option<Finding> {
-    let running: Vec<String> = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .map(|s| {
-            s.containers
-                .iter()
-                .filter_map(|c| c.image.clone())
-                .collect()
-        })
-        .unwrap_or_default();
+    let running = pods::container_images(
+        deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref()),
+    );
     let want = image_builder::load::normalize(reference);
     let repository = reference.rsplit_once(':').map_or(reference, |(r, _)| r);
     let old = running.iter().find(|i| {

@@ -21,7 +21,7 @@ pub(crate) mod quantity;
 mod services;
 
 pub use output::{Finding, Format, Group, Status};
-pub use pods::{FATAL_WAITING, fatal};
+pub use pods::{FATAL_WAITING, container_images, fatal};
 
 /// What every check shares.
 pub struct Ctx {

@@ -56,6 +56,17 @@ pub const FATAL_WAITING: &[&str] = &[
 /// A problem that more waiting will not fix: the scheduler has no room, the
 /// image cannot be had, the container cannot be created or keeps crashing,
 /// or a probe has failed for longer than [`PROBE_GRACE`].
+/// The images a pod spec's containers run, in order.
+pub fn container_images(spec: Option<&k8s_openapi::api::core::v1::PodSpec>) -> Vec<String> {
+    spec.map(|s| {
+        s.containers
+            .iter()
+            .filter_map(|c| c.image.clone())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
 pub fn fatal(pod: &Pod, events: &[Event]) -> bool {
     let Some(status) = pod.status.as_ref() else {
         return false;

@@ -16,7 +16,7 @@ use kube::runtime::{WatchStreamExt, reflector::Lookup};
 
 use super::display::Display;
 use crate::doctor::output::{Finding, Status};
-use crate::doctor::{PodDoctor, fatal};
+use crate::doctor::{PodDoctor, container_images, fatal};
 use crate::labels;
 use crate::project::Project;
 
@@ -347,16 +347,7 @@ fn is_new(
     pod: &Pod,
 ) -> bool {
     let annotations = pod.metadata.annotations.clone().unwrap_or_default();
-    let images: Vec<String> = pod
-        .spec
-        .as_ref()
-        .map(|s| {
-            s.containers
-                .iter()
-                .filter_map(|c| c.image.clone())
-                .collect()
-        })
-        .unwrap_or_default();
+    let images = container_images(pod.spec.as_ref());
     pod.metadata.deletion_timestamp.is_none()
         && images == w.images
         && w.annotations

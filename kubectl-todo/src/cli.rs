@@ -103,6 +103,10 @@ pub enum Command {
     Rollback(crate::commands::rollback::Args),
     /// Delete everything the app owns and wait until it is gone; the Secret stays unless --purge.
     Down(crate::commands::down::Args),
+    /// The inner loop: deploy, then rebuild and redeploy what each change touches, with port-forwards and logs.
+    ///
+    /// Examples: `kubectl todo dev`, `kubectl todo dev backend --no-logs`, `kubectl todo dev --down-on-exit`.
+    Dev(crate::commands::dev::Args),
     /// Every pod of a component, merged, and followed across restarts and rollouts.
     ///
     /// Examples: `kubectl todo logs`, `kubectl todo logs backend -f --grep ERROR`.

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod completion;
 pub mod context;
 pub mod detect;
+pub mod dev;
 pub mod doctor;
 pub mod forward;
 pub mod history;

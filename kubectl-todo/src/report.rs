@@ -61,6 +61,18 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::pipeline::images::Error>() {
         return e.hint();
     }
+    if let Some(e) = err.downcast_ref::<crate::dev::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::dev::WatchError>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::forward::Error>() {
+        return e.hint();
+    }
+    if let Some(e) = err.downcast_ref::<crate::forward::PortError>() {
+        return e.hint();
+    }
     None
 }
 

@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod completion;
 pub mod config;
+pub mod dev;
 pub mod doctor;
 pub mod down;
 pub mod history;
@@ -40,5 +41,6 @@ pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCo
         Command::Init(args) => init::run(settings, args),
         Command::Config(args) => config::run(settings, args),
         Command::Plan(args) => plan::run(settings, args).await,
+        Command::Dev(args) => dev::run(settings, args).await,
     }
 }

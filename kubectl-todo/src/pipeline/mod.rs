@@ -7,14 +7,17 @@
 
 pub mod display;
 pub mod images;
+mod remove;
 pub mod rollout;
 mod secret;
 pub mod target;
+pub mod unchanged;
 mod wait;
 
 use std::future::Future;
 use std::time::Duration;
 
+pub use remove::delete_app;
 pub use secret::{MissingSecret, secret_checksum, secret_checksum_best_effort, secret_data};
 pub use wait::{Error as RolloutError, Wait, Watch, wait_for_revision};
 

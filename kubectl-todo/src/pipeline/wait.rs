@@ -83,60 +83,13 @@ impl<'a> Watch<'a> {
     ) -> anyhow::Result<ExitCode> {
         let (conn, project) = (self.conn, self.project);
         if !self.wait.no_wait {
-            let rollout = rollout::Rollout {
-                client: conn.client.clone(),
-                project,
-                doctor: &self.doctor,
-                redact: &self.redact,
-                timeout: self.wait.timeout,
-            };
             let display = display::for_stderr();
-            let deployments = rollout::deployments_of(manifests);
-            let outcome = tokio::select! {
-                outcome = rollout.wait(&deployments, display.as_ref()) => outcome,
+            tokio::select! {
+                outcome = self.rollout(manifests, revision, record, display.as_ref()) => outcome?,
                 signal = crate::apply::interrupt::signalled() => {
                     eprintln!("stopped waiting ({}); revision {revision} is applied and rolling out (see `kubectl todo status`)", signal.name());
                     return Ok(signal.exit().into());
                 }
-            };
-            let failure = match outcome {
-                rollout::Outcome::Ready => None,
-                rollout::Outcome::Failed(findings) => {
-                    report_findings(&findings);
-                    Some(Error::RolloutFailed { revision })
-                }
-                // Nothing can be recorded in a cluster that does not answer.
-                rollout::Outcome::Lost(cause) => {
-                    return Err(Error::ConnectionLost {
-                        revision,
-                        server: conn.server_host.clone(),
-                        cause,
-                    }
-                    .into());
-                }
-                rollout::Outcome::TimedOut(pending, findings) => {
-                    for line in pending {
-                        eprintln!("still waiting: {line}");
-                    }
-                    report_findings(&findings);
-                    Some(Error::TimedOut {
-                        revision,
-                        timeout: self.wait.timeout,
-                    })
-                }
-            };
-            if let Some(failure) = failure {
-                if record {
-                    let store = Store::new(conn.client.clone(), &project.namespace, &project.name);
-                    if let Ok(list) = store.list().await
-                        && let Some(mut summary) = list.into_iter().find(|s| s.revision == revision)
-                    {
-                        summary.outcome = Outcome::Failed;
-                        summary.error = Some(failure.to_string());
-                        let _ = store.set_summary(&summary).await;
-                    }
-                }
-                return Err(failure.into());
             }
         }
         let urls = crate::urls::app_urls(conn, project).await?;
@@ -147,6 +100,67 @@ impl<'a> Watch<'a> {
             println!("{}: {}", u.component, u.url);
         }
         Ok(ExitCode::SUCCESS)
+    }
+
+    /// Waits for the rollout of `revision` through `display`, printing
+    /// doctor's findings and recording a failure in the revision when
+    /// `record`; `dev` calls it once per change, `finish` once.
+    pub async fn rollout(
+        &self,
+        manifests: &[Value],
+        revision: u32,
+        record: bool,
+        display: &dyn display::Display,
+    ) -> anyhow::Result<()> {
+        let (conn, project) = (self.conn, self.project);
+        let rollout = rollout::Rollout {
+            client: conn.client.clone(),
+            project,
+            doctor: &self.doctor,
+            redact: &self.redact,
+            timeout: self.wait.timeout,
+        };
+        let deployments = rollout::deployments_of(manifests);
+        let failure = match rollout.wait(&deployments, display).await {
+            rollout::Outcome::Ready => None,
+            rollout::Outcome::Failed(findings) => {
+                report_findings(&findings);
+                Some(Error::RolloutFailed { revision })
+            }
+            // Nothing can be recorded in a cluster that does not answer.
+            rollout::Outcome::Lost(cause) => {
+                return Err(Error::ConnectionLost {
+                    revision,
+                    server: conn.server_host.clone(),
+                    cause,
+                }
+                .into());
+            }
+            rollout::Outcome::TimedOut(pending, findings) => {
+                for line in pending {
+                    eprintln!("still waiting: {line}");
+                }
+                report_findings(&findings);
+                Some(Error::TimedOut {
+                    revision,
+                    timeout: self.wait.timeout,
+                })
+            }
+        };
+        let Some(failure) = failure else {
+            return Ok(());
+        };
+        if record {
+            let store = Store::new(conn.client.clone(), &project.namespace, &project.name);
+            if let Ok(list) = store.list().await
+                && let Some(mut summary) = list.into_iter().find(|s| s.revision == revision)
+            {
+                summary.outcome = Outcome::Failed;
+                summary.error = Some(failure.to_string());
+                let _ = store.set_summary(&summary).await;
+            }
+        }
+        Err(failure.into())
     }
 }
 

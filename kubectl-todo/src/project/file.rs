@@ -77,6 +77,9 @@ pub struct ComponentFile {
     /// Number of pods. Default: 1.
     #[schemars(with = "Option<u32>")]
     pub replicas: Option<Spanned<i32>>,
+    /// Local port `kubectl todo dev` forwards to this component, always this one (a taken port is an error). Default: the component's port if free, else one derived from the project and component names.
+    #[schemars(with = "Option<u16>")]
+    pub dev_port: Option<Spanned<u16>>,
     /// How the component is exposed inside (ClusterIP) or outside (NodePort) the cluster. Default: ClusterIP.
     #[schemars(with = "Option<ServiceFile>")]
     pub service: Option<Spanned<ServiceFile>>,

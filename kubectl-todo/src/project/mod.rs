@@ -44,6 +44,9 @@ pub struct Component {
     /// Relative to the project root.
     pub path: PathBuf,
     pub port: u16,
+    /// The local port `kubectl todo dev` forwards to it, when pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev_port: Option<u16>,
     pub health_path: String,
     pub ready_path: String,
     pub replicas: i32,
@@ -224,6 +227,7 @@ impl Project {
                     name: "frontend".into(),
                     path: "frontend".into(),
                     port: 3000,
+                    dev_port: None,
                     health_path: "/health".into(),
                     ready_path: "/ready".into(),
                     replicas: 1,
@@ -252,6 +256,7 @@ impl Project {
                     name: "backend".into(),
                     path: "backend".into(),
                     port: 8000,
+                    dev_port: None,
                     health_path: "/health".into(),
                     ready_path: "/ready".into(),
                     replicas: 1,

@@ -237,6 +237,12 @@ fn component(
             ));
         }
     };
+    let dev_port = match &c.dev_port {
+        Some(p) if p.value == 0 => {
+            return Err(issue(p.referenced, "`devPort` must be between 1 and 65535"));
+        }
+        p => p.as_ref().map(|p| p.value),
+    };
     let base_health = base.and_then(|b| b.health_path.as_ref());
     let base_ready = base.and_then(|b| b.ready_path.as_ref());
     source("healthPath", c.health_path.is_some(), origin(base_health));
@@ -370,6 +376,7 @@ fn component(
         image: c.image.unwrap_or_else(|| format!("{project}-{name}")),
         name,
         port,
+        dev_port,
         health_path,
         ready_path,
         replicas,

@@ -11,7 +11,6 @@
 //!    diagnosis, and print the URLs.
 
 mod diff;
-mod unchanged;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -22,7 +21,7 @@ use image_builder::build::Engine;
 use crate::apply::{self, Options};
 use crate::cli::WaitArgs;
 use crate::context;
-use crate::pipeline::{self, images, target};
+use crate::pipeline::{self, images, target, unchanged};
 use crate::project::Project;
 use crate::render::{self, Inputs, Object};
 use crate::settings::Settings;

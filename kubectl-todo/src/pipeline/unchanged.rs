@@ -1,4 +1,4 @@
-//! Whether `up` has nothing to do: the last revision applied exactly these
+//! Whether a deploy (`up`, or a `dev` cycle) has nothing to do: the last revision applied exactly these
 //! objects and finished, the cluster still holds them as applied (nothing
 //! added, removed or edited by hand), no other run holds the lock, and the
 //! node has the images. Everything is read in parallel, and nothing is

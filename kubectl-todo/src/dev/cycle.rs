@@ -1,0 +1,233 @@
+//! One turn of the loop: `up`'s pipeline, run after a change. Plan (the
+//! digests), read the Secret and the cluster, and when anything differs
+//! build what changed, deliver it, apply under the lock and wait for the
+//! rollout. The status lines go to stderr, one per step.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use image_builder::build::{self, Engine, Progress};
+use image_builder::plan::Plan;
+
+use super::watch::Context;
+use crate::apply::{self, interrupt::Signal};
+use crate::context::Connection;
+use crate::pipeline::{self, display, images, target::Target, unchanged};
+use crate::project::Project;
+use crate::render::{self, Inputs, Object};
+use crate::settings::Settings;
+
+/// What the session keeps between turns.
+#[derive(Default)]
+pub struct State {
+    /// The project and image tags of the last turn that left them running,
+    /// to skip the cluster entirely when a change altered neither.
+    pub running: Option<(Project, Vec<String>)>,
+    /// The reference deployed per component: the images of components the
+    /// session does not watch stay as the first turn left them.
+    pub deployed: BTreeMap<String, String>,
+}
+
+pub enum Outcome {
+    /// Neither the project nor a digest changed since the last turn: the
+    /// cluster was not even asked.
+    Same,
+    /// Nothing differs from what runs: nothing was built or written.
+    Unchanged { revision: u32 },
+    /// A revision was applied and rolled out, in so long since the turn began.
+    Applied {
+        revision: u32,
+        took: std::time::Duration,
+    },
+}
+
+/// What every turn works with.
+pub struct Turn<'a> {
+    pub settings: &'a Settings,
+    pub conn: &'a Connection,
+    pub engine: &'a Engine,
+    pub target: &'a Target,
+    pub watched: &'a [String],
+    pub wait: pipeline::Wait,
+    pub first: bool,
+    /// Set when the session is asked to stop (the signal's name).
+    pub stop: tokio::sync::watch::Receiver<Option<Signal>>,
+}
+
+/// The session was stopped while a turn held the lock; the turn stopped
+/// where it was and released it.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped by {}", .0.name())]
+pub struct Stopped(pub Signal);
+
+/// The contexts the last planning saw, for the file watcher, even when the
+/// turn failed later (a build error): the files to watch are known.
+pub type Planned = Vec<Context>;
+
+impl Turn<'_> {
+    /// Runs the turn. `contexts` receives the watched components' build
+    /// contexts as soon as they are planned.
+    pub async fn run(
+        &self,
+        project: &Project,
+        state: &mut State,
+        contexts: &mut Option<Planned>,
+    ) -> anyhow::Result<Outcome> {
+        let started = Instant::now();
+        let frozen: BTreeMap<String, String> = if self.first {
+            BTreeMap::new()
+        } else {
+            state
+                .deployed
+                .iter()
+                .filter(|(c, _)| !self.watched.contains(c))
+                .map(|(c, r)| (c.clone(), r.clone()))
+                .collect()
+        };
+        let plans = render::images::plans(project, &frozen, self.engine.builder).await?;
+        *contexts = Some(
+            plans
+                .iter()
+                .filter(|p| self.watched.contains(&p.component))
+                .map(Context::of)
+                .collect::<Result<_, _>>()?,
+        );
+        let tags: Vec<String> = plans.iter().map(Plan::reference).collect();
+        if state.running.as_ref() == Some(&(project.clone(), tags.clone())) {
+            return Ok(Outcome::Same);
+        }
+        let client = &self.conn.client;
+        let (secret, observed) = tokio::join!(
+            pipeline::secret_data(client, project),
+            unchanged::observe(client, project),
+        );
+        let secret = secret?;
+        let observed = observed?;
+        let redact = secret
+            .as_ref()
+            .and_then(|s| s.data.as_ref())
+            .map(crate::secrets::redactions)
+            .unwrap_or_default();
+        let secret_checksum = secret.as_ref().and_then(crate::secrets::checksum);
+        let render_with = |images: BTreeMap<String, String>| {
+            let objects = render::objects(
+                project,
+                &Inputs {
+                    images,
+                    secret_checksum: secret_checksum.clone(),
+                },
+            );
+            objects.iter().map(Object::to_json).collect::<Vec<_>>()
+        };
+        let last_images = observed
+            .last
+            .as_ref()
+            .map(|(s, _)| s.images.clone())
+            .unwrap_or_default();
+        let last_revision = observed.last.as_ref().map_or(0, |(s, _)| s.revision);
+
+        // A plan needs building and delivering unless the engine has its
+        // image and the last revision already runs it.
+        let mut changed = Vec::new();
+        let mut kept = frozen.clone();
+        for plan in &plans {
+            let expected =
+                images::expected_references(std::slice::from_ref(plan), self.target, &last_images)
+                    .and_then(|refs| refs.into_values().next());
+            let on_node = match self.target {
+                Target::Load(_) => unchanged::nodes_have(&observed.nodes, &[plan.reference()]),
+                _ => true,
+            };
+            let built = images::all_built(self.engine, std::slice::from_ref(plan)).await;
+            match expected {
+                Some(reference)
+                    if built && on_node && last_images.get(&plan.component) == Some(&reference) =>
+                {
+                    kept.insert(plan.component.clone(), reference);
+                }
+                _ => changed.push(plan.clone()),
+            }
+        }
+        if changed.is_empty() && unchanged::nothing_to_apply(&render_with(kept.clone()), &observed)
+        {
+            state.running = Some((project.clone(), tags));
+            state.deployed = kept;
+            return Ok(Outcome::Unchanged {
+                revision: last_revision,
+            });
+        }
+
+        apply::ensure_namespace(client, &project.namespace).await?;
+        let watch = pipeline::Watch::new(self.settings, self.conn, project, redact, self.wait);
+        let work = async {
+            let mut refs = kept.clone();
+            if !changed.is_empty() {
+                let progress = Lines;
+                let delivered = images::build_and_deliver(
+                    self.engine,
+                    &changed,
+                    self.target,
+                    client,
+                    &progress,
+                )
+                .await?;
+                refs.extend(delivered);
+            }
+            let manifests = render_with(refs.clone());
+            let options = apply::Options {
+                force_conflicts: false,
+                origin: "dev".into(),
+            };
+            let done = apply::apply(client, project, &manifests, refs.clone(), &options).await?;
+            for object in &done.pruned {
+                eprintln!("pruned {object}");
+            }
+            eprintln!(
+                "applied revision {} ({} objects)",
+                done.revision,
+                done.applied.len()
+            );
+            anyhow::Ok((manifests, done.revision, refs))
+        };
+        let body = async {
+            let (manifests, revision, refs) = work.await?;
+            watch
+                .rollout(&manifests, revision, true, &display::Lines)
+                .await?;
+            anyhow::Ok((revision, refs))
+        };
+        let mut stop = self.stop.clone();
+        let (revision, refs) = pipeline::under_lock(self.conn, project, None, async {
+            tokio::select! {
+                result = body => result,
+                signal = stop.wait_for(Option::is_some) => {
+                    let signal = signal.ok().and_then(|s| *s).unwrap_or(Signal::Interrupt);
+                    // A revision cut short while applying says so, as `up`'s would.
+                    let store = crate::history::store::Store::new(client.clone(), &project.namespace, &project.name);
+                    let _ = store.mark_interrupted(signal.name()).await;
+                    Err(Stopped(signal).into())
+                }
+            }
+        })
+        .await?;
+        state.running = Some((project.clone(), tags));
+        state.deployed = refs;
+        Ok(Outcome::Applied {
+            revision,
+            took: started.elapsed(),
+        })
+    }
+}
+
+/// Build progress as status lines: what starts and what each component ends with.
+struct Lines;
+
+impl Progress for Lines {
+    fn event(&self, component: &str, event: build::Event) {
+        match event {
+            build::Event::Status(status) => eprintln!("{component}: {status}"),
+            build::Event::Done(reference) => eprintln!("{component}: image {reference}"),
+            build::Event::Step(_) | build::Event::Output(_) => {}
+        }
+    }
+}

@@ -409,27 +409,27 @@ fn follow_logs(
     })
 }
 
-/// Follows the Secret; a new version (rotated, edited, deleted) is a trigger.
+/// Follows the Secret; new data (rotated, edited, deleted) is a trigger.
+/// Its metadata is not: the first turn itself annotates it with its
+/// checksum key.
 async fn watch_secret(
     api: Api<Secret>,
     name: String,
     triggers: mpsc::UnboundedSender<notify::Result<notify::Event>>,
 ) {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut seen: Option<String> = None;
+    let mut seen = None;
     let mut events = std::pin::pin!(watcher(api, config).default_backoff());
     while let Some(event) = events.next().await {
-        let version = match event {
-            Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => {
-                s.metadata.resource_version.unwrap_or_default()
-            }
-            Ok(watcher::Event::Delete(_)) => String::new(),
+        let data = match event {
+            Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => Some(s.data),
+            Ok(watcher::Event::Delete(_)) => None,
             _ => continue,
         };
-        if seen.as_ref().is_some_and(|v| *v != version) {
+        if seen.as_ref().is_some_and(|old| *old != data) {
             let _ = triggers.send(Ok(secret_event()));
         }
-        seen = Some(version);
+        seen = Some(data);
     }
 }
 

@@ -1,0 +1,290 @@
+//! `kubectl todo dev` end to end: the real binary as a long-running child
+//! against the emulator's docker runtime, real image builds (busybox httpd
+//! components), requests through the session's own port-forward, and the
+//! session ended by a signal as a terminal would.
+
+#[path = "../harness/mod.rs"]
+mod harness;
+#[path = "../up/support.rs"]
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::Child;
+
+use kube_emulator::Config;
+use support::{NS, Setup};
+
+/// A running `kubectl todo dev`, its output gathered as it comes.
+struct Session {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Session {
+    fn start(s: &Setup, args: &[&str]) -> Session {
+        let mut all = vec!["dev", "--timeout", "3m", "--debounce", "200ms"];
+        all.extend_from_slice(args);
+        let mut child = s.command(&all).spawn().expect("kubectl-todo dev starts");
+        let gather = |stream: Box<dyn tokio::io::AsyncRead + Send + Unpin>| {
+            let text = Arc::new(Mutex::new(String::new()));
+            let into = text.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut text = into.lock().unwrap();
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            });
+            text
+        };
+        let stdout = gather(Box::new(child.stdout.take().unwrap()));
+        let stderr = gather(Box::new(child.stderr.take().unwrap()));
+        Session {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn all(&self) -> String {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout.lock().unwrap(),
+            self.stderr()
+        )
+    }
+
+    /// Waits until stderr holds `text` `times` times, failing with the
+    /// output if the session ends or time runs out.
+    async fn wait_for(&mut self, text: &str, times: usize) {
+        let deadline = Instant::now() + Duration::from_secs(240);
+        while self.stderr().matches(text).count() < times {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                panic!("dev ended ({status}) before {text:?}\n{}", self.all());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} (x{times}) within 240s\n{}",
+                self.all()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The local address of a component's forward, from the line that announced it.
+    fn forward_of(&self, component: &str) -> SocketAddr {
+        let prefix = format!("{component}: http://");
+        let stderr = self.stderr();
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no forward for {component}\n{}", self.all()));
+        line[prefix.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// Sends `signal` and waits for the session to end; returns its exit code.
+    async fn stop(&mut self, signal: i32) -> Option<i32> {
+        let pid = self.child.id().expect("still running") as i32;
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        unsafe { libc::kill(pid, signal) };
+        let status = tokio::time::timeout(Duration::from_secs(150), self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("dev did not end after signal {signal}\n{}", self.all()))
+            .unwrap();
+        // Let the readers take the last lines.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        harness::assert_no_canary(&self.stdout.lock().unwrap(), &self.stderr());
+        status.code()
+    }
+}
+
+/// The body of `GET path`, through a new connection.
+async fn get(at: SocketAddr, path: &str) -> Result<String, String> {
+    let mut socket = TcpStream::connect(at).await.map_err(|e| e.to_string())?;
+    socket
+        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(40), socket.read_to_end(&mut response))
+        .await
+        .map_err(|_| "no answer within 40s".to_string())?
+        .map_err(|e| e.to_string())?;
+    let response = String::from_utf8_lossy(&response);
+    match response.split_once("\r\n\r\n") {
+        Some((head, body)) if head.contains(" 200 ") => Ok(body.to_string()),
+        _ => Err(format!("not a 200 response: {response:?}")),
+    }
+}
+
+async fn revisions(s: &Setup) -> usize {
+    s.history().await.as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_is_served_through_the_forward_a_touch_is_not_and_a_build_error_keeps_the_old_version()
+ {
+    let s = Setup::start(Config::docker()).await;
+    s.secret("canary-dev-session-1").await;
+    let mut dev = Session::start(&s, &["web"]);
+    dev.wait_for("revision 1 is running", 1).await;
+    dev.wait_for("web: http://", 1).await;
+    let web = dev.forward_of("web");
+    assert_eq!(
+        get(web, "/").await.as_deref(),
+        Ok("web v1\n"),
+        "{}",
+        dev.all()
+    );
+
+    // An editor's swap file (there and gone), a touched file and an .env
+    // file change no digest: no turn, no line.
+    s.write("web/www/.index.html.swp", "vim\n");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    std::fs::remove_file(s.app.join("web/www/.index.html.swp")).unwrap();
+    let index = s.app.join("web/www/index.html");
+    let file = std::fs::File::options().append(true).open(&index).unwrap();
+    file.set_modified(std::time::SystemTime::now()).unwrap();
+    drop(file);
+    s.write("web/.env", "TOKEN=local\n");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let quiet = dev.stderr();
+    assert!(
+        !quiet.contains("revision 2") && quiet.matches("web: building").count() == 1,
+        "{}",
+        dev.all()
+    );
+    assert_eq!(revisions(&s).await, 1);
+
+    // An edit: only web is rebuilt, and the forward serves the new version.
+    s.write("web/www/index.html", "web v2\n");
+    dev.wait_for("revision 2 is running", 1).await;
+    assert!(
+        dev.stderr()
+            .contains("after a change to web/www/index.html"),
+        "{}",
+        dev.all()
+    );
+    assert_eq!(
+        get(web, "/").await.as_deref(),
+        Ok("web v2\n"),
+        "{}",
+        dev.all()
+    );
+
+    // A build error: reported, nothing applied, v2 still answers, the loop goes on.
+    s.write(
+        "web/Dockerfile",
+        &std::fs::read_to_string(s.app.join("web/Dockerfile"))
+            .unwrap()
+            .replace("COPY www /www", "COPY www /www\nRUN exit 3"),
+    );
+    dev.wait_for("still watching", 1).await;
+    assert!(
+        dev.stderr()
+            .contains("cannot build the image of component `web`"),
+        "{}",
+        dev.all()
+    );
+    assert_eq!(revisions(&s).await, 2);
+    assert_eq!(
+        get(web, "/").await.as_deref(),
+        Ok("web v2\n"),
+        "{}",
+        dev.all()
+    );
+
+    // Fixed: the next change retries.
+    s.write(
+        "web/Dockerfile",
+        &std::fs::read_to_string(s.app.join("web/Dockerfile"))
+            .unwrap()
+            .replace("RUN exit 3\n", ""),
+    );
+    s.write("web/www/index.html", "web v3\n");
+    dev.wait_for("revision 3 is running", 1).await;
+    assert_eq!(
+        get(web, "/").await.as_deref(),
+        Ok("web v3\n"),
+        "{}",
+        dev.all()
+    );
+
+    // Ctrl-C: exit 0, the app keeps running.
+    assert_eq!(dev.stop(libc::SIGINT).await, Some(0), "{}", dev.all());
+    assert!(
+        dev.stderr()
+            .contains("keeps running in namespace shop (`kubectl todo down` removes it)"),
+        "{}",
+        dev.all()
+    );
+    assert!(!s.pods("web").await.is_empty());
+    s.remove_built_images().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn down_on_exit_removes_the_app_when_the_session_ends() {
+    let s = Setup::start(Config::docker()).await;
+    s.secret("canary-dev-session-2").await;
+    let mut dev = Session::start(&s, &["--down-on-exit", "--no-logs"]);
+    dev.wait_for("revision 1 is running", 1).await;
+    dev.wait_for("api: http://", 1).await;
+    let api = dev.forward_of("api");
+    assert_eq!(
+        get(api, "/").await.as_deref(),
+        Ok("api v1\n"),
+        "{}",
+        dev.all()
+    );
+
+    assert_eq!(dev.stop(libc::SIGTERM).await, Some(0), "{}", dev.all());
+    assert!(
+        dev.stderr().contains("removing the app (--down-on-exit)")
+            && dev.stderr().contains("kept Secret/shop-secrets"),
+        "{}",
+        dev.all()
+    );
+    assert!(s.pods("web").await.is_empty() && s.pods("api").await.is_empty());
+    s.remove_built_images().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_component_is_an_error_before_anything_is_applied() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-dev-session-3").await;
+    let run = s.run(&["dev", "wbe"]).await.failed();
+    assert!(
+        run.stderr
+            .contains("error: the project has no component `wbe` (did you mean `web`?)")
+            && run.stderr.contains("kubectl todo dev web"),
+        "{}",
+        run.all()
+    );
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(s.client.clone(), NS);
+    assert!(
+        deployments
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}

@@ -227,6 +227,41 @@ async fn an_edit_is_served_through_the_forward_a_touch_is_not_and_a_build_error_
         dev.all()
     );
 
+    // A setting in todo.yaml: applied without building anything.
+    let builds = dev.stderr().matches(": building").count();
+    s.write(
+        "todo.yaml",
+        &support::PROJECT.replace("GREETING: hello", "GREETING: bonjour"),
+    );
+    dev.wait_for("revision 4 is running", 1).await;
+    assert!(
+        dev.stderr().contains("after a change to todo.yaml"),
+        "{}",
+        dev.all()
+    );
+    assert_eq!(dev.stderr().matches(": building").count(), builds);
+
+    // A rotated Secret: the pods using it roll, nothing is built.
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(s.client.clone(), NS);
+    harness::canaries(["canary-dev-rotated-1".to_string()]);
+    let patch = serde_json::json!({"stringData": {"API_KEY": "canary-dev-rotated-1"}});
+    secrets
+        .patch(
+            "shop-secrets",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
+    dev.wait_for("revision 5 is running", 1).await;
+    assert!(
+        dev.stderr().contains("after a change to the Secret"),
+        "{}",
+        dev.all()
+    );
+    assert_eq!(dev.stderr().matches(": building").count(), builds);
+
     // Ctrl-C: exit 0, the app keeps running.
     assert_eq!(dev.stop(libc::SIGINT).await, Some(0), "{}", dev.all());
     assert!(

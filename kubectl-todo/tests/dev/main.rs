@@ -143,6 +143,12 @@ async fn an_edit_is_served_through_the_forward_a_touch_is_not_and_a_build_error_
  {
     let s = Setup::start(Config::docker()).await;
     s.secret("canary-dev-session-1").await;
+    // httpd -v logs each response, for the session's log stream.
+    let dockerfile = std::fs::read_to_string(s.app.join("web/Dockerfile")).unwrap();
+    s.write(
+        "web/Dockerfile",
+        &dockerfile.replace(r#""/www"]"#, r#""/www", "-v"]"#),
+    );
     let mut dev = Session::start(&s, &["web"]);
     dev.wait_for("revision 1 is running", 1).await;
     dev.wait_for("web: http://", 1).await;
@@ -188,6 +194,12 @@ async fn an_edit_is_served_through_the_forward_a_touch_is_not_and_a_build_error_
         "{}",
         dev.all()
     );
+    // The new pod's log streams to stdout.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !dev.stdout.lock().unwrap().contains("response:200") {
+        assert!(Instant::now() < deadline, "no log line\n{}", dev.all());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // A build error: reported, nothing applied, v2 still answers, the loop goes on.
     s.write(

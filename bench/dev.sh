@@ -77,7 +77,7 @@ k -n todo create secret generic benchdev-secrets --from-literal=API_KEY=bench-ke
 todo up --timeout 2m >/dev/null 2>"$WORK/up.err" || { cat "$WORK/up.err" >&2; exit 1; }
 
 now() { date +%s.%N; }
-elapsed() { awk -v s="$1" -v e="$(now)" 'BEGIN {printf "%.3f", e - s}'; }
+elapsed() { awk -v s="$1" -v e="$(now)" 'BEGIN {printf "%.3f\n", e - s}'; }
 median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 answers() { # url body: polls until the body answers, 180 s at most
     for _ in $(seq 3600); do
@@ -108,34 +108,44 @@ for i in $(seq "$ROUNDS"); do
     wait "$PF" 2>/dev/null || true
 done
 
-# Ours: one session; each edit is served through its forward.
-todo dev --no-logs --debounce 200ms >/dev/null 2>"$WORK/dev.err" &
+# Ours: one session; each edit is served through its forward. Its status
+# lines get the time they arrive, to tell where a turn's time goes.
+"$BIN/kubectl-todo" --kubeconfig "$WORK/kubeconfig" --project "$WORK/app" dev --no-logs --debounce 200ms \
+    >/dev/null 2> >(while IFS= read -r line; do printf '%s %s\n' "$(now)" "$line"; done >"$WORK/dev.err") &
 DEV=$!
 PIDS="$DEV $PIDS"
 for _ in $(seq 1200); do
-    grep -q '^api: http://' "$WORK/dev.err" && break
+    grep -q ' api: http://' "$WORK/dev.err" && break
     sleep 0.1
 done
-URL=$(sed -n 's/^api: \(http:[^ ]*\) .*/\1/p' "$WORK/dev.err" | head -1)
+URL=$(sed -n 's/^[0-9.]* api: \(http:[^ ]*\) .*/\1/p' "$WORK/dev.err" | head -1)
 [ -n "$URL" ] || { cat "$WORK/dev.err" >&2; exit 1; }
 : >"$WORK/ours.times"
+: >"$WORK/steps"
 for i in $(seq "$ROUNDS"); do
-    before=$(grep -c 'is running' "$WORK/dev.err" || true)
+    before=$(wc -l <"$WORK/dev.err")
     echo "dev $i" >"$WORK/app/api/www/index.html"
     START=$(now)
     answers "$URL/" "dev $i"
     elapsed "$START" >>"$WORK/ours.times"
     # The next edit starts once this turn has ended.
     for _ in $(seq 600); do
-        [ "$(grep -c 'is running' "$WORK/dev.err" || true)" -gt "$before" ] && break
+        tail -n +"$((before + 1))" "$WORK/dev.err" | grep -q ' is running' && break
         sleep 0.05
     done
+    # Seconds from the edit to the turn's first line (watch + debounce +
+    # plan), to the image (build + load), to the apply, to the rollout's end.
+    tail -n +"$((before + 1))" "$WORK/dev.err" | awk -v s="$START" '
+        / building / && !b {b = $1 - s}
+        / api: image / && !i {i = $1 - s}
+        / applied revision / && !a {a = $1 - s}
+        / is running / && !r {r = $1 - s}
+        END {printf "started=%.2f image=%.2f applied=%.2f running=%.2f\n", b, i, a, r}' >>"$WORK/steps"
 done
 OURS=$(median <"$WORK/ours.times")
 PEER=$(median <"$WORK/peer.times")
 printf 'RESULT dev-edit-to-serving ours=%s peer=%s ratio=%s\n' "$OURS" "$PEER" "$(awk -v o="$OURS" -v p="$PEER" 'BEGIN {printf "%.4f", o / p}')"
-# Where a turn's time goes: the session's own figure for each rollout (plan, build, load, apply, wait).
-printf 'INFO dev-turns %s\n' "$(sed -n 's/^revision \([0-9]*\) is running (\([0-9.]*s\).*/r\1=\2/p' "$WORK/dev.err" | tr '\n' ' ')"
+while read -r steps; do printf 'INFO dev-edit-steps %s\n' "$steps"; done <"$WORK/steps"
 
 # Idle: nothing changes for $IDLE seconds.
 ticks() { awk '{print $14 + $15}' "/proc/$DEV/stat"; }

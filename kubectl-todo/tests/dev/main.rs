@@ -287,13 +287,39 @@ async fn an_edit_is_served_through_the_forward_a_touch_is_not_and_a_build_error_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn down_on_exit_removes_the_app_when_the_session_ends() {
+async fn a_crash_loop_is_diagnosed_the_old_version_serves_and_down_on_exit_removes_the_app() {
     let s = Setup::start(Config::docker()).await;
     s.secret("canary-dev-session-2").await;
     let mut dev = Session::start(&s, &["--down-on-exit", "--no-logs"]);
     dev.wait_for("revision 1 is running", 1).await;
     dev.wait_for("api: http://", 1).await;
     let api = dev.forward_of("api");
+    assert_eq!(
+        get(api, "/").await.as_deref(),
+        Ok("api v1\n"),
+        "{}",
+        dev.all()
+    );
+
+    // A version that crashes: doctor's diagnosis, and v1 keeps answering.
+    let base = kube_emulator::testimage::busybox_image(support::BASE_TAG)
+        .await
+        .unwrap();
+    s.write(
+        "api/Dockerfile",
+        &format!(
+            "FROM {base}\nCOPY www /www\nUSER 1001:1001\nCMD [\"busybox\", \"sh\", \"-c\", \"echo cannot start; exit 3\"]\n"
+        ),
+    );
+    dev.wait_for("still watching", 1).await;
+    let stderr = dev.stderr();
+    assert!(
+        stderr.contains("the rollout of revision 2 failed")
+            && stderr.contains("keeps exiting with code 3")
+            && stderr.contains("the last good revision keeps serving"),
+        "{}",
+        dev.all()
+    );
     assert_eq!(
         get(api, "/").await.as_deref(),
         Ok("api v1\n"),

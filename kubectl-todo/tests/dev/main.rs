@@ -361,3 +361,40 @@ async fn an_unknown_component_is_an_error_before_anything_is_applied() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pinned_dev_port_that_is_taken_names_its_holder_before_anything_is_applied() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-dev-session-4").await;
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    s.write(
+        "todo.yaml",
+        &support::PROJECT.replacen(
+            "    port: 8080\n",
+            &format!("    port: 8080\n    devPort: {port}\n"),
+            1,
+        ),
+    );
+    let run = s.run(&["dev", "web"]).await.failed();
+    let pid = std::process::id();
+    assert!(
+        run.stderr.contains(&format!(
+            "error: local port {port} on 127.0.0.1 (devPort of web) is taken by "
+        )) && run.stderr.contains(&format!("(pid {pid})"))
+            && run.stderr.contains(&format!("hint: stop it (kill {pid})")),
+        "{}",
+        run.all()
+    );
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(s.client.clone(), NS);
+    assert!(
+        deployments
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    drop(held);
+}

@@ -49,7 +49,7 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::pipeline::RolloutError>() {
         return e.hint();
     }
-    if let Some(e) = err.downcast_ref::<crate::commands::up::Error>() {
+    if let Some(e) = err.downcast_ref::<crate::pipeline::Unreachable>() {
         return e.hint();
     }
     if let Some(e) = err.downcast_ref::<crate::commands::init::Error>() {

@@ -153,6 +153,16 @@ async fn an_edit_is_served_through_the_forward_a_touch_is_not_and_a_build_error_
     dev.wait_for("revision 1 is running", 1).await;
     dev.wait_for("web: http://", 1).await;
     let web = dev.forward_of("web");
+    // A client asking every 20 ms through every redeploy below.
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let record = outcomes.clone();
+    let client = tokio::spawn(async move {
+        loop {
+            let outcome = get(web, "/").await;
+            record.lock().unwrap().push(outcome);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
     assert_eq!(
         get(web, "/").await.as_deref(),
         Ok("web v1\n"),
@@ -273,6 +283,17 @@ async fn an_edit_is_served_through_the_forward_a_touch_is_not_and_a_build_error_
         dev.all()
     );
     assert_eq!(dev.stderr().matches(": building").count(), builds);
+
+    client.abort();
+    let outcomes = outcomes.lock().unwrap().clone();
+    let failed: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+    assert!(
+        outcomes.len() > 100 && failed.is_empty(),
+        "{} of {} requests failed through 4 redeploys: {failed:?}\n{}",
+        failed.len(),
+        outcomes.len(),
+        dev.all()
+    );
 
     // Ctrl-C: exit 0, the app keeps running.
     assert_eq!(dev.stop(libc::SIGINT).await, Some(0), "{}", dev.all());

@@ -90,11 +90,14 @@ answers() { # url body: polls until the body answers, 180 s at most
 
 # By hand: build and load, up (which waits for the rollout), forward, ask.
 : >"$WORK/peer.times"
+: >"$WORK/peer.steps"
 for i in $(seq "$ROUNDS"); do
     echo "hand $i" >"$WORK/app/api/www/index.html"
     START=$(now)
     "$BIN/image-builder" build "$WORK/app/api" --project benchdev --port 8080 --load minikube >/dev/null 2>>"$WORK/peer.err"
+    BUILT=$(elapsed "$START")
     todo up --timeout 2m >/dev/null 2>>"$WORK/peer.err"
+    UP=$(elapsed "$START")
     k -n todo port-forward svc/benchdev-api :8080 >"$WORK/pf.out" 2>>"$WORK/peer.err" &
     PF=$!
     for _ in $(seq 200); do
@@ -104,12 +107,14 @@ for i in $(seq "$ROUNDS"); do
     PORT=$(sed -n 's/^Forwarding from 127.0.0.1:\([0-9]*\) .*/\1/p' "$WORK/pf.out")
     answers "http://127.0.0.1:$PORT/" "hand $i"
     elapsed "$START" >>"$WORK/peer.times"
+    printf 'image=%s up=%s\n' "$BUILT" "$UP" >>"$WORK/peer.steps"
     kill "$PF" 2>/dev/null || true
     wait "$PF" 2>/dev/null || true
 done
 
 # Ours: one session; each edit is served through its forward. Its status
 # lines get the time they arrive, to tell where a turn's time goes.
+: >"$WORK/dev.err"
 "$BIN/kubectl-todo" --kubeconfig "$WORK/kubeconfig" --project "$WORK/app" dev --no-logs --debounce 200ms \
     >/dev/null 2> >(while IFS= read -r line; do printf '%s %s\n' "$(now)" "$line"; done >"$WORK/dev.err") &
 DEV=$!
@@ -146,6 +151,7 @@ OURS=$(median <"$WORK/ours.times")
 PEER=$(median <"$WORK/peer.times")
 printf 'RESULT dev-edit-to-serving ours=%s peer=%s ratio=%s\n' "$OURS" "$PEER" "$(awk -v o="$OURS" -v p="$PEER" 'BEGIN {printf "%.4f", o / p}')"
 while read -r steps; do printf 'INFO dev-edit-steps %s\n' "$steps"; done <"$WORK/steps"
+while read -r steps; do printf 'INFO by-hand-steps %s\n' "$steps"; done <"$WORK/peer.steps"
 
 # Idle: nothing changes for $IDLE seconds.
 ticks() { awk '{print $14 + $15}' "/proc/$DEV/stat"; }

@@ -419,3 +419,32 @@ async fn a_pinned_dev_port_that_is_taken_names_its_holder_before_anything_is_app
     );
     drop(held);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_build_context_that_vanishes_is_reported_and_watched_again_when_it_is_back() {
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-dev-session-5").await;
+    let mut dev = Session::start(&s, &["web", "--no-logs"]);
+    dev.wait_for("revision 1 is running", 1).await;
+
+    std::fs::remove_dir_all(s.app.join("web")).unwrap();
+    dev.wait_for("still watching", 1).await;
+    assert!(
+        dev.stderr()
+            .contains("cannot compute the image tag of component `web`"),
+        "{}",
+        dev.all()
+    );
+
+    let base = kube_emulator::testimage::busybox_image(support::BASE_TAG)
+        .await
+        .unwrap();
+    support::write_component(&s.app.join("web"), &base, "web");
+    dev.wait_for("revision 2 is running", 1).await;
+    // Its directories are watched again: an edit inside is the next turn.
+    s.write("web/www/index.html", "web v2\n");
+    dev.wait_for("revision 3 is running", 1).await;
+
+    assert_eq!(dev.stop(libc::SIGINT).await, Some(0), "{}", dev.all());
+    s.remove_built_images().await;
+}

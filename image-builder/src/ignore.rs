@@ -33,6 +33,15 @@ pub const DEFAULT_EXCLUDES: &[&str] = &[
     "**/.DS_Store",
     "**/.idea",
     "**/.vscode",
+    // Editors' swap, lock and backup files: saving a file must not change
+    // the context (nor start a `dev` rebuild) while the editor has them open.
+    "**/.*.swp",
+    "**/.*.swx",
+    "**/.*.swo",
+    "**/4913",
+    "**/*~",
+    "**/.#*",
+    "**/#*#",
 ];
 
 /// What must never reach a Python runtime image: build output, packaging metadata,
@@ -594,6 +603,25 @@ mod tests {
         assert!(Matcher::new(&["[abc"]).is_err());
         assert!(Matcher::new(&["!"]).is_err());
         assert!(Matcher::new(&["a\\"]).is_err());
+    }
+
+    #[test]
+    fn defaults_exclude_editor_scratch_files() {
+        let d = Matcher::from_dockerignore("", true).unwrap();
+        for path in [
+            ".main.py.swp",
+            "app/.main.py.swx",
+            "app/.main.py.swo",
+            "app/4913",
+            "main.py~",
+            "app/.#main.py",
+            "app/#main.py#",
+        ] {
+            assert!(d.matches(path), "{path}");
+        }
+        for path in ["main.py", "app/swp", "x.swp.py", "app/4913.py", "a#b.py"] {
+            assert!(!d.matches(path), "{path}");
+        }
     }
 
     #[test]

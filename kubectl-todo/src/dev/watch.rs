@@ -85,29 +85,16 @@ impl Context {
     }
 
     /// Whether a change at `path` can alter the context's digest: the
-    /// `.dockerignore` itself, or a path the context includes. Editors'
-    /// swap and backup files are left out here too, so that saving a file
-    /// is one change, not three.
+    /// `.dockerignore` itself, or a path the context includes (editors'
+    /// swap and backup files are among image-builder's default excludes).
     fn includes(&self, path: &Path) -> Option<bool> {
         let rel = path.strip_prefix(&self.dir).ok()?;
         let rel = rel.to_string_lossy().replace('\\', "/");
         if rel.is_empty() || rel == ".dockerignore" {
             return Some(true);
         }
-        let name = rel.rsplit('/').next().unwrap_or(&rel);
-        Some(!editor_scratch(name) && !self.matcher.matches(&rel))
+        Some(!self.matcher.matches(&rel))
     }
-}
-
-/// vim's `.x.swp` and `4913` probe, emacs's `.#x` lock and `#x#`, and `x~` backups.
-fn editor_scratch(name: &str) -> bool {
-    name == "4913"
-        || name.ends_with('~')
-        || name.starts_with(".#")
-        || (name.starts_with('#') && name.ends_with('#'))
-        || [".swp", ".swx", ".swo"]
-            .iter()
-            .any(|ext| name.starts_with('.') && name.ends_with(ext))
 }
 
 /// What a change touched, for the status line.
@@ -250,23 +237,6 @@ impl Files {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn editor_scratch_files_are_not_changes() {
-        for name in [
-            ".main.py.swp",
-            ".main.py.swx",
-            "4913",
-            "main.py~",
-            ".#main.py",
-            "#main.py#",
-        ] {
-            assert!(editor_scratch(name), "{name}");
-        }
-        for name in ["main.py", ".dockerignore", "swp", "x.swp.py", ".env"] {
-            assert!(!editor_scratch(name), "{name}");
-        }
-    }
 
     #[test]
     fn the_context_rules_decide_and_env_files_never_count() {

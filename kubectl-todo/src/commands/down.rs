@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, DynamicObject, ListParams};
 
-use crate::apply::{Error, applyset};
+use crate::apply::{self, Error, applyset};
 use crate::context::Connection;
 use crate::history::store::Store;
 use crate::pipeline;
@@ -31,8 +31,8 @@ pub struct Args {
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let project = settings.load_project()?;
     let conn = pipeline::connect(settings, &project).await?;
-    let deleted =
-        pipeline::under_lock(&conn, &project, None, delete_all(&conn, &project, &args)).await?;
+    let work = apply::interrupt::unless_signalled(delete_all(&conn, &project, &args));
+    let deleted = pipeline::under_lock(&conn, &project, None, work).await?;
     for object in &deleted {
         println!("deleted {object}");
     }

@@ -11,4 +11,5 @@ mod hostile_input;
 mod kubeconfig_faults;
 mod lifecycle;
 mod rollback;
+mod request_timeout;
 mod status;

@@ -61,22 +61,6 @@ pub struct Args {
     pub wait_for_lock: Option<u64>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cannot reach the cluster at {server} (context {context}): {cause}")]
-    Unreachable {
-        server: String,
-        context: String,
-        cause: String,
-    },
-}
-
-impl Error {
-    pub fn hint(&self) -> Option<String> {
-        Some("run `kubectl todo doctor` to see why; nothing was changed".into())
-    }
-}
-
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let project = settings.load_project()?;
     let overrides = render::images::validate_overrides(&project, &args.images)?;
@@ -106,8 +90,8 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         pipeline::secret_data(&conn.client, &project),
         unchanged::observe(&conn.client, &project),
     );
-    let secret = secret.map_err(|e| unreachable(e, &conn))?;
-    let observed = observed.map_err(|e| unreachable(e.into(), &conn))?;
+    let secret = secret.map_err(|e| context::unreachable(e, &conn))?;
+    let observed = observed.map_err(|e| context::unreachable(e.into(), &conn))?;
     let plans = plans?;
     let redact = secret
         .as_ref()
@@ -264,29 +248,4 @@ async fn dry_run(
         changes.created, changes.changed, changes.pruned
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// A request that never reached the API server is one line and a pointer to doctor.
-fn unreachable(err: anyhow::Error, conn: &context::Connection) -> anyhow::Error {
-    let transport = err
-        .chain()
-        .find_map(|e| match e.downcast_ref::<kube::Error>() {
-            Some(kube::Error::Api(_)) | None => None,
-            Some(k) => Some(k),
-        });
-    match transport {
-        Some(k) => {
-            let root = std::iter::successors(Some(k as &dyn std::error::Error), |e| e.source())
-                .last()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            Error::Unreachable {
-                server: conn.server_host.clone(),
-                context: conn.context.clone(),
-                cause: root,
-            }
-            .into()
-        }
-        None => err,
-    }
 }

@@ -11,5 +11,6 @@ mod hostile_input;
 mod kubeconfig_faults;
 mod lifecycle;
 mod rollback;
+mod signals;
 mod request_timeout;
 mod status;

@@ -133,15 +133,22 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     use std::time::Duration;
     let not_a_duration = || format!("`{s}` is not a duration such as 90s or 5m");
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse().map(Duration::from_secs).map_err(|_| not_a_duration());
+        return s
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|_| not_a_duration());
     }
     let mut rest = s;
     let mut total = Duration::ZERO;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let n: u64 = rest[..digits].parse().map_err(|_| not_a_duration())?;
         rest = &rest[digits..];
-        let unit = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let part = match &rest[..unit] {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
@@ -309,7 +316,11 @@ mod tests {
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("").unwrap_err().contains("not a duration"));
-        assert!(parse_duration("-5s").unwrap_err().contains("not a duration"));
+        assert!(
+            parse_duration("-5s")
+                .unwrap_err()
+                .contains("not a duration")
+        );
         assert!(parse_duration("soon").unwrap_err().contains("soon"));
         assert!(
             parse_duration("5d")

@@ -291,12 +291,9 @@ mod timeout {
     /// or a connection upgraded to a stream.
     fn streams<B>(req: &Request<B>) -> bool {
         let query = req.uri().query().unwrap_or_default();
-        let open_ended = query.split('&').any(|pair| {
-            matches!(
-                pair,
-                "watch=true" | "watch=1" | "follow=true" | "follow=1"
-            )
-        });
+        let open_ended = query
+            .split('&')
+            .any(|pair| matches!(pair, "watch=true" | "watch=1" | "follow=true" | "follow=1"));
         open_ended || req.headers().contains_key(http::header::UPGRADE)
     }
 
@@ -385,7 +382,9 @@ mod timeout {
             assert!(streams(&req("/api/v1/pods?watch=true&timeoutSeconds=290")));
             assert!(streams(&req("/api/v1/namespaces/a/pods/p/log?follow=true")));
             assert!(!streams(&req("/api/v1/pods?labelSelector=watch%3Dtrue")));
-            assert!(!streams(&req("/api/v1/namespaces/a/pods/p/log?follow=false")));
+            assert!(!streams(&req(
+                "/api/v1/namespaces/a/pods/p/log?follow=false"
+            )));
             let upgrade = Request::get("/api/v1/namespaces/a/pods/p/portforward")
                 .header(http::header::UPGRADE, "websocket")
                 .body(())

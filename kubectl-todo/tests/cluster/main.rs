@@ -10,7 +10,7 @@ mod conflicts;
 mod hostile_input;
 mod kubeconfig_faults;
 mod lifecycle;
+mod request_timeout;
 mod rollback;
 mod signals;
-mod request_timeout;
 mod status;

@@ -90,7 +90,13 @@ async fn a_request_timeout_of_zero_waits_without_a_limit() {
     let mut child = tokio::process::Command::new(crate::support::binary())
         .arg("--project")
         .arg(app.path())
-        .args(["--kubeconfig", &kubeconfig, "status", "--request-timeout", "0"])
+        .args([
+            "--kubeconfig",
+            &kubeconfig,
+            "status",
+            "--request-timeout",
+            "0",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)

@@ -78,7 +78,8 @@ async fn sigterm_and_sighup_stop_down_releasing_the_lock_and_the_next_down_finis
         let run = support::Run::from(out);
         assert_eq!(run.code, Some(code), "{name}: {}", run.stderr);
         assert!(
-            run.stderr.contains(&format!("error: interrupted by {name}\n")),
+            run.stderr
+                .contains(&format!("error: interrupted by {name}\n")),
             "{name}: {}",
             run.stderr
         );
@@ -90,5 +91,12 @@ async fn sigterm_and_sighup_stop_down_releasing_the_lock_and_the_next_down_finis
     cluster.emulator.faults().clear();
     run_against(&app, &kc, &["down"]).await.ok();
     let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), "shop");
-    assert!(deployments.list(&Default::default()).await.unwrap().items.is_empty());
+    assert!(
+        deployments
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }

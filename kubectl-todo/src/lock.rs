@@ -114,6 +114,16 @@ pub fn is_held(lease: &Lease) -> bool {
     live_age(lease).is_some()
 }
 
+/// The refusal a live holder of `lease` means for another run on `app`.
+pub fn busy(lease: &Lease, app: &str) -> Option<Error> {
+    let age = live_age(lease)?;
+    Some(Error::Busy {
+        app: app.to_string(),
+        holder: holder_of(lease).unwrap_or_default().to_string(),
+        age,
+    })
+}
+
 /// Seconds since the holder last renewed, when the Lease has not expired.
 fn live_age(lease: &Lease) -> Option<i64> {
     let spec = lease.spec.as_ref()?;
@@ -171,21 +181,12 @@ pub async fn acquire(
                 };
                 retry(|| api.create(&post, &lease)).await.map(|_| ())
             }
-            Some(lease) => match live_age(lease) {
+            Some(lease) => match busy(lease, app) {
                 // A retried write that had reached the server the first time.
                 Some(_) if holder_of(lease) == Some(me.as_str()) => break,
-                Some(age) => {
-                    let holder = lease
-                        .spec
-                        .as_ref()
-                        .and_then(|s| s.holder_identity.clone())
-                        .unwrap_or_default();
+                Some(refusal) => {
                     if deadline.is_none_or(|d| tokio::time::Instant::now() >= d) {
-                        return Err(Error::Busy {
-                            app: app.to_string(),
-                            holder,
-                            age,
-                        });
+                        return Err(refusal);
                     }
                     tokio::time::sleep(POLL_EVERY).await;
                     continue;

@@ -10,6 +10,7 @@ mod conflicts;
 mod hostile_input;
 mod kubeconfig_faults;
 mod lifecycle;
+mod refused_runs;
 mod request_timeout;
 mod rollback;
 mod signals;

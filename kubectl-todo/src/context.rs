@@ -173,6 +173,11 @@ pub fn causes(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
         if !out.iter().any(|o| o.contains(&text)) {
             out.push(text);
         }
+        // The server's answer was said in full: its Status, the cause
+        // below, would only say it again in other words.
+        if matches!(e.downcast_ref::<kube::Error>(), Some(kube::Error::Api(_))) {
+            break;
+        }
         level = e.source();
     }
     out

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, DynamicObject, ListParams};
 
@@ -31,26 +31,46 @@ pub struct Args {
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let project = settings.load_project()?;
     let conn = pipeline::connect(settings, &project).await?;
+    let namespaces: Api<Namespace> = Api::all(conn.client.clone());
+    let exists = retry(|| namespaces.get_opt(&project.namespace))
+        .await
+        .map_err(|e| Error::api("get", "namespaces", &project.namespace, e))?
+        .is_some();
+    if !exists {
+        eprintln!(
+            "nothing to delete: namespace {} does not exist",
+            project.namespace
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let work = apply::interrupt::unless_signalled(delete_all(&conn, &project, &args));
-    let deleted = pipeline::under_lock(&conn, &project, None, work).await?;
-    for object in &deleted {
+    let done = pipeline::under_lock(&conn, &project, None, work).await?;
+    for object in &done.deleted {
         println!("deleted {object}");
     }
-    if !args.purge {
+    if done.kept_secret {
         println!(
             "kept Secret/{} (delete it with `kubectl todo down --purge`)",
             project.secret.name
+        );
+    } else if done.deleted.is_empty() {
+        eprintln!(
+            "nothing to delete: {} has nothing in namespace {}",
+            project.name, project.namespace
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `down` did.
+struct Done {
+    deleted: Vec<String>,
+    /// The app's Secret exists and stays (no `--purge`).
+    kept_secret: bool,
+}
+
 /// Deletes what the app owns, and says what; the caller holds the lock.
-async fn delete_all(
-    conn: &Connection,
-    project: &Project,
-    args: &Args,
-) -> anyhow::Result<Vec<String>> {
+async fn delete_all(conn: &Connection, project: &Project, args: &Args) -> anyhow::Result<Done> {
     let ns = &project.namespace;
     let parent_name = applyset::parent_name(&project.name);
     let id = applyset::id(&parent_name, ns);
@@ -79,8 +99,9 @@ async fn delete_all(
             .map_err(|e| Error::api("list", &resource.plural, ns, e))?;
         for item in listed.items {
             let name = item.metadata.name.unwrap_or_default();
-            delete(&api, &resource.plural, &name).await?;
-            deleted.push(format!("{}/{name}", resource.kind));
+            if delete(&api, &resource.plural, &name).await? {
+                deleted.push(format!("{}/{name}", resource.kind));
+            }
         }
         wait_gone(&api, &params, Duration::from_secs(args.timeout)).await?;
     }
@@ -89,9 +110,19 @@ async fn delete_all(
         .delete_all()
         .await
         .map_err(Error::history)?;
-    if args.purge {
-        let secrets: Api<Secret> = Api::namespaced(conn.client.clone(), ns);
-        delete(&secrets, "secrets", &project.secret.name).await?;
+    let secrets: Api<Secret> = Api::namespaced(conn.client.clone(), ns);
+    if !args.purge {
+        let kept_secret = retry(|| secrets.get_opt(&project.secret.name))
+            .await
+            .map_err(|e| Error::api("get", "secrets", &project.secret.name, e))?
+            .is_some();
+        return Ok(Done {
+            deleted,
+            kept_secret,
+        });
+    }
+    // Only a Secret that was there is reported deleted.
+    if delete(&secrets, "secrets", &project.secret.name).await? {
         // Foreground deletion leaves the Secret in place until its finalizer is done.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
         while retry(|| secrets.get_opt(&project.secret.name))
@@ -110,7 +141,10 @@ async fn delete_all(
         }
         deleted.push(format!("Secret/{}", project.secret.name));
     }
-    Ok(deleted)
+    Ok(Done {
+        deleted,
+        kept_secret: false,
+    })
 }
 
 /// The resource of a group-kind the parent lists: one kubectl-todo renders, or
@@ -135,16 +169,17 @@ async fn resource_of(
     }
 }
 
-async fn delete<K>(api: &Api<K>, plural: &str, name: &str) -> Result<(), Error>
+/// Deletes `name`; whether it was there.
+async fn delete<K>(api: &Api<K>, plural: &str, name: &str) -> Result<bool, Error>
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
     // Foreground: the Deployment goes only once its ReplicaSets and pods have.
     let params = DeleteParams::foreground();
     match retry(|| api.delete(name, &params)).await {
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
         Err(e) => Err(Error::api("delete", plural, name, e)),
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(true),
     }
 }
 

@@ -7,6 +7,7 @@ mod support;
 
 mod applyset_kubectl;
 mod conflicts;
+mod down_reports;
 mod hostile_input;
 mod kubeconfig_faults;
 mod lifecycle;

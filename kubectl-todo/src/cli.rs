@@ -132,7 +132,10 @@ pub enum Command {
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     use std::time::Duration;
     let not_a_duration = || format!("`{s}` is not a duration such as 90s or 5m");
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() {
+        return Err(not_a_duration());
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
         return s
             .parse()
             .map(Duration::from_secs)

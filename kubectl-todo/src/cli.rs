@@ -36,6 +36,9 @@ pub struct GlobalArgs {
     /// The app's root directory, holding `todo.yaml` if it has one.
     #[arg(long, global = true, value_name = "DIR", default_value = ".")]
     pub project: PathBuf,
+    /// How long one request to the API server may take (e.g. 5s, 1m; 0: no limit). Watches and followed logs are long by design and are excepted.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: std::time::Duration,
 }
 
 impl GlobalArgs {
@@ -46,6 +49,7 @@ impl GlobalArgs {
             context: self.context,
             namespace: self.namespace,
             project: self.project,
+            request_timeout: (!self.request_timeout.is_zero()).then_some(self.request_timeout),
         }
     }
 }
@@ -127,22 +131,42 @@ pub enum Command {
     Completion(crate::commands::completion::Args),
 }
 
-/// A duration as kubectl writes one: `500ms`, `90s`, `5m`, `1h` (a bare number is seconds).
+/// A duration as kubectl writes one: `500ms`, `90s`, `5m`, `1h`, `1m30s` (a
+/// bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     use std::time::Duration;
-    let (number, unit) = s
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((s, "s"), |i| s.split_at(i));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration such as 90s or 5m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("`{s}`: use ms, s, m or h")),
+    let not_a_duration = || format!("`{s}` is not a duration such as 90s or 5m");
+    if s.is_empty() {
+        return Err(not_a_duration());
     }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|_| not_a_duration());
+    }
+    let mut rest = s;
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let n: u64 = rest[..digits].parse().map_err(|_| not_a_duration())?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let part = match &rest[..unit] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            _ => return Err(format!("`{s}`: use ms, s, m or h")),
+        };
+        total = total.saturating_add(part);
+        rest = &rest[unit..];
+    }
+    Ok(total)
 }
 
 /// `-n`: a namespace name is a DNS label.
@@ -296,6 +320,14 @@ mod tests {
         assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("").unwrap_err().contains("not a duration"));
+        assert!(
+            parse_duration("-5s")
+                .unwrap_err()
+                .contains("not a duration")
+        );
         assert!(parse_duration("soon").unwrap_err().contains("soon"));
         assert!(
             parse_duration("5d")

@@ -16,6 +16,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams, Preconditions};
 use tokio::task::JoinHandle;
 
+use crate::retry::retry;
+
 /// How long a Lease lives without renewal.
 pub const LEASE_SECONDS: i32 = 15;
 const RENEW_EVERY: Duration = Duration::from_secs(5);
@@ -76,13 +78,22 @@ pub struct Lock {
     renewer: JoinHandle<()>,
     /// Why the lock was lost, once it is.
     lost: tokio::sync::watch::Receiver<Option<Arc<str>>>,
+    /// The holder identity this lock was taken as.
+    me: String,
 }
 
+/// Who takes the lock: this host and process, and which of the process's
+/// acquisitions (the first is unnumbered), so that a Lease this holder
+/// finds after a retried write is known to be its own and no other's.
 fn identity() -> String {
+    static TAKEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
-    format!("{host}/{}", std::process::id())
+    match TAKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+        0 => format!("{host}/{}", std::process::id()),
+        n => format!("{host}/{}#{}", std::process::id(), n + 1),
+    }
 }
 
 fn now() -> MicroTime {
@@ -94,9 +105,23 @@ pub fn name(app: &str) -> String {
     format!("{app}-lock")
 }
 
+fn holder_of(lease: &Lease) -> Option<&str> {
+    lease.spec.as_ref()?.holder_identity.as_deref()
+}
+
 /// Whether a run holds the Lease now (it has a holder and has not expired).
 pub fn is_held(lease: &Lease) -> bool {
     live_age(lease).is_some()
+}
+
+/// The refusal a live holder of `lease` means for another run on `app`.
+pub fn busy(lease: &Lease, app: &str) -> Option<Error> {
+    let age = live_age(lease)?;
+    Some(Error::Busy {
+        app: app.to_string(),
+        holder: holder_of(lease).unwrap_or_default().to_string(),
+        age,
+    })
 }
 
 /// Seconds since the holder last renewed, when the Lease has not expired.
@@ -141,8 +166,9 @@ pub async fn acquire(
         source,
     };
     let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+    let post = PostParams::default();
     loop {
-        let current = api.get_opt(&name).await.map_err(api_err)?;
+        let current = retry(|| api.get_opt(&name)).await.map_err(api_err)?;
         let attempt = match &current {
             None => {
                 let lease = Lease {
@@ -153,21 +179,14 @@ pub async fn acquire(
                     },
                     spec: Some(held_by(&me, None)),
                 };
-                api.create(&PostParams::default(), &lease).await.map(|_| ())
+                retry(|| api.create(&post, &lease)).await.map(|_| ())
             }
-            Some(lease) => match live_age(lease) {
-                Some(age) => {
-                    let holder = lease
-                        .spec
-                        .as_ref()
-                        .and_then(|s| s.holder_identity.clone())
-                        .unwrap_or_default();
+            Some(lease) => match busy(lease, app) {
+                // A retried write that had reached the server the first time.
+                Some(_) if holder_of(lease) == Some(me.as_str()) => break,
+                Some(refusal) => {
                     if deadline.is_none_or(|d| tokio::time::Instant::now() >= d) {
-                        return Err(Error::Busy {
-                            app: app.to_string(),
-                            holder,
-                            age,
-                        });
+                        return Err(refusal);
                     }
                     tokio::time::sleep(POLL_EVERY).await;
                     continue;
@@ -176,7 +195,7 @@ pub async fn acquire(
                     // Expired or released: take it over, guarded by its resourceVersion.
                     let mut taken = lease.clone();
                     taken.spec = Some(held_by(&me, Some(lease)));
-                    api.replace(&name, &PostParams::default(), &taken)
+                    retry(|| api.replace(&name, &post, &taken))
                         .await
                         .map(|_| ())
                 }
@@ -190,13 +209,14 @@ pub async fn acquire(
         }
     }
     let (tell, lost) = tokio::sync::watch::channel(None);
-    let renewer = tokio::spawn(renew(api.clone(), name.clone(), me, tell));
+    let renewer = tokio::spawn(renew(api.clone(), name.clone(), me.clone(), tell));
     Ok(Lock {
         api,
         name,
         namespace: namespace.to_string(),
         renewer,
         lost,
+        me,
     })
 }
 
@@ -337,7 +357,7 @@ impl Lock {
                     .spec
                     .as_ref()
                     .and_then(|s| s.holder_identity.as_deref())
-                    == Some(identity().as_str())
+                    == Some(self.me.as_str())
             {
                 let params = DeleteParams {
                     preconditions: Some(Preconditions {

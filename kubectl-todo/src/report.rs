@@ -49,9 +49,6 @@ fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
     if let Some(e) = err.downcast_ref::<crate::pipeline::RolloutError>() {
         return e.hint();
     }
-    if let Some(e) = err.downcast_ref::<crate::pipeline::Unreachable>() {
-        return e.hint();
-    }
     if let Some(e) = err.downcast_ref::<crate::commands::init::Error>() {
         return e.hint();
     }
@@ -92,15 +89,22 @@ pub enum Exit {
     HungUp,
 }
 
-impl From<Exit> for std::process::ExitCode {
-    fn from(exit: Exit) -> Self {
-        std::process::ExitCode::from(match exit {
+impl Exit {
+    /// The number the process exits with.
+    pub fn code(self) -> u8 {
+        match self {
             Exit::Failure => 1,
             Exit::Unusable => 2,
             Exit::Interrupted => 130,
             Exit::Terminated => 143,
             Exit::HungUp => 129,
-        })
+        }
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(exit: Exit) -> Self {
+        std::process::ExitCode::from(exit.code())
     }
 }
 

@@ -5,6 +5,7 @@
 //! code below it noticing.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::project::{self, Project};
 
@@ -20,6 +21,9 @@ pub struct Settings {
     pub namespace: Option<String>,
     /// The app's root directory.
     pub project: PathBuf,
+    /// The longest one API request may take (`None`: no limit), watches and
+    /// followed logs excepted: `--request-timeout`.
+    pub request_timeout: Option<Duration>,
 }
 
 impl Settings {

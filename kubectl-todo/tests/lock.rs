@@ -73,6 +73,44 @@ async fn a_lock_whose_holder_stopped_renewing_expires() {
     emu.stop().await;
 }
 
+/// A 500 or two while taking the lock (reading the Lease, creating it,
+/// taking over an expired one) is retried, as every other request is.
+#[tokio::test(flavor = "multi_thread")]
+async fn taking_the_lock_retries_transient_api_errors() {
+    let emu = Emulator::start(Config::default()).await.unwrap();
+    let client = emu.client().await.unwrap();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    for method in ["GET", "POST", "PUT"] {
+        if method == "PUT" {
+            // Only an expired Lease is taken over with a PUT.
+            let stale: Lease = serde_json::from_value(serde_json::json!({
+                "metadata": { "name": "todo-lock" },
+                "spec": {
+                    "holderIdentity": "laptop/4242",
+                    "leaseDurationSeconds": lock::LEASE_SECONDS,
+                    "renewTime": "2026-01-01T00:00:00.000000Z",
+                }
+            }))
+            .unwrap();
+            leases.create(&PostParams::default(), &stale).await.unwrap();
+        }
+        emu.faults().add(Fault {
+            method: Some(method.into()),
+            path: Some("/leases".into()),
+            code: Some(500),
+            times: Some(2),
+            ..Fault::default()
+        });
+        let held = lock::acquire(client.clone(), "default", "todo", None)
+            .await
+            .unwrap_or_else(|e| panic!("{method}: {e}"));
+        emu.faults().clear();
+        held.release().await;
+        assert!(leases.get_opt("todo-lock").await.unwrap().is_none());
+    }
+    emu.stop().await;
+}
+
 /// One failed request (a 500 on the Lease's GET) does not end the renewal:
 /// long after the Lease's duration, the lock is still held.
 #[tokio::test(flavor = "multi_thread")]

@@ -199,3 +199,31 @@ async fn invalid_or_mismatched_values_three_times_give_up_without_writing() {
     assert_no_canary(&transcript, &[CANARIES, &[bad_url]].concat());
     assert!(env.secret().await.is_none());
 }
+
+/// SIGTERM while a value is being typed (hidden, the terminal's echo off):
+/// the terminal gets its modes back, nothing is written, and the exit status
+/// is the shell's for SIGTERM.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_at_a_hidden_prompt_gives_the_terminal_back_and_writes_nothing() {
+    let env = Env::start().await;
+    let (transcript, code) = converse(&env, &["set", "OPENAI_API_KEY"], |t| {
+        t.wait_for("OPENAI_API_KEY (input hidden): ")?;
+        t.session.send("sk-half-typed")?;
+        // kubectl-todo is the child of the shell the session runs.
+        let sh = t.session.get_process().pid();
+        let children = std::fs::read_to_string(format!("/proc/{sh}/task/{sh}/children"))?;
+        let pid: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+        // SAFETY: signalling a process this test started.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        Ok(())
+    })
+    .await;
+    assert_eq!(code, 143, "exit {code}: {transcript}");
+    assert!(
+        transcript.contains("error: interrupted by SIGTERM"),
+        "{transcript}"
+    );
+    assert!(transcript.contains("TERMINAL-ECHO-ON"), "{transcript}");
+    assert!(!transcript.contains("sk-half-typed"), "{transcript}");
+    assert!(env.secret().await.is_none());
+}

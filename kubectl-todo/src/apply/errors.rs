@@ -81,8 +81,13 @@ impl Error {
             Error::Forbidden { verb, resource, .. } => format!(
                 "check with `kubectl auth can-i {verb} {resource}`; ask a cluster admin for a Role granting it in the app's namespace"
             ),
-            Error::Api { .. } | Error::History(_) => {
-                "check the cluster with `kubectl todo doctor`; the revision is recorded as failed and the next apply converges".into()
+            Error::Api { source, .. } | Error::History(source) => {
+                // Said of reads too (status, down): only what holds for every caller.
+                if matches!(source, kube::Error::Api(_)) {
+                    "check the cluster with `kubectl todo doctor`, then run the command again".into()
+                } else {
+                    "the request did not get an answer from the API server: see why with `kubectl todo doctor`, then run the command again".into()
+                }
             }
             Error::StillThere(_) => {
                 "a finalizer may hold them: look with `kubectl get <kind> <name> -o yaml`, then re-run `kubectl todo down`"

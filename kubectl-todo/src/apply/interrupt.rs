@@ -72,6 +72,35 @@ impl Interrupted {
     }
 }
 
+/// Runs `work` unless a signal comes first; then `work` is dropped where it
+/// is (the caller's lock is released on the way out) and the run ends as
+/// [`Interrupted`]. For work that records no revision (`down`).
+pub async fn unless_signalled<T>(
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::select! {
+        result = work => result,
+        signal = signalled() => Err(Interrupted { signal, revision: None }.into()),
+    }
+}
+
+/// For work that blocks a thread where no `select!` can stop it (a read
+/// from the terminal): on a signal, `cleanup` runs, the end is reported
+/// as every error is, and the process exits with the signal's status.
+/// Abort the handle once the work is done.
+pub fn exit_on_signal(cleanup: fn()) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let signal = signalled().await;
+        cleanup();
+        let err = anyhow::Error::from(Interrupted {
+            signal,
+            revision: None,
+        });
+        eprint!("{}", crate::report::render(&err));
+        std::process::exit(i32::from(signal.exit().code()));
+    })
+}
+
 /// Runs `work` unless a signal comes first.
 pub async fn unless_interrupted<T>(
     client: &kube::Client,

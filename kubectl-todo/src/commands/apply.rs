@@ -29,20 +29,25 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let project = settings.load_project()?;
     let conn = pipeline::connect(settings, &project).await?;
     let images = images::references(&project, &args.images).await?;
-    let secret_checksum = pipeline::secret_checksum(&conn.client, &project).await?;
-    let rendered = objects(
-        &project,
-        &Inputs {
-            images: images.clone(),
-            secret_checksum,
-        },
-    );
-    let manifests: Vec<_> = rendered.iter().map(|o| o.to_json()).collect();
+    // Refused before the lock, and checked again under it, where the
+    // Secret may get the key of its checksum.
+    pipeline::secret_data(&conn.client, &project).await?;
     let options = Options {
         force_conflicts: args.force_conflicts,
         origin: "apply".into(),
     };
-    let work = async { Ok(apply(&conn.client, &project, &manifests, images, &options).await?) };
+    let work = async {
+        let secret_checksum = pipeline::secret_checksum(&conn.client, &project).await?;
+        let rendered = objects(
+            &project,
+            &Inputs {
+                images: images.clone(),
+                secret_checksum,
+            },
+        );
+        let manifests: Vec<_> = rendered.iter().map(|o| o.to_json()).collect();
+        Ok(apply(&conn.client, &project, &manifests, images, &options).await?)
+    };
     let wait_for_lock = args.wait_for_lock.map(Duration::from_secs);
     let done = pipeline::under_lock(&conn, &project, wait_for_lock, async {
         interrupt::unless_interrupted(&conn.client, &project, work).await

@@ -5,7 +5,12 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+
+use crate::apply::{self, Error};
 use crate::pipeline;
+use crate::retry::retry;
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
@@ -22,22 +27,29 @@ pub struct Args {
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let project = settings.load_project()?;
     let conn = pipeline::connect(settings, &project).await?;
-    let deleted = pipeline::under_lock(
+    let namespaces: Api<Namespace> = Api::all(conn.client.clone());
+    let exists = retry(|| namespaces.get_opt(&project.namespace))
+        .await
+        .map_err(|e| Error::api("get", "namespaces", &project.namespace, e))?
+        .is_some();
+    if !exists {
+        eprintln!(
+            "nothing to delete: namespace {} does not exist",
+            project.namespace
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let work = apply::interrupt::unless_signalled(pipeline::delete_app(
         &conn,
         &project,
-        None,
-        pipeline::delete_app(
-            &conn,
-            &project,
-            args.purge,
-            Duration::from_secs(args.timeout),
-        ),
-    )
-    .await?;
-    for object in &deleted {
+        args.purge,
+        Duration::from_secs(args.timeout),
+    ));
+    let done = pipeline::under_lock(&conn, &project, None, work).await?;
+    for object in &done.deleted {
         println!("deleted {object}");
     }
-    if !args.purge {
+    if done.kept_secret {
         println!(
             "kept Secret/{} (delete it with `kubectl todo down --purge`)",
             project.secret.name

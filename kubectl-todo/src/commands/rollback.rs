@@ -86,12 +86,14 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         &revisions(&conn.client, &project).await?,
         args.revision,
     )?;
-    let secret_checksum = pipeline::secret_checksum(&conn.client, &project).await?;
+    // Refused before the lock, and checked again under it, where the
+    // Secret may get the key of its checksum.
+    pipeline::secret_data(&conn.client, &project).await?;
     let wait_for_lock = args.wait_for_lock.map(Duration::from_secs);
     // The lock is held through the rollout, as `up` holds it, so that a failed
     // rollout is recorded in this revision before another run starts.
     pipeline::under_lock(&conn, &project, wait_for_lock, async {
-        let work = locked(&conn.client, &project, &args, secret_checksum.as_deref());
+        let work = locked(&conn.client, &project, &args);
         let (target, manifests, done) =
             apply::interrupt::unless_interrupted(&conn.client, &project, work).await?;
         println!(
@@ -116,9 +118,9 @@ async fn locked(
     client: &kube::Client,
     project: &Project,
     args: &Args,
-    secret_checksum: Option<&str>,
 ) -> anyhow::Result<(u32, Vec<Value>, apply::Applied)> {
     let store = Store::new(client.clone(), &project.namespace, &project.name);
+    let secret_checksum = pipeline::secret_checksum(client, project).await?;
     let revisions = revisions(client, project).await?;
     let target = choose(&project.name, &revisions, args.revision)?;
     let mut manifests = retry(|| store.manifests(target.revision))
@@ -128,7 +130,7 @@ async fn locked(
             revision: target.revision,
         })?;
     for object in &mut manifests {
-        set_secret_checksum(object, &project.secret.name, secret_checksum)
+        set_secret_checksum(object, &project.secret.name, secret_checksum.as_deref())
             .map_err(apply::Error::Manifest)?;
     }
     let options = Options {

@@ -98,7 +98,9 @@ pub struct Replicas {
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let project = settings.load_project()?;
     let conn = pipeline::connect(settings, &project).await?;
-    let status = observe(&conn, &project).await?;
+    let status = observe(&conn, &project)
+        .await
+        .map_err(|e| context::unreachable(e, &conn))?;
     match args.output {
         Format::Json => println!("{}", serde_json::to_string_pretty(&status)?),
         Format::Table => print!("{}", table(&status)),

@@ -101,8 +101,8 @@ impl Turn<'_> {
             pipeline::secret_data(client, project),
             unchanged::observe(client, project),
         );
-        let secret = secret.map_err(|e| pipeline::unreachable(e, self.conn))?;
-        let observed = observed.map_err(|e| pipeline::unreachable(e.into(), self.conn))?;
+        let secret = secret.map_err(|e| crate::context::unreachable(e, self.conn))?;
+        let observed = observed.map_err(|e| crate::context::unreachable(e.into(), self.conn))?;
         let redact = secret
             .as_ref()
             .and_then(|s| s.data.as_ref())

@@ -247,19 +247,26 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<ExitCo
             "stopped ({}); removing the app (--down-on-exit)",
             signal.name()
         );
-        let deleted = pipeline::under_lock(
+        let removed = pipeline::under_lock(
             &conn,
             &project,
             None,
             pipeline::delete_app(&conn, &project, false, Duration::from_secs(120)),
         )
         .await?;
+        let kept = if removed.kept_secret {
+            format!(
+                "; kept Secret/{} (`kubectl todo down --purge` deletes it)",
+                project.secret.name
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "removed {} objects of {} from namespace {}; kept Secret/{} (`kubectl todo down --purge` deletes it)",
-            deleted.len(),
+            "removed {} objects of {} from namespace {}{kept}",
+            removed.deleted.len(),
             project.name,
             project.namespace,
-            project.secret.name
         );
     } else {
         eprintln!(

@@ -21,6 +21,7 @@ use regex::Regex;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::apply::interrupt;
 use crate::context::Connection;
 use crate::labels;
 use crate::project::Project;
@@ -199,11 +200,20 @@ pub async fn run(
     }
     drop(shared);
     let by_time = args.timestamps && !args.follow;
-    let ending = output::print(lines, printer, by_time, interrupted()).await?;
+    let caught = std::sync::OnceLock::new();
+    let stop = async {
+        let _ = caught.set(interrupt::signalled().await);
+    };
+    let ending = output::print(lines, printer, by_time, stop).await?;
     if args.follow || ending == output::Ending::Stopped {
         // Readers end before the runtime drops their connections, so that none reports the drop.
         readers.shutdown().await;
-        return Ok(ExitCode::SUCCESS);
+        // Ctrl-C is how a reader ends `-f`: a success. SIGTERM and SIGHUP
+        // come from elsewhere (`timeout`, a closed terminal) and say so.
+        return Ok(match caught.get() {
+            Some(signal) if *signal != interrupt::Signal::Interrupt => signal.exit().into(),
+            _ => ExitCode::SUCCESS,
+        });
     }
     let failed: Vec<String> = match readers.join_next().await {
         Some(Ok(failed)) => failed,
@@ -213,13 +223,6 @@ pub async fn run(
         Ok(ExitCode::SUCCESS)
     } else {
         Err(Error::Unreadable { failed, namespace }.into())
-    }
-}
-
-/// Ctrl-C ends both modes cleanly; it never fires if the handler cannot be installed.
-async fn interrupted() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
     }
 }
 

@@ -14,7 +14,7 @@ pub enum Ending {
     /// Every reader finished, or stdout was closed (`| head`), which ends
     /// printing quietly as it does for other command-line tools.
     Done,
-    /// `stop` fired (Ctrl-C).
+    /// `stop` fired (Ctrl-C, SIGTERM, SIGHUP).
     Stopped,
 }
 

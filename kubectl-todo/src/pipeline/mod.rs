@@ -17,7 +17,7 @@ mod wait;
 use std::future::Future;
 use std::time::Duration;
 
-pub use remove::delete_app;
+pub use remove::{Removed, delete_app};
 pub use secret::{MissingSecret, secret_checksum, secret_checksum_best_effort, secret_data};
 pub use wait::{Error as RolloutError, Wait, Watch, wait_for_revision};
 
@@ -74,42 +74,3 @@ pub async fn under_lock<T>(
     result
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("cannot reach the cluster at {server} (context {context}): {cause}")]
-pub struct Unreachable {
-    server: String,
-    context: String,
-    cause: String,
-}
-
-impl Unreachable {
-    pub fn hint(&self) -> Option<String> {
-        Some("run `kubectl todo doctor` to see why; nothing was changed".into())
-    }
-}
-
-/// A request that never reached the API server is one line and a pointer
-/// to doctor; an answer from it (an `Api` error) stays as it is.
-pub fn unreachable(err: anyhow::Error, conn: &Connection) -> anyhow::Error {
-    let transport = err
-        .chain()
-        .find_map(|e| match e.downcast_ref::<kube::Error>() {
-            Some(kube::Error::Api(_)) | None => None,
-            Some(k) => Some(k),
-        });
-    match transport {
-        Some(k) => {
-            let root = std::iter::successors(Some(k as &dyn std::error::Error), |e| e.source())
-                .last()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            Unreachable {
-                server: conn.server_host.clone(),
-                context: conn.context.clone(),
-                cause: root,
-            }
-            .into()
-        }
-        None => err,
-    }
-}

@@ -15,13 +15,21 @@ use crate::history::store::Store;
 use crate::project::Project;
 use crate::retry::retry;
 
+/// What removing the app did.
+pub struct Removed {
+    /// Each object that was there and is gone, as `Kind/name`.
+    pub deleted: Vec<String>,
+    /// The app's Secret exists and stays (no `purge`).
+    pub kept_secret: bool,
+}
+
 /// Deletes what the app owns, and says what; the caller holds the lock.
 pub async fn delete_app(
     conn: &Connection,
     project: &Project,
     purge: bool,
     timeout: Duration,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Removed> {
     let ns = &project.namespace;
     let parent_name = applyset::parent_name(&project.name);
     let id = applyset::id(&parent_name, ns);
@@ -50,8 +58,9 @@ pub async fn delete_app(
             .map_err(|e| Error::api("list", &resource.plural, ns, e))?;
         for item in listed.items {
             let name = item.metadata.name.unwrap_or_default();
-            delete(&api, &resource.plural, &name).await?;
-            deleted.push(format!("{}/{name}", resource.kind));
+            if delete(&api, &resource.plural, &name).await? {
+                deleted.push(format!("{}/{name}", resource.kind));
+            }
         }
         wait_gone(&api, &params, timeout).await?;
     }
@@ -60,9 +69,19 @@ pub async fn delete_app(
         .delete_all()
         .await
         .map_err(Error::history)?;
-    if purge {
-        let secrets: Api<Secret> = Api::namespaced(conn.client.clone(), ns);
-        delete(&secrets, "secrets", &project.secret.name).await?;
+    let secrets: Api<Secret> = Api::namespaced(conn.client.clone(), ns);
+    if !purge {
+        let kept_secret = retry(|| secrets.get_opt(&project.secret.name))
+            .await
+            .map_err(|e| Error::api("get", "secrets", &project.secret.name, e))?
+            .is_some();
+        return Ok(Removed {
+            deleted,
+            kept_secret,
+        });
+    }
+    // Only a Secret that was there is reported deleted.
+    if delete(&secrets, "secrets", &project.secret.name).await? {
         // Foreground deletion leaves the Secret in place until its finalizer is done.
         let deadline = tokio::time::Instant::now() + timeout;
         while retry(|| secrets.get_opt(&project.secret.name))
@@ -81,7 +100,10 @@ pub async fn delete_app(
         }
         deleted.push(format!("Secret/{}", project.secret.name));
     }
-    Ok(deleted)
+    Ok(Removed {
+        deleted,
+        kept_secret: false,
+    })
 }
 
 /// The resource of a group-kind the parent lists: one kubectl-todo renders, or
@@ -106,16 +128,17 @@ async fn resource_of(
     }
 }
 
-async fn delete<K>(api: &Api<K>, plural: &str, name: &str) -> Result<(), Error>
+/// Deletes `name`; whether it was there.
+async fn delete<K>(api: &Api<K>, plural: &str, name: &str) -> Result<bool, Error>
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
     // Foreground: the Deployment goes only once its ReplicaSets and pods have.
     let params = DeleteParams::foreground();
     match retry(|| api.delete(name, &params)).await {
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
         Err(e) => Err(Error::api("delete", plural, name, e)),
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(true),
     }
 }
 

@@ -26,17 +26,22 @@ impl MissingSecret {
     }
 }
 
-/// Stops before any change while a required key is missing, and returns the Secret's checksum.
+/// The checksum the pods carry of the Secret, read now and checked as
+/// [`secret_data`] checks it. A Secret without the key of its checksum
+/// gets one first: a write, so the caller holds the app's lock.
 pub async fn secret_checksum(
     client: &kube::Client,
     project: &Project,
 ) -> anyhow::Result<Option<String>> {
-    Ok(secret_data(client, project)
-        .await?
-        .and_then(|secret| crate::secrets::checksum(&secret)))
+    let Some(secret) = secret_data(client, project).await? else {
+        return Ok(None);
+    };
+    let keyed = crate::secrets::with_checksum_key(client, secret).await?;
+    Ok(crate::secrets::checksum(&keyed))
 }
 
-/// The Secret, after the checks of [`secret_checksum`], with the key of its checksum.
+/// The Secret as it is, or an error before any change while a required key
+/// is missing. Writes nothing.
 pub async fn secret_data(
     client: &kube::Client,
     project: &Project,
@@ -71,9 +76,7 @@ pub async fn secret_data(
     if !absent.is_empty() {
         return Err(missing(format!("lacks the required keys {}", absent.join(", "))).into());
     }
-    Ok(Some(
-        crate::secrets::with_checksum_key(client, secret).await?,
-    ))
+    Ok(Some(secret))
 }
 
 /// Best effort: rendering must work without a cluster, and says what it left out.

@@ -21,7 +21,8 @@ pub struct Observed {
     pub last: Option<(Summary, Option<Vec<Value>>)>,
     /// Every object labelled into the app's ApplySet.
     pub members: Vec<DynamicObject>,
-    pub lock_held: bool,
+    /// Another run holds the app's lock: the refusal that means.
+    pub busy: Option<crate::lock::Error>,
     pub nodes: Vec<Node>,
 }
 
@@ -55,9 +56,9 @@ pub async fn observe(client: &kube::Client, project: &Project) -> Result<Observe
     Ok(Observed {
         last: last.map_err(apply::Error::history)?,
         members: members?.into_iter().flatten().collect(),
-        lock_held: lease
+        busy: lease
             .map_err(|e| apply::Error::api("get", "leases", &lock_name, e))?
-            .is_some_and(|l| crate::lock::is_held(&l)),
+            .and_then(|l| crate::lock::busy(&l, &project.name)),
         // Only used to see whether the images are there; without it, `up` loads them.
         nodes: nodes.map(|l| l.items).unwrap_or_default(),
     })
@@ -69,7 +70,7 @@ pub fn nothing_to_apply(rendered: &[Value], observed: &Observed) -> bool {
     let Some((summary, Some(manifests))) = &observed.last else {
         return false;
     };
-    if summary.outcome != Outcome::Applied || observed.lock_held || manifests != rendered {
+    if summary.outcome != Outcome::Applied || observed.busy.is_some() || manifests != rendered {
         return false;
     }
     let key = |kind: &str, name: &str| (kind.to_string(), name.to_string());

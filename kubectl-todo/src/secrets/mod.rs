@@ -183,6 +183,9 @@ pub enum Format {
 
 pub async fn run(global: Settings, args: Args) -> anyhow::Result<ExitCode> {
     let project = global.load_project()?;
+    // A prompt blocks its thread in a read: a signal then needs its own task
+    // to give the terminal back before the run ends.
+    let on_signal = crate::apply::interrupt::exit_on_signal(prompt::restore_terminal);
     let result = match args.command {
         SecretsCommand::Create(a) => write::create(&global, &project, a).await,
         SecretsCommand::Set(a) => write::set(&global, &project, a).await,
@@ -191,6 +194,7 @@ pub async fn run(global: Settings, args: Args) -> anyhow::Result<ExitCode> {
         SecretsCommand::List(a) => read::list(&global, &project, a.output).await,
         SecretsCommand::Check(a) => read::check(&global, &project, a.output).await,
     };
+    on_signal.abort();
     match result {
         Err(e) if matches!(e.downcast_ref::<Error>(), Some(Error::Cancelled)) => {
             eprintln!("{e}");

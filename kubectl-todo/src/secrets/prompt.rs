@@ -34,9 +34,30 @@ struct ModeGuard {
     saved: Termios,
 }
 
+/// The modes to restore while a read has changed them, for
+/// [`restore_terminal`]: a process that ends on a signal runs no destructor.
+static CHANGED: std::sync::Mutex<Option<Termios>> = std::sync::Mutex::new(None);
+
+impl ModeGuard {
+    fn new(saved: Termios) -> ModeGuard {
+        *CHANGED.lock().unwrap_or_else(|e| e.into_inner()) = Some(saved.clone());
+        ModeGuard { saved }
+    }
+}
+
 impl Drop for ModeGuard {
     fn drop(&mut self) {
+        CHANGED.lock().unwrap_or_else(|e| e.into_inner()).take();
         let _ = termios::tcsetattr(stdin(), OptionalActions::Now, &self.saved);
+    }
+}
+
+/// Gives the terminal its modes back if a read has them changed now.
+pub fn restore_terminal() {
+    if let Some(saved) = CHANGED.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let _ = termios::tcsetattr(stdin(), OptionalActions::Now, &saved);
+        // The prompt's line stays unfinished otherwise.
+        eprintln!();
     }
 }
 
@@ -147,9 +168,9 @@ impl Terminal {
             .remove(LocalModes::ICANON | LocalModes::ISIG | LocalModes::ECHO);
         raw.special_codes[SpecialCodeIndex::VMIN] = 1;
         raw.special_codes[SpecialCodeIndex::VTIME] = 0;
+        let _guard = ModeGuard::new(saved);
         termios::tcsetattr(stdin(), OptionalActions::Now, &raw)
             .map_err(|e| Error::Terminal(e.into()))?;
-        let _guard = ModeGuard { saved };
         // Only now that echo is off: keys typed as soon as the prompt shows stay hidden.
         let mut err = std::io::stderr();
         let _ = write!(err, "{prompt}");

@@ -7,8 +7,12 @@ mod support;
 
 mod applyset_kubectl;
 mod conflicts;
+mod down_reports;
 mod hostile_input;
 mod kubeconfig_faults;
 mod lifecycle;
+mod refused_runs;
+mod request_timeout;
 mod rollback;
+mod signals;
 mod status;

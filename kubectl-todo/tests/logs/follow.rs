@@ -188,3 +188,32 @@ async fn ctrl_c_ends_following_with_success_and_no_error() {
     assert_eq!(status.code(), Some(0), "{status}");
     assert!(stderr.is_empty(), "{stderr:?}");
 }
+
+/// SIGTERM (`timeout`, CI, `docker stop`) and SIGHUP (a closed terminal) end
+/// following as Ctrl-C does, with what was read printed, but exit with the
+/// shell's status for the signal: 143 and 129.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_and_sighup_end_following_cleanly_with_their_exit_status() {
+    let env = Env::scripted().await;
+    env.deploy("backend", 1, scripted(100_000, 1, &["api"], None))
+        .await;
+    env.wait_running("backend", 1).await;
+    for (signal, code) in [("-TERM", 143), ("-HUP", 129)] {
+        let mut follower = env.spawn(&["backend", "-f"]);
+        follower.wait_for("some lines", 20, |l| l.len() > 10).await;
+        let pid = follower.child.id().expect("still running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let status = tokio::time::timeout(Duration::from_secs(10), follower.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("still following after kill {signal}"))
+            .unwrap();
+        assert_eq!(status.code(), Some(code), "{signal}: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stderr = follower.stderr.lock().unwrap().clone();
+        assert!(stderr.is_empty(), "{signal}: {stderr:?}");
+    }
+}

@@ -461,3 +461,33 @@ async fn dry_run_prints_the_diff_and_changes_nothing() {
     assert!(!run.all().contains("canary-faults-7"));
     s.remove_built_images().await;
 }
+
+/// A build that fails changes nothing in the cluster, as its hint says:
+/// the namespace `up` would create is not there afterwards either.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_build_leaves_the_cluster_as_it_was_namespace_included() {
+    let s = Setup::start(Config::default()).await;
+    // No required key: nothing else needs the namespace before `up` runs.
+    s.write(
+        "todo.yaml",
+        "name: shop\ncomponents:\n  - {name: web, port: 8080, healthPath: /healthz}\n  - {name: api, port: 8080, healthPath: /healthz}\n",
+    );
+    let dockerfile = std::fs::read_to_string(s.app.join("api/Dockerfile")).unwrap();
+    let (from, rest) = dockerfile.split_once('\n').unwrap();
+    s.write("api/Dockerfile", &format!("{from}\nRUN exit 3\n{rest}"));
+    let run = s.run(&["up", "--timeout", "2m"]).await.failed();
+    assert!(
+        run.stderr
+            .contains("error: cannot build the image of component `api`")
+            && run.stderr.contains("nothing was changed in the cluster"),
+        "{}",
+        run.all()
+    );
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(s.client.clone());
+    assert!(
+        namespaces.get_opt(NS).await.unwrap().is_none(),
+        "the namespace was created: {}",
+        run.all()
+    );
+    s.remove_built_images().await;
+}

@@ -4,10 +4,13 @@
 //!    the images (tags are input hashes), read the Secret and what the
 //!    cluster holds — all at once, nothing written;
 //! 2. stop here when nothing changed (no build, no load, no write), or with
-//!    `--dry-run` print the diff;
-//! 3. under the app's lock: build what is missing in parallel, load or push
-//!    it, apply with server-side apply and prune, record the revision;
-//! 4. wait for the rollout through watches, stopping early with doctor's
+//!    `--dry-run` print the diff, or when another run holds the lock;
+//! 3. build what is missing in parallel and load or push it, still writing
+//!    nothing to the app's namespace, so that a failed build or check
+//!    leaves the cluster as it was;
+//! 4. under the app's lock: give the Secret the key of its checksum if it
+//!    has none, apply with server-side apply and prune, record the revision;
+//! 5. wait for the rollout through watches, stopping early with doctor's
 //!    diagnosis, and print the URLs.
 
 mod diff;
@@ -89,21 +92,23 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         pipeline::secret_data(&conn.client, &project),
         unchanged::observe(&conn.client, &project),
     );
-    let secret = secret.map_err(|e| pipeline::unreachable(e, &conn))?;
-    let observed = observed.map_err(|e| pipeline::unreachable(e.into(), &conn))?;
+    let secret = secret.map_err(|e| context::unreachable(e, &conn))?;
+    let observed = observed.map_err(|e| context::unreachable(e.into(), &conn))?;
     let plans = plans?;
     let redact = secret
         .as_ref()
         .and_then(|s| s.data.as_ref())
         .map(crate::secrets::redactions)
         .unwrap_or_default();
+    // As read, for telling whether anything changed: a Secret without the
+    // key of its checksum gets one under the lock.
     let secret_checksum = secret.as_ref().and_then(crate::secrets::checksum);
-    let render_with = |images: BTreeMap<String, String>| {
+    let render_with = |images: BTreeMap<String, String>, secret_checksum: Option<String>| {
         render::objects(
             &project,
             &Inputs {
                 images,
-                secret_checksum: secret_checksum.clone(),
+                secret_checksum,
             },
         )
     };
@@ -124,7 +129,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let watch = pipeline::Watch::new(settings, &conn, &project, redact, args.wait.settle());
 
     if let Some(expected) = &expected {
-        let rendered = render_with(expected.clone());
+        let rendered = render_with(expected.clone(), secret_checksum.clone());
         let manifests: Vec<_> = rendered.iter().map(Object::to_json).collect();
         let on_node = match &target {
             target::Target::Load(_) => {
@@ -154,22 +159,34 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             &overrides,
             &observed,
             &args,
-            render_with,
+            |refs| render_with(refs, secret_checksum.clone()),
         )
         .await;
     }
+    // Another run holds the lock: said now, not after a build.
+    if let (None, Some(busy)) = (args.wait_for_lock, observed.busy) {
+        return Err(busy.into());
+    }
 
-    apply::ensure_namespace(&conn.client, &project.namespace).await?;
-    let work = async {
-        let mut refs = overrides.clone();
-        if let Some(engine) = &engine {
+    // Building and delivering the images writes nothing to the app's
+    // namespace: done before it is created and locked, so that a build or
+    // a check that fails leaves the cluster as it was.
+    let mut refs = overrides.clone();
+    if let Some(engine) = &engine {
+        let delivered = apply::interrupt::unless_signalled(async {
             let progress = image_builder::term::TermProgress::new(true);
             let delivered =
                 images::build_and_deliver(engine, &plans, &target, &conn.client, &progress).await;
             progress.finish();
-            refs.extend(delivered?);
-        }
-        let rendered = render_with(refs.clone());
+            Ok(delivered?)
+        })
+        .await?;
+        refs.extend(delivered);
+    }
+    apply::ensure_namespace(&conn.client, &project.namespace).await?;
+    let work = async {
+        let secret_checksum = pipeline::secret_checksum(&conn.client, &project).await?;
+        let rendered = render_with(refs.clone(), secret_checksum);
         let manifests: Vec<_> = rendered.iter().map(Object::to_json).collect();
         let options = Options {
             force_conflicts: args.force_conflicts,

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# `up` of an app with BENCH_COMPONENTS components (default 20) on the scripted
+# emulator (issue 17's load test): the first `up` (20 builds in parallel,
+# loads, apply, rollout wait), `up` after one component's source changed, and
+# `up` with nothing changed; wall time and the plugin's peak resident set of
+# each. A load figure, not a race: it prints INFO lines, and fails when a run
+# fails or does not converge (every Deployment ready, one revision per run).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$CARGO_TARGET_DIR/release
+if [ ! -x "$BIN/kubectl-todo" ] || [ ! -x "$BIN/kube-emulator" ]; then
+    (cd "$ROOT" && cargo build --release -q -p kubectl-todo -p kube-emulator) >&2
+fi
+N=${BENCH_COMPONENTS:-20}
+WORK=$(mktemp -d)
+EMULATOR=""
+BASE=kubectl-todo-bench/busybox:many
+cleanup() {
+    docker images -q --filter 'reference=benchmany-*' | xargs -r docker rmi -f >/dev/null 2>&1 || true
+    docker rmi "$BASE" >/dev/null 2>&1 || true
+    if [ -n "$EMULATOR" ]; then
+        kill "$EMULATOR" 2>/dev/null || true
+        wait "$EMULATOR" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# A base image from Debian's busybox-static (nothing can be pulled here).
+mkdir -p "$WORK/rootfs/bin"
+cp /bin/busybox "$WORK/rootfs/bin/busybox"
+tar -C "$WORK/rootfs" -c . | docker import - "$BASE" >/dev/null
+
+"$BIN/kube-emulator" --kubeconfig "$WORK/kubeconfig" --runtime scripted \
+    >"$WORK/emulator.out" 2>"$WORK/emulator.err" &
+EMULATOR=$!
+for _ in $(seq 100); do
+    grep -q '^ready ' "$WORK/emulator.out" && break
+    sleep 0.1
+done
+grep -q '^ready ' "$WORK/emulator.out" || { cat "$WORK/emulator.err" >&2; exit 1; }
+k() { kubectl --kubeconfig "$WORK/kubeconfig" --cache-dir "$WORK/kube-cache" "$@"; }
+k config rename-context emulator minikube >/dev/null
+
+# A stand-in `minikube image load` that puts images on the emulator's node.
+mkdir -p "$WORK/bin"
+cat >"$WORK/bin/minikube" <<SH
+#!/usr/bin/env bash
+[ "\$1 \$2" = "image load" ] && exec "$BIN/kube-emulator" load --kubeconfig "$WORK/kubeconfig" "\$3"
+exit 0
+SH
+chmod +x "$WORK/bin/minikube"
+export PATH="$WORK/bin:$PATH"
+
+mkdir -p "$WORK/app"
+{
+    printf 'name: benchmany\nnamespace: todo\nsecret:\n  keys:\n    - name: API_KEY\ncomponents:\n'
+    for i in $(seq "$N"); do
+        printf '  - {name: c%02d, port: 8080, healthPath: /, readyPath: /, secretKeys: [API_KEY]}\n' "$i"
+    done
+} >"$WORK/app/todo.yaml"
+for i in $(seq "$N"); do
+    c=$(printf 'c%02d' "$i")
+    mkdir -p "$WORK/app/$c/www"
+    echo "$c v1" >"$WORK/app/$c/www/index.html"
+    printf 'FROM %s\nCOPY www /www\nUSER 1001:1001\nCMD ["busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]\n' "$BASE" >"$WORK/app/$c/Dockerfile"
+done
+export IMAGE_BUILDER_CACHE_DIR="$WORK/hash-cache"
+k create namespace todo >/dev/null
+k -n todo create secret generic benchmany-secrets --from-literal=API_KEY=bench-key >/dev/null
+
+# One `up`: wall seconds and peak RSS (kB), or the run's stderr and a failure.
+measure() { # label
+    local a b
+    a=$(date +%s.%N)
+    if ! /usr/bin/time -f '%M' -o "$WORK/$1.rss" \
+        "$BIN/kubectl-todo" --kubeconfig "$WORK/kubeconfig" --project "$WORK/app" up --timeout 5m \
+        >"$WORK/$1.out" 2>"$WORK/$1.err"; then
+        echo "# up ($1) failed:" >&2
+        cat "$WORK/$1.err" >&2
+        exit 1
+    fi
+    b=$(date +%s.%N)
+    printf '%s_s=%s %s_rss_kb=%s' "$1" "$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", b - a}')" "$1" "$(cat "$WORK/$1.rss")"
+}
+ready() {
+    k -n todo get deployments -o jsonpath='{range .items[*]}{.status.readyReplicas}{"\n"}{end}' | grep -c '^1$'
+}
+
+FIRST=$(measure first)
+echo "c01 v2" >"$WORK/app/c01/www/index.html"
+ONE=$(measure one_changed)
+NOOP=$(measure unchanged)
+grep -q 'nothing changed' "$WORK/unchanged.err" || { echo "# up did work on an unchanged app:" >&2; cat "$WORK/unchanged.err" >&2; exit 1; }
+READY=$(ready)
+REVISIONS=$("$BIN/kubectl-todo" --kubeconfig "$WORK/kubeconfig" --project "$WORK/app" history -o json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(",".join(r["outcome"] for r in (d if isinstance(d, list) else d["revisions"])))')
+[ "$READY" -eq "$N" ] || { echo "# only $READY of $N Deployments are ready" >&2; exit 1; }
+[ "$REVISIONS" = "applied,applied" ] || { echo "# revisions: $REVISIONS (expected applied,applied)" >&2; exit 1; }
+printf 'INFO up-many components=%s %s %s %s ready=%s revisions=%s\n' "$N" "$FIRST" "$ONE" "$NOOP" "$READY" "$REVISIONS"

@@ -43,11 +43,12 @@ pub struct UnknownComponent {
     known: String,
 }
 
-impl UnknownComponent {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for UnknownComponent {
+    fn hint(&self) -> Option<String> {
         Some(format!("pass one of: {}", self.known))
     }
 }
+crate::report::hinted!(UnknownComponent);
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let ctx = match context(settings, &args) {

@@ -42,14 +42,15 @@ pub struct NotDeployed {
     namespace: String,
 }
 
-impl NotDeployed {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for NotDeployed {
+    fn hint(&self) -> Option<String> {
         Some(format!(
             "deploy it with `kubectl todo up -n {}`, or pick the namespace it runs in with -n",
             self.namespace
         ))
     }
 }
+crate::report::hinted!(NotDeployed);
 
 /// The document `status -o json` prints.
 #[derive(Debug, Serialize)]

@@ -15,6 +15,7 @@ use super::catalogue::{self as cat, Entry};
 use super::output::Finding;
 use super::{Ctx, quantity};
 use crate::context::{self, Connection};
+use crate::report::Hinted as _;
 use crate::settings::Settings;
 
 /// The context and API server address the kubeconfig selects.

@@ -17,14 +17,15 @@ pub struct MissingSecret {
     problem: String,
 }
 
-impl MissingSecret {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for MissingSecret {
+    fn hint(&self) -> Option<String> {
         Some(format!(
             "create it with `kubectl todo secrets create -n {}`; nothing was changed",
             self.namespace
         ))
     }
 }
+crate::report::hinted!(MissingSecret);
 
 /// Stops before any change while a required key is missing, and returns the Secret's checksum.
 pub async fn secret_checksum(

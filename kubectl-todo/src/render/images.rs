@@ -27,8 +27,8 @@ pub enum Error {
     },
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Error {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             Error::UnknownComponent { .. } => {
                 "list the components with `kubectl todo status`, or see todo.yaml".into()
@@ -44,6 +44,7 @@ impl Error {
         })
     }
 }
+crate::report::hinted!(Error);
 
 /// Parses `COMPONENT=REF`.
 pub fn parse_override(arg: &str) -> Result<(String, String), Error> {

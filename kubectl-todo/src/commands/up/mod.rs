@@ -71,11 +71,12 @@ pub enum Error {
     },
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Error {
+    fn hint(&self) -> Option<String> {
         Some("run `kubectl todo doctor` to see why; nothing was changed".into())
     }
 }
+crate::report::hinted!(Error);
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let project = settings.load_project()?;

@@ -125,8 +125,10 @@ async fn engine(ctx: &Ctx) -> Vec<Finding> {
     let engine = match ctx.engine().await {
         Ok(engine) => engine,
         Err(e) => {
-            let (reason, fix) = e.split_once("\n  fix: ").unwrap_or((e.as_str(), ""));
-            let reason = reason.trim_start_matches("cannot reach the Docker Engine: ");
+            let reason = match e {
+                image_builder::Error::Engine { reason, .. } => reason.clone(),
+                other => other.problem(),
+            };
             let why = if reason.to_ascii_lowercase().contains("permission denied") {
                 "the socket exists but this user may not open it"
             } else {
@@ -138,7 +140,7 @@ async fn engine(ctx: &Ctx) -> Vec<Finding> {
                     "cannot reach the Docker Engine at {}: {why} ({reason})",
                     docker_host()
                 ),
-                fix,
+                e.fix(),
             )];
         }
     };

@@ -11,7 +11,7 @@ use super::output::Finding;
 use crate::project::Component;
 
 /// The image reference `up` would deploy for `c` now, or why it cannot be computed.
-pub async fn current(ctx: &Ctx, c: &Component) -> Result<String, String> {
+pub async fn current(ctx: &Ctx, c: &Component) -> Result<String, image_builder::Error> {
     // The Dockerfile, and so the tag, depends on the builder the engine
     // offers; without an engine `render` and `up` assume the classic one.
     let builder = match ctx.engine().await {
@@ -25,9 +25,8 @@ pub async fn current(ctx: &Ctx, c: &Component) -> Result<String, String> {
     };
     tokio::task::spawn_blocking(move || image_builder::plan::plan(&spec, &options))
         .await
-        .map_err(|e| e.to_string())?
+        .expect("planning does not panic")
         .map(|plan| plan.reference())
-        .map_err(|e| e.to_string())
 }
 
 pub async fn check(
@@ -35,23 +34,20 @@ pub async fn check(
     live: &Live,
     c: &Component,
     nodes: Option<&[Node]>,
-    reference: &Result<String, String>,
+    reference: &Result<String, image_builder::Error>,
 ) -> Vec<Finding> {
     let reference = match reference {
         Ok(r) => r,
         Err(e) => {
-            let (reason, fix) = e
-                .split_once("\n  fix: ")
-                .unwrap_or((e, "check the component's `path` in todo.yaml"));
             return vec![
                 Finding::unknown(
                     &cat::IMAGE_LOCAL,
                     format!(
                         "{}: cannot compute the content-hash tag: {}",
                         c.name,
-                        reason.replace('\n', " ")
+                        e.problem().replace('\n', " ")
                     ),
-                    fix,
+                    e.fix(),
                 )
                 .of(&c.name),
             ];

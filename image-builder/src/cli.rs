@@ -10,7 +10,7 @@ use crate::build::{self, BuildOptions, BuildResult, Engine};
 use crate::check;
 use crate::error::{Error, exit};
 use crate::frontend_image;
-use crate::load::{self, Loader};
+use crate::load::{self, ClusterKind, LoadInto, Loader};
 use crate::plan::{self, BuilderKind, Plan, PlanOptions};
 use crate::push;
 use crate::spec::{BaseImages, ComponentSpec, StackKind};
@@ -69,21 +69,6 @@ pub enum ViaArg {
     Frontend,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LoadArg {
-    Minikube,
-    Kind,
-    K3d,
-    None,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ToArg {
-    Minikube,
-    Kind,
-    K3d,
-}
-
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlanArgs {
     /// Component directories (default: ./frontend and ./backend if present, else .)
@@ -131,7 +116,7 @@ pub enum Command {
         args: PlanArgs,
         /// Load the images into a local cluster
         #[arg(long, value_enum, default_value = "none")]
-        load: LoadArg,
+        load: LoadInto,
         /// Minikube profile, kind cluster or k3d cluster name
         #[arg(long, value_name = "NAME")]
         cluster: Option<String>,
@@ -190,7 +175,7 @@ pub enum Command {
         #[arg(required = true)]
         images: Vec<String>,
         #[arg(long, value_enum)]
-        to: ToArg,
+        to: ClusterKind,
         /// Minikube profile, kind cluster or k3d cluster name
         #[arg(long, value_name = "NAME")]
         cluster: Option<String>,
@@ -365,10 +350,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         } => {
             let max_size = max_size.as_deref().map(check::parse_size).transpose()?;
             let loader = match load {
-                LoadArg::Minikube => Loader::parse("minikube", cluster)?,
-                LoadArg::Kind => Loader::parse("kind", cluster)?,
-                LoadArg::K3d => Loader::parse("k3d", cluster)?,
-                LoadArg::None => None,
+                LoadInto::Cluster(kind) => Some(Loader { kind, cluster }),
+                LoadInto::Nowhere => None,
             };
             let (builder, engine) = resolve_builder(args.builder, true).await?;
             let engine = engine.expect("engine requested");
@@ -462,12 +445,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             kubeconfig,
             context,
         } => {
-            let kind = match to {
-                ToArg::Minikube => "minikube",
-                ToArg::Kind => "kind",
-                ToArg::K3d => "k3d",
-            };
-            let loader = Loader::parse(kind, cluster)?.expect("a cluster kind");
+            let loader = Loader { kind: to, cluster };
             let client = kube_client(kubeconfig.as_deref(), context.as_deref()).await;
             for img in images {
                 let out = load::load(&img, &loader, client.as_ref()).await?;

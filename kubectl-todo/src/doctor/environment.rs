@@ -6,14 +6,15 @@ use std::process::Stdio;
 
 use super::Ctx;
 use super::catalogue as cat;
-use super::cluster::{self, LocalTool};
+use super::cluster;
 use super::output::Finding;
 
 /// The findings, and kubectl's client version for the skew check.
 pub async fn check(ctx: &Ctx) -> (Vec<Finding>, Option<String>) {
     let tool = cluster::target(&ctx.global)
         .ok()
-        .and_then(|t| LocalTool::of(&t.context));
+        .and_then(|t| image_builder::load::Loader::of_context(&t.context))
+        .map(|local| local.kind);
     let kubectl = async {
         match which::which("kubectl") {
             Ok(path) => {
@@ -50,17 +51,17 @@ pub async fn check(ctx: &Ctx) -> (Vec<Finding>, Option<String>) {
     });
     let cluster_tool = async {
         let tool = tool?;
-        let found = version_of(ctx, tool.command(), tool.version_args(), |path, v| {
+        let found = version_of(ctx, tool.tool(), tool.version_args(), |path, v| {
             Finding::ok(
                 &cat::CLUSTER_TOOL,
-                format!("{} {v} ({})", tool.command(), path.display()),
+                format!("{} {v} ({})", tool.tool(), path.display()),
             )
         })
         .await;
         Some(found.unwrap_or_else(|| {
             Finding::fail(
                 &cat::CLUSTER_TOOL,
-                format!("the context needs {} and it is not on PATH", tool.command()),
+                format!("the context needs {} and it is not on PATH", tool.tool()),
                 format!("install it: {}", tool.install_url()),
             )
         }))

@@ -140,7 +140,7 @@ impl PodDoctor {
                 Duration::from_secs(5),
             ),
             live: cluster::Live {
-                tool: cluster::LocalTool::of(&context),
+                local: image_builder::load::Loader::of_context(&context),
                 context,
                 conn,
                 server_version: None,

@@ -27,8 +27,6 @@ use crate::project::Project;
 use crate::render::{self, Inputs, Object};
 use crate::settings::Settings;
 
-use target::LoadArg;
-
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   kubectl todo up
@@ -44,7 +42,7 @@ pub struct Args {
     pub dry_run: bool,
     /// Load images into this kind of local cluster (default: told by the context's name).
     #[arg(long, value_enum, value_name = "KIND")]
-    pub load: Option<LoadArg>,
+    pub load: Option<image_builder::load::LoadInto>,
     /// Push images to this registry (for remote clusters) instead of loading them.
     #[arg(long, value_name = "REGISTRY", conflicts_with = "load", value_parser = crate::cli::parse_registry)]
     pub push: Option<String>,

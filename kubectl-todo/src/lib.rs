@@ -10,6 +10,7 @@ pub mod completion;
 pub mod context;
 pub mod detect;
 pub mod doctor;
+pub mod format;
 pub mod forward;
 pub mod history;
 pub mod labels;

@@ -20,7 +20,7 @@ mod pods;
 pub(crate) mod quantity;
 mod services;
 
-pub use output::{Finding, Format, Group, Status};
+pub use output::{Finding, Group, Status};
 pub use pods::{FATAL_WAITING, container_images, fatal};
 
 /// What every check shares.

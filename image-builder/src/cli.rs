@@ -1,7 +1,6 @@
 //! Command-line definition and the commands behind it.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -288,10 +287,9 @@ async fn resolve_builder(
     if let Some(b) = forced {
         return Ok((b, None));
     }
-    // plan/hash: ask the engine briefly; without one, plan for the classic builder.
-    match tokio::time::timeout(Duration::from_secs(3), Engine::connect()).await {
-        Ok(Ok(e)) => Ok((e.builder, Some(e))),
-        _ => {
+    match plan::probe_engine().await {
+        Some(e) => Ok((e.builder, Some(e))),
+        None => {
             eprintln!(
                 "note: the Docker Engine is not reachable; planning for the classic builder (use --builder to choose)"
             );
@@ -300,16 +298,20 @@ async fn resolve_builder(
     }
 }
 
-fn make_plans(args: &PlanArgs, builder: BuilderKind) -> anyhow::Result<Vec<Plan>> {
+async fn make_plans(args: &PlanArgs, builder: BuilderKind) -> anyhow::Result<Vec<Plan>> {
     let base = BaseImages::parse_args(&args.base_images)?;
     let opts = PlanOptions {
         builder,
         base_images: base,
         use_cache: !args.no_cache,
     };
-    specs(args)?
-        .iter()
-        .map(|s| plan::plan(s, &opts).with_context(|| format!("planning {}", s.path.display())))
+    let specs = specs(args)?;
+    let paths: Vec<PathBuf> = specs.iter().map(|s| s.path.clone()).collect();
+    plan::plan_all(specs, &opts)
+        .await
+        .into_iter()
+        .zip(paths)
+        .map(|(planned, path)| planned.with_context(|| format!("planning {}", path.display())))
         .collect()
 }
 
@@ -321,7 +323,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Plan { args, output } => {
             let (builder, _) = resolve_builder(args.builder, false).await?;
-            let plans = make_plans(&args, builder)?;
+            let plans = make_plans(&args, builder).await?;
             match output {
                 Output::Text => print!("{}", plan::render_text(&plans)),
                 Output::Json => println!("{}", serde_json::to_string_pretty(&plans)?),
@@ -330,7 +332,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Hash { args } => {
             let (builder, _) = resolve_builder(args.builder, false).await?;
-            for p in make_plans(&args, builder)? {
+            for p in make_plans(&args, builder).await? {
                 println!("sha256:{}", p.digest);
             }
             Ok(exit::OK)
@@ -355,7 +357,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             let (builder, engine) = resolve_builder(args.builder, true).await?;
             let engine = engine.expect("engine requested");
-            let plans = make_plans(&args, builder)?;
+            let plans = make_plans(&args, builder).await?;
             let progress = TermProgress::new(true);
             let opts = BuildOptions { max_size, force };
             let results = match via {

@@ -1,7 +1,7 @@
 //! Whether each component's current content-hash image, as image-builder
 //! computes it from the sources on disk, is in the local engine and on the node.
 
-use image_builder::plan::{BuilderKind, PlanOptions};
+use image_builder::plan::BuilderKind;
 use k8s_openapi::api::core::v1::Node;
 
 use super::Ctx;
@@ -10,23 +10,20 @@ use super::cluster::Live;
 use super::output::Finding;
 use crate::project::Component;
 
-/// The image reference `up` would deploy for `c` now, or why it cannot be computed.
-pub async fn current(ctx: &Ctx, c: &Component) -> Result<String, image_builder::Error> {
+/// The image reference `up` would deploy now for each selected component,
+/// in order, or why it cannot be computed.
+pub async fn current(ctx: &Ctx) -> Vec<Result<String, image_builder::Error>> {
     // The Dockerfile, and so the tag, depends on the builder the engine
     // offers; without an engine `render` and `up` assume the classic one.
     let builder = match ctx.engine().await {
         Ok(engine) => engine.builder,
         Err(_) => BuilderKind::Classic,
     };
-    let spec = c.build_spec(&ctx.project);
-    let options = PlanOptions {
-        builder,
-        ..PlanOptions::default()
-    };
-    tokio::task::spawn_blocking(move || image_builder::plan::plan(&spec, &options))
+    crate::render::images::planned(&ctx.project, &ctx.components, builder)
         .await
-        .expect("planning does not panic")
-        .map(|plan| plan.reference())
+        .into_iter()
+        .map(|(_, planned)| planned.map(|plan| plan.reference()))
+        .collect()
 }
 
 pub async fn check(

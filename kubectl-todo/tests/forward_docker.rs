@@ -3,6 +3,8 @@
 //! `forward::Forward` while the Deployment rolls, pods are deleted and
 //! streams are dropped.
 
+#[path = "harness/mod.rs"]
+mod harness;
 #[path = "logs/support.rs"]
 mod logs_support;
 

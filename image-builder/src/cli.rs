@@ -1,7 +1,6 @@
 //! Command-line definition and the commands behind it.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -10,7 +9,7 @@ use crate::build::{self, BuildOptions, BuildResult, Engine};
 use crate::check;
 use crate::error::{Error, exit};
 use crate::frontend_image;
-use crate::load::{self, Loader};
+use crate::load::{self, ClusterKind, LoadInto, Loader};
 use crate::plan::{self, BuilderKind, Plan, PlanOptions};
 use crate::push;
 use crate::spec::{BaseImages, ComponentSpec, StackKind};
@@ -69,21 +68,6 @@ pub enum ViaArg {
     Frontend,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LoadArg {
-    Minikube,
-    Kind,
-    K3d,
-    None,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ToArg {
-    Minikube,
-    Kind,
-    K3d,
-}
-
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlanArgs {
     /// Component directories (default: ./frontend and ./backend if present, else .)
@@ -131,7 +115,7 @@ pub enum Command {
         args: PlanArgs,
         /// Load the images into a local cluster
         #[arg(long, value_enum, default_value = "none")]
-        load: LoadArg,
+        load: LoadInto,
         /// Minikube profile, kind cluster or k3d cluster name
         #[arg(long, value_name = "NAME")]
         cluster: Option<String>,
@@ -190,7 +174,7 @@ pub enum Command {
         #[arg(required = true)]
         images: Vec<String>,
         #[arg(long, value_enum)]
-        to: ToArg,
+        to: ClusterKind,
         /// Minikube profile, kind cluster or k3d cluster name
         #[arg(long, value_name = "NAME")]
         cluster: Option<String>,
@@ -303,10 +287,9 @@ async fn resolve_builder(
     if let Some(b) = forced {
         return Ok((b, None));
     }
-    // plan/hash: ask the engine briefly; without one, plan for the classic builder.
-    match tokio::time::timeout(Duration::from_secs(3), Engine::connect()).await {
-        Ok(Ok(e)) => Ok((e.builder, Some(e))),
-        _ => {
+    match plan::probe_engine().await {
+        Some(e) => Ok((e.builder, Some(e))),
+        None => {
             eprintln!(
                 "note: the Docker Engine is not reachable; planning for the classic builder (use --builder to choose)"
             );
@@ -315,16 +298,20 @@ async fn resolve_builder(
     }
 }
 
-fn make_plans(args: &PlanArgs, builder: BuilderKind) -> anyhow::Result<Vec<Plan>> {
+async fn make_plans(args: &PlanArgs, builder: BuilderKind) -> anyhow::Result<Vec<Plan>> {
     let base = BaseImages::parse_args(&args.base_images)?;
     let opts = PlanOptions {
         builder,
         base_images: base,
         use_cache: !args.no_cache,
     };
-    specs(args)?
-        .iter()
-        .map(|s| plan::plan(s, &opts).with_context(|| format!("planning {}", s.path.display())))
+    let specs = specs(args)?;
+    let paths: Vec<PathBuf> = specs.iter().map(|s| s.path.clone()).collect();
+    plan::plan_all(specs, &opts)
+        .await
+        .into_iter()
+        .zip(paths)
+        .map(|(planned, path)| planned.with_context(|| format!("planning {}", path.display())))
         .collect()
 }
 
@@ -336,7 +323,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Plan { args, output } => {
             let (builder, _) = resolve_builder(args.builder, false).await?;
-            let plans = make_plans(&args, builder)?;
+            let plans = make_plans(&args, builder).await?;
             match output {
                 Output::Text => print!("{}", plan::render_text(&plans)),
                 Output::Json => println!("{}", serde_json::to_string_pretty(&plans)?),
@@ -345,7 +332,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Hash { args } => {
             let (builder, _) = resolve_builder(args.builder, false).await?;
-            for p in make_plans(&args, builder)? {
+            for p in make_plans(&args, builder).await? {
                 println!("sha256:{}", p.digest);
             }
             Ok(exit::OK)
@@ -365,14 +352,12 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         } => {
             let max_size = max_size.as_deref().map(check::parse_size).transpose()?;
             let loader = match load {
-                LoadArg::Minikube => Loader::parse("minikube", cluster)?,
-                LoadArg::Kind => Loader::parse("kind", cluster)?,
-                LoadArg::K3d => Loader::parse("k3d", cluster)?,
-                LoadArg::None => None,
+                LoadInto::Cluster(kind) => Some(Loader { kind, cluster }),
+                LoadInto::Nowhere => None,
             };
             let (builder, engine) = resolve_builder(args.builder, true).await?;
             let engine = engine.expect("engine requested");
-            let plans = make_plans(&args, builder)?;
+            let plans = make_plans(&args, builder).await?;
             let progress = TermProgress::new(true);
             let opts = BuildOptions { max_size, force };
             let results = match via {
@@ -462,12 +447,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             kubeconfig,
             context,
         } => {
-            let kind = match to {
-                ToArg::Minikube => "minikube",
-                ToArg::Kind => "kind",
-                ToArg::K3d => "k3d",
-            };
-            let loader = Loader::parse(kind, cluster)?.expect("a cluster kind");
+            let loader = Loader { kind: to, cluster };
             let client = kube_client(kubeconfig.as_deref(), context.as_deref()).await;
             for img in images {
                 let out = load::load(&img, &loader, client.as_ref()).await?;

@@ -8,49 +8,124 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-/// Where to load images.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase", tag = "kind", content = "cluster")]
-pub enum Loader {
-    /// `minikube image load IMAGE --profile PROFILE`
-    Minikube(Option<String>),
-    /// `kind load docker-image IMAGE --name NAME`
-    Kind(Option<String>),
-    /// `k3d image import IMAGE --cluster NAME`
-    K3d(Option<String>),
+/// A kind of local cluster whose node images are loaded into: the one list
+/// of them, for both binaries' `--load` and `--to`, `kubectl todo up`'s
+/// choice of where images go, and doctor's checks of the cluster's tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterKind {
+    Minikube,
+    Kind,
+    K3d,
 }
 
-impl Loader {
-    /// Parse `minikube|kind|k3d|none` with an optional cluster/profile name.
-    pub fn parse(kind: &str, cluster: Option<String>) -> Result<Option<Loader>> {
-        Ok(match kind {
-            "minikube" => Some(Loader::Minikube(cluster)),
-            "kind" => Some(Loader::Kind(cluster)),
-            "k3d" => Some(Loader::K3d(cluster)),
-            "none" | "" => None,
-            other => {
-                return Err(Error::Invalid {
-                    what: format!("load target `{other}`"),
-                    reason: "unknown cluster kind".into(),
-                    fix: "use one of: minikube, kind, k3d, none (or --push REGISTRY for a remote cluster)".into(),
-                });
-            }
-        })
-    }
-
-    pub fn tool(&self) -> &'static str {
+impl ClusterKind {
+    /// The command-line tool that runs this kind of cluster.
+    pub fn tool(self) -> &'static str {
         match self {
-            Loader::Minikube(_) => "minikube",
-            Loader::Kind(_) => "kind",
-            Loader::K3d(_) => "k3d",
+            ClusterKind::Minikube => "minikube",
+            ClusterKind::Kind => "kind",
+            ClusterKind::K3d => "k3d",
         }
     }
 
-    pub fn cluster(&self) -> String {
+    /// The arguments that make [`ClusterKind::tool`] print its version.
+    pub fn version_args(self) -> &'static [&'static str] {
         match self {
-            Loader::Minikube(p) => p.clone().unwrap_or_else(|| "minikube".into()),
-            Loader::Kind(n) => n.clone().unwrap_or_else(|| "kind".into()),
-            Loader::K3d(c) => c.clone().unwrap_or_else(|| "k3s-default".into()),
+            ClusterKind::Minikube => &["version", "--short"],
+            ClusterKind::Kind | ClusterKind::K3d => &["version"],
+        }
+    }
+
+    /// Where the tool's installation is described.
+    pub fn install_url(self) -> &'static str {
+        match self {
+            ClusterKind::Minikube => "https://minikube.sigs.k8s.io/docs/start/",
+            ClusterKind::Kind => "https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+            ClusterKind::K3d => "https://k3d.io/#installation",
+        }
+    }
+}
+
+/// `--load`'s value in both binaries: a kind of local cluster, or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadInto {
+    Cluster(ClusterKind),
+    Nowhere,
+}
+
+impl clap::ValueEnum for LoadInto {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            LoadInto::Cluster(ClusterKind::Minikube),
+            LoadInto::Cluster(ClusterKind::Kind),
+            LoadInto::Cluster(ClusterKind::K3d),
+            LoadInto::Nowhere,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        match self {
+            LoadInto::Cluster(kind) => kind.to_possible_value(),
+            LoadInto::Nowhere => Some(clap::builder::PossibleValue::new("none")),
+        }
+    }
+}
+
+/// Where to load images: a kind of cluster and, when not the tool's
+/// default, the cluster's name (minikube's profile).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Loader {
+    pub kind: ClusterKind,
+    pub cluster: Option<String>,
+}
+
+impl Loader {
+    /// The local cluster a kube context belongs to, by the names the tools
+    /// give their contexts: minikube names it after the profile (`minikube`
+    /// for the default one); kind and k3d prefix the cluster's name.
+    pub fn of_context(context: &str) -> Option<Loader> {
+        if context == "minikube" {
+            return Some(Loader {
+                kind: ClusterKind::Minikube,
+                cluster: None,
+            });
+        }
+        [("kind-", ClusterKind::Kind), ("k3d-", ClusterKind::K3d)]
+            .into_iter()
+            .find_map(|(prefix, kind)| {
+                context.strip_prefix(prefix).map(|name| Loader {
+                    kind,
+                    cluster: Some(name.to_string()),
+                })
+            })
+    }
+
+    /// A `kind` of cluster the user named, in the cluster the context's name
+    /// tells (the whole name when it has no tool's prefix).
+    pub fn in_context(kind: ClusterKind, context: &str) -> Loader {
+        let cluster = match context {
+            "" | "minikube" => None,
+            c => Some(
+                c.strip_prefix("kind-")
+                    .or_else(|| c.strip_prefix("k3d-"))
+                    .unwrap_or(c)
+                    .to_string(),
+            ),
+        };
+        Loader { kind, cluster }
+    }
+
+    pub fn tool(&self) -> &'static str {
+        self.kind.tool()
+    }
+
+    pub fn cluster(&self) -> String {
+        match (&self.cluster, self.kind) {
+            (Some(c), _) => c.clone(),
+            (None, ClusterKind::Minikube) => "minikube".into(),
+            (None, ClusterKind::Kind) => "kind".into(),
+            (None, ClusterKind::K3d) => "k3s-default".into(),
         }
     }
 
@@ -61,59 +136,53 @@ impl Loader {
 
     /// The command line that loads `image`.
     pub fn args(&self, image: &str) -> Vec<String> {
-        let c = self.cluster();
-        match self {
-            Loader::Minikube(_) => vec![
-                "image".into(),
-                "load".into(),
-                image.into(),
-                "--profile".into(),
-                c,
-            ],
-            Loader::Kind(_) => vec![
-                "load".into(),
-                "docker-image".into(),
-                image.into(),
-                "--name".into(),
-                c,
-            ],
-            Loader::K3d(_) => vec![
-                "image".into(),
-                "import".into(),
-                image.into(),
-                "--cluster".into(),
-                c,
-            ],
+        let (verb, flag) = self.verb_and_flag();
+        verb.iter()
+            .map(|w| w.to_string())
+            .chain([image.to_string(), flag.to_string(), self.cluster()])
+            .collect()
+    }
+
+    /// The command a person types to load `image`: the cluster flag only
+    /// when the cluster has a name of its own.
+    pub fn command_line(&self, image: &str) -> String {
+        let (verb, flag) = self.verb_and_flag();
+        let mut line = format!("{} {} {image}", self.tool(), verb.join(" "));
+        if let Some(c) = &self.cluster {
+            line.push_str(&format!(" {flag} {c}"));
+        }
+        line
+    }
+
+    fn verb_and_flag(&self) -> (&'static [&'static str], &'static str) {
+        match self.kind {
+            ClusterKind::Minikube => (&["image", "load"], "--profile"),
+            ClusterKind::Kind => (&["load", "docker-image"], "--name"),
+            ClusterKind::K3d => (&["image", "import"], "--cluster"),
         }
     }
 
     fn start_hint(&self) -> String {
         let c = self.cluster();
-        match self {
-            Loader::Minikube(_) => format!(
+        match self.kind {
+            ClusterKind::Minikube => format!(
                 "start the cluster with `minikube start --profile {c}` (see `minikube status --profile {c}`)"
             ),
-            Loader::Kind(_) => format!(
+            ClusterKind::Kind => format!(
                 "create/start the cluster with `kind create cluster --name {c}` (see `kind get clusters`)"
             ),
-            Loader::K3d(_) => {
+            ClusterKind::K3d => {
                 format!("start the cluster with `k3d cluster start {c}` (see `k3d cluster list`)")
             }
         }
     }
 
-    fn install_hint(&self) -> &'static str {
-        match self {
-            Loader::Minikube(_) => {
-                "install minikube (https://minikube.sigs.k8s.io/docs/start/) and make sure it is on PATH"
-            }
-            Loader::Kind(_) => {
-                "install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation) and make sure it is on PATH"
-            }
-            Loader::K3d(_) => {
-                "install k3d (https://k3d.io/#installation) and make sure it is on PATH"
-            }
-        }
+    fn install_hint(&self) -> String {
+        format!(
+            "install {} ({}) and make sure it is on PATH",
+            self.tool(),
+            self.kind.install_url()
+        )
     }
 }
 
@@ -206,7 +275,7 @@ pub async fn load(
         image: image.into(),
         target: target.clone(),
         reason: format!("`{}` was not found on PATH", loader.tool()),
-        fix: loader.install_hint().into(),
+        fix: loader.install_hint(),
     })?;
     let out = tokio::process::Command::new(&tool)
         .args(loader.args(image))
@@ -217,7 +286,7 @@ pub async fn load(
             image: image.into(),
             target: target.clone(),
             reason: format!("cannot run {}: {e}", tool.display()),
-            fix: loader.install_hint().into(),
+            fix: loader.install_hint(),
         })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -291,21 +360,68 @@ mod tests {
 
     #[test]
     fn commands() {
-        let l = Loader::parse("minikube", Some("dev".into()))
-            .unwrap()
-            .unwrap();
+        let l = Loader {
+            kind: ClusterKind::Minikube,
+            cluster: Some("dev".into()),
+        };
         assert_eq!(l.args("a:1"), ["image", "load", "a:1", "--profile", "dev"]);
-        let l = Loader::parse("kind", None).unwrap().unwrap();
+        let l = Loader {
+            kind: ClusterKind::Kind,
+            cluster: None,
+        };
         assert_eq!(
             l.args("a:1"),
             ["load", "docker-image", "a:1", "--name", "kind"]
         );
-        let l = Loader::parse("k3d", None).unwrap().unwrap();
+        let l = Loader {
+            kind: ClusterKind::K3d,
+            cluster: None,
+        };
         assert_eq!(
             l.args("a:1"),
             ["image", "import", "a:1", "--cluster", "k3s-default"]
         );
-        assert!(Loader::parse("none", None).unwrap().is_none());
-        assert!(Loader::parse("docker-desktop", None).is_err());
+        use clap::ValueEnum as _;
+        assert_eq!(LoadInto::from_str("none", false), Ok(LoadInto::Nowhere));
+        assert!(LoadInto::from_str("docker-desktop", false).is_err());
+    }
+
+    #[test]
+    fn the_context_names_the_cluster() {
+        let of = |c: &str| Loader::of_context(c).map(|l| (l.kind, l.cluster));
+        assert_eq!(of("minikube"), Some((ClusterKind::Minikube, None)));
+        assert_eq!(
+            of("kind-dev"),
+            Some((ClusterKind::Kind, Some("dev".into())))
+        );
+        assert_eq!(
+            of("k3d-demo"),
+            Some((ClusterKind::K3d, Some("demo".into())))
+        );
+        assert_eq!(of("docker-desktop"), None);
+        assert_eq!(
+            Loader::in_context(ClusterKind::Minikube, "work").cluster,
+            Some("work".into())
+        );
+        assert_eq!(
+            Loader::in_context(ClusterKind::Kind, "kind-dev").cluster,
+            Some("dev".into())
+        );
+    }
+
+    #[test]
+    fn the_typed_command_names_the_cluster_only_when_it_has_a_name() {
+        let minikube = Loader::of_context("minikube").unwrap();
+        assert_eq!(minikube.command_line("a:1"), "minikube image load a:1");
+        let kind = Loader::of_context("kind-dev").unwrap();
+        assert_eq!(
+            kind.command_line("a:1"),
+            "kind load docker-image a:1 --name dev"
+        );
+        let k3d = Loader::of_context("k3d-demo").unwrap();
+        assert_eq!(
+            k3d.command_line("a:1"),
+            "k3d image import a:1 --cluster demo"
+        );
     }
 }

@@ -13,6 +13,36 @@ use crate::error::{Error, Result};
 use crate::recipe;
 use crate::spec::{BaseImages, ComponentSpec, StackKind};
 
+/// Plans every spec, each on a blocking thread (hashing reads every file of
+/// a component), with the results in the order of `specs`: the one planner
+/// of image-builder's `plan`, `hash` and `build` and of the tags
+/// kubectl-todo's `up`, `render`, `plan` and `doctor` name.
+pub async fn plan_all(specs: Vec<ComponentSpec>, opts: &PlanOptions) -> Vec<Result<Plan>> {
+    let tasks = specs.into_iter().map(|spec| {
+        let opts = opts.clone();
+        tokio::task::spawn_blocking(move || plan(&spec, &opts))
+    });
+    futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|joined| joined.expect("planning does not panic"))
+        .collect()
+}
+
+/// The engine a build would use, if it answers within a moment. The
+/// Dockerfile, and so the tag, depends on its builder, so plans made
+/// without building are for that builder; with no engine, callers plan for
+/// the classic one and say so.
+pub async fn probe_engine() -> Option<crate::build::Engine> {
+    tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        crate::build::Engine::connect(),
+    )
+    .await
+    .ok()?
+    .ok()
+}
+
 /// Which builder the engine uses; it decides whether cache mounts are emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -7,19 +7,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// The kind of app in a component directory.
+// The one list of stacks: image-builder's `--stack` and the project file's
+// `stack:` (whose JSON Schema is derived from this, under the name `Stack`).
+/// The kind of app in a component directory, which decides how it is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "Stack")
+)]
 #[serde(rename_all = "lowercase")]
 pub enum StackKind {
     /// The component's own Dockerfile, used as it is.
     Dockerfile,
-    /// Next.js (standalone output).
+    /// Next.js with standalone output.
     Nextjs,
     /// Any other Node.js app.
     Node,
-    /// Python (requirements.txt or pyproject.toml), FastAPI/uvicorn detected.
+    /// Python (requirements.txt or pyproject.toml), FastAPI/uvicorn.
     Python,
-    /// Go module, compiled statically.
+    /// A Go module, compiled statically.
     Go,
     /// A prebuilt static executable.
     Binary,

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use image_builder::load::{self, Loader};
+use image_builder::load::{self, ClusterKind, Loader};
 use kube_emulator::{Config, Emulator};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,7 +38,10 @@ async fn load_is_skipped_when_the_node_already_has_the_image() {
     // present: no tool is needed at all
     let out = load::load(
         "todo-app-frontend:0123456789abcdef",
-        &Loader::Minikube(None),
+        &Loader {
+            kind: ClusterKind::Minikube,
+            cluster: None,
+        },
         Some(&client),
     )
     .await

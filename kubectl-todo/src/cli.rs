@@ -54,13 +54,6 @@ impl GlobalArgs {
     }
 }
 
-/// `-o` of the commands that print a table for people or JSON for programs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum TableFormat {
-    Table,
-    Json,
-}
-
 /// Waiting for the rollout, as `up` and `rollback` do it.
 #[derive(Debug, Clone, Args)]
 pub struct WaitArgs {

@@ -27,8 +27,8 @@ pub enum Error {
     },
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Error {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             Error::Kubeconfig(_) => "start a local cluster (`minikube start`) or point --kubeconfig at a kubeconfig file".into(),
             Error::Client { .. } => "list the contexts with `kubectl config get-contexts` and pick one with --context".into(),
@@ -36,6 +36,7 @@ impl Error {
         })
     }
 }
+crate::report::hinted!(Error);
 
 /// The kubeconfig as kubectl reads it: `path` (`--kubeconfig`), else the
 /// files listed in `$KUBECONFIG` merged, skipping those that do not exist,

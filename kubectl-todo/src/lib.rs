@@ -11,6 +11,7 @@ pub mod context;
 pub mod detect;
 pub mod dev;
 pub mod doctor;
+pub mod format;
 pub mod forward;
 pub mod history;
 pub mod labels;

@@ -56,8 +56,8 @@ pub enum Error {
     },
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Error {
+    fn hint(&self) -> Option<String> {
         match self {
             Error::Busy { .. } => Some(format!(
                 "wait for it to finish (or pass --wait-for-lock); a run that was killed releases the lock within {LEASE_SECONDS}s"
@@ -69,6 +69,7 @@ impl Error {
         }
     }
 }
+crate::report::hinted!(Error);
 
 /// A held lock; renewed in the background until [`Lock::release`].
 pub struct Lock {

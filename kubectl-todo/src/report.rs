@@ -4,73 +4,58 @@
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 
-/// The hint of the first error in the chain that has one.
-pub fn hint(err: &anyhow::Error) -> Option<String> {
-    err.chain().find_map(hint_of)
+/// An error that knows what the user can do about it. Implement it beside
+/// the error type and register the type with [`hinted!`]; [`hints`] then
+/// finds it at any depth of a chain without this module naming it.
+pub trait Hinted: StdError + 'static {
+    /// The next step, printed as `hint: …`; `None` when the error has no
+    /// advice of its own (its causes may still have some).
+    fn hint(&self) -> Option<String>;
 }
 
-fn hint_of(err: &(dyn StdError + 'static)) -> Option<String> {
-    if let Some(e) = err.downcast_ref::<crate::project::Error>() {
-        return e.hint();
+/// How [`hints`] recognises one [`Hinted`] type in a chain of `dyn Error`s:
+/// stable Rust cannot ask a trait object whether it implements another
+/// trait, so each type hands in its own downcast.
+pub struct Registration(for<'e> fn(&'e (dyn StdError + 'static)) -> Option<&'e dyn Hinted>);
+
+impl Registration {
+    pub const fn of<T: Hinted>() -> Self {
+        Registration(downcast::<T>)
     }
-    if let Some(e) = err.downcast_ref::<crate::context::Error>() {
-        return e.hint();
+}
+
+fn downcast<'e, T: Hinted>(err: &'e (dyn StdError + 'static)) -> Option<&'e dyn Hinted> {
+    err.downcast_ref::<T>().map(|e| e as &dyn Hinted)
+}
+
+inventory::collect!(Registration);
+
+/// Registers a [`Hinted`] error type, next to its `impl Hinted`.
+macro_rules! hinted {
+    ($t:ty) => {
+        ::inventory::submit! { $crate::report::Registration::of::<$t>() }
+    };
+}
+pub(crate) use hinted;
+
+/// Every hint of the chain, outermost first, each once: an error and the
+/// causes it wraps may each say what to do about their part.
+pub fn hints(err: &(dyn StdError + 'static)) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut level = Some(err);
+    while let Some(e) = level {
+        let found = inventory::iter::<Registration>
+            .into_iter()
+            .find_map(|r| (r.0)(e))
+            .and_then(Hinted::hint);
+        if let Some(h) = found
+            && !out.contains(&h)
+        {
+            out.push(h);
+        }
+        level = e.source();
     }
-    if let Some(e) = err.downcast_ref::<crate::commands::doctor::UnknownComponent>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::render::images::Error>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::apply::Error>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::pipeline::MissingSecret>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::secrets::Error>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::logs::Error>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::commands::status::NotDeployed>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::commands::rollback::Error>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::apply::interrupt::Interrupted>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::lock::Error>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::pipeline::RolloutError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::commands::init::Error>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::commands::plan::UnknownComponent>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::pipeline::images::Error>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::dev::Error>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::dev::WatchError>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::forward::Error>() {
-        return e.hint();
-    }
-    if let Some(e) = err.downcast_ref::<crate::forward::PortError>() {
-        return e.hint();
-    }
-    None
+    out
 }
 
 /// How kubectl-todo ends: the one owner of its exit statuses.
@@ -122,8 +107,61 @@ pub fn render(err: &anyhow::Error) -> String {
     for cause in causes.iter().skip(1) {
         let _ = writeln!(out, "  caused by: {cause}");
     }
-    if let Some(h) = hint(err) {
+    for h in hints(err.as_ref()) {
         let _ = writeln!(out, "hint: {h}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the cause")]
+    struct Inner;
+
+    impl Hinted for Inner {
+        fn hint(&self) -> Option<String> {
+            Some("fix the cause".into())
+        }
+    }
+    hinted!(Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the outcome")]
+    struct Outer(#[source] Inner);
+
+    impl Hinted for Outer {
+        fn hint(&self) -> Option<String> {
+            Some("run it again".into())
+        }
+    }
+    hinted!(Outer);
+
+    #[test]
+    fn every_hint_of_the_chain_is_printed_outermost_first() {
+        let err = anyhow::Error::new(Outer(Inner)).context("while deploying");
+        assert_eq!(
+            render(&err),
+            "error: while deploying\n  caused by: the outcome\n  caused by: the cause\n\
+             hint: run it again\nhint: fix the cause\n"
+        );
+    }
+
+    #[test]
+    fn a_hint_two_levels_repeat_is_printed_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("the same")]
+        struct Same(#[source] Option<Box<Same>>);
+        impl Hinted for Same {
+            fn hint(&self) -> Option<String> {
+                Some("one step".into())
+            }
+        }
+        hinted!(Same);
+
+        let err = anyhow::Error::new(Same(Some(Box::new(Same(None)))));
+        assert_eq!(hints(err.as_ref()), ["one step"]);
+    }
 }

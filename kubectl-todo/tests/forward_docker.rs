@@ -3,6 +3,8 @@
 //! `forward::Forward` while the Deployment rolls, pods are deleted and
 //! streams are dropped.
 
+#[path = "harness/mod.rs"]
+mod harness;
 #[path = "logs/support.rs"]
 mod logs_support;
 
@@ -14,6 +16,7 @@ use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube_emulator::faults::Fault;
 use kubectl_todo::forward::{Error, Event, Forward, Options, PortChoice, PortError, Target};
+use kubectl_todo::report::Hinted as _;
 use logs_support::{Env, NAMESPACE};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

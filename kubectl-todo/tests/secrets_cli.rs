@@ -2,6 +2,8 @@
 //! against the emulator: every path checks that the canary values never
 //! reach stdout, stderr or any stored object but the Secret's data.
 
+#[path = "harness/mod.rs"]
+mod harness;
 mod secrets_support;
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -27,7 +29,7 @@ async fn created(env: &Env) {
     let run = env
         .run(&["create", "--from-env-file", path.to_str().unwrap()])
         .await;
-    run.ok();
+    run.ok_stdout();
     assert_no_canary(&run.all(), CANARIES);
 }
 
@@ -38,7 +40,7 @@ async fn create_from_an_env_file_applies_every_key_with_the_apps_labels() {
     let run = env
         .run(&["create", "--from-env-file", path.to_str().unwrap()])
         .await;
-    let out = run.ok();
+    let out = run.ok_stdout();
     assert!(
         out.contains("secret/todo-secrets in namespace todo: set DATABASE_URL, BETTER_AUTH_SECRET, OPENAI_API_KEY"),
         "{out}"
@@ -86,7 +88,7 @@ async fn one_invalid_value_means_nothing_is_written() {
     let run = env
         .run(&["create", "--from-env-file", path.to_str().unwrap()])
         .await;
-    let err = run.err();
+    let err = run.failed_stderr();
     assert!(
         err.contains("2 values are invalid; nothing was written"),
         "{err}"
@@ -114,7 +116,7 @@ async fn malformed_env_lines_and_duplicates_are_reported_by_line_number() {
     let run = env
         .run(&["create", "--from-env-file", path.to_str().unwrap()])
         .await;
-    let err = run.err();
+    let err = run.failed_stderr();
     assert!(
         err.contains("broken.env line 2: expected KEY=VALUE"),
         "{err}"
@@ -140,7 +142,7 @@ async fn stdin_files_and_generation_fill_the_keys_and_required_ones_are_enforced
     let partial = env
         .run_with_stdin(&["create", "--from-file", &from_file], b"")
         .await;
-    let err = partial.err();
+    let err = partial.failed_stderr();
     assert!(
         err.contains(
             "required keys are missing: BETTER_AUTH_SECRET, OPENAI_API_KEY; nothing was written"
@@ -161,7 +163,7 @@ async fn stdin_files_and_generation_fill_the_keys_and_required_ones_are_enforced
     let run = env
         .run_with_stdin(&args, format!("{OPENAI}\n").as_bytes())
         .await;
-    let out = run.ok();
+    let out = run.ok_stdout();
     assert!(
         out.contains("set DATABASE_URL, OPENAI_API_KEY; generated BETTER_AUTH_SECRET"),
         "{out}"
@@ -186,7 +188,7 @@ async fn literal_values_are_refused_unless_explicitly_allowed() {
     let env = Env::start().await;
     let literal = format!("OPENAI_API_KEY={OPENAI}");
     let run = env.run(&["create", "--from-literal", &literal]).await;
-    let err = run.err();
+    let err = run.failed_stderr();
     assert!(
         err.contains("refusing the value of OPENAI_API_KEY given on the command line"),
         "{err}"
@@ -196,7 +198,8 @@ async fn literal_values_are_refused_unless_explicitly_allowed() {
 
     let run = env.run(&["set", "OPENAI_API_KEY", OPENAI]).await;
     assert!(
-        run.err().contains("refusing the value of OPENAI_API_KEY"),
+        run.failed_stderr()
+            .contains("refusing the value of OPENAI_API_KEY"),
         "{}",
         run.stderr
     );
@@ -205,7 +208,8 @@ async fn literal_values_are_refused_unless_explicitly_allowed() {
         .run(&["set", &literal, "--allow-insecure-literal"])
         .await;
     assert!(
-        run.err().contains("refusing the value of OPENAI_API_KEY"),
+        run.failed_stderr()
+            .contains("refusing the value of OPENAI_API_KEY"),
         "{}",
         run.stderr
     );
@@ -215,7 +219,7 @@ async fn literal_values_are_refused_unless_explicitly_allowed() {
     let run = env
         .run(&["set", "OPENAI_API_KEY", OPENAI, "--allow-insecure-literal"])
         .await;
-    run.ok();
+    run.ok_stdout();
     assert_no_canary(&run.all(), CANARIES);
     assert_eq!(env.data().await["OPENAI_API_KEY"], OPENAI);
 }
@@ -224,7 +228,7 @@ async fn literal_values_are_refused_unless_explicitly_allowed() {
 async fn without_a_terminal_or_a_source_the_command_says_how_to_give_values() {
     let env = Env::start().await;
     let run = env.run(&["create"]).await;
-    let err = run.err();
+    let err = run.failed_stderr();
     assert!(
         err.contains("stdin is not a terminal and no value was given"),
         "{err}"
@@ -234,7 +238,11 @@ async fn without_a_terminal_or_a_source_the_command_says_how_to_give_values() {
         "{err}"
     );
     let run = env.run(&["set", "OPENAI_API_KEY"]).await;
-    assert!(run.err().contains("for OPENAI_API_KEY"), "{}", run.stderr);
+    assert!(
+        run.failed_stderr().contains("for OPENAI_API_KEY"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -244,7 +252,7 @@ async fn values_over_the_secret_limit_are_refused() {
     let run = env
         .run(&["set", "BLOB", "--from-file", big.to_str().unwrap()])
         .await;
-    let err = run.err();
+    let err = run.failed_stderr();
     assert!(
         err.contains("BLOB (--from-file") && err.contains("over the 1 MiB limit"),
         "{err}"
@@ -257,7 +265,7 @@ async fn list_shows_lengths_fingerprints_and_change_times_but_never_values() {
     let env = Env::start().await;
     created(&env).await;
     let run = env.run(&["list"]).await;
-    let out = run.ok();
+    let out = run.ok_stdout();
     assert_no_canary(&run.all(), CANARIES);
     let line = out
         .lines()
@@ -268,7 +276,7 @@ async fn list_shows_lengths_fingerprints_and_change_times_but_never_values() {
 
     let run = env.run(&["list", "-o", "json"]).await;
     assert_no_canary(&run.all(), CANARIES);
-    let json: serde_json::Value = serde_json::from_str(run.ok()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(run.ok_stdout()).unwrap();
     assert_eq!(json["secret"], SECRET);
     let keys = json["keys"].as_array().unwrap();
     let names: Vec<&str> = keys.iter().map(|k| k["key"].as_str().unwrap()).collect();
@@ -297,7 +305,7 @@ async fn check_fails_until_every_required_key_is_set() {
     let run = env
         .run_with_stdin(&["set", "OPENAI_API_KEY", "--stdin"], OPENAI.as_bytes())
         .await;
-    run.ok();
+    run.ok_stdout();
     let run = env.run(&["check"]).await;
     assert_eq!(run.code, Some(1));
     assert!(
@@ -338,7 +346,7 @@ async fn a_change_rolls_the_deployments_that_use_the_secret_and_says_which() {
     let run = env
         .run(&["create", "--from-env-file", path.to_str().unwrap()])
         .await;
-    let out = run.ok();
+    let out = run.ok_stdout();
     assert!(
         out.contains("restarted deployment/todo-backend, deployment/todo-frontend"),
         "{out}"
@@ -353,7 +361,7 @@ async fn a_change_rolls_the_deployments_that_use_the_secret_and_says_which() {
     assert_eq!(env.wait_for_replica_sets("todo-backend", 2).await.len(), 2);
 
     let run = env.run(&["rotate", "BETTER_AUTH_SECRET"]).await;
-    let out = run.ok();
+    let out = run.ok_stdout();
     assert!(out.contains("generated BETTER_AUTH_SECRET"), "{out}");
     assert!(
         out.contains("restarted deployment/todo-backend, deployment/todo-frontend"),
@@ -369,14 +377,14 @@ async fn a_change_rolls_the_deployments_that_use_the_secret_and_says_which() {
             b"sk-new-value\n",
         )
         .await;
-    let out = run.ok();
+    let out = run.ok_stdout();
     assert!(out.contains("not restarting (--no-restart)"), "{out}");
     assert_eq!(env.checksum_of("todo-backend").await, Some(second));
 
     let run = env
         .run_with_stdin(&["set", "OPENAI_API_KEY", "--stdin"], b"sk-new-value\n")
         .await;
-    assert!(run.ok().contains("unchanged"), "{}", run.stdout);
+    assert!(run.ok_stdout().contains("unchanged"), "{}", run.stdout);
     env.assert_only_in_secret_data(CANARIES);
 }
 
@@ -385,7 +393,7 @@ async fn rotate_refuses_keys_that_cannot_be_generated() {
     let env = Env::start().await;
     created(&env).await;
     let run = env.run(&["rotate", "OPENAI_API_KEY"]).await;
-    let err = run.err();
+    let err = run.failed_stderr();
     assert!(err.contains("OPENAI_API_KEY cannot be generated"), "{err}");
     assert!(
         err.contains("kubectl todo secrets set OPENAI_API_KEY"),
@@ -400,7 +408,7 @@ async fn delete_removes_one_key_or_the_whole_secret() {
     created(&env).await;
     let run = env.run(&["delete", "OPENAI_API_KEY"]).await;
     assert!(
-        run.ok().contains("removed OPENAI_API_KEY"),
+        run.ok_stdout().contains("removed OPENAI_API_KEY"),
         "{}",
         run.stdout
     );
@@ -415,7 +423,7 @@ async fn delete_removes_one_key_or_the_whole_secret() {
 
     let run = env.run(&["delete", "OPENAI_API_KEY"]).await;
     assert!(
-        run.err()
+        run.failed_stderr()
             .contains("secret/todo-secrets has no key OPENAI_API_KEY"),
         "{}",
         run.stderr
@@ -424,7 +432,7 @@ async fn delete_removes_one_key_or_the_whole_secret() {
     env.deployment("todo-backend", Uses::EnvFrom).await;
     let run = env.run(&["delete"]).await;
     assert!(
-        run.ok()
+        run.ok_stdout()
             .contains("secret/todo-secrets deleted from namespace todo"),
         "{}",
         run.stdout
@@ -438,7 +446,8 @@ async fn delete_removes_one_key_or_the_whole_secret() {
     assert!(env.secret().await.is_none());
     let run = env.run(&["delete"]).await;
     assert!(
-        run.err().contains("does not exist in namespace todo"),
+        run.failed_stderr()
+            .contains("does not exist in namespace todo"),
         "{}",
         run.stderr
     );
@@ -450,7 +459,7 @@ async fn a_missing_namespace_is_created_only_when_asked() {
     let path = env.file("prod.env", env_file().as_bytes());
     let file = path.to_str().unwrap();
     let run = env.run(&["create", "--from-env-file", file]).await;
-    let err = run.err();
+    let err = run.failed_stderr();
     assert!(
         err.contains("namespace todo does not exist; nothing was written"),
         "{err}"
@@ -461,7 +470,7 @@ async fn a_missing_namespace_is_created_only_when_asked() {
     let run = env
         .run(&["create", "--from-env-file", file, "--create-namespace"])
         .await;
-    run.ok();
+    run.ok_stdout();
     let ns = Api::<Namespace>::all(env.client.clone())
         .get(NAMESPACE)
         .await
@@ -487,7 +496,7 @@ async fn forbidden_writes_explain_the_permission_and_write_nothing() {
     let run = env
         .run(&["create", "--from-env-file", path.to_str().unwrap()])
         .await;
-    let err = run.err();
+    let err = run.failed_stderr();
     assert!(err.contains("cannot write secret/todo-secrets"), "{err}");
     assert!(err.contains("forbidden"), "{err}");
     assert!(
@@ -516,7 +525,7 @@ async fn api_errors_are_reported_with_any_echoed_value_redacted() {
         ..Fault::default()
     });
     let run = env.run(&["create", "--from-env-file", file]).await;
-    let err = run.err();
+    let err = run.failed_stderr();
     assert!(
         err.contains("internal error while storing [redacted] and [redacted]"),
         "{err}"
@@ -534,7 +543,7 @@ async fn api_errors_are_reported_with_any_echoed_value_redacted() {
         ..Fault::default()
     });
     let run = env.run(&["create", "--from-env-file", file]).await;
-    let err = run.err();
+    let err = run.failed_stderr();
     assert!(
         err.contains("the Secret changed while kubectl-todo was writing it"),
         "{err}"
@@ -558,7 +567,7 @@ async fn a_failed_restart_says_the_secret_was_written_and_how_to_restart() {
     let run = env
         .run(&["create", "--from-env-file", path.to_str().unwrap()])
         .await;
-    let err = run.err();
+    let err = run.failed_stderr();
     assert!(
         run.stdout
             .contains("secret/todo-secrets in namespace todo: set"),
@@ -588,7 +597,7 @@ async fn a_forbidden_read_names_the_get_permission() {
         ..Denial::default()
     });
     let run = env.run(&["list"]).await;
-    let err = run.err();
+    let err = run.failed_stderr();
     assert!(err.contains("cannot read secret/todo-secrets"), "{err}");
     assert!(
         err.contains("kubectl auth can-i get secrets -n todo"),
@@ -683,12 +692,12 @@ async fn keys_another_tool_owns_are_still_deleted_and_list_falls_back_to_managed
     )
     .await;
     let run = env.run(&["list", "-o", "json"]).await;
-    let json: serde_json::Value = serde_json::from_str(run.ok()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(run.ok_stdout()).unwrap();
     assert!(json["keys"][2]["lastChange"].as_str().is_some(), "{json}");
 
     let run = env.run(&["delete", "OPENAI_API_KEY"]).await;
     assert!(
-        run.ok().contains("removed OPENAI_API_KEY"),
+        run.ok_stdout().contains("removed OPENAI_API_KEY"),
         "{}",
         run.stdout
     );

@@ -2,6 +2,8 @@
 //! hidden input asked twice, the offer to generate, a wrong confirmation,
 //! Ctrl-C midway. The transcript of the terminal never holds a value.
 
+#[path = "harness/mod.rs"]
+mod harness;
 mod secrets_support;
 
 use std::process::Command;

@@ -72,8 +72,10 @@ impl Error {
             _ => Error::History(source),
         }
     }
+}
 
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Error {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             Error::Conflict(_) => "someone set these fields with another tool (kubectl edit/apply/scale, a controller); \
                  re-run with --force-conflicts to take them over, or stop the other tool from setting them"
@@ -101,6 +103,7 @@ impl Error {
         })
     }
 }
+crate::report::hinted!(Error);
 
 /// One object's fields that another field manager owns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +157,7 @@ fn list(conflicts: &[Conflict]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::report::Hinted as _;
     use kube::core::Status;
     use kube::core::response::{StatusCause, StatusDetails};
 

@@ -66,11 +66,12 @@ pub struct Interrupted {
     pub revision: Option<u32>,
 }
 
-impl Interrupted {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Interrupted {
+    fn hint(&self) -> Option<String> {
         Some("run the command again: it converges from wherever this run stopped".into())
     }
 }
+crate::report::hinted!(Interrupted);
 
 /// Runs `work` unless a signal comes first; then `work` is dropped where it
 /// is (the caller's lock is released on the way out) and the run ends as

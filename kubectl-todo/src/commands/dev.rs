@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::pipeline::target::LoadArg;
 use crate::settings::Settings;
+use image_builder::load::LoadInto;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -33,7 +33,7 @@ pub struct Args {
     pub down_on_exit: bool,
     /// Load images into this kind of local cluster (default: told by the context's name).
     #[arg(long, value_enum, value_name = "KIND")]
-    pub load: Option<LoadArg>,
+    pub load: Option<LoadInto>,
     /// Push images to this registry (for remote clusters) instead of loading them.
     #[arg(long, value_name = "REGISTRY", conflicts_with = "load", value_parser = crate::cli::parse_registry)]
     pub push: Option<String>,

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use image_builder::term::{Stream, styled};
 
-use crate::doctor::{self, Ctx, Format, Group, Status, output};
+use crate::doctor::{self, Ctx, Group, Status, output};
+use crate::format::{Format, offer};
 use crate::project;
 use crate::report::Exit;
 use crate::settings::Settings;
@@ -27,7 +28,7 @@ pub struct Args {
     #[arg(long)]
     pub strict: bool,
     /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
+    #[arg(short = 'o', long, value_parser = offer(&[(Format::Text, None), (Format::Json, None)]), default_value = "text")]
     pub output: Format,
     /// How long to wait for any one answer from the API server or the Docker Engine (5s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::cli::parse_duration)]
@@ -43,11 +44,12 @@ pub struct UnknownComponent {
     known: String,
 }
 
-impl UnknownComponent {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for UnknownComponent {
+    fn hint(&self) -> Option<String> {
         Some(format!("pass one of: {}", self.known))
     }
 }
+crate::report::hinted!(UnknownComponent);
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let ctx = match context(settings, &args) {
@@ -60,7 +62,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let findings = doctor::diagnose(&ctx, args.only).await;
     match args.output {
         Format::Json => print!("{}", output::json(&findings)),
-        Format::Text => print!("{}", output::text(&findings, styled(Stream::Stdout))),
+        _ => print!("{}", output::text(&findings, styled(Stream::Stdout))),
     }
     let failed = findings.iter().any(|f| {
         matches!(f.status, Status::Fail | Status::Unknown)

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::cli::TableFormat as Format;
+use crate::format::{Format, offer};
 use crate::history;
 use crate::pipeline;
 use crate::settings::Settings;
@@ -13,7 +13,7 @@ use crate::settings::Settings;
 )]
 pub struct Args {
     /// Output format.
-    #[arg(short, long, value_enum, default_value = "table")]
+    #[arg(short, long, value_parser = offer(&[(Format::Table, None), (Format::Json, None)]), default_value = "table")]
     pub output: Format,
 }
 
@@ -25,7 +25,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         .map_err(crate::apply::Error::history)?;
     match args.output {
         Format::Json => println!("{}", serde_json::to_string_pretty(&revisions)?),
-        Format::Table => {
+        _ => {
             println!(
                 "{:<9} {:<28} {:<9} {:<16} IMAGES",
                 "REVISION", "TIME", "OUTCOME", "ORIGIN"

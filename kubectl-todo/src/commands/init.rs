@@ -51,8 +51,8 @@ fn list(found: &[PathBuf]) -> String {
         .join(", ")
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Error {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             Error::NothingFound { .. } => "init looks for folders holding package.json (with dependencies), requirements.txt, pyproject.toml or Pipfile, beside each other or under apps/*, up to four levels down; point --project at the app, or write todo.yaml by hand: `name: shop` and `components: [{name: web, path: frontend, port: 3000}, {name: api, path: backend, port: 8000}]` (docs/configuration.md)".into(),
             Error::Ambiguous { found } => format!(
@@ -66,6 +66,7 @@ impl Error {
         })
     }
 }
+crate::report::hinted!(Error);
 
 pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let start = &settings.project;

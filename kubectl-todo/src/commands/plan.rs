@@ -37,11 +37,12 @@ pub struct UnknownComponent {
     known: String,
 }
 
-impl UnknownComponent {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for UnknownComponent {
+    fn hint(&self) -> Option<String> {
         Some(format!("the components are: {}", self.known))
     }
 }
+crate::report::hinted!(UnknownComponent);
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let project = settings.load_project()?;

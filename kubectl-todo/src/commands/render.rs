@@ -2,8 +2,9 @@
 
 use std::process::ExitCode;
 
+use crate::format::{Format, offer};
 use crate::pipeline;
-use crate::render::{Format, Inputs, images, objects, to_text};
+use crate::render::{Inputs, images, objects, to_text};
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
@@ -12,7 +13,7 @@ use crate::settings::Settings;
 )]
 pub struct Args {
     /// Output format: YAML documents, or a JSON List.
-    #[arg(short, long, value_enum, default_value = "yaml")]
+    #[arg(short, long, value_parser = offer(&[(Format::Yaml, None), (Format::Json, None)]), default_value = "yaml")]
     pub output: Format,
     /// Use this image for a component instead of the one `up` would build (repeatable).
     #[arg(long = "image", value_name = "COMPONENT=REF", value_parser = images::parse_override)]

@@ -65,8 +65,8 @@ fn recorded(revisions: &[u32]) -> String {
     }
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Error {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             Error::NoHistory { .. } => "deploy it first with `kubectl todo up`".into(),
             Error::Unknown { .. } | Error::NoPrevious { .. } | Error::Dropped { .. } => {
@@ -75,6 +75,7 @@ impl Error {
         })
     }
 }
+crate::report::hinted!(Error);
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let project = settings.load_project()?;
@@ -237,6 +238,7 @@ fn reads_secret(pod: &PodSpec, secret: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use crate::report::Hinted as _;
     use std::collections::BTreeMap;
 
     use serde_json::json;

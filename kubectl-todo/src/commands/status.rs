@@ -13,7 +13,7 @@ use kube::api::ListParams;
 use serde::Serialize;
 
 use crate::apply::Error;
-use crate::cli::TableFormat as Format;
+use crate::format::{Format, offer};
 use crate::history::{self, store::Summary};
 use crate::project::Project;
 use crate::render::object_name;
@@ -31,7 +31,7 @@ const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
 )]
 pub struct Args {
     /// Output format.
-    #[arg(short, long, value_enum, default_value = "table")]
+    #[arg(short, long, value_parser = offer(&[(Format::Table, None), (Format::Json, None)]), default_value = "table")]
     pub output: Format,
 }
 
@@ -42,14 +42,15 @@ pub struct NotDeployed {
     namespace: String,
 }
 
-impl NotDeployed {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for NotDeployed {
+    fn hint(&self) -> Option<String> {
         Some(format!(
             "deploy it with `kubectl todo up -n {}`, or pick the namespace it runs in with -n",
             self.namespace
         ))
     }
 }
+crate::report::hinted!(NotDeployed);
 
 /// The document `status -o json` prints.
 #[derive(Debug, Serialize)]
@@ -103,7 +104,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         .map_err(|e| context::unreachable(e, &conn))?;
     match args.output {
         Format::Json => println!("{}", serde_json::to_string_pretty(&status)?),
-        Format::Table => print!("{}", table(&status)),
+        _ => print!("{}", table(&status)),
     }
     Ok(ExitCode::SUCCESS)
 }

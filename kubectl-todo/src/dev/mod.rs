@@ -24,10 +24,11 @@ use tokio::sync::{mpsc, watch as signal_watch};
 
 use crate::apply::interrupt::{self, Signal};
 use crate::forward::{self, Forward, PortChoice};
-use crate::pipeline::{self, target::LoadArg, target::Target};
+use crate::pipeline::{self, target::Target};
 use crate::project::{Project, suggestion};
 use crate::settings::Settings;
 use cycle::{Outcome, State, Stopped, Turn};
+use image_builder::load::LoadInto;
 
 pub use watch::Error as WatchError;
 
@@ -40,7 +41,7 @@ pub struct Options {
     pub address: IpAddr,
     pub logs: bool,
     pub down_on_exit: bool,
-    pub load: Option<LoadArg>,
+    pub load: Option<LoadInto>,
     pub push: Option<String>,
     /// Each rollout's limit.
     pub timeout: Duration,
@@ -58,8 +59,8 @@ pub enum Error {
     },
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Error {
+    fn hint(&self) -> Option<String> {
         match self {
             Error::UnknownComponent { known, .. } => Some(format!(
                 "name one of {} (or none, to watch them all): kubectl todo dev {}; nothing was changed",
@@ -69,6 +70,7 @@ impl Error {
         }
     }
 }
+crate::report::hinted!(Error);
 
 /// What makes the loop take a turn.
 enum Trigger {
@@ -406,7 +408,7 @@ fn follow_logs(
         container: None,
         grep: Vec::new(),
         exclude: Vec::new(),
-        output: crate::logs::OutputFormat::Text,
+        output: crate::format::Format::Text,
     };
     let (project, conn) = (project.clone(), conn.clone());
     tokio::spawn(async move {

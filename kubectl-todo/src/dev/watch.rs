@@ -26,8 +26,8 @@ pub enum Error {
     },
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Error {
+    fn hint(&self) -> Option<String> {
         match self {
             Error::Limit { limit, .. } => Some(format!(
                 "raise the limit: sudo sysctl fs.inotify.max_user_watches={} (add the line fs.inotify.max_user_watches={} to /etc/sysctl.d/90-inotify.conf to keep it), or exclude large directories in .dockerignore",
@@ -38,6 +38,7 @@ impl Error {
         }
     }
 }
+crate::report::hinted!(Error);
 
 /// A limit well above the current one, and above the 524288 most distributions now ship.
 fn raised(limit: Option<u64>) -> u64 {

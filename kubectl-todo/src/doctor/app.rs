@@ -83,8 +83,7 @@ pub async fn check(ctx: &Ctx, live: &Live) -> Vec<Finding> {
             .await
             .map(|l| l.items)
     };
-    let references =
-        futures::future::join_all(ctx.components.iter().map(|c| images::current(ctx, c)));
+    let references = images::current(ctx);
     let (namespace, secret, nodes, pods, deployments, svcs, endpoints, events, references) = futures::join!(
         namespace,
         secret,

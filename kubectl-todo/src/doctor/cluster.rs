@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use image_builder::load::{ClusterKind, Loader};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
@@ -15,6 +16,7 @@ use super::catalogue::{self as cat, Entry};
 use super::output::Finding;
 use super::{Ctx, quantity};
 use crate::context::{self, Connection};
+use crate::report::Hinted as _;
 use crate::settings::Settings;
 
 /// The context and API server address the kubeconfig selects.
@@ -46,74 +48,14 @@ pub fn target(global: &Settings) -> Result<Target, kube::config::KubeconfigError
     Ok(Target { context, server })
 }
 
-/// The local-cluster tool a context belongs to, by the names each tool gives its contexts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocalTool {
-    Minikube,
-    Kind,
-    K3d,
-}
-
-impl LocalTool {
-    pub fn of(context: &str) -> Option<LocalTool> {
-        if context == "minikube" {
-            Some(LocalTool::Minikube)
-        } else if context.starts_with("kind-") {
-            Some(LocalTool::Kind)
-        } else if context.starts_with("k3d-") {
-            Some(LocalTool::K3d)
-        } else {
-            None
-        }
-    }
-
-    pub fn command(self) -> &'static str {
-        match self {
-            LocalTool::Minikube => "minikube",
-            LocalTool::Kind => "kind",
-            LocalTool::K3d => "k3d",
-        }
-    }
-
-    pub fn version_args(self) -> &'static [&'static str] {
-        match self {
-            LocalTool::Minikube => &["version", "--short"],
-            LocalTool::Kind | LocalTool::K3d => &["version"],
-        }
-    }
-
-    pub fn install_url(self) -> &'static str {
-        match self {
-            LocalTool::Minikube => "https://minikube.sigs.k8s.io/docs/start/",
-            LocalTool::Kind => "https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
-            LocalTool::K3d => "https://k3d.io/#installation",
-        }
-    }
-
-    /// The command that puts a local image on the cluster's node.
-    pub fn load_command(self, context: &str, image: &str) -> String {
-        match self {
-            LocalTool::Minikube => format!("minikube image load {image}"),
-            LocalTool::Kind => format!(
-                "kind load docker-image {image} --name {}",
-                context.trim_start_matches("kind-")
-            ),
-            LocalTool::K3d => format!(
-                "k3d image import {image} --cluster {}",
-                context.trim_start_matches("k3d-")
-            ),
-        }
-    }
-
-    fn start_command(self, context: &str) -> String {
-        match self {
-            LocalTool::Minikube => "minikube start".into(),
-            LocalTool::Kind => format!(
-                "docker start {}-control-plane",
-                context.trim_start_matches("kind-")
-            ),
-            LocalTool::K3d => format!("k3d cluster start {}", context.trim_start_matches("k3d-")),
-        }
+/// The command that starts a stopped local cluster again: kind's node is
+/// a container, so starting it is enough (`kind create` would make a new one).
+fn start_command(local: &Loader) -> String {
+    let name = local.cluster.as_deref().unwrap_or_default();
+    match local.kind {
+        ClusterKind::Minikube => "minikube start".into(),
+        ClusterKind::Kind => format!("docker start {name}-control-plane"),
+        ClusterKind::K3d => format!("k3d cluster start {name}"),
     }
 }
 
@@ -121,7 +63,8 @@ impl LocalTool {
 pub struct Live {
     pub conn: Connection,
     pub context: String,
-    pub tool: Option<LocalTool>,
+    /// The local cluster the context belongs to, if it is one.
+    pub local: Option<Loader>,
     pub server_version: Option<String>,
     pub timeout: Duration,
 }
@@ -129,8 +72,8 @@ pub struct Live {
 impl Live {
     /// The command that loads `image` into this cluster's node.
     pub fn load_command(&self, image: &str) -> String {
-        match self.tool {
-            Some(tool) => tool.load_command(&self.context, image),
+        match &self.local {
+            Some(local) => local.command_line(image),
             None => "kubectl todo up".into(),
         }
     }
@@ -141,7 +84,7 @@ fn looks_local(context: &str, server: &str) -> bool {
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_default();
-    LocalTool::of(context).is_some()
+    Loader::of_context(context).is_some()
         || ["docker-desktop", "rancher-desktop", "orbstack"].contains(&context)
         || matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]" | "::1")
         || host.starts_with("192.168.49.")
@@ -169,7 +112,7 @@ pub async fn connect(ctx: &Ctx) -> (Vec<Finding>, Option<Live>) {
             return (vec![Finding::fail(&cat::KUBECONFIG, message, hint)], None);
         }
     };
-    let tool = LocalTool::of(&target.context);
+    let local = Loader::of_context(&target.context);
     let mut findings = vec![Finding::ok(
         &cat::KUBECONFIG,
         match &ctx.global.kubeconfig {
@@ -192,9 +135,9 @@ pub async fn connect(ctx: &Ctx) -> (Vec<Finding>, Option<Live>) {
             "if that is not intended: `kubectl config use-context minikube` (or pass --context NAME)",
         )
     });
-    let start = tool.map_or("minikube start".into(), |t| {
-        t.start_command(&target.context)
-    });
+    let start = local
+        .as_ref()
+        .map_or("minikube start".into(), start_command);
     let version = tokio::time::timeout(ctx.timeout, conn.client.apiserver_version()).await;
     let server_version = match version {
         Ok(Ok(info)) => Some(info.git_version),
@@ -204,8 +147,8 @@ pub async fn connect(ctx: &Ctx) -> (Vec<Finding>, Option<Live>) {
             findings.push(Finding::fail(
                 &cat::CREDENTIALS,
                 format!("{} rejected the credentials of context {}: {} (401 Unauthorized)", target.server, target.context, s.message),
-                match tool {
-                    Some(LocalTool::Minikube) => "refresh them: `minikube update-context`, then `kubectl get nodes`".to_string(),
+                match local.as_ref().map(|l| l.kind) {
+                    Some(ClusterKind::Minikube) => "refresh them: `minikube update-context`, then `kubectl get nodes`".to_string(),
                     _ => "log in again to refresh the token or certificate (e.g. `aws eks update-kubeconfig`, `gcloud container clusters get-credentials`), then `kubectl get nodes`".to_string(),
                 },
             ));
@@ -256,7 +199,7 @@ pub async fn connect(ctx: &Ctx) -> (Vec<Finding>, Option<Live>) {
     let live = Live {
         conn,
         context: target.context,
-        tool,
+        local,
         server_version,
         timeout: ctx.timeout,
     };

@@ -6,14 +6,15 @@ use std::process::Stdio;
 
 use super::Ctx;
 use super::catalogue as cat;
-use super::cluster::{self, LocalTool};
+use super::cluster;
 use super::output::Finding;
 
 /// The findings, and kubectl's client version for the skew check.
 pub async fn check(ctx: &Ctx) -> (Vec<Finding>, Option<String>) {
     let tool = cluster::target(&ctx.global)
         .ok()
-        .and_then(|t| LocalTool::of(&t.context));
+        .and_then(|t| image_builder::load::Loader::of_context(&t.context))
+        .map(|local| local.kind);
     let kubectl = async {
         match which::which("kubectl") {
             Ok(path) => {
@@ -50,17 +51,17 @@ pub async fn check(ctx: &Ctx) -> (Vec<Finding>, Option<String>) {
     });
     let cluster_tool = async {
         let tool = tool?;
-        let found = version_of(ctx, tool.command(), tool.version_args(), |path, v| {
+        let found = version_of(ctx, tool.tool(), tool.version_args(), |path, v| {
             Finding::ok(
                 &cat::CLUSTER_TOOL,
-                format!("{} {v} ({})", tool.command(), path.display()),
+                format!("{} {v} ({})", tool.tool(), path.display()),
             )
         })
         .await;
         Some(found.unwrap_or_else(|| {
             Finding::fail(
                 &cat::CLUSTER_TOOL,
-                format!("the context needs {} and it is not on PATH", tool.command()),
+                format!("the context needs {} and it is not on PATH", tool.tool()),
                 format!("install it: {}", tool.install_url()),
             )
         }))
@@ -125,8 +126,10 @@ async fn engine(ctx: &Ctx) -> Vec<Finding> {
     let engine = match ctx.engine().await {
         Ok(engine) => engine,
         Err(e) => {
-            let (reason, fix) = e.split_once("\n  fix: ").unwrap_or((e.as_str(), ""));
-            let reason = reason.trim_start_matches("cannot reach the Docker Engine: ");
+            let reason = match e {
+                image_builder::Error::Engine { reason, .. } => reason.clone(),
+                other => other.problem(),
+            };
             let why = if reason.to_ascii_lowercase().contains("permission denied") {
                 "the socket exists but this user may not open it"
             } else {
@@ -138,7 +141,7 @@ async fn engine(ctx: &Ctx) -> Vec<Finding> {
                     "cannot reach the Docker Engine at {}: {why} ({reason})",
                     docker_host()
                 ),
-                fix,
+                e.fix(),
             )];
         }
     };

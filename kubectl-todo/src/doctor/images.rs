@@ -1,7 +1,7 @@
 //! Whether each component's current content-hash image, as image-builder
 //! computes it from the sources on disk, is in the local engine and on the node.
 
-use image_builder::plan::{BuilderKind, PlanOptions};
+use image_builder::plan::BuilderKind;
 use k8s_openapi::api::core::v1::Node;
 
 use super::Ctx;
@@ -10,24 +10,20 @@ use super::cluster::Live;
 use super::output::Finding;
 use crate::project::Component;
 
-/// The image reference `up` would deploy for `c` now, or why it cannot be computed.
-pub async fn current(ctx: &Ctx, c: &Component) -> Result<String, String> {
+/// The image reference `up` would deploy now for each selected component,
+/// in order, or why it cannot be computed.
+pub async fn current(ctx: &Ctx) -> Vec<Result<String, image_builder::Error>> {
     // The Dockerfile, and so the tag, depends on the builder the engine
     // offers; without an engine `render` and `up` assume the classic one.
     let builder = match ctx.engine().await {
         Ok(engine) => engine.builder,
         Err(_) => BuilderKind::Classic,
     };
-    let spec = c.build_spec(&ctx.project);
-    let options = PlanOptions {
-        builder,
-        ..PlanOptions::default()
-    };
-    tokio::task::spawn_blocking(move || image_builder::plan::plan(&spec, &options))
+    crate::render::images::planned(&ctx.project, &ctx.components, builder)
         .await
-        .map_err(|e| e.to_string())?
-        .map(|plan| plan.reference())
-        .map_err(|e| e.to_string())
+        .into_iter()
+        .map(|(_, planned)| planned.map(|plan| plan.reference()))
+        .collect()
 }
 
 pub async fn check(
@@ -35,23 +31,20 @@ pub async fn check(
     live: &Live,
     c: &Component,
     nodes: Option<&[Node]>,
-    reference: &Result<String, String>,
+    reference: &Result<String, image_builder::Error>,
 ) -> Vec<Finding> {
     let reference = match reference {
         Ok(r) => r,
         Err(e) => {
-            let (reason, fix) = e
-                .split_once("\n  fix: ")
-                .unwrap_or((e, "check the component's `path` in todo.yaml"));
             return vec![
                 Finding::unknown(
                     &cat::IMAGE_LOCAL,
                     format!(
                         "{}: cannot compute the content-hash tag: {}",
                         c.name,
-                        reason.replace('\n', " ")
+                        e.problem().replace('\n', " ")
                     ),
-                    fix,
+                    e.fix(),
                 )
                 .of(&c.name),
             ];

@@ -20,7 +20,7 @@ mod pods;
 pub(crate) mod quantity;
 mod services;
 
-pub use output::{Finding, Format, Group, Status};
+pub use output::{Finding, Group, Status};
 pub use pods::{FATAL_WAITING, container_images, fatal};
 
 /// What every check shares.
@@ -30,7 +30,7 @@ pub struct Ctx {
     /// The components selected by --component.
     pub components: Vec<project::Component>,
     pub timeout: Duration,
-    engine: OnceCell<Result<image_builder::build::Engine, String>>,
+    engine: OnceCell<Result<image_builder::build::Engine, image_builder::Error>>,
 }
 
 impl Ctx {
@@ -50,18 +50,20 @@ impl Ctx {
     }
 
     /// One connection to the Docker Engine for the environment and image checks.
-    pub async fn engine(&self) -> &Result<image_builder::build::Engine, String> {
+    pub async fn engine(&self) -> &Result<image_builder::build::Engine, image_builder::Error> {
         self.engine
             .get_or_init(|| async {
                 match tokio::time::timeout(self.timeout, image_builder::build::Engine::connect())
                     .await
                 {
-                    Ok(Ok(engine)) => Ok(engine),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err(format!(
-                        "the Docker Engine did not answer within {:?}\n  fix: check `docker info`",
-                        self.timeout
-                    )),
+                    Ok(result) => result,
+                    Err(_) => Err(image_builder::Error::Engine {
+                        reason: format!(
+                            "the Docker Engine did not answer within {:?}",
+                            self.timeout
+                        ),
+                        fix: "check `docker info`".into(),
+                    }),
                 }
             })
             .await
@@ -138,7 +140,7 @@ impl PodDoctor {
                 Duration::from_secs(5),
             ),
             live: cluster::Live {
-                tool: cluster::LocalTool::of(&context),
+                local: image_builder::load::Loader::of_context(&context),
                 context,
                 conn,
                 server_version: None,

@@ -80,12 +80,6 @@ impl Finding {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
-
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
     pub ok: usize,

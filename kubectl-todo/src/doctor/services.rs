@@ -205,8 +205,8 @@ async fn nodeport(
                     "{}: NodePort {port} of service/{name} is not reachable from this machine at {addr}: {why}",
                     c.name
                 ),
-                match live.tool {
-                    Some(super::cluster::LocalTool::Minikube) => {
+                match live.local.as_ref().map(|l| l.kind) {
+                    Some(image_builder::load::ClusterKind::Minikube) => {
                         format!("open a tunnel: `minikube service {name} -n {ns} --url`")
                     }
                     _ => format!(

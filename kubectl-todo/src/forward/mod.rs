@@ -110,8 +110,8 @@ pub enum Error {
     },
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Error {
+    fn hint(&self) -> Option<String> {
         match self {
             Error::Service { service, .. } => Some(format!(
                 "deploy it first (kubectl todo up), or check: kubectl get service {service}"
@@ -124,6 +124,7 @@ impl Error {
         }
     }
 }
+crate::report::hinted!(Error);
 
 /// Tuning of a forward; the defaults suit an interactive session.
 #[derive(Debug, Clone)]

@@ -91,8 +91,8 @@ fn held_by(holder: &Option<Holder>) -> String {
         .unwrap_or_default()
 }
 
-impl PortError {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for PortError {
+    fn hint(&self) -> Option<String> {
         match self {
             PortError::PinnedTaken {
                 component,
@@ -116,6 +116,7 @@ impl PortError {
         }
     }
 }
+crate::report::hinted!(PortError);
 
 /// Binds the forward's listener on the first port [`candidates`] allows.
 pub fn bind(choice: &PortChoice) -> Result<TcpListener, PortError> {
@@ -207,6 +208,7 @@ pub fn holder(port: u16) -> Option<Holder> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Hinted as _;
 
     #[test]
     fn the_derived_port_is_stable_in_range_and_differs_by_component() {

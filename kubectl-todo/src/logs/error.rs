@@ -48,8 +48,8 @@ fn unreadable(failed: &[String]) -> String {
     out
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Error {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             Error::UnknownComponent { name, known } => {
                 let closest = known
@@ -77,3 +77,4 @@ impl Error {
         })
     }
 }
+crate::report::hinted!(Error);

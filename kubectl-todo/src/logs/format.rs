@@ -7,13 +7,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// `component/pod/container message`
-    Text,
-    /// One object per line: time, component, pod, container, message.
-    Json,
-}
+use crate::format::Format;
 
 /// The container a line comes from.
 #[derive(Debug)]
@@ -70,7 +64,7 @@ const PALETTE: [&str; 10] = ["32", "33", "34", "35", "36", "92", "93", "94", "95
 
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
-    pub format: OutputFormat,
+    pub format: Format,
     pub timestamps: bool,
     pub colour: bool,
 }
@@ -88,7 +82,7 @@ impl Printer {
     pub fn write(&self, out: &mut impl Write, line: &Line) -> io::Result<()> {
         let source = &line.source;
         match self.format {
-            OutputFormat::Json => {
+            Format::Json => {
                 let json = JsonLine {
                     time: line.time.map(stamp),
                     component: &source.component,
@@ -99,7 +93,7 @@ impl Printer {
                 serde_json::to_writer(&mut *out, &json)?;
                 out.write_all(b"\n")
             }
-            OutputFormat::Text => {
+            _ => {
                 if self.colour {
                     let code = PALETTE[source.colour % PALETTE.len()];
                     write!(out, "\x1b[{code}m")?;
@@ -151,7 +145,7 @@ mod tests {
     }
 
     const PLAIN: Printer = Printer {
-        format: OutputFormat::Text,
+        format: Format::Text,
         timestamps: false,
         colour: false,
     };
@@ -192,7 +186,7 @@ mod tests {
     fn json_lines_hold_every_field_and_escape_the_message() {
         let l = line("2025-05-01T12:00:00Z", "say \"hi\"");
         let printer = Printer {
-            format: OutputFormat::Json,
+            format: Format::Json,
             ..PLAIN
         };
         let value: serde_json::Value = serde_json::from_str(&print(printer, &l)).unwrap();

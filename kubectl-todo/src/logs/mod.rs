@@ -23,11 +23,11 @@ use tokio::task::JoinSet;
 
 use crate::apply::interrupt;
 use crate::context::Connection;
+use crate::format::{Format, offer};
 use crate::labels;
 use crate::project::Project;
 
 pub use error::Error;
-pub use format::OutputFormat;
 pub use since::Since;
 
 use filter::Filter;
@@ -72,8 +72,11 @@ pub struct Args {
     #[arg(long, value_name = "REGEX", value_parser = filter::parse_regex)]
     pub exclude: Vec<Regex>,
     /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    #[arg(short = 'o', long, value_parser = offer(&[
+        (Format::Text, Some("`component/pod/container message`")),
+        (Format::Json, Some("One object per line: time, component, pod, container, message")),
+    ]), default_value = "text")]
+    pub output: Format,
 }
 
 /// What every stream of one invocation shares.

@@ -27,8 +27,8 @@ pub enum Error {
     },
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Error {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             Error::Build { component, .. } => format!(
                 "fix the component's sources (the cause says how), or deploy a prebuilt image with `--image {component}=REF`; nothing was changed in the cluster"
@@ -39,6 +39,7 @@ impl Error {
         })
     }
 }
+crate::report::hinted!(Error);
 
 /// Whether the engine already has every planned image (then nothing is built).
 pub async fn all_built(engine: &Engine, plans: &[Plan]) -> bool {

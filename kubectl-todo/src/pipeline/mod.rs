@@ -73,4 +73,3 @@ pub async fn under_lock<T>(
     lock.release().await;
     result
 }
-

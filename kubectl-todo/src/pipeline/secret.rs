@@ -17,14 +17,15 @@ pub struct MissingSecret {
     problem: String,
 }
 
-impl MissingSecret {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for MissingSecret {
+    fn hint(&self) -> Option<String> {
         Some(format!(
             "create it with `kubectl todo secrets create -n {}`; nothing was changed",
             self.namespace
         ))
     }
 }
+crate::report::hinted!(MissingSecret);
 
 /// The checksum the pods carry of the Secret, read now and checked as
 /// [`secret_data`] checks it. A Secret without the key of its checksum

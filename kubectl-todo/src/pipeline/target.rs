@@ -3,15 +3,7 @@
 //! registry (`--push`), or nowhere (`--load none`, for a cluster that shares
 //! the Docker Engine's image store).
 
-use image_builder::load::Loader;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LoadArg {
-    Minikube,
-    Kind,
-    K3d,
-    None,
-}
+use image_builder::load::{LoadInto, Loader};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -23,17 +15,14 @@ pub enum Target {
 
 impl Target {
     /// `--push` wins, then `--load`, then what the context's name says.
-    pub fn choose(push: Option<&str>, load: Option<LoadArg>, context: &str) -> Target {
+    pub fn choose(push: Option<&str>, load: Option<LoadInto>, context: &str) -> Target {
         if let Some(registry) = push {
             return Target::Push(registry.trim_end_matches('/').to_string());
         }
-        let cluster = cluster_name(context);
         match load {
-            Some(LoadArg::Minikube) => Target::Load(Loader::Minikube(cluster)),
-            Some(LoadArg::Kind) => Target::Load(Loader::Kind(cluster)),
-            Some(LoadArg::K3d) => Target::Load(Loader::K3d(cluster)),
-            Some(LoadArg::None) => Target::Nothing,
-            None => match detect(context) {
+            Some(LoadInto::Cluster(kind)) => Target::Load(Loader::in_context(kind, context)),
+            Some(LoadInto::Nowhere) => Target::Nothing,
+            None => match Loader::of_context(context) {
                 Some(loader) => Target::Load(loader),
                 None => Target::Nothing,
             },
@@ -49,48 +38,32 @@ impl Target {
     }
 }
 
-/// minikube names its context after the profile; kind and k3d prefix the cluster's name.
-fn detect(context: &str) -> Option<Loader> {
-    if context == "minikube" {
-        Some(Loader::Minikube(None))
-    } else if let Some(name) = context.strip_prefix("kind-") {
-        Some(Loader::Kind(Some(name.to_string())))
-    } else {
-        context
-            .strip_prefix("k3d-")
-            .map(|name| Loader::K3d(Some(name.to_string())))
-    }
-}
-
-fn cluster_name(context: &str) -> Option<String> {
-    match context {
-        "" | "minikube" => None,
-        c => Some(
-            c.strip_prefix("kind-")
-                .or_else(|| c.strip_prefix("k3d-"))
-                .unwrap_or(c)
-                .to_string(),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use image_builder::load::ClusterKind;
+
     use super::*;
+
+    fn load(kind: ClusterKind, cluster: Option<&str>) -> Target {
+        Target::Load(Loader {
+            kind,
+            cluster: cluster.map(str::to_string),
+        })
+    }
 
     #[test]
     fn the_context_names_the_loader() {
         assert_eq!(
             Target::choose(None, None, "minikube"),
-            Target::Load(Loader::Minikube(None))
+            load(ClusterKind::Minikube, None)
         );
         assert_eq!(
             Target::choose(None, None, "kind-dev"),
-            Target::Load(Loader::Kind(Some("dev".into())))
+            load(ClusterKind::Kind, Some("dev"))
         );
         assert_eq!(
             Target::choose(None, None, "k3d-demo"),
-            Target::Load(Loader::K3d(Some("demo".into())))
+            load(ClusterKind::K3d, Some("demo"))
         );
         assert_eq!(
             Target::choose(None, None, "docker-desktop"),
@@ -101,19 +74,23 @@ mod tests {
     #[test]
     fn flags_override_the_context() {
         assert_eq!(
-            Target::choose(Some("localhost:5000/"), Some(LoadArg::Kind), "minikube"),
+            Target::choose(
+                Some("localhost:5000/"),
+                Some(LoadInto::Cluster(ClusterKind::Kind)),
+                "minikube"
+            ),
             Target::Push("localhost:5000".into())
         );
         assert_eq!(
-            Target::choose(None, Some(LoadArg::Kind), "kind-dev"),
-            Target::Load(Loader::Kind(Some("dev".into())))
+            Target::choose(None, Some(LoadInto::Cluster(ClusterKind::Kind)), "kind-dev"),
+            load(ClusterKind::Kind, Some("dev"))
         );
         assert_eq!(
-            Target::choose(None, Some(LoadArg::Minikube), "work"),
-            Target::Load(Loader::Minikube(Some("work".into())))
+            Target::choose(None, Some(LoadInto::Cluster(ClusterKind::Minikube)), "work"),
+            load(ClusterKind::Minikube, Some("work"))
         );
         assert_eq!(
-            Target::choose(None, Some(LoadArg::None), "minikube"),
+            Target::choose(None, Some(LoadInto::Nowhere), "minikube"),
             Target::Nothing
         );
     }

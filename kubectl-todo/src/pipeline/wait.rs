@@ -37,14 +37,15 @@ pub enum Error {
     },
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Error {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             Error::ConnectionLost { .. } => "the revision is applied and rolls out without this run; once the cluster answers again, `kubectl todo status` shows how it went (`kubectl todo doctor` checks the connection)".into(),
             _ => "fix the cause above and run `kubectl todo up` again, or go back with `kubectl todo rollback`".into(),
         })
     }
 }
+crate::report::hinted!(Error);
 
 /// A rollout watch: the pods' doctor and the values no quoted log line may show.
 pub struct Watch<'a> {

@@ -2,22 +2,9 @@
 //! component maps onto image-builder's `ComponentSpec` (see
 //! docs/configuration.md, "image-builder").
 
-use image_builder::spec::{BaseImages, ComponentSpec, StackKind};
+use image_builder::spec::{BaseImages, ComponentSpec};
 
-use super::{Component, Project, Stack};
-
-impl Stack {
-    pub fn to_image_builder(self) -> StackKind {
-        match self {
-            Stack::Dockerfile => StackKind::Dockerfile,
-            Stack::Nextjs => StackKind::Nextjs,
-            Stack::Node => StackKind::Node,
-            Stack::Python => StackKind::Python,
-            Stack::Go => StackKind::Go,
-            Stack::Binary => StackKind::Binary,
-        }
-    }
-}
+use super::{Component, Project};
 
 impl Component {
     /// What image-builder builds for this component.
@@ -27,7 +14,7 @@ impl Component {
             name: Some(self.name.clone()),
             project: Some(project.name.clone()),
             image: Some(self.image.clone()),
-            stack: self.stack.map(Stack::to_image_builder),
+            stack: self.stack,
             port: Some(self.port),
             base_images: BaseImages {
                 builder: self.build.builder_image.clone(),

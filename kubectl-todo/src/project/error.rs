@@ -23,8 +23,8 @@ pub enum Error {
     },
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Error {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             Error::Read { .. } => {
                 "check the directory given with --project (the app's root, holding todo.yaml)"
@@ -45,6 +45,7 @@ impl Error {
         })
     }
 }
+crate::report::hinted!(Error);
 
 /// The known word closest to `word`, if any is close enough to be a likely typo.
 pub fn did_you_mean<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {

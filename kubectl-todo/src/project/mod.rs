@@ -96,45 +96,9 @@ pub struct Build {
     pub command: Option<Vec<String>>,
 }
 
-/// The stacks image-builder knows (its `StackKind`, by the same names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Stack {
-    /// The component's own Dockerfile, used as it is.
-    Dockerfile,
-    /// Next.js with standalone output.
-    Nextjs,
-    /// Any other Node.js app.
-    Node,
-    /// Python (requirements.txt or pyproject.toml), FastAPI/uvicorn.
-    Python,
-    /// A Go module, compiled statically.
-    Go,
-    /// A prebuilt static executable.
-    Binary,
-}
-
-impl Stack {
-    /// The name `todo.yaml` uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stack::Dockerfile => "dockerfile",
-            Stack::Nextjs => "nextjs",
-            Stack::Node => "node",
-            Stack::Python => "python",
-            Stack::Go => "go",
-            Stack::Binary => "binary",
-        }
-    }
-
-    pub fn default_port(self) -> u16 {
-        match self {
-            Stack::Nextjs | Stack::Node => 3000,
-            Stack::Python => 8000,
-            _ => 8080,
-        }
-    }
-}
+/// A component's stack is image-builder's: the project file names the same
+/// stacks image-builder builds.
+pub use image_builder::spec::StackKind as Stack;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

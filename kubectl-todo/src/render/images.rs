@@ -3,13 +3,10 @@
 //! the images `up` builds. `--image COMPONENT=REF` replaces one (an image
 //! built elsewhere, or a registry reference).
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
-use image_builder::build::Engine;
 use image_builder::plan::{self, BuilderKind, Plan, PlanOptions};
+use std::collections::BTreeMap;
 
-use crate::project::{Project, suggestion};
+use crate::project::{Component, Project, suggestion};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -27,8 +24,8 @@ pub enum Error {
     },
 }
 
-impl Error {
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Error {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             Error::UnknownComponent { .. } => {
                 "list the components with `kubectl todo status`, or see todo.yaml".into()
@@ -44,6 +41,7 @@ impl Error {
         })
     }
 }
+crate::report::hinted!(Error);
 
 /// Parses `COMPONENT=REF`.
 pub fn parse_override(arg: &str) -> Result<(String, String), Error> {
@@ -93,41 +91,51 @@ pub fn validate_overrides(
         .collect()
 }
 
-/// The plan of every component without an override, for `builder`. Hashing
-/// reads every file of a component: one blocking task each, in parallel.
+/// The plan of every component without an override, for `builder`.
 pub async fn plans(
     project: &Project,
     overrides: &BTreeMap<String, String>,
     builder: BuilderKind,
 ) -> Result<Vec<Plan>, Error> {
+    let components = project
+        .components
+        .iter()
+        .filter(|c| !overrides.contains_key(&c.name));
+    planned(project, components, builder)
+        .await
+        .into_iter()
+        .map(|(component, planned)| planned.map_err(|source| Error::Plan { component, source }))
+        .collect()
+}
+
+/// The plan of each of `components` for `builder`, by name, or why it
+/// cannot be made: what `up` deploys, and what doctor compares with the
+/// cluster component by component.
+pub async fn planned<'a>(
+    project: &Project,
+    components: impl IntoIterator<Item = &'a Component>,
+    builder: BuilderKind,
+) -> Vec<(String, Result<Plan, image_builder::Error>)> {
     let options = PlanOptions {
         builder,
         ..PlanOptions::default()
     };
-    let tasks = project
-        .components
-        .iter()
-        .filter(|c| !overrides.contains_key(&c.name))
-        .map(|c| {
-            let spec = c.build_spec(project);
-            let options = options.clone();
-            let name = c.name.clone();
-            tokio::task::spawn_blocking(move || (name, plan::plan(&spec, &options)))
-        });
-    let mut out = Vec::new();
-    for joined in futures::future::join_all(tasks).await {
-        let (component, planned) = joined.expect("planning does not panic");
-        out.push(planned.map_err(|source| Error::Plan { component, source })?);
-    }
-    Ok(out)
+    let (names, specs): (Vec<String>, Vec<_>) = components
+        .into_iter()
+        .map(|c| (c.name.clone(), c.build_spec(project)))
+        .unzip();
+    names
+        .into_iter()
+        .zip(plan::plan_all(specs, &options).await)
+        .collect()
 }
 
 /// The tag depends on the Dockerfile, which depends on the builder, so ask
 /// the engine `up` will build with, as `image-builder plan` does.
 pub async fn builder_kind() -> BuilderKind {
-    match tokio::time::timeout(Duration::from_secs(3), Engine::connect()).await {
-        Ok(Ok(engine)) => engine.builder,
-        _ => {
+    match plan::probe_engine().await {
+        Some(engine) => engine.builder,
+        None => {
             eprintln!(
                 "note: the Docker Engine is not reachable; image tags are computed for the classic builder"
             );

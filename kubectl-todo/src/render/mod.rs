@@ -18,6 +18,7 @@ use kube::api::{ApiResource, DynamicObject};
 use kube::core::GroupVersionKind;
 use sha2::{Digest, Sha256};
 
+use crate::format::Format;
 use crate::labels;
 use crate::project::{Component, Project, ServiceKind};
 
@@ -253,24 +254,9 @@ pub fn selector(project: &Project, c: &Component) -> BTreeMap<String, String> {
     ])
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Yaml,
-    Json,
-}
-
-/// YAML documents separated by `---`, or a JSON `List`, as kubectl reads both.
+/// A JSON `List`, or else YAML documents separated by `---`, as kubectl reads both.
 pub fn to_text(objects: &[Object], format: Format) -> String {
     match format {
-        Format::Yaml => objects
-            .iter()
-            .map(|o| {
-                format!(
-                    "---\n{}",
-                    serde_yaml_ng::to_string(&o.to_json()).expect("JSON values serialize")
-                )
-            })
-            .collect(),
         Format::Json => {
             let list = serde_json::json!({
                 "apiVersion": "v1",
@@ -281,5 +267,14 @@ pub fn to_text(objects: &[Object], format: Format) -> String {
             text.push('\n');
             text
         }
+        _ => objects
+            .iter()
+            .map(|o| {
+                format!(
+                    "---\n{}",
+                    serde_yaml_ng::to_string(&o.to_json()).expect("JSON values serialize")
+                )
+            })
+            .collect(),
     }
 }

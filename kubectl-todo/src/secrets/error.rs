@@ -120,8 +120,10 @@ impl Error {
             message: redact(&raw, values),
         }
     }
+}
 
-    pub fn hint(&self) -> Option<String> {
+impl crate::report::Hinted for Error {
+    fn hint(&self) -> Option<String> {
         let source_flags =
             "--from-env-file PATH, --from-file KEY=PATH, --stdin KEY or --generate KEY";
         Some(match self {
@@ -166,6 +168,7 @@ impl Error {
         })
     }
 }
+crate::report::hinted!(Error);
 
 fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     crate::context::describe(err)

@@ -16,9 +16,10 @@ mod write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Subcommand, ValueEnum};
+use clap::Subcommand;
 
 use crate::context::{self, Connection};
+use crate::format::{Format, offer};
 use crate::project::Project;
 use crate::settings::Settings;
 
@@ -171,14 +172,8 @@ pub struct DeleteArgs {
 #[derive(Debug, clap::Args)]
 pub struct OutputArgs {
     /// Output format.
-    #[arg(short, long, value_enum, default_value_t = Format::Table)]
+    #[arg(short, long, value_parser = offer(&[(Format::Table, None), (Format::Json, None)]), default_value = "table")]
     pub output: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
 }
 
 pub async fn run(global: Settings, args: Args) -> anyhow::Result<ExitCode> {

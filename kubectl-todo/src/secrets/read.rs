@@ -9,10 +9,11 @@ use serde::Serialize;
 use crate::project::Project;
 use crate::settings::Settings;
 
+use super::connect;
 use super::error::Error;
 use super::store::{self, Store};
 use super::validate;
-use super::{Format, connect};
+use crate::format::Format;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -90,7 +91,7 @@ pub async fn list(
     };
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&listing)?),
-        Format::Table => print_listing(&listing),
+        _ => print_listing(&listing),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -138,7 +139,7 @@ pub async fn check(
     };
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Table => print_report(&report),
+        _ => print_report(&report),
     }
     Ok(if ok {
         ExitCode::SUCCESS

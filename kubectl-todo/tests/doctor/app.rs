@@ -67,9 +67,9 @@ async fn healthy_app_exits_zero() {
     assert!(bad.is_empty(), "not healthy: {bad:#?}");
     assert_eq!(finding(&doc, "app.pods").unwrap()["status"], "ok");
     assert_eq!(finding(&doc, "app.image-node").unwrap()["status"], "ok");
-    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
     let run = s.doctor(&["--only", "app"]).await;
-    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
     drop(listener);
     s.remove_images(&images).await;
 }
@@ -90,7 +90,7 @@ async fn never_loaded_image_says_load_it_into_minikube() {
     let (run, f) = s
         .wait_for("pod.image-not-loaded", &["--component", "backend"])
         .await;
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, Some(1));
     assert_eq!(f["status"], "fail");
     assert_eq!(f["component"], "backend");
     assert!(

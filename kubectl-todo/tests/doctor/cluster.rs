@@ -24,7 +24,7 @@ async fn unreachable_api_server_says_start_the_cluster() {
     )
     .unwrap();
     let run = s.doctor(&["-o", "json"]).await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
     let doc = run.json();
     let api = finding(&doc, "cluster.api").expect("cluster.api");
     assert_eq!(api["status"], "fail");
@@ -59,7 +59,7 @@ async fn slow_api_server_is_a_timeout_not_a_pass() {
     let run = s
         .doctor(&["-o", "json", "--only", "cluster", "--timeout", "500ms"])
         .await;
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, Some(1));
     let api = run.json();
     let api = finding(&api, "cluster.api").unwrap();
     assert_eq!(api["status"], "fail");
@@ -84,7 +84,7 @@ async fn expired_credentials_are_named_as_such() {
     s.rename_context("minikube");
     s.stand_in("minikube", "v1.36.0");
     let run = s.doctor(&["-o", "json"]).await;
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, Some(1));
     let doc = run.json();
     let cred = finding(&doc, "cluster.credentials").expect("cluster.credentials");
     assert_eq!(cred["status"], "fail");
@@ -105,7 +105,7 @@ async fn missing_docker_socket_fails_the_engine_and_leaves_images_unknown() {
     let run = s
         .doctor_with(&["-o", "json"], &[("DOCKER_HOST", &host)])
         .await;
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, Some(1));
     let doc = run.json();
     let engine = finding(&doc, "env.docker-engine").expect("env.docker-engine");
     assert_eq!(engine["status"], "fail");
@@ -152,7 +152,7 @@ async fn forbidden_checks_are_reported_as_not_run_and_rbac_names_the_verbs() {
     )
     .await;
     let run = s.doctor(&["-o", "json", "--component", "backend"]).await;
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, Some(1));
     let doc = run.json();
     let rbac = finding(&doc, "cluster.rbac").unwrap();
     assert_eq!(rbac["status"], "fail");
@@ -188,7 +188,7 @@ async fn forbidden_checks_are_reported_as_not_run_and_rbac_names_the_verbs() {
 async fn text_output_groups_marks_and_fixes_without_colour_off_a_terminal() {
     let s = start(Config::default()).await;
     let run = s.doctor(&["--only", "app"]).await;
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, Some(1));
     assert!(!run.stdout.contains('\x1b'), "{}", run.stdout);
     assert!(run.stdout.starts_with("App\n"), "{}", run.stdout);
     assert!(
@@ -214,7 +214,7 @@ async fn text_output_groups_marks_and_fixes_without_colour_off_a_terminal() {
 async fn unknown_component_means_doctor_could_not_run() {
     let s = start(Config::default()).await;
     let run = s.doctor(&["--component", "backnd"]).await;
-    assert_eq!(run.code, 2);
+    assert_eq!(run.code, Some(2));
     assert!(
         run.stderr.contains("no component \"backnd\""),
         "{}",

@@ -3,6 +3,8 @@
 
 #[path = "support.rs"]
 mod doctor_support;
+#[path = "../harness/mod.rs"]
+mod harness;
 
 mod app;
 mod cluster;

@@ -18,6 +18,8 @@ use kubectl_todo::labels;
 use kubectl_todo::project::Project;
 use serde_json::{Value, json};
 
+pub use crate::harness::Run;
+
 pub const NS: &str = "todo";
 
 pub struct Setup {
@@ -144,12 +146,16 @@ impl Setup {
             .expect("namespace");
     }
 
-    /// The app's Secret with these keys (each a non-empty value).
+    /// The app's Secret with these keys (each a non-empty value, a canary
+    /// no run may print).
     pub async fn secret(&self, keys: &[&str]) {
-        let data: serde_json::Map<String, Value> = keys
+        let values: Vec<(String, String)> = keys
             .iter()
-            .map(|k| (k.to_string(), json!(format!("value-of-{k}"))))
+            .map(|k| (k.to_string(), format!("value-of-{k}")))
             .collect();
+        crate::harness::canaries(values.iter().map(|(_, v)| v.clone()));
+        let data: serde_json::Map<String, Value> =
+            values.into_iter().map(|(k, v)| (k, json!(v))).collect();
         let secret: Secret = serde_json::from_value(json!({
             "metadata": {"name": "todo-secrets", "labels": labels::project("todo")},
             "stringData": data,
@@ -227,12 +233,7 @@ impl Setup {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.output().await.expect("doctor runs");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(cmd.output().await.expect("doctor runs"))
     }
 
     /// Runs `doctor -o json` (plus `args`) until a finding `id` shows up, as the
@@ -267,28 +268,7 @@ impl Setup {
 
     /// Renames the kubeconfig's context, as minikube or kind would name it.
     pub fn rename_context(&self, name: &str) {
-        let text = std::fs::read_to_string(&self.kubeconfig).unwrap();
-        let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
-        doc["current-context"] = name.into();
-        doc["contexts"][0]["name"] = name.into();
-        std::fs::write(&self.kubeconfig, serde_yaml_ng::to_string(&doc).unwrap()).unwrap();
-    }
-}
-
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "doctor -o json printed no JSON ({e}):\n{}\n{}",
-                self.stdout, self.stderr
-            )
-        })
+        crate::harness::rename_context(&self.kubeconfig, name);
     }
 }
 

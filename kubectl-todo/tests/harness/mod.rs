@@ -67,6 +67,39 @@ impl Run {
     pub fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
+
+    /// [`Run::ok`] for a test that keeps the run for more checks: stdout.
+    #[track_caller]
+    pub fn ok_stdout(&self) -> &str {
+        assert!(
+            self.ok,
+            "kubectl-todo failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Stderr, after checking the run did not succeed (killed by a signal counts).
+    #[track_caller]
+    pub fn failed_stderr(&self) -> &str {
+        assert!(
+            !self.ok,
+            "kubectl-todo should have failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        &self.stderr
+    }
+
+    /// Stdout as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "kubectl-todo printed no JSON ({e}):\n{}\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
 }
 
 static CANARIES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());

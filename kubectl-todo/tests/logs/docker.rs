@@ -55,7 +55,7 @@ async fn real_container_output_is_merged_and_followed_onto_replacement_pods() {
         })
         .await;
 
-    let snapshot = env.run(&["backend", "--timestamps"]).await.ok();
+    let snapshot = env.run(&["backend", "--timestamps"]).await.ok().stdout;
     let survivors: Vec<&str> = snapshot
         .lines()
         .filter(|l| l.ends_with(" tick 30"))

@@ -8,7 +8,7 @@ use logs_support::{Env, scripted};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_component_lists_the_known_ones_and_suggests_the_closest() {
     let env = Env::scripted().await;
-    let err = env.run(&["backedn"]).await.err();
+    let err = env.run(&["backedn"]).await.failed().stderr;
     assert!(
         err.contains(
             "unknown component `backedn`; the project's components are: frontend, backend"
@@ -25,8 +25,8 @@ async fn an_unknown_component_lists_the_known_ones_and_suggests_the_closest() {
 async fn no_pods_yet_is_said_plainly() {
     let env = Env::scripted().await;
     let run = env.run(&["backend"]).await;
-    assert_eq!(run.0.status.code(), Some(1));
-    let err = run.stderr();
+    assert_eq!(run.code, Some(1));
+    let err = run.stderr;
     assert!(
         err.contains("error: no pods of component backend in namespace todo"),
         "{err}"
@@ -41,7 +41,7 @@ async fn an_unknown_container_lists_the_pods_containers() {
     env.deploy("backend", 1, scripted(1, 0, &["api", "sidecar"], None))
         .await;
     env.wait_running("backend", 1).await;
-    let err = env.run(&["-c", "apx"]).await.err();
+    let err = env.run(&["-c", "apx"]).await.failed().stderr;
     assert!(
         err.contains("no pod has a container named `apx`; the pods' containers are: api, sidecar"),
         "{err}"
@@ -64,11 +64,7 @@ async fn invalid_durations_regexes_and_combinations_are_refused_before_connectin
     ];
     for (args, expected) in cases {
         let run = env.run(args).await;
-        assert_eq!(run.0.status.code(), Some(2), "{args:?}");
-        assert!(
-            run.stderr().contains(expected),
-            "{args:?}: {}",
-            run.stderr()
-        );
+        assert_eq!(run.code, Some(2), "{args:?}");
+        assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
     }
 }

@@ -2,6 +2,8 @@
 //! scripted and real containers, following across restarts and rollouts,
 //! and a terminal.
 
+#[path = "../harness/mod.rs"]
+mod harness;
 #[path = "support.rs"]
 mod logs_support;
 

@@ -14,7 +14,7 @@ async fn every_line_of_ten_pods_arrives_once_in_order_with_its_prefix() {
         .await;
     let pods = env.wait_running("backend", 10).await;
 
-    let json = env.run(&["-o", "json"]).await.ok();
+    let json = env.run(&["-o", "json"]).await.ok().stdout;
     let lines: Vec<String> = json.lines().map(String::from).collect();
     assert_eq!(lines.len(), 100_000);
     let by_stream = numbers_by_stream(&lines);
@@ -24,7 +24,7 @@ async fn every_line_of_ten_pods_arrives_once_in_order_with_its_prefix() {
     }
 
     // Plain text: `component/<template hash>-<suffix>/container message`.
-    let text = env.run(&["backend", "--tail", "1"]).await.ok();
+    let text = env.run(&["backend", "--tail", "1"]).await.ok().stdout;
     let mut expected: Vec<String> = pods
         .iter()
         .map(|p| {
@@ -48,7 +48,7 @@ async fn timestamps_merge_the_pods_in_time_order() {
     env.wait_running("backend", 3).await;
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
 
-    let out = env.run(&["--timestamps"]).await.ok();
+    let out = env.run(&["--timestamps"]).await.ok().stdout;
     let times: Vec<jiff::Timestamp> = out
         .lines()
         .map(|l| {
@@ -94,7 +94,8 @@ async fn tail_since_grep_exclude_and_container_choose_the_lines() {
     let tail = messages(
         env.run(&["backend", "-c", "sidecar", "--tail", "3", "-o", "json"])
             .await
-            .ok(),
+            .ok()
+            .stdout,
     );
     assert_eq!(
         tail,
@@ -112,7 +113,8 @@ async fn tail_since_grep_exclude_and_container_choose_the_lines() {
             "json",
         ])
         .await
-        .ok(),
+        .ok()
+        .stdout,
     );
     let expected: Vec<String> = strings(10..=19)
         .into_iter()
@@ -127,20 +129,29 @@ async fn tail_since_grep_exclude_and_container_choose_the_lines() {
     );
 
     // Every component by default; a time in the future leaves nothing.
-    let all = messages(env.run(&["--since", "1h", "-o", "json"]).await.ok());
+    let all = messages(env.run(&["--since", "1h", "-o", "json"]).await.ok().stdout);
     assert_eq!(all.keys().collect::<Vec<_>>(), ["api", "sidecar", "web"]);
     assert_eq!(all["web"], strings(1..=3));
-    let future = env.run(&["--since", "2999-01-01T00:00:00Z"]).await.ok();
+    let future = env
+        .run(&["--since", "2999-01-01T00:00:00Z"])
+        .await
+        .ok()
+        .stdout;
     assert_eq!(future, "");
 
     // A time inside a second: the API takes whole seconds, the cut is exact anyway.
-    let api = env.run(&["backend", "-c", "api", "-o", "json"]).await.ok();
+    let api = env
+        .run(&["backend", "-c", "api", "-o", "json"])
+        .await
+        .ok()
+        .stdout;
     let line_50: serde_json::Value = serde_json::from_str(api.lines().nth(49).unwrap()).unwrap();
     let since = line_50["time"].as_str().unwrap();
     let from = messages(
         env.run(&["backend", "-c", "api", "--since", since, "-o", "json"])
             .await
-            .ok(),
+            .ok()
+            .stdout,
     );
     assert_eq!(from["api"], strings(50..=100));
 }
@@ -174,7 +185,7 @@ async fn previous_shows_the_run_before_the_last_restart() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let out = env.run(&["--previous", "-o", "json"]).await.ok();
+    let out = env.run(&["--previous", "-o", "json"]).await.ok().stdout;
     let messages: Vec<String> = out.lines().map(|l| parse_json(l).2).collect();
     assert_eq!(messages, ["line 1", "line 2", "line 3"]);
 }

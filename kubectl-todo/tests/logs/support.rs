@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,8 @@ use kube_emulator::{Cluster, Config, Emulator, NodeConfig, Runtime};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
+
+pub use crate::harness::Run;
 
 pub const NAMESPACE: &str = "todo";
 /// The scripted runtime only needs the image to be on the node by name.
@@ -93,7 +95,7 @@ impl Env {
             .output()
             .await
             .expect("kubectl-todo runs");
-        Run(out)
+        Run::from(out)
     }
 
     /// Starts `kubectl todo logs ARGS` in the background, collecting its lines.
@@ -221,39 +223,6 @@ pub fn scripted(
         "metadata": {"annotations": annotations},
         "spec": {"terminationGracePeriodSeconds": 1, "containers": containers},
     })
-}
-
-pub struct Run(pub Output);
-
-impl Run {
-    pub fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.0.stdout).into_owned()
-    }
-
-    pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.0.stderr).into_owned()
-    }
-
-    #[track_caller]
-    pub fn ok(&self) -> String {
-        assert!(
-            self.0.status.success(),
-            "kubectl todo logs failed ({}):\n{}",
-            self.0.status,
-            self.stderr()
-        );
-        self.stdout()
-    }
-
-    #[track_caller]
-    pub fn err(&self) -> String {
-        assert!(
-            !self.0.status.success(),
-            "unexpectedly succeeded:\n{}",
-            self.stdout()
-        );
-        self.stderr()
-    }
 }
 
 pub struct Follower {

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt as _;
 
+pub use crate::harness::Run;
+
 pub const NAMESPACE: &str = "todo";
 pub const SECRET: &str = "todo-secrets";
 
@@ -25,42 +27,6 @@ pub struct Env {
     pub emulator: Emulator,
     pub client: kube::Client,
     dir: TempDir,
-}
-
-pub struct Run {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    pub fn ok(&self) -> &str {
-        assert_eq!(
-            self.code,
-            Some(0),
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
-        &self.stdout
-    }
-
-    #[track_caller]
-    pub fn err(&self) -> &str {
-        assert_ne!(
-            self.code,
-            Some(0),
-            "unexpectedly succeeded:\n{}",
-            self.stdout
-        );
-        &self.stderr
-    }
-
-    /// Both streams, for canary checks.
-    pub fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
 }
 
 impl Env {
@@ -139,7 +105,7 @@ impl Env {
             .await
             .expect("kubectl-todo finishes within a minute")
             .expect("kubectl-todo output");
-        run_of(out)
+        Run::from(out)
     }
 
     pub async fn secret(&self) -> Option<Secret> {
@@ -258,14 +224,6 @@ pub enum Uses {
     EnvFrom,
     KeyRef,
     Nothing,
-}
-
-pub fn run_of(out: Output) -> Run {
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 /// The forms a value takes on the wire and at rest.

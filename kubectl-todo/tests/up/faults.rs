@@ -245,12 +245,8 @@ async fn up_in_the_apply(s: &Setup, latency_ms: u64, revision: u32) -> tokio::pr
 }
 
 /// Sends `signal` to an `up` in the middle of applying revision `revision`,
-/// and returns how the run ended.
-async fn signal_during_the_apply(
-    s: &Setup,
-    signal: libc::c_int,
-    revision: u32,
-) -> std::process::Output {
+/// and returns how the run ended, checked for canaries as every run is.
+async fn signal_during_the_apply(s: &Setup, signal: libc::c_int, revision: u32) -> support::Run {
     let child = up_in_the_apply(s, 3_000, revision).await;
     // Give it time to reach the slow Deployment patch.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -259,7 +255,7 @@ async fn signal_during_the_apply(
     unsafe { libc::kill(pid, signal) };
     let out = child.wait_with_output().await.unwrap();
     s.emu.faults().clear();
-    out
+    support::Run::from(out)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -267,8 +263,8 @@ async fn ctrl_c_during_the_apply_records_the_revision_as_interrupted_and_the_nex
     let s = Setup::start(Config::default()).await;
     s.secret("canary-faults-5").await;
     let out = signal_during_the_apply(&s, libc::SIGINT, 1).await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let stderr = &out.stderr;
+    assert_eq!(out.code, Some(130), "{stderr}");
     assert!(
         stderr.contains("revision 1 is recorded as interrupted"),
         "{stderr}"
@@ -294,8 +290,8 @@ async fn sigterm_and_sighup_during_the_apply_are_handled_like_ctrl_c() {
         (libc::SIGHUP, "SIGHUP", 129, 2),
     ] {
         let out = signal_during_the_apply(&s, signal, revision).await;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(code), "{name}: {stderr}");
+        let stderr = &out.stderr;
+        assert_eq!(out.code, Some(code), "{name}: {stderr}");
         assert!(
             stderr.contains(&format!(
                 "interrupted by {name}; revision {revision} is recorded as interrupted"
@@ -327,7 +323,7 @@ async fn a_killed_runs_revision_is_interrupted_everywhere_and_recorded_so_by_the
     let s = Setup::start(Config::default()).await;
     s.secret("canary-faults-9").await;
     let out = signal_during_the_apply(&s, libc::SIGKILL, 1).await;
-    assert_eq!(out.status.code(), None, "killed");
+    assert_eq!(out.code, None, "killed");
     assert_eq!(
         s.history().await[0]["outcome"],
         "applying",

@@ -29,8 +29,6 @@ use crate::project::Project;
 use crate::render::{self, Inputs, Object};
 use crate::settings::Settings;
 
-use target::LoadArg;
-
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   kubectl todo up
@@ -46,7 +44,7 @@ pub struct Args {
     pub dry_run: bool,
     /// Load images into this kind of local cluster (default: told by the context's name).
     #[arg(long, value_enum, value_name = "KIND")]
-    pub load: Option<LoadArg>,
+    pub load: Option<image_builder::load::LoadInto>,
     /// Push images to this registry (for remote clusters) instead of loading them.
     #[arg(long, value_name = "REGISTRY", conflicts_with = "load", value_parser = crate::cli::parse_registry)]
     pub push: Option<String>,
@@ -150,18 +148,19 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
 
     if args.dry_run {
-        return dry_run(
-            &conn,
-            &project,
-            &plans,
-            &engine,
-            &target,
-            &overrides,
-            &observed,
-            &args,
-            |refs| render_with(refs, secret_checksum.clone()),
-        )
-        .await;
+        let dry = DryRun {
+            conn: &conn,
+            project: &project,
+            plans: &plans,
+            engine: engine.as_ref(),
+            target: &target,
+            overrides: &overrides,
+            observed: &observed,
+            force_conflicts: args.force_conflicts,
+        };
+        return dry
+            .report(|refs| render_with(refs, secret_checksum.clone()))
+            .await;
     }
     // Another run holds the lock: said now, not after a build.
     if let (None, Some(busy)) = (args.wait_for_lock, observed.busy) {
@@ -215,53 +214,72 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     .await
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn dry_run(
-    conn: &context::Connection,
-    project: &Project,
-    plans: &[image_builder::plan::Plan],
-    engine: &Option<Engine>,
-    target: &target::Target,
-    overrides: &BTreeMap<String, String>,
-    observed: &unchanged::Observed,
-    args: &Args,
-    render_with: impl Fn(BTreeMap<String, String>) -> Vec<Object>,
-) -> anyhow::Result<ExitCode> {
-    let mut refs = overrides.clone();
-    for plan in plans {
-        let reference = plan.reference();
-        let present = match engine {
-            Some(e) => matches!(e.image(&reference).await, Ok(Some(_))),
-            None => true,
-        };
-        let verb = if present {
-            "is built"
-        } else {
-            "would be built"
-        };
-        eprintln!("{}: image {reference} {verb}", plan.component);
-        let deployed = match target {
-            target::Target::Push(registry) => format!("{registry}/{reference}"),
-            _ => reference,
-        };
-        refs.insert(plan.component.clone(), deployed);
+/// What `up --dry-run` compares, settled by the reads every `up` makes.
+struct DryRun<'a> {
+    conn: &'a context::Connection,
+    project: &'a Project,
+    plans: &'a [image_builder::plan::Plan],
+    /// `None` when every component's image is given with `--image`.
+    engine: Option<&'a Engine>,
+    target: &'a target::Target,
+    overrides: &'a BTreeMap<String, String>,
+    observed: &'a unchanged::Observed,
+    force_conflicts: bool,
+}
+
+impl DryRun<'_> {
+    /// Says which images would be built, prints the diff against the
+    /// cluster, and changes nothing.
+    async fn report(
+        self,
+        render_with: impl Fn(BTreeMap<String, String>) -> Vec<Object>,
+    ) -> anyhow::Result<ExitCode> {
+        let DryRun {
+            conn,
+            project,
+            plans,
+            engine,
+            target,
+            overrides,
+            observed,
+            force_conflicts,
+        } = self;
+        let mut refs = overrides.clone();
+        for plan in plans {
+            let reference = plan.reference();
+            let present = match engine {
+                Some(e) => matches!(e.image(&reference).await, Ok(Some(_))),
+                None => true,
+            };
+            let verb = if present {
+                "is built"
+            } else {
+                "would be built"
+            };
+            eprintln!("{}: image {reference} {verb}", plan.component);
+            let deployed = match target {
+                target::Target::Push(registry) => format!("{registry}/{reference}"),
+                _ => reference,
+            };
+            refs.insert(plan.component.clone(), deployed);
+        }
+        if !plans.is_empty() {
+            eprintln!("images go to: {}", target.describe());
+        }
+        let rendered = render_with(refs);
+        let changes = diff::diff(
+            &conn.client,
+            project,
+            &rendered,
+            &observed.members,
+            force_conflicts,
+        )
+        .await?;
+        print!("{}", changes.text);
+        eprintln!(
+            "dry run: {} to create, {} to change, {} to prune; nothing was changed",
+            changes.created, changes.changed, changes.pruned
+        );
+        Ok(ExitCode::SUCCESS)
     }
-    if !plans.is_empty() {
-        eprintln!("images go to: {}", target.describe());
-    }
-    let rendered = render_with(refs);
-    let changes = diff::diff(
-        &conn.client,
-        project,
-        &rendered,
-        &observed.members,
-        args.force_conflicts,
-    )
-    .await?;
-    print!("{}", changes.text);
-    eprintln!(
-        "dry run: {} to create, {} to change, {} to prune; nothing was changed",
-        changes.created, changes.changed, changes.pruned
-    );
-    Ok(ExitCode::SUCCESS)
 }

@@ -34,6 +34,8 @@ pub struct Base {
     pub port: Option<Sourced<u16>>,
     /// The detected stack's port, for when nothing names one.
     pub default_port: u16,
+    /// The framework the code is written in, whatever builds the image.
+    pub framework: Option<Stack>,
     pub health_path: Option<Sourced<String>>,
     pub ready_path: Option<Sourced<String>>,
     pub service: Option<Sourced<Service>>,
@@ -100,6 +102,7 @@ fn base(
         name: c.name.clone(),
         path: Some(sourced(c.path.clone(), "detected: the component's folder")),
         default_port: c.stack.value.default_port(),
+        framework: Some(c.stack.value),
         ..Base::default()
     };
     // The app's own Dockerfile is what image-builder picks; when it cannot
@@ -127,8 +130,10 @@ fn base(
         .map(|r| sourced(r.path.clone(), from(&r.from)));
     if health.is_none() {
         b.notes.push(format!(
-            "no route of {} is known to answer: add `healthPath: /your-health-route` under component `{}` in todo.yaml",
-            c.name, c.name
+            "no route of {} is known to answer, so its probes connect to port {} (TCP); if it serves a health route, add `healthPath: /your-health-route` under component `{}` in todo.yaml",
+            c.name,
+            port_of(c),
+            c.name
         ));
     }
     let node_port = c.node_port.as_ref();
@@ -148,10 +153,8 @@ fn base(
         .map(|be| (be, format!("http://{project}-{}:{}", be.name, port_of(be))));
     for s in &c.settings {
         let (name, sample) = &s.value;
-        let names_backend =
-            name.contains("BACKEND") || name.ends_with("API_URL") || name == "API_BASE_URL";
         match (&backend_url, sample) {
-            (Some((be, url)), _) if names_backend => {
+            (Some((be, url)), _) if names_backend(name) => {
                 b.env.insert(
                     name.clone(),
                     sourced(
@@ -192,7 +195,11 @@ fn base(
         .filter(|o| o.name != c.name)
         .flat_map(|o| &o.hosts)
     {
-        if h.port == port_of(c)
+        // A fallback of a variable that gets the backend's URL is never called.
+        let overridden = backend.is_some_and(|be| be.name == c.name)
+            && h.fallback_of.as_deref().is_some_and(names_backend);
+        if !overridden
+            && h.port == port_of(c)
             && h.host != own
             && !app
                 .components
@@ -219,6 +226,11 @@ fn base(
     }
     b.notes.extend(c.notes.iter().cloned());
     b
+}
+
+/// Whether a setting is the address of the backend (`BACKEND_URL`, `API_URL`).
+fn names_backend(name: &str) -> bool {
+    name.contains("BACKEND") || name.ends_with("API_URL") || name == "API_BASE_URL"
 }
 
 /// The address a browser on the user's machine reaches the component a

@@ -31,6 +31,10 @@ pub struct Base {
     pub name: String,
     pub path: Option<Sourced<PathBuf>>,
     pub stack: Option<Sourced<Stack>>,
+    /// The generated recipe's stack when the app's own Dockerfile cannot
+    /// work, with the reason: `init` writes it into todo.yaml, while without
+    /// that line `up` refuses the Dockerfile and names both ways out.
+    pub recipe_instead: Option<Sourced<Stack>>,
     pub port: Option<Sourced<u16>>,
     /// The detected stack's port, for when nothing names one.
     pub default_port: u16,
@@ -110,10 +114,14 @@ fn base(
     let reason = c.dockerfile.as_ref().and_then(detect::Dockerfile::unusable);
     match reason {
         Some(reason) => {
-            b.stack = Some(sourced(
-                c.stack.value,
-                format!("generated recipe: {reason}"),
-            ));
+            let recipe = sourced(c.stack.value, format!("generated recipe: {reason}"));
+            // A root image is refused before the build, with both ways out;
+            // a named user or a missing file would fail the build or its
+            // check, so the recipe builds the component meanwhile.
+            if !c.dockerfile.as_ref().is_some_and(detect::Dockerfile::runs_as_root) {
+                b.stack = Some(recipe.clone());
+            }
+            b.recipe_instead = Some(recipe);
         }
         None if c.dockerfile.is_none() && c.stack.value == Stack::Python => {
             // A scripts-only package.json would otherwise make image-builder pick Node.

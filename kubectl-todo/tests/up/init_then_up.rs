@@ -92,3 +92,65 @@ async fn init_then_up_reaches_ready_on_the_routes_the_app_serves() {
     assert!(ready(&s, "app", "app", "web").await, "{}", run.all());
     s.remove_built_images().await;
 }
+
+/// The app's own Dockerfile runs as root: `plan`, `up --dry-run`, `up` and
+/// `doctor` all refuse it before anything is built, each naming both ways
+/// out, and each way out, applied as printed, is accepted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_root_dockerfile_is_refused_before_the_build_with_both_ways_out() {
+    let s = Setup::start(Config::default()).await;
+    // No todo.yaml: the original layout's folders, read by detection.
+    std::fs::remove_file(s.app.join("todo.yaml")).unwrap();
+    for (ours, theirs) in [("web", "frontend"), ("api", "backend")] {
+        std::fs::remove_dir_all(s.app.join(ours)).unwrap();
+        copy(&fixture_dir("api-health").join(theirs), &s.app.join(theirs));
+    }
+    let dockerfile = s.app.join("backend/Dockerfile");
+    let refused = |run: &support::Run| {
+        let err = &run.stderr;
+        assert!(
+            err.contains("backend/Dockerfile: its final stage")
+                && err.contains("has no `USER`: the image would run as root")
+                && err.contains("add `USER 1001:1001` as the last instruction of")
+                && err.contains("set `stack: python` for this component"),
+            "{}",
+            run.all()
+        );
+    };
+    for args in [&["plan"][..], &["up", "--dry-run"], &["up"]] {
+        let run = s.run(args).await.failed();
+        refused(&run);
+        assert!(!run.stdout.contains("building"), "{args:?}: {}", run.all());
+    }
+    let doctor = s.run(&["doctor", "--only", "app"]).await;
+    assert!(
+        doctor.stdout.contains("has no `USER`: the image would run as root")
+            && doctor.stdout.contains("USER 1001:1001"),
+        "{}",
+        doctor.all()
+    );
+    // Nothing was applied.
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(s.client.clone(), "todo");
+    assert!(
+        deployments
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    // Way out 1: the generated recipe, as the message says.
+    s.write("todo.yaml", "name: todo\ncomponents:\n  - name: backend\n    stack: python\n");
+    let plan = s.run(&["plan", "backend", "-o", "json"]).await.ok();
+    assert!(plan.stdout.contains("\"stack\": \"python\""), "{}", plan.all());
+    // Way out 2: a numeric user in the app's own Dockerfile (and the lock
+    // file it copies, without which detection picks the recipe anyway).
+    std::fs::remove_file(s.app.join("todo.yaml")).unwrap();
+    std::fs::write(s.app.join("backend/uv.lock"), "version = 1\n").unwrap();
+    let mut text = std::fs::read_to_string(&dockerfile).unwrap();
+    text.push_str("USER 1001:1001\n");
+    std::fs::write(&dockerfile, text).unwrap();
+    let plan = s.run(&["plan", "backend", "-o", "json"]).await.ok();
+    assert!(plan.stdout.contains("\"stack\": \"dockerfile\""), "{}", plan.all());
+}

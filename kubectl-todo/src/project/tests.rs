@@ -169,9 +169,10 @@ fn a_file_with_only_a_name_takes_everything_from_detection() {
     let p = fixture_with("api-health", "name: todo\n");
     assert_eq!(p.component_names(), ["backend", "frontend"]);
     let be = p.component("backend").unwrap();
-    // The own Dockerfile runs as root and copies a missing uv.lock: the recipe builds it.
-    assert_eq!(be.stack, Some(Stack::Python));
-    assert!(p.sources["components.backend.stack"].contains("runs its final stage as root"));
+    // The own Dockerfile runs as root: detection does not swap it silently
+    // for the recipe (the plan refuses it with both ways out; init writes `stack:`).
+    assert_eq!(be.stack, None);
+    assert!(!p.sources.contains_key("components.backend.stack"));
     assert_eq!(be.port, 8080);
     assert_eq!(
         p.sources["components.backend.port"],

@@ -205,11 +205,51 @@ const SHAPES: &[Shape] = &[
             ("web", 3000, &["/", "/api/healthz"]),
         ],
     },
+    Shape {
+        fixture: "client-server",
+        app: "",
+        components: &[
+            ("server", 8000, &["/api/health", "/api/todos"]),
+            ("client", 3000, &["/", "/api/health"]),
+        ],
+    },
+    Shape {
+        fixture: "no-health",
+        app: "",
+        // Nothing the probes could use: TCP on the right port is what works.
+        components: &[("api", 8000, &["/todos"]), ("web", 3000, &[])],
+    },
+    Shape {
+        fixture: "poetry-helm",
+        app: "",
+        // `/health/with-db` too, which a file server cannot serve beside `/health`.
+        components: &[
+            ("backend", 8000, &["/health"]),
+            ("frontend", 3000, &["/", "/api/health"]),
+        ],
+    },
+    Shape {
+        fixture: "named-users",
+        app: "",
+        components: &[
+            ("backend", 8000, &["/health"]),
+            ("frontend", 3000, &["/", "/api/health"]),
+        ],
+    },
+    Shape {
+        fixture: "nested-phase",
+        app: "calm-orbit-todo/phase2-3-fullstack",
+        components: &[
+            ("backend", 8000, &["/health", "/todos"]),
+            ("frontend", 3000, &["/", "/healthz"]),
+        ],
+    },
 ];
 
 /// A stand-in image of one component: busybox httpd on `port` serving
 /// exactly `routes`, as a numeric non-root user. Its reference.
 async fn stand_in_image(base: &str, dir: &Path, tag: &str, port: u16, routes: &[&str]) -> String {
+    std::fs::create_dir_all(dir.join("www")).unwrap();
     for route in routes {
         let file = match route.trim_start_matches('/') {
             "" => "index.html".to_string(),
@@ -369,4 +409,29 @@ async fn no_hand_edit_helm_compose() {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_hand_edit_three_components() {
     init_then_up_with_no_hand_edit(&SHAPES[4]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_hand_edit_client_server() {
+    init_then_up_with_no_hand_edit(&SHAPES[5]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_hand_edit_no_health() {
+    init_then_up_with_no_hand_edit(&SHAPES[6]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_hand_edit_poetry_helm() {
+    init_then_up_with_no_hand_edit(&SHAPES[7]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_hand_edit_named_users() {
+    init_then_up_with_no_hand_edit(&SHAPES[8]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_hand_edit_nested_phase() {
+    init_then_up_with_no_hand_edit(&SHAPES[9]).await;
 }

@@ -548,9 +548,17 @@ mod tests {
 
         // Monorepo tooling: a scripts-only package.json beside a Python app.
         let mono = t.path().join("mono");
-        write(&mono, "package.json", r#"{"scripts":{"dev":"uvicorn main:app"}}"#);
+        write(
+            &mono,
+            "package.json",
+            r#"{"scripts":{"dev":"uvicorn main:app"}}"#,
+        );
         write(&mono, "requirements.txt", "fastapi\n");
-        write(&mono, "main.py", "from fastapi import FastAPI\napp = FastAPI()\n");
+        write(
+            &mono,
+            "main.py",
+            "from fastapi import FastAPI\napp = FastAPI()\n",
+        );
         assert_eq!(detect(&mono, &spec).unwrap().stack, StackKind::Python);
         write(&mono, "package.json", r#"{"dependencies":{"express":"4"}}"#);
         assert_eq!(detect(&mono, &spec).unwrap().stack, StackKind::Node);

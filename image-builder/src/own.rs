@@ -56,7 +56,10 @@ pub fn refuse_root(path: &str, text: &str, recipe: Option<StackKind>) -> Result<
         return Ok(());
     }
     let reason = match &last.user {
-        Some(u) => format!("{path}:{} sets `USER {u}`: the image would run as root", last.line),
+        Some(u) => format!(
+            "{path}:{} sets `USER {u}`: the image would run as root",
+            last.line
+        ),
         None => format!(
             "its final stage (from {path}:{}) has no `USER`: the image would run as root",
             last.line
@@ -72,9 +75,7 @@ pub fn refuse_root(path: &str, text: &str, recipe: Option<StackKind>) -> Result<
     Err(Error::Invalid {
         what: format!("Dockerfile {path}"),
         reason,
-        fix: format!(
-            "add `USER 1001:1001` as the last instruction of {path}, {recipe}"
-        ),
+        fix: format!("add `USER 1001:1001` as the last instruction of {path}, {recipe}"),
     })
 }
 
@@ -120,7 +121,13 @@ mod tests {
         assert!(!runs_as_root(Some("nextjs")));
         assert!(refuse_root("web/Dockerfile", text, None).is_ok());
         let root = "FROM python AS deps\nUSER 1001\nFROM python:3.12-slim\nCOPY . .\n";
-        assert_eq!(final_user(root), FinalUser { user: None, line: 3 });
+        assert_eq!(
+            final_user(root),
+            FinalUser {
+                user: None,
+                line: 3
+            }
+        );
         for user in ["root", "0", "0:0", "root:staff"] {
             assert!(runs_as_root(Some(user)), "{user}");
         }

@@ -375,7 +375,13 @@ fn no_health_route_means_tcp_probes() {
     let render = todo(
         app,
         &[
-            "render", "--offline", "-o", "json", "--image", "cache=cache:1", "--image",
+            "render",
+            "--offline",
+            "-o",
+            "json",
+            "--image",
+            "cache=cache:1",
+            "--image",
             "web=web:1",
         ],
     );

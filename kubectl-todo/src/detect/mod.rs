@@ -196,7 +196,10 @@ fn classify(dir: &Path) -> Option<(Stack, usize, &'static str, Option<String>)> 
             }
             Some(match detected.stack {
                 StackKind::Nextjs => {
-                    let line = text.lines().position(|l| l.contains("\"next\"")).map_or(1, |i| i + 1);
+                    let line = text
+                        .lines()
+                        .position(|l| l.contains("\"next\""))
+                        .map_or(1, |i| i + 1);
                     (Stack::Nextjs, line, "package.json", None)
                 }
                 _ => (Stack::Node, 1, "package.json", None),

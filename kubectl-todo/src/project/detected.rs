@@ -118,7 +118,11 @@ fn base(
             // A root image is refused before the build, with both ways out;
             // a named user or a missing file would fail the build or its
             // check, so the recipe builds the component meanwhile.
-            if !c.dockerfile.as_ref().is_some_and(detect::Dockerfile::runs_as_root) {
+            if !c
+                .dockerfile
+                .as_ref()
+                .is_some_and(detect::Dockerfile::runs_as_root)
+            {
                 b.stack = Some(recipe.clone());
             }
             b.recipe_instead = Some(recipe);

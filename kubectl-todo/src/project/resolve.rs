@@ -105,7 +105,8 @@ pub(super) fn without_file(root: &Path) -> Result<Project, Error> {
                 // nor which node port: the original layout's numbers stand.
                 c.resources = d.resources;
                 let service_source = format!("components.{}.service", c.name);
-                let fixed = c.service.kind == ServiceKind::NodePort && c.service.node_port.is_none();
+                let fixed =
+                    c.service.kind == ServiceKind::NodePort && c.service.node_port.is_none();
                 if !project.sources.contains_key(&service_source) || fixed {
                     c.service = d.service;
                 }
@@ -113,10 +114,9 @@ pub(super) fn without_file(root: &Path) -> Result<Project, Error> {
             None if root.join(&d.path).is_dir() => {
                 for k in &d.secret_keys {
                     let missing = !project.secret.keys.iter().any(|o| &o.name == k);
-                    if let (true, Some(key)) = (
-                        missing,
-                        defaults.secret.keys.iter().find(|o| &o.name == k),
-                    ) {
+                    if let (true, Some(key)) =
+                        (missing, defaults.secret.keys.iter().find(|o| &o.name == k))
+                    {
                         project.secret.keys.push(key.clone());
                     }
                 }
@@ -126,9 +126,12 @@ pub(super) fn without_file(root: &Path) -> Result<Project, Error> {
         }
     }
     // The original layout's order (frontend first), then what else was found.
-    project
-        .components
-        .sort_by_key(|c| order.iter().position(|p| *p == c.path).unwrap_or(order.len()));
+    project.components.sort_by_key(|c| {
+        order
+            .iter()
+            .position(|p| *p == c.path)
+            .unwrap_or(order.len())
+    });
     Ok(project)
 }
 

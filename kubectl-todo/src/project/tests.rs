@@ -37,7 +37,10 @@ fn a_minimal_file_gets_the_documented_defaults() {
     assert_eq!(web.path, PathBuf::from("web"));
     assert_eq!((web.port, web.replicas), (3000, 1));
     // Nothing says which path it serves: TCP probes, no made-up route.
-    assert_eq!((web.health_path.as_deref(), web.ready_path.as_deref()), (None, None));
+    assert_eq!(
+        (web.health_path.as_deref(), web.ready_path.as_deref()),
+        (None, None)
+    );
     assert_eq!(web.service.kind, ServiceKind::ClusterIP);
     assert_eq!(
         web.resources.limits,
@@ -210,7 +213,10 @@ fn a_file_entry_overrides_one_key_and_keeps_the_rest() {
     assert_eq!(fe.env["BACKEND_URL"], "http://todo-backend:8000");
     // The component the file leaves out is still there, as detected.
     let be = p.component("backend").unwrap();
-    assert_eq!((be.port, be.health_path.as_deref()), (8000, Some("/health")));
+    assert_eq!(
+        (be.port, be.health_path.as_deref()),
+        (8000, Some("/health"))
+    );
     assert_eq!(be.env["ALGORITHM"], "HS256");
     assert_eq!(p.component_names(), ["frontend", "backend"]);
 }

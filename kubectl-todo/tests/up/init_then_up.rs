@@ -124,7 +124,9 @@ async fn a_root_dockerfile_is_refused_before_the_build_with_both_ways_out() {
     }
     let doctor = s.run(&["doctor", "--only", "app"]).await;
     assert!(
-        doctor.stdout.contains("has no `USER`: the image would run as root")
+        doctor
+            .stdout
+            .contains("has no `USER`: the image would run as root")
             && doctor.stdout.contains("USER 1001:1001"),
         "{}",
         doctor.all()
@@ -141,9 +143,16 @@ async fn a_root_dockerfile_is_refused_before_the_build_with_both_ways_out() {
             .is_empty()
     );
     // Way out 1: the generated recipe, as the message says.
-    s.write("todo.yaml", "name: todo\ncomponents:\n  - name: backend\n    stack: python\n");
+    s.write(
+        "todo.yaml",
+        "name: todo\ncomponents:\n  - name: backend\n    stack: python\n",
+    );
     let plan = s.run(&["plan", "backend", "-o", "json"]).await.ok();
-    assert!(plan.stdout.contains("\"stack\": \"python\""), "{}", plan.all());
+    assert!(
+        plan.stdout.contains("\"stack\": \"python\""),
+        "{}",
+        plan.all()
+    );
     // Way out 2: a numeric user in the app's own Dockerfile (and the lock
     // file it copies, without which detection picks the recipe anyway).
     std::fs::remove_file(s.app.join("todo.yaml")).unwrap();
@@ -152,7 +161,11 @@ async fn a_root_dockerfile_is_refused_before_the_build_with_both_ways_out() {
     text.push_str("USER 1001:1001\n");
     std::fs::write(&dockerfile, text).unwrap();
     let plan = s.run(&["plan", "backend", "-o", "json"]).await.ok();
-    assert!(plan.stdout.contains("\"stack\": \"dockerfile\""), "{}", plan.all());
+    assert!(
+        plan.stdout.contains("\"stack\": \"dockerfile\""),
+        "{}",
+        plan.all()
+    );
 }
 
 /// One shape from real-apps.md: the fixture, the folder `init` must choose
@@ -273,7 +286,11 @@ async fn stand_in_image(base: &str, dir: &Path, tag: &str, port: u16, routes: &[
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     tag.to_string()
 }
 
@@ -314,7 +331,11 @@ async fn init_then_up_with_no_hand_edit(shape: &Shape) {
         support::Run::from(cmd.output().await.expect("kubectl-todo runs"))
     };
     run(todo(&repo, &["init", "--yes"])).await.ok();
-    assert!(app.join("todo.yaml").is_file(), "{}: init chose another folder", shape.fixture);
+    assert!(
+        app.join("todo.yaml").is_file(),
+        "{}: init chose another folder",
+        shape.fixture
+    );
     let config = run(todo(&app, &["config", "-o", "json"])).await.ok();
     let config: serde_json::Value = serde_json::from_str(&config.stdout).unwrap();
     let project = &config["project"];
@@ -340,7 +361,13 @@ async fn init_then_up_with_no_hand_edit(shape: &Shape) {
         std::fs::write(&env, required).unwrap();
         run(todo(
             &app,
-            &["secrets", "create", "--from-env-file", env.to_str().unwrap(), "--create-namespace"],
+            &[
+                "secrets",
+                "create",
+                "--from-env-file",
+                env.to_str().unwrap(),
+                "--create-namespace",
+            ],
         ))
         .await
         .ok();
@@ -362,7 +389,11 @@ async fn init_then_up_with_no_hand_edit(shape: &Shape) {
             .output()
             .await
             .unwrap();
-        assert!(load.status.success(), "{}", String::from_utf8_lossy(&load.stderr));
+        assert!(
+            load.status.success(),
+            "{}",
+            String::from_utf8_lossy(&load.stderr)
+        );
         args.push("--image".into());
         args.push(format!("{component}={tag}"));
     }

@@ -149,7 +149,20 @@ fn base(
         ));
     }
     let node_port = c.node_port.as_ref();
-    if c.stack.value == Stack::Nextjs || node_port.is_some() {
+    let called = browser_called(app, c);
+    if let (None, Some(caller)) = (node_port, &called) {
+        let port = assigned_node_port(port_of(c));
+        b.service = Some(sourced(
+            Service {
+                kind: ServiceKind::NodePort,
+                node_port: Some(port),
+            },
+            format!(
+                "{} calls it from the browser, so it is exposed on node port {port} (30000 + its port / 10)",
+                caller.from
+            ),
+        ));
+    } else if c.stack.value == Stack::Nextjs || node_port.is_some() {
         b.service = Some(sourced(
             Service {
                 kind: ServiceKind::NodePort,
@@ -253,25 +266,58 @@ fn browser_url(
     c: &detect::Component,
     p: &detect::Read,
 ) -> Option<(String, String)> {
-    let sample = p.example.as_deref()?;
-    let port: u16 = sample
+    let target = browser_target(app, c, p)?;
+    let (node_port, whence) = match &target.node_port {
+        Some(n) => (n.value, n.from.to_string()),
+        None => (
+            assigned_node_port(port_of(target)),
+            "given to it for this call".to_string(),
+        ),
+    };
+    Some((
+        format!("http://localhost:{node_port}"),
+        format!(
+            "{} reads it in the browser; `{}` is on node port {node_port} ({whence}), which kind/k3d port mappings and `minikube tunnel` bring to localhost",
+            p.from, target.name
+        ),
+    ))
+}
+
+/// The component a `NEXT_PUBLIC_*` variable of `c` names: its sample is
+/// `http://localhost:<that component's port>`.
+fn browser_target<'a>(
+    app: &'a detect::App,
+    c: &detect::Component,
+    p: &detect::Read,
+) -> Option<&'a detect::Component> {
+    let port: u16 = p
+        .example
+        .as_deref()?
         .strip_prefix("http://localhost:")?
         .split('/')
         .next()?
         .parse()
         .ok()?;
-    let target = app
-        .components
+    app.components
         .iter()
-        .find(|o| o.name != c.name && port_of(o) == port)?;
-    let node_port = target.node_port.as_ref()?;
-    Some((
-        format!("http://localhost:{}", node_port.value),
-        format!(
-            "{} reads it in the browser; `{}` is on node port {} ({}), which kind/k3d port mappings and `minikube tunnel` bring to localhost",
-            p.from, target.name, node_port.value, node_port.from
-        ),
-    ))
+        .find(|o| o.name != c.name && port_of(o) == port)
+}
+
+/// The first read of another component's code that calls `c` from the browser.
+fn browser_called<'a>(app: &'a detect::App, c: &detect::Component) -> Option<&'a detect::Read> {
+    app.components
+        .iter()
+        .filter(|o| o.name != c.name)
+        .flat_map(|o| o.public.iter().map(move |p| (o, p)))
+        .find(|(o, p)| browser_target(app, o, p).is_some_and(|t| t.name == c.name))
+        .map(|(_, p)| p)
+}
+
+/// A node port for a component the browser calls that no chart or compose
+/// file gives one: fixed (so the URL built into the frontend stays valid)
+/// and read off its port (8000 gets 30800).
+fn assigned_node_port(port: u16) -> u16 {
+    30000 + port / 10
 }
 
 /// The Secret keys the components read, with the format their samples suggest.

@@ -432,3 +432,36 @@ fn plan_shows_what_up_builds_after_init() {
         "error: the project has no component `frontnd` (did you mean `frontend`?)\nhint: the components are: backend, frontend\n"
     );
 }
+
+#[test]
+fn a_backend_the_browser_calls_gets_a_fixed_node_port_and_its_address_is_built_in() {
+    let (_dir, repo) = fixture("nested-phase");
+    let app = repo.join("calm-orbit-todo/phase2-3-fullstack");
+    let (run, config, items) = init(&repo, &app);
+    assert!(
+        run.stdout.contains("the app is in") && app.join("todo.yaml").is_file(),
+        "{}",
+        run.stdout
+    );
+    // requirements.txt is UTF-16LE with a BOM: still Python.
+    let be = &config["project"]["components"][0];
+    assert_eq!(
+        (be["name"].as_str(), be["stack"].as_str()),
+        (Some("backend"), Some("python"))
+    );
+    let svc = items
+        .iter()
+        .find(|i| i["kind"] == "Service" && i["metadata"]["name"] == "phase2-3-fullstack-backend")
+        .unwrap();
+    assert_eq!(svc["spec"]["type"], "NodePort");
+    assert_eq!(svc["spec"]["ports"][0]["nodePort"], 30800);
+    assert_eq!(
+        config["project"]["components"][1]["build"]["args"]["NEXT_PUBLIC_API_URL"],
+        "http://localhost:30800"
+    );
+    assert!(
+        !run.stdout.contains("what init could not decide"),
+        "{}",
+        run.stdout
+    );
+}

@@ -185,14 +185,15 @@ pub fn detect_in(dir: &dyn Tree, spec: &ComponentSpec) -> Result<Detected> {
             fix: "add a Dockerfile or set `dockerfile:` to its path in the project file".into(),
         });
     }
+    let python = dir.is_file("requirements.txt") || dir.is_file("pyproject.toml");
     if let Some(pkg) = dir.read("package.json")?
         && matches!(want, None | Some(StackKind::Nextjs) | Some(StackKind::Node))
+        // Monorepo tooling leaves a scripts-only package.json beside Python code.
+        && !(want.is_none() && python && !has_dependencies(&pkg))
     {
         return detect_node(dir, &pkg, want, spec);
     }
-    if (dir.is_file("requirements.txt") || dir.is_file("pyproject.toml"))
-        && matches!(want, None | Some(StackKind::Python))
-    {
+    if python && matches!(want, None | Some(StackKind::Python)) {
         return detect_python(dir, spec);
     }
     if dir.is_file("go.mod") && matches!(want, None | Some(StackKind::Go)) {
@@ -223,6 +224,60 @@ pub fn detect_in(dir: &dyn Tree, spec: &ComponentSpec) -> Result<Detected> {
         None => Err(Error::UnknownStack {
             path: PathBuf::from(dir.display("")),
         }),
+    }
+}
+
+/// Whether a package.json lists any dependency (unreadable JSON counts as
+/// yes, so that the Node detection reports it).
+fn has_dependencies(pkg: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(pkg).map_or(true, |pkg| {
+        ["dependencies", "devDependencies"].iter().any(|k| {
+            pkg.get(k)
+                .and_then(|d| d.as_object())
+                .is_some_and(|d| !d.is_empty())
+        })
+    })
+}
+
+/// What a generated recipe builds for the component `dir` holds, as if it
+/// had no Dockerfile: the stack `stack:` would choose instead of the app's own.
+pub fn recipe_in(dir: &dyn Tree, spec: &ComponentSpec) -> Result<Detected> {
+    let spec = ComponentSpec {
+        dockerfile: None,
+        stack: spec.stack.filter(|s| *s != StackKind::Dockerfile),
+        ..spec.clone()
+    };
+    detect_in(&WithoutDockerfile(dir), &spec)
+}
+
+/// A tree whose `Dockerfile` is not there.
+struct WithoutDockerfile<'a>(&'a dyn Tree);
+
+impl Tree for WithoutDockerfile<'_> {
+    fn read_bytes(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        if rel == "Dockerfile" {
+            return Ok(None);
+        }
+        self.0.read_bytes(rel)
+    }
+    fn is_file(&self, rel: &str) -> bool {
+        rel != "Dockerfile" && self.0.is_file(rel)
+    }
+    fn is_dir(&self, rel: &str) -> bool {
+        self.0.is_dir(rel)
+    }
+    fn list(&self, rel: &str) -> Result<Vec<TreeEntry>> {
+        let mut entries = self.0.list(rel)?;
+        if rel.is_empty() {
+            entries.retain(|e| e.name != "Dockerfile");
+        }
+        Ok(entries)
+    }
+    fn magic(&self, rel: &str) -> Option<[u8; 4]> {
+        self.0.magic(rel)
+    }
+    fn display(&self, rel: &str) -> String {
+        self.0.display(rel)
     }
 }
 
@@ -487,6 +542,26 @@ mod tests {
         write(&own, "package.json", "{}");
         let d = detect(&own, &spec).unwrap();
         assert_eq!(d.stack, StackKind::Dockerfile);
+        // What `stack:` would build instead of the app's own Dockerfile.
+        let d = recipe_in(&FsTree(&own), &spec).unwrap();
+        assert_eq!(d.stack, StackKind::Node);
+
+        // Monorepo tooling: a scripts-only package.json beside a Python app.
+        let mono = t.path().join("mono");
+        write(
+            &mono,
+            "package.json",
+            r#"{"scripts":{"dev":"uvicorn main:app"}}"#,
+        );
+        write(&mono, "requirements.txt", "fastapi\n");
+        write(
+            &mono,
+            "main.py",
+            "from fastapi import FastAPI\napp = FastAPI()\n",
+        );
+        assert_eq!(detect(&mono, &spec).unwrap().stack, StackKind::Python);
+        write(&mono, "package.json", r#"{"dependencies":{"express":"4"}}"#);
+        assert_eq!(detect(&mono, &spec).unwrap().stack, StackKind::Node);
 
         let bin = t.path().join("bin");
         write(&bin, "server", "\x7fELF....");

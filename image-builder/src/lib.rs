@@ -22,6 +22,7 @@ pub mod frontend;
 pub mod frontend_image;
 pub mod ignore;
 pub mod load;
+pub mod own;
 pub mod plan;
 pub mod push;
 pub mod python;

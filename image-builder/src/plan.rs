@@ -153,6 +153,8 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
                 .expect("own-Dockerfile stack has a path");
             let abs = dir.join(&rel);
             let text = std::fs::read_to_string(&abs).map_err(|e| Error::io(&abs, e))?;
+            let recipe = detect::recipe_in(&detect::FsTree(&dir), spec).ok();
+            crate::own::refuse_root(&abs.display().to_string(), &text, recipe.map(|d| d.stack))?;
             (text, rel.to_string_lossy().replace('\\', "/"))
         }
     };

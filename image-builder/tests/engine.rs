@@ -179,9 +179,10 @@ async fn failed_step_shows_step_command_and_output_buildkit() {
     failing_step(BuilderKind::BuildKit).await;
 }
 
-#[tokio::test]
-async fn root_user_fails_the_check_and_leaves_no_image() {
-    ensure_base_images();
+/// A Dockerfile whose final stage runs as root is refused by the plan,
+/// before anything is built, with both ways out.
+#[test]
+fn a_root_dockerfile_is_refused_before_the_build() {
     let t = tempfile::tempdir().unwrap();
     fs::write(
         t.path().join("Dockerfile"),
@@ -189,27 +190,16 @@ async fn root_user_fails_the_check_and_leaves_no_image() {
     )
     .unwrap();
     fs::write(t.path().join("hello.txt"), "hi").unwrap();
-    let image = unique("root");
-    let p = plan::plan(
-        &spec(t.path(), &image),
+    let err = plan::plan(
+        &spec(t.path(), &unique("root")),
         &opts(BuilderKind::Classic, BUSYBOX_BASE),
     )
-    .unwrap();
-    assert_eq!(
-        p.dockerfile_path.as_deref(),
-        Some(std::path::Path::new("Dockerfile"))
-    );
-    let _c = Cleanup::with_images(vec![p.reference()]);
-    let e = engine(BuilderKind::Classic).await;
-    let err = build::build(&e, &p, &BuildOptions::default(), &NoProgress)
-        .await
-        .unwrap_err();
+    .unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, Error::Check { .. }), "{text}");
-    assert!(text.contains("root"), "{text}");
+    assert!(matches!(err, Error::Invalid { .. }), "{text}");
+    assert!(text.contains("would run as root"), "{text}");
     assert!(text.contains("USER 1001:1001"), "{text}");
-    assert!(text.contains("Dockerfile"), "{text}");
-    assert!(e.image(&p.reference()).await.unwrap().is_none());
+    assert!(text.contains("`stack:`"), "{text}");
 }
 
 #[tokio::test]

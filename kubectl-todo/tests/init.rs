@@ -313,8 +313,85 @@ fn the_default_layout_keeps_working_without_init() {
     let config = todo(&app, &["config", "-o", "json"]);
     assert_eq!(config.code, 0, "{}", config.stderr);
     let config: Value = serde_json::from_str(&config.stdout).unwrap();
-    assert_eq!(config["project"]["components"][0]["healthPath"], "/health");
-    assert_eq!(config["sources"], serde_json::json!({}));
+    let fe = &config["project"]["components"][0];
+    assert_eq!(
+        (fe["name"].as_str(), fe["healthPath"].as_str()),
+        (Some("frontend"), Some("/health"))
+    );
+    // The original layout's numbers where detection says nothing.
+    assert_eq!(fe["service"]["nodePort"], 30000);
+    assert_eq!(
+        config["project"]["components"][1]["resources"]["limits"]["memory"],
+        "1Gi"
+    );
+    // What the code says, over the defaults: the example reads no key it cannot do without.
+    assert_eq!(
+        config["sources"]["components.backend.readyPath"],
+        "detected from backend/main.py:38"
+    );
+    let keys = config["project"]["secret"]["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys.iter().all(|k| k["required"] == false), "{keys:?}");
+    // A fallback URL the setting replaces needs no Service of its own.
+    let render = todo(&app, &["render", "--offline", "-o", "json"]);
+    assert_eq!(render.code, 0, "{}", render.stderr);
+    let list: Value = serde_json::from_str(&render.stdout).unwrap();
+    let services: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "Service")
+        .filter_map(|i| i["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(services, ["todo-frontend", "todo-backend"]);
+}
+
+#[test]
+fn no_health_route_means_tcp_probes() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path();
+    std::fs::create_dir_all(app.join("worker")).unwrap();
+    std::fs::write(app.join("worker/requirements.txt"), "fastapi\n").unwrap();
+    std::fs::write(
+        app.join("worker/main.py"),
+        "from fastapi import FastAPI\napp = FastAPI()\n\n@app.post(\"/jobs\")\ndef jobs():\n    return {}\n",
+    )
+    .unwrap();
+    let render = todo(app, &["render", "--offline", "-o", "json"]);
+    assert_eq!(render.code, 0, "{}", render.stderr);
+    let list: Value = serde_json::from_str(&render.stdout).unwrap();
+    let items = list["items"].as_array().unwrap();
+    let c = &deployment(items, "todo-worker")["spec"]["template"]["spec"]["containers"][0];
+    for p in ["startupProbe", "livenessProbe", "readinessProbe"] {
+        assert_eq!(c[p]["tcpSocket"]["port"], "http", "{p}: {}", c[p]);
+        assert!(c[p].get("httpGet").is_none(), "{p}: {}", c[p]);
+    }
+    // A todo.yaml naming a component detection does not know: no path is made up either.
+    std::fs::write(
+        app.join("todo.yaml"),
+        "name: shop\ncomponents:\n  - {name: cache, port: 6379}\n  - {name: web, port: 3000, healthPath: /healthz}\n",
+    )
+    .unwrap();
+    let render = todo(
+        app,
+        &[
+            "render",
+            "--offline",
+            "-o",
+            "json",
+            "--image",
+            "cache=cache:1",
+            "--image",
+            "web=web:1",
+        ],
+    );
+    assert_eq!(render.code, 0, "{}", render.stderr);
+    let list: Value = serde_json::from_str(&render.stdout).unwrap();
+    let items = list["items"].as_array().unwrap();
+    let cache = &deployment(items, "shop-cache")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(cache["readinessProbe"]["tcpSocket"]["port"], "http");
+    // One health route serves every probe.
+    assert_eq!(probes(items, "shop-web"), (3000, all("/healthz")));
 }
 
 #[test]
@@ -353,5 +430,38 @@ fn plan_shows_what_up_builds_after_init() {
     assert_eq!(
         bad.stderr,
         "error: the project has no component `frontnd` (did you mean `frontend`?)\nhint: the components are: backend, frontend\n"
+    );
+}
+
+#[test]
+fn a_backend_the_browser_calls_gets_a_fixed_node_port_and_its_address_is_built_in() {
+    let (_dir, repo) = fixture("nested-phase");
+    let app = repo.join("calm-orbit-todo/phase2-3-fullstack");
+    let (run, config, items) = init(&repo, &app);
+    assert!(
+        run.stdout.contains("the app is in") && app.join("todo.yaml").is_file(),
+        "{}",
+        run.stdout
+    );
+    // requirements.txt is UTF-16LE with a BOM: still Python.
+    let be = &config["project"]["components"][0];
+    assert_eq!(
+        (be["name"].as_str(), be["stack"].as_str()),
+        (Some("backend"), Some("python"))
+    );
+    let svc = items
+        .iter()
+        .find(|i| i["kind"] == "Service" && i["metadata"]["name"] == "phase2-3-fullstack-backend")
+        .unwrap();
+    assert_eq!(svc["spec"]["type"], "NodePort");
+    assert_eq!(svc["spec"]["ports"][0]["nodePort"], 30800);
+    assert_eq!(
+        config["project"]["components"][1]["build"]["args"]["NEXT_PUBLIC_API_URL"],
+        "http://localhost:30800"
+    );
+    assert!(
+        !run.stdout.contains("what init could not decide"),
+        "{}",
+        run.stdout
     );
 }

@@ -170,7 +170,12 @@ fn every_pod_is_hardened() {
             );
         }
         for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
-            assert_eq!(c[probe]["httpGet"]["port"], "http", "{name} {probe}");
+            // HTTP on a route the app serves, else TCP on its port.
+            let port = match c[probe].get("httpGet") {
+                Some(get) => &get["port"],
+                None => &c[probe]["tcpSocket"]["port"],
+            };
+            assert_eq!(port, "http", "{name} {probe}");
         }
         let mounts: Vec<&str> = c["volumeMounts"]
             .as_array()

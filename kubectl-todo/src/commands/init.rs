@@ -142,13 +142,7 @@ fn file_text(name: &detected::Sourced<String>, layer: &Layer) -> String {
     let chosen: Vec<_> = layer
         .components
         .iter()
-        .filter_map(|c| {
-            let stack = c.stack.as_ref()?;
-            stack
-                .source
-                .starts_with("generated recipe")
-                .then_some((c, stack))
-        })
+        .filter_map(|c| Some((c, c.recipe_instead.as_ref()?)))
         .collect();
     if !chosen.is_empty() {
         out.push_str("components:\n");

@@ -31,13 +31,7 @@ pub struct Dockerfile {
 impl Dockerfile {
     /// Whether the image runs as root: no `USER`, or `root`/`0`.
     pub fn runs_as_root(&self) -> bool {
-        match &self.user {
-            None => true,
-            Some((u, _)) => {
-                let name = u.split(':').next().unwrap_or_default();
-                name == "root" || name == "0"
-            }
-        }
+        image_builder::own::runs_as_root(self.user.as_ref().map(|(u, _)| u.as_str()))
     }
 
     /// Why the image cannot run as kubectl todo runs images, if it cannot.

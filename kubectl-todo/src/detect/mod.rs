@@ -162,36 +162,51 @@ fn component_dirs(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The stack of a directory, with the file and line that tell it.
+/// The stack of a directory as image-builder's recipe would build it (its
+/// own Dockerfile aside), with the file and line that tell it. Only Node,
+/// Next.js and Python folders are components, and a package.json without
+/// dependencies (monorepo tooling) makes none.
 fn classify(dir: &Path) -> Option<(Stack, usize, &'static str, Option<String>)> {
+    use image_builder::spec::StackKind;
+    let detected =
+        image_builder::detect::recipe_in(&image_builder::detect::FsTree(dir), &Default::default())
+            .ok()?;
     let package = std::fs::read_to_string(dir.join("package.json")).ok();
-    let manifest: Option<serde_json::Value> = package
-        .as_deref()
-        .and_then(|p| serde_json::from_str(p).ok());
-    let has_deps = manifest.as_ref().is_some_and(|m| {
-        ["dependencies", "devDependencies"].iter().any(|k| {
-            m.get(k)
-                .and_then(|d| d.as_object())
-                .is_some_and(|d| !d.is_empty())
-        })
-    });
-    let python = ["requirements.txt", "pyproject.toml", "Pipfile"]
-        .into_iter()
-        .find(|f| dir.join(f).is_file());
-    if let Some(file) = python
-        && !has_deps
-    {
-        let note = package.is_some().then(|| {
-            format!("{file} beside a package.json without dependencies (scripts only): the component is Python")
-        });
-        return Some((Stack::Python, 1, file, note));
+    match detected.stack {
+        StackKind::Python => {
+            let file = ["requirements.txt", "pyproject.toml"]
+                .into_iter()
+                .find(|f| dir.join(f).is_file())?;
+            let note = package.is_some().then(|| {
+                format!("{file} beside a package.json without dependencies (scripts only): the component is Python")
+            });
+            Some((Stack::Python, 1, file, note))
+        }
+        StackKind::Nextjs | StackKind::Node => {
+            let text = package?;
+            let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+            let has_deps = ["dependencies", "devDependencies"].iter().any(|k| {
+                manifest
+                    .get(k)
+                    .and_then(|d| d.as_object())
+                    .is_some_and(|d| !d.is_empty())
+            });
+            if !has_deps {
+                return None;
+            }
+            Some(match detected.stack {
+                StackKind::Nextjs => {
+                    let line = text
+                        .lines()
+                        .position(|l| l.contains("\"next\""))
+                        .map_or(1, |i| i + 1);
+                    (Stack::Nextjs, line, "package.json", None)
+                }
+                _ => (Stack::Node, 1, "package.json", None),
+            })
+        }
+        _ => None,
     }
-    let text = package.filter(|_| has_deps)?;
-    let next_line = text.lines().position(|l| l.contains("\"next\""));
-    Some(match next_line {
-        Some(i) => (Stack::Nextjs, i + 1, "package.json", None),
-        None => (Stack::Node, 1, "package.json", None),
-    })
 }
 
 /// Everything detection finds in the app at `root`.

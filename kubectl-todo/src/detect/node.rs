@@ -38,6 +38,9 @@ pub struct HostRef {
     pub host: String,
     pub port: u16,
     pub from: Evidence,
+    /// The variable this URL is the fallback of (`process.env.BACKEND_URL ??
+    /// "http://backend:8000"`): setting that variable makes the call go elsewhere.
+    pub fallback_of: Option<String>,
 }
 
 #[derive(Default)]
@@ -65,8 +68,12 @@ pub(super) fn scan(dir: &Path, rel: &Path, files: &[PathBuf], next: bool) -> Fac
             });
         }
         for (i, line) in text.lines().enumerate() {
+            let mut fallbacks: Vec<(std::ops::Range<usize>, String)> = Vec::new();
             for c in PROCESS_ENV.captures_iter(line) {
                 let name = c.get(1).or(c.get(2)).map_or("", |m| m.as_str());
+                if let Some(f) = c.get(4) {
+                    fallbacks.push((f.range(), name.to_string()));
+                }
                 if PLATFORM.contains(&name) {
                     continue;
                 }
@@ -94,6 +101,7 @@ pub(super) fn scan(dir: &Path, rel: &Path, files: &[PathBuf], next: bool) -> Fac
             }
             for c in HOST_URL.captures_iter(line) {
                 let host = c[1].to_string();
+                let at = c.get(0).map_or(0, |m| m.start());
                 if host != "localhost"
                     && let Ok(port) = c[2].parse()
                 {
@@ -101,6 +109,10 @@ pub(super) fn scan(dir: &Path, rel: &Path, files: &[PathBuf], next: bool) -> Fac
                         host,
                         port,
                         from: evidence(i + 1),
+                        fallback_of: fallbacks
+                            .iter()
+                            .find(|(range, _)| range.contains(&at))
+                            .map(|(_, name)| name.clone()),
                     });
                 }
             }

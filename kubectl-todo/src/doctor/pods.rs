@@ -475,7 +475,10 @@ fn probe(s: &Subject<'_>, c: &Container, event: &Event) -> Finding {
         ),
         format!(
             "make the app answer 200 on {target} (todo.yaml: port {}, healthPath {}, readyPath {}; then `kubectl todo up`); its log: `kubectl todo logs {}`",
-            s.component.port, s.component.health_path, s.component.ready_path, s.component.name
+            s.component.port,
+            s.component.health_path.as_deref().unwrap_or("none (TCP)"),
+            s.component.ready_path.as_deref().unwrap_or("none (TCP)"),
+            s.component.name
         ),
     )
 }

@@ -31,9 +31,15 @@ pub struct Base {
     pub name: String,
     pub path: Option<Sourced<PathBuf>>,
     pub stack: Option<Sourced<Stack>>,
+    /// The generated recipe's stack when the app's own Dockerfile cannot
+    /// work, with the reason: `init` writes it into todo.yaml, while without
+    /// that line `up` refuses the Dockerfile and names both ways out.
+    pub recipe_instead: Option<Sourced<Stack>>,
     pub port: Option<Sourced<u16>>,
     /// The detected stack's port, for when nothing names one.
     pub default_port: u16,
+    /// The framework the code is written in, whatever builds the image.
+    pub framework: Option<Stack>,
     pub health_path: Option<Sourced<String>>,
     pub ready_path: Option<Sourced<String>>,
     pub service: Option<Sourced<Service>>,
@@ -100,6 +106,7 @@ fn base(
         name: c.name.clone(),
         path: Some(sourced(c.path.clone(), "detected: the component's folder")),
         default_port: c.stack.value.default_port(),
+        framework: Some(c.stack.value),
         ..Base::default()
     };
     // The app's own Dockerfile is what image-builder picks; when it cannot
@@ -107,10 +114,18 @@ fn base(
     let reason = c.dockerfile.as_ref().and_then(detect::Dockerfile::unusable);
     match reason {
         Some(reason) => {
-            b.stack = Some(sourced(
-                c.stack.value,
-                format!("generated recipe: {reason}"),
-            ));
+            let recipe = sourced(c.stack.value, format!("generated recipe: {reason}"));
+            // A root image is refused before the build, with both ways out;
+            // a named user or a missing file would fail the build or its
+            // check, so the recipe builds the component meanwhile.
+            if !c
+                .dockerfile
+                .as_ref()
+                .is_some_and(detect::Dockerfile::runs_as_root)
+            {
+                b.stack = Some(recipe.clone());
+            }
+            b.recipe_instead = Some(recipe);
         }
         None if c.dockerfile.is_none() && c.stack.value == Stack::Python => {
             // A scripts-only package.json would otherwise make image-builder pick Node.
@@ -127,12 +142,27 @@ fn base(
         .map(|r| sourced(r.path.clone(), from(&r.from)));
     if health.is_none() {
         b.notes.push(format!(
-            "no route of {} is known to answer: add `healthPath: /your-health-route` under component `{}` in todo.yaml",
-            c.name, c.name
+            "no route of {} is known to answer, so its probes connect to port {} (TCP); if it serves a health route, add `healthPath: /your-health-route` under component `{}` in todo.yaml",
+            c.name,
+            port_of(c),
+            c.name
         ));
     }
     let node_port = c.node_port.as_ref();
-    if c.stack.value == Stack::Nextjs || node_port.is_some() {
+    let called = browser_called(app, c);
+    if let (None, Some(caller)) = (node_port, &called) {
+        let port = assigned_node_port(port_of(c));
+        b.service = Some(sourced(
+            Service {
+                kind: ServiceKind::NodePort,
+                node_port: Some(port),
+            },
+            format!(
+                "{} calls it from the browser, so it is exposed on node port {port} (30000 + its port / 10)",
+                caller.from
+            ),
+        ));
+    } else if c.stack.value == Stack::Nextjs || node_port.is_some() {
         b.service = Some(sourced(
             Service {
                 kind: ServiceKind::NodePort,
@@ -148,10 +178,8 @@ fn base(
         .map(|be| (be, format!("http://{project}-{}:{}", be.name, port_of(be))));
     for s in &c.settings {
         let (name, sample) = &s.value;
-        let names_backend =
-            name.contains("BACKEND") || name.ends_with("API_URL") || name == "API_BASE_URL";
         match (&backend_url, sample) {
-            (Some((be, url)), _) if names_backend => {
+            (Some((be, url)), _) if names_backend(name) => {
                 b.env.insert(
                     name.clone(),
                     sourced(
@@ -192,7 +220,11 @@ fn base(
         .filter(|o| o.name != c.name)
         .flat_map(|o| &o.hosts)
     {
-        if h.port == port_of(c)
+        // A fallback of a variable that gets the backend's URL is never called.
+        let overridden = backend.is_some_and(|be| be.name == c.name)
+            && h.fallback_of.as_deref().is_some_and(names_backend);
+        if !overridden
+            && h.port == port_of(c)
             && h.host != own
             && !app
                 .components
@@ -221,6 +253,11 @@ fn base(
     b
 }
 
+/// Whether a setting is the address of the backend (`BACKEND_URL`, `API_URL`).
+fn names_backend(name: &str) -> bool {
+    name.contains("BACKEND") || name.ends_with("API_URL") || name == "API_BASE_URL"
+}
+
 /// The address a browser on the user's machine reaches the component a
 /// `NEXT_PUBLIC_*` variable names (its sample is `http://localhost:<that
 /// component's port>`), when that component has a fixed node port.
@@ -229,25 +266,58 @@ fn browser_url(
     c: &detect::Component,
     p: &detect::Read,
 ) -> Option<(String, String)> {
-    let sample = p.example.as_deref()?;
-    let port: u16 = sample
+    let target = browser_target(app, c, p)?;
+    let (node_port, whence) = match &target.node_port {
+        Some(n) => (n.value, n.from.to_string()),
+        None => (
+            assigned_node_port(port_of(target)),
+            "given to it for this call".to_string(),
+        ),
+    };
+    Some((
+        format!("http://localhost:{node_port}"),
+        format!(
+            "{} reads it in the browser; `{}` is on node port {node_port} ({whence}), which kind/k3d port mappings and `minikube tunnel` bring to localhost",
+            p.from, target.name
+        ),
+    ))
+}
+
+/// The component a `NEXT_PUBLIC_*` variable of `c` names: its sample is
+/// `http://localhost:<that component's port>`.
+fn browser_target<'a>(
+    app: &'a detect::App,
+    c: &detect::Component,
+    p: &detect::Read,
+) -> Option<&'a detect::Component> {
+    let port: u16 = p
+        .example
+        .as_deref()?
         .strip_prefix("http://localhost:")?
         .split('/')
         .next()?
         .parse()
         .ok()?;
-    let target = app
-        .components
+    app.components
         .iter()
-        .find(|o| o.name != c.name && port_of(o) == port)?;
-    let node_port = target.node_port.as_ref()?;
-    Some((
-        format!("http://localhost:{}", node_port.value),
-        format!(
-            "{} reads it in the browser; `{}` is on node port {} ({}), which kind/k3d port mappings and `minikube tunnel` bring to localhost",
-            p.from, target.name, node_port.value, node_port.from
-        ),
-    ))
+        .find(|o| o.name != c.name && port_of(o) == port)
+}
+
+/// The first read of another component's code that calls `c` from the browser.
+fn browser_called<'a>(app: &'a detect::App, c: &detect::Component) -> Option<&'a detect::Read> {
+    app.components
+        .iter()
+        .filter(|o| o.name != c.name)
+        .flat_map(|o| o.public.iter().map(move |p| (o, p)))
+        .find(|(o, p)| browser_target(app, o, p).is_some_and(|t| t.name == c.name))
+        .map(|(_, p)| p)
+}
+
+/// A node port for a component the browser calls that no chart or compose
+/// file gives one: fixed (so the URL built into the frontend stays valid)
+/// and read off its port (8000 gets 30800).
+fn assigned_node_port(port: u16) -> u16 {
+    30000 + port / 10
 }
 
 /// The Secret keys the components read, with the format their samples suggest.

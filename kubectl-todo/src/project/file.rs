@@ -70,9 +70,9 @@ pub struct ComponentFile {
     /// Port the app listens on. Default: 3000 for nextjs/node, 8000 for python, else 8080.
     #[schemars(with = "Option<u16>")]
     pub port: Option<Spanned<u16>>,
-    /// HTTP path of the liveness (and startup) probe. Default: `/health`.
+    /// HTTP path of the liveness (and startup) probe. Default: the health route detection finds in the code, compose healthcheck or Helm probes (else `/` when the app serves it); with none, the probes connect to the port (TCP).
     pub health_path: Option<String>,
-    /// HTTP path of the readiness probe. Default: `/ready`.
+    /// HTTP path of the readiness probe. Default: a readiness route detection finds, else the health path (TCP when there is none).
     pub ready_path: Option<String>,
     /// Number of pods. Default: 1.
     #[schemars(with = "Option<u32>")]

@@ -1,6 +1,7 @@
 //! The project: which components an app has and how they run. It comes from
-//! `todo.yaml` at the app's root, or, without one, from the defaults that
-//! reproduce the original two-tier layout (`frontend/` and `backend/`).
+//! `todo.yaml` at the app's root over what detection reads in the repository
+//! over the defaults; without a file, the defaults are those of the original
+//! two-tier layout (`frontend/` and `backend/`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,8 +48,13 @@ pub struct Component {
     /// The local port `kubectl todo dev` forwards to it, when pinned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dev_port: Option<u16>,
-    pub health_path: String,
-    pub ready_path: String,
+    /// The path of the startup and liveness probes; `None`: nothing says the
+    /// app serves an HTTP route, so the probes connect to the port (TCP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_path: Option<String>,
+    /// The path of the readiness probe; `None`: TCP on the port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_path: Option<String>,
     pub replicas: i32,
     pub service: Service,
     pub resources: Resources,
@@ -192,8 +198,8 @@ impl Project {
                     path: "frontend".into(),
                     port: 3000,
                     dev_port: None,
-                    health_path: "/health".into(),
-                    ready_path: "/ready".into(),
+                    health_path: Some("/health".into()),
+                    ready_path: Some("/ready".into()),
                     replicas: 1,
                     service: Service {
                         kind: ServiceKind::NodePort,
@@ -221,8 +227,8 @@ impl Project {
                     path: "backend".into(),
                     port: 8000,
                     dev_port: None,
-                    health_path: "/health".into(),
-                    ready_path: "/ready".into(),
+                    health_path: Some("/health".into()),
+                    ready_path: Some("/ready".into()),
                     replicas: 1,
                     service: Service {
                         kind: ServiceKind::ClusterIP,
@@ -274,13 +280,13 @@ impl Project {
         }
     }
 
-    /// Loads `todo.yaml` from `root`, or the defaults when there is none.
+    /// Loads `todo.yaml` from `root`; without one, detection over the original layout's defaults.
     pub fn load(root: &Path) -> Result<Project, Error> {
         let path = root.join(FILE_NAME);
         match read_bounded(&path) {
             Ok(text) => resolve::parse(&path, &text, root),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && root.is_dir() => {
-                let mut project = Project::defaults(root);
+                let mut project = resolve::without_file(root)?;
                 // The default layout's directories may be symbolic links out of the repository.
                 validate::project(&mut project, None).map_err(|r| Error::Refused {
                     root: root.to_path_buf(),

@@ -47,7 +47,8 @@ pub(super) fn parse(path: &Path, text: &str, root: &Path) -> Result<Project, Err
     let refused = |r: validate::Refusal| invalid(r.at, r.message);
     validate::project_name(&file.name.value, file.name.referenced).map_err(refused)?;
     let spans = validate::Spans::of(&file);
-    let mut project = resolve(file, root).map_err(|i| invalid(i.at, i.message))?;
+    let layer = detected::layer(root, &file.name.value);
+    let mut project = resolve(file, root, layer).map_err(|i| invalid(i.at, i.message))?;
     validate::project(&mut project, Some(&spans)).map_err(refused)?;
     Ok(project)
 }
@@ -79,14 +80,68 @@ fn syntax_message(e: &serde_saphyr::Error) -> String {
     }
 }
 
-fn resolve(f: ProjectFile, root: &Path) -> Result<Project, Issue> {
+/// No `todo.yaml`: the original layout's defaults with what detection reads
+/// in the repository over them, as if the file said only the default name.
+/// A default component detection does not recognise stays as it is, so an
+/// app detection cannot read deploys as it did before detection.
+pub(super) fn without_file(root: &Path) -> Result<Project, Error> {
+    let defaults = Project::defaults(root);
+    let layer = detected::layer(root, &defaults.name);
+    if layer.components.is_empty() {
+        return Ok(defaults);
+    }
+    let refused = |message: String| Error::Refused {
+        root: root.to_path_buf(),
+        message,
+    };
+    let file: ProjectFile = serde_saphyr::from_str(&format!("name: {}", defaults.name))
+        .map_err(|e| refused(e.to_string()))?;
+    let mut project = resolve(file, root, layer).map_err(|i| refused(i.message))?;
+    let order: Vec<_> = defaults.components.iter().map(|d| d.path.clone()).collect();
+    for d in defaults.components {
+        match project.components.iter_mut().find(|c| c.path == d.path) {
+            Some(c) => {
+                // Detection never says how much CPU and memory an app needs,
+                // nor which node port: the original layout's numbers stand.
+                c.resources = d.resources;
+                let service_source = format!("components.{}.service", c.name);
+                let fixed =
+                    c.service.kind == ServiceKind::NodePort && c.service.node_port.is_none();
+                if !project.sources.contains_key(&service_source) || fixed {
+                    c.service = d.service;
+                }
+            }
+            None if root.join(&d.path).is_dir() => {
+                for k in &d.secret_keys {
+                    let missing = !project.secret.keys.iter().any(|o| &o.name == k);
+                    if let (true, Some(key)) =
+                        (missing, defaults.secret.keys.iter().find(|o| &o.name == k))
+                    {
+                        project.secret.keys.push(key.clone());
+                    }
+                }
+                project.components.push(d);
+            }
+            None => {}
+        }
+    }
+    // The original layout's order (frontend first), then what else was found.
+    project.components.sort_by_key(|c| {
+        order
+            .iter()
+            .position(|p| *p == c.path)
+            .unwrap_or(order.len())
+    });
+    Ok(project)
+}
+
+fn resolve(f: ProjectFile, root: &Path, layer: detected::Layer) -> Result<Project, Issue> {
     let name = dns_label(&f.name, "the project name", MAX_NAME)?;
     let namespace = match &f.namespace {
         Some(ns) => dns_label(ns, "the namespace", MAX_NAME)?,
         None => name.clone(),
     };
     let mut sources = BTreeMap::new();
-    let layer = detected::layer(root, &name);
     let mut keys: Vec<SecretKey> = Vec::new();
     for k in f.secret.keys {
         let at = k.name.referenced;
@@ -246,22 +301,21 @@ fn component(
     let base_health = base.and_then(|b| b.health_path.as_ref());
     let base_ready = base.and_then(|b| b.ready_path.as_ref());
     source("healthPath", c.health_path.is_some(), origin(base_health));
-    // With one health route (and no readiness route of its own) it serves every probe.
-    let ready_detected = base_ready.or(base_health.filter(|_| c.health_path.is_none()));
+    // A readiness route of its own, else the one health route serves every
+    // probe; with neither, the probes are TCP on the port.
     source(
         "readyPath",
-        c.ready_path.is_some()
-            || (ready_detected.is_none() && base.is_some() && c.health_path.is_some()),
-        origin(ready_detected),
+        c.ready_path.is_some() || (base_ready.is_none() && c.health_path.is_some()),
+        origin(base_ready.or(base_health)),
     );
-    let health_default = base_health.map_or("/health", |p| p.value.as_str());
-    let health_path = http_path(c.health_path, health_default, "healthPath", at)?;
-    let ready_default = match (ready_detected, base) {
-        (Some(p), _) => p.value.clone(),
-        (None, Some(_)) => health_path.clone(),
-        (None, None) => "/ready".into(),
+    let health_path = match http_path(c.health_path, "healthPath", at)? {
+        Some(p) => Some(p),
+        None => base_health.map(|p| p.value.clone()),
     };
-    let ready_path = http_path(c.ready_path, &ready_default, "readyPath", at)?;
+    let ready_path = match http_path(c.ready_path, "readyPath", at)? {
+        Some(p) => Some(p),
+        None => base_ready.map(|p| p.value.clone()).or(health_path.clone()),
+    };
     let replicas = match &c.replicas {
         Some(r) if r.value < 0 => return Err(issue(r.referenced, "`replicas` cannot be negative")),
         Some(r) => r.value,
@@ -329,7 +383,8 @@ fn component(
         }
     }
     let mut writable_paths = vec!["/tmp".to_string()];
-    if stack == Some(Stack::Nextjs) {
+    let framework = stack.or_else(|| base.and_then(|b| b.framework));
+    if framework == Some(Stack::Nextjs) {
         writable_paths.push(NEXT_CACHE.into());
     }
     for p in c.writable_paths {
@@ -464,13 +519,12 @@ fn is_memory(s: &str) -> bool {
     is_decimal(number)
 }
 
-fn http_path(p: Option<String>, default: &str, key: &str, at: Location) -> Result<String, Issue> {
+fn http_path(p: Option<String>, key: &str, at: Location) -> Result<Option<String>, Issue> {
     match p {
         Some(p) if !p.starts_with('/') => {
             Err(issue(at, format!("`{key}` `{p}` must start with `/`")))
         }
-        Some(p) => Ok(p),
-        None => Ok(default.to_string()),
+        p => Ok(p),
     }
 }
 

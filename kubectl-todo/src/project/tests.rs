@@ -36,9 +36,10 @@ fn a_minimal_file_gets_the_documented_defaults() {
     let web = p.component("web").unwrap();
     assert_eq!(web.path, PathBuf::from("web"));
     assert_eq!((web.port, web.replicas), (3000, 1));
+    // Nothing says which path it serves: TCP probes, no made-up route.
     assert_eq!(
-        (web.health_path.as_str(), web.ready_path.as_str()),
-        ("/health", "/ready")
+        (web.health_path.as_deref(), web.ready_path.as_deref()),
+        (None, None)
     );
     assert_eq!(web.service.kind, ServiceKind::ClusterIP);
     assert_eq!(
@@ -171,17 +172,18 @@ fn a_file_with_only_a_name_takes_everything_from_detection() {
     let p = fixture_with("api-health", "name: todo\n");
     assert_eq!(p.component_names(), ["backend", "frontend"]);
     let be = p.component("backend").unwrap();
-    // The own Dockerfile runs as root and copies a missing uv.lock: the recipe builds it.
-    assert_eq!(be.stack, Some(Stack::Python));
-    assert!(p.sources["components.backend.stack"].contains("runs its final stage as root"));
+    // The own Dockerfile runs as root: detection does not swap it silently
+    // for the recipe (the plan refuses it with both ways out; init writes `stack:`).
+    assert_eq!(be.stack, None);
+    assert!(!p.sources.contains_key("components.backend.stack"));
     assert_eq!(be.port, 8080);
     assert_eq!(
         p.sources["components.backend.port"],
         "detected from backend/Dockerfile:6"
     );
     assert_eq!(
-        (be.health_path.as_str(), be.ready_path.as_str()),
-        ("/api/health", "/api/health")
+        (be.health_path.as_deref(), be.ready_path.as_deref()),
+        (Some("/api/health"), Some("/api/health"))
     );
     assert_eq!(be.secret_keys, ["DATABASE_URL", "SECRET_KEY"]);
     let db = p
@@ -193,7 +195,7 @@ fn a_file_with_only_a_name_takes_everything_from_detection() {
     // The settings field has a SQLite default: optional, and not held to PostgreSQL.
     assert_eq!((db.required, db.format), (false, KeyFormat::Opaque));
     let fe = p.component("frontend").unwrap();
-    assert_eq!(fe.health_path, "/api/health");
+    assert_eq!(fe.health_path.as_deref(), Some("/api/health"));
     assert_eq!(fe.service.kind, ServiceKind::NodePort);
 }
 
@@ -203,15 +205,18 @@ fn a_file_entry_overrides_one_key_and_keeps_the_rest() {
     let p = fixture_with("subfolder-pair/apps/phase4-todo-app", todo);
     let fe = p.component("frontend").unwrap();
     assert_eq!(
-        (fe.health_path.as_str(), fe.ready_path.as_str()),
-        ("/api/health", "/api/health")
+        (fe.health_path.as_deref(), fe.ready_path.as_deref()),
+        (Some("/api/health"), Some("/api/health"))
     );
     assert_eq!(p.sources["components.frontend.healthPath"], "todo.yaml:3");
     assert_eq!(fe.port, 3000);
     assert_eq!(fe.env["BACKEND_URL"], "http://todo-backend:8000");
     // The component the file leaves out is still there, as detected.
     let be = p.component("backend").unwrap();
-    assert_eq!((be.port, be.health_path.as_str()), (8000, "/health"));
+    assert_eq!(
+        (be.port, be.health_path.as_deref()),
+        (8000, Some("/health"))
+    );
     assert_eq!(be.env["ALGORITHM"], "HS256");
     assert_eq!(p.component_names(), ["frontend", "backend"]);
 }

@@ -119,6 +119,7 @@ pub(super) fn project(project: &mut Project, spans: Option<&Spans>) -> Result<()
             );
         }
         for (key, path) in [("healthPath", &c.health_path), ("readyPath", &c.ready_path)] {
+            let Some(path) = path else { continue };
             if let Some(bad) = path
                 .chars()
                 .find(|ch| ch.is_whitespace() || ch.is_control())

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
     EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec,
     PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecurityContext, Volume, VolumeMount,
+    SecurityContext, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -171,9 +171,9 @@ fn container(
             ..ResourceRequirements::default()
         }),
         // Slow first starts (Next.js warming up) get a minute before liveness counts.
-        startup_probe: Some(probe(&c.health_path, 2, 30)),
-        liveness_probe: Some(probe(&c.health_path, 10, 3)),
-        readiness_probe: Some(probe(&c.ready_path, 5, 3)),
+        startup_probe: Some(probe(c.health_path.as_deref(), 2, 30)),
+        liveness_probe: Some(probe(c.health_path.as_deref(), 10, 3)),
+        readiness_probe: Some(probe(c.ready_path.as_deref(), 5, 3)),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
@@ -197,13 +197,20 @@ fn quantities(q: &Quantities) -> BTreeMap<String, Quantity> {
     ])
 }
 
-fn probe(path: &str, period: i32, failures: i32) -> Probe {
+/// An HTTP probe on `path`; without one, a TCP connection to the port, as
+/// nothing says which path the app answers.
+fn probe(path: Option<&str>, period: i32, failures: i32) -> Probe {
+    let port = IntOrString::String("http".into());
     Probe {
-        http_get: Some(HTTPGetAction {
+        http_get: path.map(|path| HTTPGetAction {
             path: Some(path.to_string()),
-            port: IntOrString::String("http".into()),
+            port: port.clone(),
             scheme: Some("HTTP".into()),
             ..HTTPGetAction::default()
+        }),
+        tcp_socket: path.is_none().then(|| TCPSocketAction {
+            port,
+            ..TCPSocketAction::default()
         }),
         period_seconds: Some(period),
         failure_threshold: Some(failures),

@@ -33,6 +33,13 @@ impl crate::report::Hinted for Error {
             Error::Syntax(_) | Error::Reference { .. } => {
                 "write e.g. `--image backend=registry.example/todo-backend:1.2.3`".into()
             }
+            // The app's own files are fine; what they say is refused, with the fix above.
+            Error::Plan {
+                component,
+                source: image_builder::Error::Invalid { .. },
+            } => format!(
+                "the component is `{component}` (`kubectl todo config` shows where each of its values comes from); or name a prebuilt image with `--image {component}=REF`"
+            ),
             Error::Plan { component, .. } => {
                 format!(
                     "fix the component's directory, or name a prebuilt image with `--image {component}=REF`"

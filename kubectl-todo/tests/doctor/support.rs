@@ -71,7 +71,8 @@ fn write_sources(root: &Path) {
         ("backend/requirements.txt", "fastapi\nuvicorn\n"),
         (
             "backend/main.py",
-            "from fastapi import FastAPI\napp = FastAPI()\n",
+            // The original app's three keys, each required: the project's Secret is read from the code.
+            "import os\nfrom fastapi import FastAPI\napp = FastAPI()\nDATABASE_URL = os.environ[\"DATABASE_URL\"]\nAUTH = os.environ[\"BETTER_AUTH_SECRET\"]\nOPENAI = os.environ[\"OPENAI_API_KEY\"]\n",
         ),
     ];
     for (path, text) in files {

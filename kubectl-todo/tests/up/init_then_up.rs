@@ -92,3 +92,377 @@ async fn init_then_up_reaches_ready_on_the_routes_the_app_serves() {
     assert!(ready(&s, "app", "app", "web").await, "{}", run.all());
     s.remove_built_images().await;
 }
+
+/// The app's own Dockerfile runs as root: `plan`, `up --dry-run`, `up` and
+/// `doctor` all refuse it before anything is built, each naming both ways
+/// out, and each way out, applied as printed, is accepted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_root_dockerfile_is_refused_before_the_build_with_both_ways_out() {
+    let s = Setup::start(Config::default()).await;
+    // No todo.yaml: the original layout's folders, read by detection.
+    std::fs::remove_file(s.app.join("todo.yaml")).unwrap();
+    for (ours, theirs) in [("web", "frontend"), ("api", "backend")] {
+        std::fs::remove_dir_all(s.app.join(ours)).unwrap();
+        copy(&fixture_dir("api-health").join(theirs), &s.app.join(theirs));
+    }
+    let dockerfile = s.app.join("backend/Dockerfile");
+    let refused = |run: &support::Run| {
+        let err = &run.stderr;
+        assert!(
+            err.contains("backend/Dockerfile: its final stage")
+                && err.contains("has no `USER`: the image would run as root")
+                && err.contains("add `USER 1001:1001` as the last instruction of")
+                && err.contains("set `stack: python` for this component"),
+            "{}",
+            run.all()
+        );
+    };
+    for args in [&["plan"][..], &["up", "--dry-run"], &["up"]] {
+        let run = s.run(args).await.failed();
+        refused(&run);
+        assert!(!run.stdout.contains("building"), "{args:?}: {}", run.all());
+    }
+    let doctor = s.run(&["doctor", "--only", "app"]).await;
+    assert!(
+        doctor
+            .stdout
+            .contains("has no `USER`: the image would run as root")
+            && doctor.stdout.contains("USER 1001:1001"),
+        "{}",
+        doctor.all()
+    );
+    // Nothing was applied.
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(s.client.clone(), "todo");
+    assert!(
+        deployments
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    // Way out 1: the generated recipe, as the message says.
+    s.write(
+        "todo.yaml",
+        "name: todo\ncomponents:\n  - name: backend\n    stack: python\n",
+    );
+    let plan = s.run(&["plan", "backend", "-o", "json"]).await.ok();
+    assert!(
+        plan.stdout.contains("\"stack\": \"python\""),
+        "{}",
+        plan.all()
+    );
+    // Way out 2: a numeric user in the app's own Dockerfile (and the lock
+    // file it copies, without which detection picks the recipe anyway).
+    std::fs::remove_file(s.app.join("todo.yaml")).unwrap();
+    std::fs::write(s.app.join("backend/uv.lock"), "version = 1\n").unwrap();
+    let mut text = std::fs::read_to_string(&dockerfile).unwrap();
+    text.push_str("USER 1001:1001\n");
+    std::fs::write(&dockerfile, text).unwrap();
+    let plan = s.run(&["plan", "backend", "-o", "json"]).await.ok();
+    assert!(
+        plan.stdout.contains("\"stack\": \"dockerfile\""),
+        "{}",
+        plan.all()
+    );
+}
+
+/// One shape from real-apps.md: the fixture, the folder `init` must choose
+/// (relative to the fixture), and per component what its code really serves:
+/// the port it listens on and its routes. The stand-ins answer those routes
+/// only, so `up` reaches ready only where detection found a real one (or
+/// fell back to TCP on the right port).
+struct Shape {
+    fixture: &'static str,
+    app: &'static str,
+    components: &'static [(&'static str, u16, &'static [&'static str])],
+}
+
+const SHAPES: &[Shape] = &[
+    Shape {
+        fixture: "subfolder-pair",
+        app: "apps/phase4-todo-app",
+        components: &[
+            ("backend", 8000, &["/health", "/api/tasks"]),
+            ("frontend", 3000, &["/", "/tasks"]),
+        ],
+    },
+    Shape {
+        fixture: "apps-layout",
+        app: "",
+        components: &[
+            ("backend", 8000, &["/health", "/"]),
+            ("frontend", 3000, &["/"]),
+        ],
+    },
+    Shape {
+        fixture: "api-health",
+        app: "",
+        components: &[
+            ("backend", 8080, &["/api/health"]),
+            ("frontend", 3000, &["/", "/api/health", "/todos"]),
+        ],
+    },
+    Shape {
+        fixture: "helm-compose",
+        app: "",
+        components: &[("backend", 8000, &["/"]), ("frontend", 3000, &["/"])],
+    },
+    Shape {
+        fixture: "three-components",
+        app: "",
+        components: &[
+            ("api", 8000, &["/api/health"]),
+            ("auth", 4000, &["/health"]),
+            ("web", 3000, &["/", "/api/healthz"]),
+        ],
+    },
+    Shape {
+        fixture: "client-server",
+        app: "",
+        components: &[
+            ("server", 8000, &["/api/health", "/api/todos"]),
+            ("client", 3000, &["/", "/api/health"]),
+        ],
+    },
+    Shape {
+        fixture: "no-health",
+        app: "",
+        // Nothing the probes could use: TCP on the right port is what works.
+        components: &[("api", 8000, &["/todos"]), ("web", 3000, &[])],
+    },
+    Shape {
+        fixture: "poetry-helm",
+        app: "",
+        // `/health/with-db` too, which a file server cannot serve beside `/health`.
+        components: &[
+            ("backend", 8000, &["/health"]),
+            ("frontend", 3000, &["/", "/api/health"]),
+        ],
+    },
+    Shape {
+        fixture: "named-users",
+        app: "",
+        components: &[
+            ("backend", 8000, &["/health"]),
+            ("frontend", 3000, &["/", "/api/health"]),
+        ],
+    },
+    Shape {
+        fixture: "nested-phase",
+        app: "calm-orbit-todo/phase2-3-fullstack",
+        components: &[
+            ("backend", 8000, &["/health", "/todos"]),
+            ("frontend", 3000, &["/", "/healthz"]),
+        ],
+    },
+];
+
+/// A stand-in image of one component: busybox httpd on `port` serving
+/// exactly `routes`, as a numeric non-root user. Its reference.
+async fn stand_in_image(base: &str, dir: &Path, tag: &str, port: u16, routes: &[&str]) -> String {
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    for route in routes {
+        let file = match route.trim_start_matches('/') {
+            "" => "index.html".to_string(),
+            r => r.to_string(),
+        };
+        let file = dir.join("www").join(file);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, "ok\n").unwrap();
+    }
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "FROM {base}\nCOPY www /www\nUSER 1001:1001\nCMD [\"busybox\", \"httpd\", \"-f\", \"-p\", \"{port}\", \"-h\", \"/www\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new("docker")
+        .args(["build", "-q", "-t", tag])
+        .arg(dir)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tag.to_string()
+}
+
+/// A value `secrets create` accepts for a key of this format.
+fn sample(format: &str) -> &'static str {
+    match format {
+        "postgres-url" => "postgresql+asyncpg://app:Zq81-sample@db.internal:5432/app",
+        "api-key" => "sk-sample-Zq81x7Lm2",
+        _ => "Zq81-sample-x7Lm2",
+    }
+}
+
+/// `init --yes` from the fixture's root, then (with the Secret's required
+/// keys set, the one step no file can do) `up` in the folder init chose,
+/// with each component's image replaced by its stand-in: every pod must be
+/// ready on the probes init's project gives it, with no edit of todo.yaml.
+async fn init_then_up_with_no_hand_edit(shape: &Shape) {
+    let s = Setup::start(Config::docker()).await;
+    let base = kube_emulator::testimage::busybox_image(support::BASE_TAG)
+        .await
+        .unwrap();
+    let repo = s.dir.path().join(shape.fixture);
+    copy(&fixture_dir(shape.fixture), &repo);
+    let app = repo.join(shape.app);
+    let todo = |dir: &Path, args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(crate::harness::binary());
+        cmd.arg("--project")
+            .arg(dir)
+            .arg("--kubeconfig")
+            .arg(&s.kubeconfig)
+            .args(args)
+            .env("PATH", kube_emulator::standins::path_with(&s.bin))
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null());
+        cmd
+    };
+    let run = |mut cmd: tokio::process::Command| async move {
+        support::Run::from(cmd.output().await.expect("kubectl-todo runs"))
+    };
+    run(todo(&repo, &["init", "--yes"])).await.ok();
+    assert!(
+        app.join("todo.yaml").is_file(),
+        "{}: init chose another folder",
+        shape.fixture
+    );
+    let config = run(todo(&app, &["config", "-o", "json"])).await.ok();
+    let config: serde_json::Value = serde_json::from_str(&config.stdout).unwrap();
+    let project = &config["project"];
+    let (name, ns) = (
+        project["name"].as_str().unwrap().to_string(),
+        project["namespace"].as_str().unwrap().to_string(),
+    );
+    let required: String = project["secret"]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["required"] == true)
+        .map(|k| {
+            format!(
+                "{}={}\n",
+                k["name"].as_str().unwrap(),
+                sample(k["format"].as_str().unwrap_or("opaque"))
+            )
+        })
+        .collect();
+    if !required.is_empty() {
+        let env = s.dir.path().join("app.env");
+        std::fs::write(&env, required).unwrap();
+        run(todo(
+            &app,
+            &[
+                "secrets",
+                "create",
+                "--from-env-file",
+                env.to_str().unwrap(),
+                "--create-namespace",
+            ],
+        ))
+        .await
+        .ok();
+    }
+    let mut args: Vec<String> = vec!["up".into(), "--timeout".into(), "2m".into()];
+    let mut images = Vec::new();
+    for (component, port, routes) in shape.components {
+        let dir = s.dir.path().join("standins").join(component);
+        let tag = format!(
+            "standin-{}-{component}:{}",
+            shape.fixture,
+            std::process::id()
+        );
+        images.push(stand_in_image(&base, &dir, &tag, *port, routes).await);
+        // Built elsewhere, as `--image` says: on the node before `up`.
+        let load = tokio::process::Command::new("minikube")
+            .args(["image", "load", &tag])
+            .env("PATH", kube_emulator::standins::path_with(&s.bin))
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            load.status.success(),
+            "{}",
+            String::from_utf8_lossy(&load.stderr)
+        );
+        args.push("--image".into());
+        args.push(format!("{component}={tag}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let up = run(todo(&app, &args)).await;
+    for (component, ..) in shape.components {
+        assert!(
+            ready(&s, &ns, &name, component).await,
+            "{}: {component} is not ready\n{}",
+            shape.fixture,
+            up.all()
+        );
+    }
+    up.ok();
+    s.emu.stop().await;
+    for image in images {
+        let _ = tokio::process::Command::new("docker")
+            .args(["rmi", "-f", &image])
+            .output()
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_hand_edit_subfolder_pair() {
+    init_then_up_with_no_hand_edit(&SHAPES[0]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_hand_edit_apps_layout() {
+    init_then_up_with_no_hand_edit(&SHAPES[1]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_hand_edit_api_health() {
+    init_then_up_with_no_hand_edit(&SHAPES[2]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_hand_edit_helm_compose() {
+    init_then_up_with_no_hand_edit(&SHAPES[3]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_hand_edit_three_components() {
+    init_then_up_with_no_hand_edit(&SHAPES[4]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_hand_edit_client_server() {
+    init_then_up_with_no_hand_edit(&SHAPES[5]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_hand_edit_no_health() {
+    init_then_up_with_no_hand_edit(&SHAPES[6]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_hand_edit_poetry_helm() {
+    init_then_up_with_no_hand_edit(&SHAPES[7]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_hand_edit_named_users() {
+    init_then_up_with_no_hand_edit(&SHAPES[8]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_hand_edit_nested_phase() {
+    init_then_up_with_no_hand_edit(&SHAPES[9]).await;
+}

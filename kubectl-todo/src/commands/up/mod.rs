@@ -90,9 +90,10 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         pipeline::secret_data(&conn.client, &project),
         unchanged::observe(&conn.client, &project),
     );
+    // What the app's own files refuse comes first: no Secret makes it build.
+    let plans = plans?;
     let secret = secret.map_err(|e| context::unreachable(e, &conn))?;
     let observed = observed.map_err(|e| context::unreachable(e.into(), &conn))?;
-    let plans = plans?;
     let redact = secret
         .as_ref()
         .and_then(|s| s.data.as_ref())

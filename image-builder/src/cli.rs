@@ -109,6 +109,10 @@ pub struct PlanArgs {
     /// A build argument, declared where package managers run (repeatable; part of the digest, never in the image)
     #[arg(long = "build-arg", value_name = "NAME=VALUE")]
     pub build_args: Vec<String>,
+    /// A PEM bundle of CAs that package downloads trust (a TLS-intercepting proxy's);
+    /// mounted as a BuildKit secret, never in the image
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -278,6 +282,7 @@ fn specs(args: &PlanArgs) -> anyhow::Result<Vec<ComponentSpec>> {
             port: args.port,
             project: args.project.clone(),
             build_args: build_args.clone(),
+            ca_cert: args.ca_cert.clone(),
             ..Default::default()
         })
         .collect())

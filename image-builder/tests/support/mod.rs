@@ -64,6 +64,8 @@ fi
 mkdir -p "$venv/lib"; [ -n "$req" ] && cp "$req" "$venv/lib/installed.txt"
 # What a build argument set, so that builds can be compared.
 echo "index=${PIP_INDEX_URL:-}" > "$venv/lib/index.txt"
+# How many certificates the CA bundle it was given holds (--ca-cert).
+echo "ca=$(grep -c 'BEGIN CERTIFICATE' "${PIP_CERT:-/dev/null}")" >> "$venv/lib/index.txt"
 cp /usr/local/bin/uvicorn "$venv/bin/uvicorn"
 exit 0
 "#;

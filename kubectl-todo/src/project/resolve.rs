@@ -158,6 +158,7 @@ fn resolve(f: ProjectFile, root: &Path) -> Result<Project, Issue> {
         namespace,
         components,
         secret,
+        ca_cert: f.build.ca_cert,
         root: root.to_path_buf(),
         sources,
     })

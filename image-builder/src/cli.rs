@@ -39,6 +39,13 @@ Examples:
   docker buildx build -f web/todo.build.yaml -t web:dev web
   image-builder build --via frontend ./web";
 
+const BUILD_HELP: &str = "\
+Examples:
+  image-builder build ./frontend ./backend --load minikube
+  image-builder build ./backend --build-arg PIP_INDEX_URL=https://pypi.example.com/simple
+  image-builder build ./backend --ca-cert /etc/ssl/certs/ca-certificates.crt   # behind a TLS-intercepting proxy
+  image-builder build --push registry.example.com/team -o json";
+
 /// Turn an app directory into a minimal, non-root image tagged by a hash of its inputs.
 #[derive(Debug, Parser)]
 #[command(name = "image-builder", version, about, after_help = EXIT_CODES)]
@@ -130,6 +137,7 @@ pub enum Command {
         args: PlanArgs,
     },
     /// Build images (skipped when the content tag exists), check, load or push them
+    #[command(after_help = BUILD_HELP)]
     Build {
         #[command(flatten)]
         args: PlanArgs,

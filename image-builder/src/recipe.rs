@@ -492,19 +492,25 @@ fn python(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec
         }
     });
     // The code, entry by entry: neither the synthetic files nor anything excluded.
-    let files: Vec<&str> = o
-        .top_level
-        .iter()
-        .filter(|(n, dir)| !dir && !manifests.contains(n))
-        .map(|(n, _)| n.as_str())
-        .collect();
-    if !files.is_empty() {
-        b.push(copy(&files, "./"));
-    }
-    for (name, _) in o.top_level.iter().filter(|(_, dir)| *dir) {
-        b.push(copy(&[name.as_str()], &format!("./{name}/")));
-    }
+    // `skip`: files already copied.
+    let code = |skip: &[String]| -> Vec<Step> {
+        let files: Vec<&str> = o
+            .top_level
+            .iter()
+            .filter(|(n, dir)| !dir && !skip.contains(n))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let mut steps = Vec::new();
+        if !files.is_empty() {
+            steps.push(copy(&files, "./"));
+        }
+        for (name, _) in o.top_level.iter().filter(|(_, dir)| *dir) {
+            steps.push(copy(&[name.as_str()], &format!("./{name}/")));
+        }
+        steps
+    };
     if info.package {
+        b.extend(code(&manifests));
         b.push(cached(
             "/root/.cache/pip",
             format!("{pip} --no-deps . && rm -rf {PY_BUILD_LEFTOVERS}"),
@@ -525,8 +531,14 @@ fn python(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec
         Step::Workdir(s("/app")),
         env(&vars),
         copy_from("builder", "/opt/venv", "/opt/venv"),
-        copy_from("builder", "/app", "./"),
     ];
+    if info.package {
+        rt.push(copy_from("builder", "/app", "./"));
+    } else {
+        // Straight from the context: a code change leaves the builder stage
+        // untouched, and the rebuild is this copy alone.
+        rt.extend(code(&[]));
+    }
     tail(&mut rt, o.port);
     rt.push(Step::Cmd(if info.asgi {
         vec![

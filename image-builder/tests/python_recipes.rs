@@ -202,7 +202,10 @@ fn tests_and_build_leftovers_stay_out_of_the_context_and_the_digest() {
     assert_eq!(after.digest, before.digest);
     assert_eq!(after.dockerfile, before.dockerfile);
     assert!(
-        after.dockerfile.contains("COPY main.py ./\n") && !after.dockerfile.contains("COPY . ."),
+        after
+            .dockerfile
+            .contains("COPY main.py requirements.txt ./\n")
+            && !after.dockerfile.contains("COPY . ."),
         "{}",
         after.dockerfile
     );
@@ -212,7 +215,7 @@ fn tests_and_build_leftovers_stay_out_of_the_context_and_the_digest() {
     let p = plan::plan(&spec(t.path()), &opts()).unwrap();
     assert!(
         p.dockerfile
-            .contains("COPY [\"main.py\",\"my notes.txt\",\"./\"]\n"),
+            .contains("COPY [\"main.py\",\"my notes.txt\",\"requirements.txt\",\"./\"]\n"),
         "{}",
         p.dockerfile
     );

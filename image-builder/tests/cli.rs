@@ -425,3 +425,47 @@ fn a_ca_cert_that_cannot_work_is_refused_before_the_build() {
         "a changed bundle is a new tag"
     );
 }
+
+/// An app's own Dockerfile gets the bundle as the build secret the plan's note
+/// names: image-builder's session serves it to BuildKit.
+#[test]
+fn an_own_dockerfile_reads_the_ca_bundle_as_a_build_secret() {
+    support::ensure_base_images();
+    let t = tempfile::tempdir().unwrap();
+    let app = t.path().join("svc");
+    fs::create_dir_all(&app).unwrap();
+    fs::write(
+        app.join("Dockerfile"),
+        format!(
+            "FROM {}\nRUN --mount=type=secret,id=image-builder-ca,target=/run/secrets/image-builder-ca.pem grep -c 'BEGIN CERTIFICATE' /run/secrets/image-builder-ca.pem > /certs\nUSER 1001:1001\n",
+            support::BUSYBOX_BASE
+        ),
+    )
+    .unwrap();
+    let cert = "-----BEGIN CERTIFICATE-----\nTUlJQg==\n-----END CERTIFICATE-----\n";
+    let ca = t.path().join("ca.pem");
+    fs::write(&ca, format!("{cert}{cert}{cert}")).unwrap();
+    let project = support::unique("owndf-ca");
+    let (code, out, err) = run(bin()
+        .args([
+            "build",
+            "--builder",
+            "buildkit",
+            "-o",
+            "json",
+            "--project",
+            &project,
+            "--ca-cert",
+        ])
+        .arg(&ca)
+        .arg(&app));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let image = v[0]["image"].as_str().unwrap().to_string();
+    let _c = support::Cleanup::with_images(vec![image.clone()]);
+    let o = Command::new("docker")
+        .args(["run", "--rm", "--network", "none", &image, "cat", "/certs"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "3");
+}

@@ -453,7 +453,7 @@ async fn run_build(engine: &Engine, plan: &Plan, progress: &dyn Progress) -> Res
                 crate::ca::SECRET_ID.to_string(),
                 Bytes::copy_from_slice(ca.bytes()),
             )]);
-            let s = session::start(session_id.clone(), secrets).await?;
+            let s = session::start(&session_id, secrets).await?;
             (on_own_session(&engine.docker), Some(s))
         }
         _ => (engine.docker.clone(), None),

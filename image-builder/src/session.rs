@@ -35,7 +35,6 @@ const METHODS: &[&str] = &[
 
 /// A running session; closed when dropped.
 pub struct Session {
-    pub id: String,
     serve: JoinHandle<()>,
 }
 
@@ -86,7 +85,7 @@ async fn connect(a: &Address) -> std::io::Result<Box<dyn Conn>> {
 }
 
 /// Open a session named `id` that hands out `secrets` (id → content).
-pub async fn start(id: String, secrets: HashMap<String, Bytes>) -> Result<Session> {
+pub async fn start(id: &str, secrets: HashMap<String, Bytes>) -> Result<Session> {
     let failed = |reason: String| Error::Engine {
         reason: format!("cannot open a BuildKit session: {reason}"),
         fix: "check `docker info` (BuildKit must be available) and the engine's logs".into(),
@@ -101,7 +100,7 @@ pub async fn start(id: String, secrets: HashMap<String, Bytes>) -> Result<Sessio
         .header(hyper::header::HOST, "docker")
         .header(hyper::header::CONNECTION, "Upgrade")
         .header(hyper::header::UPGRADE, "h2c")
-        .header("X-Docker-Expose-Session-Uuid", &id)
+        .header("X-Docker-Expose-Session-Uuid", id)
         .header("X-Docker-Expose-Session-Name", "image-builder");
     for m in METHODS {
         req = req.header("X-Docker-Expose-Session-Grpc-Method", *m);
@@ -130,7 +129,7 @@ pub async fn start(id: String, secrets: HashMap<String, Bytes>) -> Result<Sessio
             .await;
         connection.abort();
     });
-    Ok(Session { id, serve })
+    Ok(Session { serve })
 }
 
 /// The upgraded connection, as the gRPC server takes it.

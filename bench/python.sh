@@ -7,7 +7,7 @@
 #  - python-rebuild-<kind>: one .py file changed, `image-builder build` vs a
 #    build of the code layer alone (COPY of the code onto the base) with the
 #    engine's cache warm (goal: ratio <= 1.3), for requirements, uv and
-#    pyproject projects.
+#    pyproject projects; the two arms alternate, PY_REBUILD_RUNS (5) times each.
 # Needs the Docker Engine, mmdebstrap, and Debian's mirror and PyPI.
 set -euo pipefail
 source "$(dirname "$0")/hash-common.bash"
@@ -85,8 +85,15 @@ for kind in req uv pyproject; do
     code_only "$code" >/dev/null 2>&1
     rebuild() { touch_py "$dir"; ours "$dir"; }
     codeonly() { touch_py "$code"; code_only "$code"; }
-    OURS=$(time_median 3 rebuild)
-    PEER=$(time_median 3 codeonly)
+    # Alternated, so that a change in the machine's load hits both arms alike.
+    o=(); p=()
+    for _ in $(seq "${PY_REBUILD_RUNS:-5}"); do
+        o+=("$(time_median 1 rebuild)")
+        p+=("$(time_median 1 codeonly)")
+    done
+    median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {printf "%.4f\n", a[int((NR+1)/2)]}'; }
+    OURS=$(median "${o[@]}")
+    PEER=$(median "${p[@]}")
     printf 'RESULT python-rebuild-%s ours=%s peer=%s ratio=%s\n' "$kind" "$OURS" "$PEER" \
         "$(awk -v o="$OURS" -v p="$PEER" 'BEGIN {printf "%.4f", o / p}')"
 done

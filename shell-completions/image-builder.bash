@@ -85,7 +85,7 @@ _image__builder() {
             return 0
             ;;
         image__subcmd__builder__subcmd__build)
-            opts="-o -h --base-image --stack --port --project --builder --no-cache --build-arg --load --cluster --push --max-size --force --via --frontend-image --kubeconfig --context --output --help"
+            opts="-o -h --base-image --stack --port --project --builder --no-cache --build-arg --ca-cert --load --cluster --push --max-size --force --via --frontend-image --kubeconfig --context --output --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -112,6 +112,10 @@ _image__builder() {
                     return 0
                     ;;
                 --build-arg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -209,7 +213,7 @@ _image__builder() {
             return 0
             ;;
         image__subcmd__builder__subcmd__hash)
-            opts="-h --base-image --stack --port --project --builder --no-cache --build-arg --help"
+            opts="-h --base-image --stack --port --project --builder --no-cache --build-arg --ca-cert --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -236,6 +240,10 @@ _image__builder() {
                     return 0
                     ;;
                 --build-arg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -403,7 +411,7 @@ _image__builder() {
             return 0
             ;;
         image__subcmd__builder__subcmd__plan)
-            opts="-o -h --base-image --stack --port --project --builder --no-cache --build-arg --output --help"
+            opts="-o -h --base-image --stack --port --project --builder --no-cache --build-arg --ca-cert --output --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -430,6 +438,10 @@ _image__builder() {
                     return 0
                     ;;
                 --build-arg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -42,6 +42,7 @@ complete -c image-builder -n "__fish_image_builder_using_subcommand plan" -l bui
 buildkit\t''
 classic\t''"
 complete -c image-builder -n "__fish_image_builder_using_subcommand plan" -l build-arg -d 'A build argument, declared where package managers run (repeatable; part of the digest, never in the image)' -r
+complete -c image-builder -n "__fish_image_builder_using_subcommand plan" -l ca-cert -d 'A PEM bundle of CAs that package downloads trust (a TLS-intercepting proxy\'s); mounted as a BuildKit secret, never in the image' -r -F
 complete -c image-builder -n "__fish_image_builder_using_subcommand plan" -s o -l output -r -f -a "text\t''
 json\t''"
 complete -c image-builder -n "__fish_image_builder_using_subcommand plan" -l no-cache -d 'Do not use the per-file hash cache'
@@ -54,6 +55,7 @@ complete -c image-builder -n "__fish_image_builder_using_subcommand hash" -l bui
 buildkit\t''
 classic\t''"
 complete -c image-builder -n "__fish_image_builder_using_subcommand hash" -l build-arg -d 'A build argument, declared where package managers run (repeatable; part of the digest, never in the image)' -r
+complete -c image-builder -n "__fish_image_builder_using_subcommand hash" -l ca-cert -d 'A PEM bundle of CAs that package downloads trust (a TLS-intercepting proxy\'s); mounted as a BuildKit secret, never in the image' -r -F
 complete -c image-builder -n "__fish_image_builder_using_subcommand hash" -l no-cache -d 'Do not use the per-file hash cache'
 complete -c image-builder -n "__fish_image_builder_using_subcommand hash" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l base-image -d 'Override a stage\'s base image: builder=REF or runtime=REF (repeatable)' -r
@@ -64,6 +66,7 @@ complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l bu
 buildkit\t''
 classic\t''"
 complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l build-arg -d 'A build argument, declared where package managers run (repeatable; part of the digest, never in the image)' -r
+complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l ca-cert -d 'A PEM bundle of CAs that package downloads trust (a TLS-intercepting proxy\'s); mounted as a BuildKit secret, never in the image' -r -F
 complete -c image-builder -n "__fish_image_builder_using_subcommand build" -l load -d 'Load the images into a local cluster' -r -f -a "minikube\t''
 kind\t''
 k3d\t''

@@ -16,6 +16,7 @@ use crate::check::{self, ImageFacts};
 use crate::context;
 use crate::error::{BuildFailure, Error, Result};
 use crate::plan::{BuilderKind, Plan};
+use crate::session;
 
 /// Label holding the full input digest.
 pub const DIGEST_LABEL: &str = "dev.kubectl-todo.image-builder.digest";
@@ -409,9 +410,54 @@ impl StepTracker {
     }
 }
 
+/// bollard on a BuildKit build opens a session of its own, which cannot serve
+/// secrets; with a CA bundle the build uses [`session`]'s instead. bollard is asked
+/// for a classic build, so that it opens none, and this rewrites the request to
+/// the BuildKit build on that session it stands for.
+fn on_own_session(docker: &Docker) -> Docker {
+    docker.clone().with_request_modifier(|mut req| {
+        if req.uri().path().ends_with("/build") {
+            let uri = req.uri().clone();
+            let query: Vec<String> = uri
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .map(|kv| {
+                    if kv == "version=1" {
+                        "version=2".to_string()
+                    } else {
+                        kv.to_string()
+                    }
+                })
+                .collect();
+            let pq = format!("{}?{}", uri.path(), query.join("&"));
+            let mut parts = uri.into_parts();
+            if let Ok(pq) = pq.parse() {
+                parts.path_and_query = Some(pq);
+                if let Ok(u) = hyper::Uri::from_parts(parts) {
+                    *req.uri_mut() = u;
+                }
+            }
+        }
+        req
+    })
+}
+
 async fn run_build(engine: &Engine, plan: &Plan, progress: &dyn Progress) -> Result<()> {
     let reference = plan.reference();
     let buildkit = engine.builder == BuilderKind::BuildKit;
+    let session_id = format!("image-builder-{}-{}", plan.tag, std::process::id());
+    let (docker, session) = match &plan.ca_cert {
+        Some(ca) if buildkit => {
+            let secrets = HashMap::from([(
+                crate::ca::SECRET_ID.to_string(),
+                Bytes::copy_from_slice(ca.bytes()),
+            )]);
+            let s = session::start(&session_id, secrets).await?;
+            (on_own_session(&engine.docker), Some(s))
+        }
+        _ => (engine.docker.clone(), None),
+    };
     let options = BuildImageOptions {
         dockerfile: plan.dockerfile_name.clone(),
         t: Some(reference.clone()),
@@ -422,18 +468,17 @@ async fn run_build(engine: &Engine, plan: &Plan, progress: &dyn Progress) -> Res
             .then(|| plan.build_args.clone().into_iter().collect()),
         target: plan.target.clone().unwrap_or_default(),
         platform: plan.platform.clone().unwrap_or_default(),
-        version: if buildkit {
+        version: if buildkit && session.is_none() {
             BuilderVersion::BuilderBuildKit
         } else {
+            // Classic, or BuildKit on our own session (see `on_own_session`).
             BuilderVersion::BuilderV1
         },
-        session: buildkit.then(|| format!("image-builder-{}-{}", plan.tag, std::process::id())),
+        session: buildkit.then_some(session_id),
         ..Default::default()
     };
     let (body, tar_handle) = spawn_tar(plan, engine.remote);
-    let mut stream = engine
-        .docker
-        .build_image(options, None, Some(bollard::body_stream(body)));
+    let mut stream = docker.build_image(options, None, Some(bollard::body_stream(body)));
     let mut t = StepTracker {
         step: None,
         last: VecDeque::new(),
@@ -454,6 +499,7 @@ async fn run_build(engine: &Engine, plan: &Plan, progress: &dyn Progress) -> Res
         }
     }
     drop(stream);
+    drop(session);
     let tar_result = tar_handle.await.unwrap_or_else(|e| {
         Err(Error::Invalid {
             what: "build context".into(),

@@ -38,6 +38,13 @@ Examples:
   docker buildx build -f web/todo.build.yaml -t web:dev web
   image-builder build --via frontend ./web";
 
+const BUILD_HELP: &str = "\
+Examples:
+  image-builder build ./frontend ./backend --load minikube
+  image-builder build ./backend --build-arg PIP_INDEX_URL=https://pypi.example.com/simple
+  image-builder build ./backend --ca-cert /etc/ssl/certs/ca-certificates.crt   # behind a TLS-intercepting proxy
+  image-builder build --push registry.example.com/team -o json";
+
 /// Turn an app directory into a minimal, non-root image tagged by a hash of its inputs.
 #[derive(Debug, Parser)]
 #[command(name = "image-builder", version, about, after_help = EXIT_CODES)]
@@ -93,6 +100,10 @@ pub struct PlanArgs {
     /// A build argument, declared where package managers run (repeatable; part of the digest, never in the image)
     #[arg(long = "build-arg", value_name = "NAME=VALUE")]
     pub build_args: Vec<String>,
+    /// A PEM bundle of CAs that package downloads trust (a TLS-intercepting proxy's);
+    /// mounted as a BuildKit secret, never in the image
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +121,7 @@ pub enum Command {
         args: PlanArgs,
     },
     /// Build images (skipped when the content tag exists), check, load or push them
+    #[command(after_help = BUILD_HELP)]
     Build {
         #[command(flatten)]
         args: PlanArgs,
@@ -262,6 +274,7 @@ fn specs(args: &PlanArgs) -> anyhow::Result<Vec<ComponentSpec>> {
             port: args.port,
             project: args.project.clone(),
             build_args: build_args.clone(),
+            ca_cert: args.ca_cert.clone(),
             ..Default::default()
         })
         .collect())

@@ -443,6 +443,9 @@ fn detect_python(dir: &dyn Tree, spec: &ComponentSpec) -> Result<Detected> {
         d.notes
             .push(format!("the ASGI app is `{m}`, as `module:` says"));
     }
+    if let Some(c) = &spec.command {
+        crate::python::check_command(dir, c)?;
+    }
     d.python = Some(info);
     Ok(d)
 }

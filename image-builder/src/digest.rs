@@ -61,6 +61,8 @@ pub struct DigestInputs<'a> {
     pub build_args: &'a BTreeMap<String, String>,
     pub target: Option<&'a str>,
     pub platform: Option<&'a str>,
+    /// The hex SHA-256 of the CA bundle the build trusts ([`crate::ca`]).
+    pub ca_cert: Option<&'a str>,
 }
 
 fn put(h: &mut Sha256, bytes: &[u8]) {
@@ -104,6 +106,11 @@ pub fn input_digest(ctx: &HashedContext, inputs: &DigestInputs<'_>) -> String {
     put(&mut h, inputs.target.unwrap_or("").as_bytes());
     put(&mut h, b"platform");
     put(&mut h, inputs.platform.unwrap_or("").as_bytes());
+    // Only when set, so that digests without a bundle stay what they were.
+    if let Some(ca) = inputs.ca_cert {
+        put(&mut h, b"ca-cert");
+        put(&mut h, ca.as_bytes());
+    }
     hex::encode(h.finalize())
 }
 
@@ -491,6 +498,7 @@ mod tests {
                 build_args: &args,
                 target: None,
                 platform: None,
+                ca_cert: None,
             },
         );
         (d, ctx)
@@ -541,6 +549,7 @@ mod tests {
             build_args: &args,
             target: None,
             platform: None,
+            ca_cert: None,
         };
         let d0 = input_digest(&ctx, &base);
         let d1 = input_digest(
@@ -564,6 +573,13 @@ mod tests {
                 ..base.clone()
             },
         );
+        let d5 = input_digest(
+            &ctx,
+            &DigestInputs {
+                ca_cert: Some("0f1e"),
+                ..base.clone()
+            },
+        );
         args.insert("A".into(), "1".into());
         let d4 = input_digest(
             &ctx,
@@ -572,9 +588,10 @@ mod tests {
                 build_args: &args,
                 target: None,
                 platform: None,
+                ca_cert: None,
             },
         );
-        let all = [d0, d1, d2, d3, d4];
+        let all = [d0, d1, d2, d3, d4, d5];
         for i in 0..all.len() {
             for j in i + 1..all.len() {
                 assert_ne!(all[i], all[j]);

@@ -8,6 +8,7 @@
 
 use std::fmt::Write as _;
 
+use crate::ca;
 use crate::detect::Detected;
 use crate::recipe::{self, Recipe, Step};
 
@@ -81,11 +82,33 @@ pub fn instruction(step: &Step) -> String {
                 format!("COPY {from}{} {dest}", srcs.join(" "))
             }
         }
-        Step::Run { caches, cmd, .. } => {
-            let mounts: String = caches
+        Step::Run {
+            caches,
+            cmd,
+            ca_cert,
+            ..
+        } => {
+            let mut mounts: String = caches
                 .iter()
                 .map(|c| format!("--mount=type=cache,target={c} "))
                 .collect();
+            let mut cmd = cmd.clone();
+            if *ca_cert {
+                mounts.insert_str(
+                    0,
+                    &format!(
+                        "--mount=type=secret,id={},target={},required=true ",
+                        ca::SECRET_ID,
+                        ca::TARGET
+                    ),
+                );
+                // `export`, not `ENV`: the variables exist for this command only.
+                let vars: Vec<String> = ca::ENV
+                    .iter()
+                    .map(|v| format!("{v}={}", ca::TARGET))
+                    .collect();
+                cmd = format!("export {} && {cmd}", vars.join(" "));
+            }
             format!("RUN {mounts}{cmd}")
         }
         Step::User(u) => format!("USER {u}"),

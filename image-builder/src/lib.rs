@@ -11,6 +11,7 @@
 //! 3. [`load::load`] into minikube/kind/k3d or [`push::push`] to a registry.
 
 pub mod build;
+pub mod ca;
 pub mod check;
 pub mod cli;
 pub mod context;
@@ -27,6 +28,7 @@ pub mod plan;
 pub mod push;
 pub mod python;
 pub mod recipe;
+pub mod session;
 pub mod spec;
 pub mod term;
 pub mod via_frontend;

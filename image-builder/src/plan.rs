@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::ca::{self, CaBundle};
 use crate::context::{self, EntryKind, ExtraFile, GENERATED_DOCKERFILE};
 use crate::detect::{self, Detected};
 use crate::digest::{self, DigestInputs, HashCache, HashedContext};
@@ -106,6 +107,9 @@ pub struct Plan {
     /// The base images the recipe uses (the spec's, overridden by the options').
     #[serde(skip)]
     pub base_images: BaseImages,
+    /// The CA bundle the build trusts, served to BuildKit while building.
+    #[serde(skip)]
+    pub ca_cert: Option<CaBundle>,
 }
 
 impl Plan {
@@ -126,6 +130,11 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
     crate::spec::check_build_arg_names(&spec.build_args)?;
     let base = spec.base_images.merged(&opts.base_images);
     python_version_check(&detected, &base)?;
+    let ca_cert = spec
+        .ca_cert
+        .as_deref()
+        .map(|p| ca_cert(p, opts.builder))
+        .transpose()?;
     let matcher = context::load_matcher(&dir, crate::ignore::stack_excludes(detected.stack))?;
     let entries = context::walk(&dir, &matcher)?;
     let generated = dockerfile::generate(
@@ -135,6 +144,7 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
             port,
             base: &base,
             cache_mounts: opts.builder == BuilderKind::BuildKit,
+            ca_cert: ca_cert.is_some(),
             command: spec.command.as_deref(),
             build_args: spec.build_args.keys().cloned().collect(),
             top_level: recipe::top_level(
@@ -178,8 +188,28 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
             build_args: &spec.build_args,
             target: spec.target.as_deref(),
             platform: spec.platform.as_deref(),
+            ca_cert: ca_cert.as_ref().map(|c| c.sha256.as_str()),
         },
     );
+    let mut notes = detected.notes;
+    if let Some(c) = &ca_cert {
+        notes.push(if generated.is_some() {
+            format!(
+                "downloads trust the CA bundle {} ({} certificates), mounted as a BuildKit secret: it is in no layer",
+                c.path.display(),
+                c.certificates
+            )
+        } else {
+            format!(
+                "the CA bundle {} is the build secret `{}`: the Dockerfile's download steps trust it with `RUN --mount=type=secret,id={},target={} SSL_CERT_FILE={} …`",
+                c.path.display(),
+                ca::SECRET_ID,
+                ca::SECRET_ID,
+                ca::TARGET,
+                ca::TARGET
+            )
+        });
+    }
     Ok(Plan {
         component,
         stack: detected.stack,
@@ -190,7 +220,7 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
         image,
         port,
         builder: opts.builder,
-        notes: detected.notes,
+        notes,
         dir,
         dockerfile_name,
         extra_files,
@@ -199,7 +229,21 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
         target: spec.target.clone(),
         platform: spec.platform.clone(),
         base_images: base,
+        ca_cert,
     })
+}
+
+/// Load `--ca-cert`'s bundle, for a BuildKit build.
+fn ca_cert(path: &std::path::Path, builder: BuilderKind) -> Result<CaBundle> {
+    let bundle = ca::load(path)?;
+    if builder == BuilderKind::Classic {
+        return Err(Error::Invalid {
+            what: format!("--ca-cert {}", path.display()),
+            reason: "the bundle reaches the build as a BuildKit secret, and the classic builder has no secrets (only a layer would carry it, and it must stay out of the image)".into(),
+            fix: "build with BuildKit: `--builder buildkit` (and unset DOCKER_BUILDKIT=0), on a Docker Engine 18.09 or later".into(),
+        });
+    }
+    Ok(bundle)
 }
 
 /// An unsatisfiable Python version is an error unless both images are set by hand.

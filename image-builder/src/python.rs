@@ -387,6 +387,109 @@ pub fn set_module(dir: &dyn Tree, info: &mut PythonInfo, module: &str) -> Result
     )))
 }
 
+/// Where `module` (dotted) lives in the context, from the image's working
+/// directory `/app` or its `src/`: the file, or `None`.
+fn module_file(dir: &dyn Tree, module: &str) -> Option<String> {
+    let rel = module.replace('.', "/");
+    ["", "src/"].iter().find_map(|root| {
+        [
+            format!("{root}{rel}.py"),
+            format!("{root}{rel}/__init__.py"),
+            format!("{root}{rel}/__main__.py"),
+        ]
+        .into_iter()
+        .find(|f| dir.is_file(f))
+    })
+}
+
+/// A `command:` that names the app's code must name code that exists: the
+/// `MODULE:ATTR` an ASGI/WSGI server runs, the script `python` runs, or the
+/// submodule of a local package `python -m` runs. Checked when planning, since the
+/// image would only fail when it starts. Modules that are not the app's own
+/// (`python -m uvicorn`) are the installers' business and pass.
+pub fn check_command(dir: &dyn Tree, command: &[String]) -> Result<()> {
+    let shown = command.join(" ");
+    let bad = |reason: String, fix: String| Error::Invalid {
+        what: format!("command `{shown}`"),
+        reason,
+        fix,
+    };
+    let name = |a: &str| a.rsplit('/').next().unwrap_or(a).to_string();
+    let program = command.first().map(|a| name(a)).unwrap_or_default();
+    let python = program.starts_with("python");
+    let servers = ["uvicorn", "gunicorn", "hypercorn"];
+    let args = &command[1.min(command.len())..];
+    let module_arg = args
+        .iter()
+        .position(|a| a == "-m")
+        .and_then(|i| args.get(i + 1));
+    let serves = servers.contains(&program.as_str())
+        || (python && module_arg.is_some_and(|m| servers.contains(&m.as_str())));
+    let dotted = |p: &str| {
+        !p.is_empty()
+            && p.split('.').all(|x| {
+                !x.is_empty()
+                    && !x.starts_with(|c: char| c.is_ascii_digit())
+                    && x.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
+    };
+    if serves {
+        let app = args.iter().find_map(|a| {
+            let (m, attr) = a.split_once(':')?;
+            let attr = attr.split('(').next().unwrap_or(attr);
+            (!a.starts_with('-') && dotted(m) && dotted(attr)).then_some(m)
+        });
+        if let Some(m) = app
+            && module_file(dir, m).is_none()
+        {
+            let rel = m.replace('.', "/");
+            return Err(bad(
+                format!(
+                    "it serves the app of module `{m}`, and neither {rel}.py nor {rel}/__init__.py exists in {} or its src/",
+                    dir.display("")
+                ),
+                "name the module of the file that creates the app (`MODULE:ATTR`, dots for folders, e.g. `app.main:app` for app/main.py)".into(),
+            ));
+        }
+        return Ok(());
+    }
+    if !python {
+        return Ok(());
+    }
+    if let Some(m) = module_arg {
+        let top = m.split('.').next().unwrap_or(m);
+        let local =
+            module_file(dir, top).is_some() || dir.is_dir(top) || dir.is_dir(&format!("src/{top}"));
+        if dotted(m) && local && module_file(dir, m).is_none() {
+            let rel = m.replace('.', "/");
+            return Err(bad(
+                format!(
+                    "`python -m {m}` runs a module of the app's package `{top}`, and none of {rel}.py, {rel}/__init__.py, {rel}/__main__.py exists in {} or its src/",
+                    dir.display("")
+                ),
+                format!("name an existing module of `{top}`, or add {rel}.py"),
+            ));
+        }
+        return Ok(());
+    }
+    if let Some(script) = args.iter().find(|a| !a.starts_with('-'))
+        && script.ends_with(".py")
+    {
+        let rel = script.trim_start_matches("/app/").trim_start_matches("./");
+        if (!script.starts_with('/') || script.starts_with("/app/")) && !dir.is_file(rel) {
+            return Err(bad(
+                format!(
+                    "it runs the script {script}, and {} does not exist",
+                    dir.display(rel)
+                ),
+                "name a script of the component, relative to its directory (the image's /app)"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `PYTHONPATH` for directories of /app (`""` is /app itself).
 pub fn pythonpath_value(dirs: &[String]) -> String {
     dirs.iter()

@@ -35,6 +35,9 @@ pub struct GenOptions<'a> {
     pub command: Option<&'a [String]>,
     /// Names of the build arguments, declared where package managers and builds run.
     pub build_args: Vec<String>,
+    /// Every command trusts the CA bundle of [`crate::ca`] (BuildKit only). Only
+    /// builder stages run commands, so the bundle never reaches a final stage.
+    pub ca_cert: bool,
     /// The context's top-level entries (name, whether a directory), from
     /// [`top_level`]. The Python recipe copies these by name: with no `COPY
     /// --exclude` and no `.dockerignore` for an uploaded context, that is how the
@@ -80,11 +83,14 @@ pub enum Step {
         srcs: Vec<String>,
         dest: String,
     },
-    /// A shell command, with cache mounts at `caches` and a linter note above it.
+    /// A shell command, with cache mounts at `caches` and a linter note above it;
+    /// with `ca_cert`, the CA bundle mounted as a secret and named by
+    /// [`crate::ca::ENV`] for this command only.
     Run {
         caches: Vec<&'static str>,
         cmd: String,
         lint_note: Option<&'static str>,
+        ca_cert: bool,
     },
     User(&'static str),
     Expose(u16),
@@ -136,6 +142,13 @@ pub fn recipe(d: &Detected, o: &GenOptions<'_>) -> Option<Recipe> {
         StackKind::Go => go(d, o, builder, runtime),
         StackKind::Binary => binary(d, o, runtime),
     };
+    if o.ca_cert {
+        for step in stages.iter_mut().flat_map(|st| st.steps.iter_mut()) {
+            if let Step::Run { ca_cert, .. } = step {
+                *ca_cert = true;
+            }
+        }
+    }
     if let Some(command) = o.command
         && let Some(last) = stages.last_mut()
     {
@@ -184,6 +197,7 @@ fn run(cmd: impl Into<String>) -> Step {
         caches: Vec::new(),
         cmd: cmd.into(),
         lint_note: None,
+        ca_cert: false,
     }
 }
 
@@ -226,6 +240,7 @@ fn install_step(pm: PackageManager, cache: bool) -> (Vec<&'static str>, Step) {
             cmd: s(cached),
             // hadolint wants `yarn cache clean`, which a cache mount makes pointless.
             lint_note: (pm == PackageManager::Yarn).then_some("hadolint ignore=DL3060"),
+            ca_cert: false,
         }
     } else {
         run(plain)
@@ -392,6 +407,7 @@ fn python(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec
                 caches: vec![cache],
                 cmd,
                 lint_note: None,
+                ca_cert: false,
             }
         } else {
             run(plain)
@@ -410,7 +426,8 @@ fn python(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec
             vars.extend([
                 ("UV_PROJECT_ENVIRONMENT", s("/opt/venv")),
                 ("UV_PYTHON_DOWNLOADS", s("never")),
-                // uv trusts the image's CA store (and so a corporate proxy's CA).
+                // uv trusts the image's CA store, and `SSL_CERT_FILE` when set
+                // (`--ca-cert`).
                 ("UV_NATIVE_TLS", s("1")),
                 ("UV_LINK_MODE", s("copy")),
             ]);
@@ -475,19 +492,25 @@ fn python(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec
         }
     });
     // The code, entry by entry: neither the synthetic files nor anything excluded.
-    let files: Vec<&str> = o
-        .top_level
-        .iter()
-        .filter(|(n, dir)| !dir && !manifests.contains(n))
-        .map(|(n, _)| n.as_str())
-        .collect();
-    if !files.is_empty() {
-        b.push(copy(&files, "./"));
-    }
-    for (name, _) in o.top_level.iter().filter(|(_, dir)| *dir) {
-        b.push(copy(&[name.as_str()], &format!("./{name}/")));
-    }
+    // `skip`: files already copied.
+    let code = |skip: &[String]| -> Vec<Step> {
+        let files: Vec<&str> = o
+            .top_level
+            .iter()
+            .filter(|(n, dir)| !dir && !skip.contains(n))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let mut steps = Vec::new();
+        if !files.is_empty() {
+            steps.push(copy(&files, "./"));
+        }
+        for (name, _) in o.top_level.iter().filter(|(_, dir)| *dir) {
+            steps.push(copy(&[name.as_str()], &format!("./{name}/")));
+        }
+        steps
+    };
     if info.package {
+        b.extend(code(&manifests));
         b.push(cached(
             "/root/.cache/pip",
             format!("{pip} --no-deps . && rm -rf {PY_BUILD_LEFTOVERS}"),
@@ -508,8 +531,14 @@ fn python(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec
         Step::Workdir(s("/app")),
         env(&vars),
         copy_from("builder", "/opt/venv", "/opt/venv"),
-        copy_from("builder", "/app", "./"),
     ];
+    if info.package {
+        rt.push(copy_from("builder", "/app", "./"));
+    } else {
+        // Straight from the context: a code change leaves the builder stage
+        // untouched, and the rebuild is this copy alone.
+        rt.extend(code(&[]));
+    }
     tail(&mut rt, o.port);
     rt.push(Step::Cmd(if info.asgi {
         vec![
@@ -556,12 +585,14 @@ fn go(d: &Detected, o: &GenOptions<'_>, builder: &str, runtime: &str) -> Vec<Sta
             caches: dl_caches,
             cmd: s("go mod download"),
             lint_note: None,
+            ca_cert: false,
         },
         copy(&["."], "."),
         Step::Run {
             caches: build_caches,
             cmd: format!("go build -trimpath -ldflags=\"-s -w\" -o /out/app {pkg}"),
             lint_note: None,
+            ca_cert: false,
         },
     ]);
     let mut rt = vec![

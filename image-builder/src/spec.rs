@@ -203,6 +203,10 @@ pub struct ComponentSpec {
     pub module: Option<String>,
     /// The command the image runs (instead of the detected one).
     pub command: Option<Vec<String>>,
+    /// A PEM bundle of CAs the package downloads trust (needs BuildKit; mounted as a
+    /// secret, never in the image). In a build file read by the frontend, any value
+    /// turns the mounts on: the bundle itself comes from the build's session.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl ComponentSpec {

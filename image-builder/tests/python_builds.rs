@@ -2,6 +2,10 @@
 //! packages, one image per app shape of real repositories, each started and asked
 //! for `/health` as the non-root numeric user.
 //!
+//! PyPI is reached here through a TLS-intercepting proxy whose CA only the host's
+//! bundle holds, and the base trusts Debian's CAs only: every build passes the
+//! host's bundle with `--ca-cert`, the feature users behind such a proxy use.
+//!
 //! The base is Debian bookworm's Python 3.11 (the only real one that can be made
 //! here). Fixtures that the recipe would put on 3.12/3.13 are covered by the
 //! Dockerfile snapshots; the builds here pass the base with `--base-image`, which
@@ -29,12 +33,23 @@ fn staged(src: &Path, component: &str) -> (tempfile::TempDir, PathBuf) {
     (t, dir)
 }
 
-/// `image-builder build DIR -o json` on the Debian base, with `extra` arguments.
+/// `image-builder build DIR -o json --ca-cert HOST_BUNDLE` on the Debian base, with
+/// `extra` arguments.
 fn build_with(dir: &Path, project: &str, base: &str, extra: &[&str]) -> std::process::Output {
+    build_trusting(dir, project, base, HOST_CA_BUNDLE, extra)
+}
+
+fn build_trusting(
+    dir: &Path,
+    project: &str,
+    base: &str,
+    ca: &str,
+    extra: &[&str],
+) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_image-builder"))
         .arg("build")
         .arg(dir)
-        .args(["--project", project, "-o", "json"])
+        .args(["--project", project, "-o", "json", "--ca-cert", ca])
         .args(["--base-image", &format!("builder={base}")])
         .args(["--base-image", &format!("runtime={base}")])
         .args(extra)
@@ -201,4 +216,135 @@ fn a_uv_lock_out_of_date_with_its_manifest_fails_with_uvs_message_and_fix() {
         .output()
         .unwrap();
     assert!(o.stdout.is_empty(), "nothing is left behind");
+}
+
+/// A CA of this test's own, so that finding it proves a leak: the base's bundle
+/// cannot hold it.
+fn own_ca(dir: &Path) -> (PathBuf, Vec<u8>) {
+    let key = dir.join("own-ca.key");
+    let pem = dir.join("own-ca.pem");
+    let o = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            &format!("/CN=image-builder test CA {}", unique("ca")),
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&pem)
+        .output()
+        .expect("openssl runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = fs::read_to_string(&pem).unwrap();
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    use base64::Engine as _;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap();
+    (pem, der)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn the_ca_bundle_lets_pip_through_the_proxy_and_leaves_no_trace_in_the_image() {
+    let base = ensure_debian_python_base();
+    let t = tempfile::tempdir().unwrap();
+    let (own_pem, own_der) = own_ca(t.path());
+    // The host's bundle (the proxy's CA among the public roots) plus our own CA.
+    let bundle = t.path().join("bundle.pem");
+    let mut text = fs::read(HOST_CA_BUNDLE).unwrap();
+    text.extend(fs::read(&own_pem).unwrap());
+    fs::write(&bundle, &text).unwrap();
+
+    let (_s, dir) = staged(&examples().join("backend"), "backend");
+    let project = unique("ca");
+    let out = build_trusting(&dir, &project, base, bundle.to_str().unwrap(), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let image = v[0]["image"].as_str().unwrap().to_string();
+    let mut cleanup = Cleanup::with_images(vec![image.clone()]);
+    let (uid, body) = run_and_get_python(&image, 8000, "/health", &mut cleanup);
+    assert_eq!(uid, "1001");
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+
+    // Every layer and the configuration, as `docker save` writes them (uncompressed).
+    let saved = Command::new("docker")
+        .args(["save", &image])
+        .output()
+        .unwrap();
+    assert!(saved.status.success());
+    let tar = saved.stdout;
+    assert!(tar.len() > 1_000_000, "the saved image holds its layers");
+    let own_line = fs::read_to_string(&own_pem)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    for (what, needle) in [
+        ("our CA (PEM)", own_line.as_bytes()),
+        ("our CA (DER)", &own_der[..64]),
+        ("the mount's path", b"image-builder-ca".as_slice()),
+    ] {
+        assert!(!contains(&tar, needle), "{what} is in the image");
+    }
+
+    // A changed bundle is a new input: a new tag, not the cached image.
+    let again = build_with(&dir, &project, base, &[]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let other = v[0]["image"].as_str().unwrap().to_string();
+    cleanup.images.push(other.clone());
+    assert_ne!(other, image);
+}
+
+#[test]
+fn without_the_proxys_ca_pip_cannot_reach_pypi() {
+    // What the test above proves only holds if the base alone cannot download:
+    // Debian's own CAs do not include the proxy's.
+    let base = ensure_debian_python_base();
+    let (_t, dir) = staged(&examples().join("backend"), "backend");
+    let t = tempfile::tempdir().unwrap();
+    let debian_only = t.path().join("debian.pem");
+    let o = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            base,
+            "cat",
+            "/etc/ssl/certs/ca-certificates.crt",
+        ])
+        .output()
+        .unwrap();
+    fs::write(&debian_only, &o.stdout).unwrap();
+    if fs::read(HOST_CA_BUNDLE).unwrap() == o.stdout {
+        eprintln!("INFO the host trusts Debian's CAs only: no proxy here");
+        return;
+    }
+    let out = build_trusting(
+        &dir,
+        &unique("noca"),
+        base,
+        debian_only.to_str().unwrap(),
+        &["--build-arg", "PIP_RETRIES=0"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.to_ascii_lowercase().contains("certificate"), "{err}");
 }

@@ -88,11 +88,11 @@ fn module_and_command_keys_set_what_the_image_runs() {
         "{:?}",
         p.notes
     );
-    s.command = Some(vec!["python".into(), "-m".into(), "service".into()]);
+    s.command = Some(vec!["python".into(), "-m".into(), "service.api".into()]);
     let p = plan::plan(&s, &opts()).unwrap();
     assert!(
         p.dockerfile
-            .contains("CMD [\"python\", \"-m\", \"service\"]"),
+            .contains("CMD [\"python\", \"-m\", \"service.api\"]"),
         "{}",
         p.dockerfile
     );
@@ -202,7 +202,10 @@ fn tests_and_build_leftovers_stay_out_of_the_context_and_the_digest() {
     assert_eq!(after.digest, before.digest);
     assert_eq!(after.dockerfile, before.dockerfile);
     assert!(
-        after.dockerfile.contains("COPY main.py ./\n") && !after.dockerfile.contains("COPY . ."),
+        after
+            .dockerfile
+            .contains("COPY main.py requirements.txt ./\n")
+            && !after.dockerfile.contains("COPY . ."),
         "{}",
         after.dockerfile
     );
@@ -212,8 +215,74 @@ fn tests_and_build_leftovers_stay_out_of_the_context_and_the_digest() {
     let p = plan::plan(&spec(t.path()), &opts()).unwrap();
     assert!(
         p.dockerfile
-            .contains("COPY [\"main.py\",\"my notes.txt\",\"./\"]\n"),
+            .contains("COPY [\"main.py\",\"my notes.txt\",\"requirements.txt\",\"./\"]\n"),
         "{}",
         p.dockerfile
     );
+}
+
+/// A `command:` naming the app's code that does not exist fails when planning,
+/// with what it looked for; commands naming other things pass.
+#[test]
+fn a_command_naming_code_that_does_not_exist_is_found_at_plan_time() {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), "requirements.txt", "fastapi\nuvicorn\ngunicorn\n");
+    write(t.path(), "app/__init__.py", "");
+    write(t.path(), "app/main.py", APP);
+    write(t.path(), "manage.py", "print('hi')\n");
+    let plan_with = |cmd: &[&str]| {
+        let mut s = spec(t.path());
+        s.command = Some(cmd.iter().map(|x| x.to_string()).collect());
+        plan::plan(&s, &opts())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    for (cmd, why) in [
+        (
+            &["uvicorn", "api.main:app", "--port", "8000"][..],
+            "neither api/main.py nor api/main/__init__.py exists",
+        ),
+        (
+            &[
+                "gunicorn",
+                "-k",
+                "uvicorn.workers.UvicornWorker",
+                "-b",
+                "0.0.0.0:8000",
+                "app.server:app",
+            ][..],
+            "neither app/server.py",
+        ),
+        (
+            &["python", "-m", "uvicorn", "main:app"][..],
+            "neither main.py",
+        ),
+        (
+            &["python", "-m", "app.worker"][..],
+            "app/worker/__main__.py",
+        ),
+        (&["python3", "serve.py"][..], "serve.py does not exist"),
+    ] {
+        let err = plan_with(cmd).unwrap_err();
+        assert!(err.contains(why), "{cmd:?}: {err}");
+        assert!(err.contains("fix:"), "{err}");
+    }
+    for cmd in [
+        &["uvicorn", "app.main:app", "--host", "0.0.0.0"][..],
+        &[
+            "gunicorn",
+            "-b",
+            "0.0.0.0:8000",
+            "-k",
+            "uvicorn.workers.UvicornWorker",
+            "app.main:app",
+        ][..],
+        &["python", "-m", "uvicorn", "app.main:app"][..],
+        &["python", "-m", "app.main"][..],
+        &["python", "-m", "celery", "-A", "app.tasks", "worker"][..],
+        &["python", "manage.py", "runserver"][..],
+        &["sh", "-c", "exec python missing.py"][..],
+    ] {
+        assert_eq!(plan_with(cmd), Ok(()), "{cmd:?}");
+    }
 }

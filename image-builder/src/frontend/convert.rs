@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::llb::{CacheMount, Copy, Exec, Graph, State};
+use super::llb::{CacheMount, Copy, Exec, Graph, SecretMount, State};
+use crate::ca;
 use crate::dockerfile::instruction;
 use crate::error::{Error, Result};
 use crate::recipe::{Recipe, Step};
@@ -295,12 +296,27 @@ fn apply(
                 );
             }
         }
-        Step::Run { caches, cmd, .. } => {
+        Step::Run {
+            caches,
+            cmd,
+            ca_cert,
+            ..
+        } => {
+            let mut env = run_env(&st.args, &st.env);
+            let mut secrets = Vec::new();
+            if *ca_cert {
+                env.extend(ca::ENV.iter().map(|v| format!("{v}={}", ca::TARGET)));
+                secrets.push(SecretMount {
+                    target: ca::TARGET.into(),
+                    id: ca::SECRET_ID.into(),
+                });
+            }
             st.fs = g.exec(
                 &st.fs,
                 &Exec {
                     args: vec!["/bin/sh".into(), "-c".into(), cmd.clone()],
-                    env: run_env(&st.args, &st.env),
+                    env,
+                    secrets,
                     cwd: st.cwd.clone(),
                     user: st.user.clone(),
                     caches: caches

@@ -24,6 +24,13 @@ pub struct CacheMount {
     pub id: String,
 }
 
+/// A secret of the build's session, mounted as a root-only file.
+#[derive(Debug, Clone)]
+pub struct SecretMount {
+    pub target: String,
+    pub id: String,
+}
+
 /// What a command runs with.
 #[derive(Debug, Clone)]
 pub struct Exec {
@@ -32,6 +39,7 @@ pub struct Exec {
     pub cwd: String,
     pub user: String,
     pub caches: Vec<CacheMount>,
+    pub secrets: Vec<SecretMount>,
 }
 
 /// How a copy behaves (Dockerfile `COPY` semantics).
@@ -216,6 +224,22 @@ impl Graph {
                 cache_opt: Some(pb::CacheOpt {
                     id: c.id.clone(),
                     sharing: pb::CacheSharingOpt::Shared as i32,
+                }),
+                ..Default::default()
+            });
+        }
+        for sm in &e.secrets {
+            mounts.push(pb::Mount {
+                input: -1,
+                dest: sm.target.clone(),
+                output: -1,
+                mount_type: pb::MountType::Secret as i32,
+                secret_opt: Some(pb::SecretOpt {
+                    id: sm.id.clone(),
+                    uid: 0,
+                    gid: 0,
+                    mode: 0o400,
+                    optional: false,
                 }),
                 ..Default::default()
             });

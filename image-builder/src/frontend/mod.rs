@@ -376,6 +376,7 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
                     build_args: &build_args,
                     target: target.as_deref(),
                     platform: platform.as_deref(),
+                    ca_cert: None,
                 },
             );
             opts.insert(format!("label:{DIGEST_LABEL}"), format!("sha256:{d}"));
@@ -406,6 +407,7 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
             port,
             base: &spec.base_images,
             cache_mounts: true,
+            ca_cert: spec.ca_cert.is_some(),
             command: spec.command.as_deref(),
             build_args: build_args.keys().cloned().collect(),
             // The build file travels in the uploaded context under the synthetic name.
@@ -424,6 +426,7 @@ async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status
                 build_args: &build_args,
                 target: target.as_deref(),
                 platform: platform.as_deref(),
+                ca_cert: None,
             },
         );
         labels.insert(DIGEST_LABEL.to_string(), format!("sha256:{d}"));

@@ -64,6 +64,8 @@ fi
 mkdir -p "$venv/lib"; [ -n "$req" ] && cp "$req" "$venv/lib/installed.txt"
 # What a build argument set, so that builds can be compared.
 echo "index=${PIP_INDEX_URL:-}" > "$venv/lib/index.txt"
+# How many certificates the CA bundle it was given holds (--ca-cert).
+echo "ca=$(grep -c 'BEGIN CERTIFICATE' "${PIP_CERT:-/dev/null}")" >> "$venv/lib/index.txt"
 cp /usr/local/bin/uvicorn "$venv/bin/uvicorn"
 exit 0
 "#;
@@ -347,8 +349,8 @@ pub fn run_and_fetch(
 
 /// A real `python:3.11-slim`-compatible base made from Debian bookworm's packages
 /// (its Python is 3.11): python3, venv and pip, with `/usr/local/bin` links as the
-/// official image has them.
-pub const DEBIAN_PYTHON_BASE: &str = "ib-test/debian-python:3.11-slim";
+/// official image has them, and Debian's CAs only.
+pub const DEBIAN_PYTHON_BASE: &str = "ib-test/debian-python:3.11-slim-debian-cas";
 
 const MMDEBSTRAP_ARGS: &[&str] = &[
     "--variant=minbase",
@@ -362,16 +364,14 @@ const MMDEBSTRAP_ARGS: &[&str] = &[
 ];
 
 /// The host's CA bundle. PyPI is reached here through a TLS-intercepting proxy
-/// whose CA only this bundle holds; image-builder has no `--ca-cert` yet, so the
-/// test base carries the host's bundle as its system CA store (what a user behind
-/// such a proxy does to their base image today).
-const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+/// whose CA only this bundle holds: builds that download packages pass it with
+/// `--ca-cert`, as users behind such a proxy do; the base keeps Debian's CAs.
+pub const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
-/// Make (once, across processes; again when the recipe or the host's CAs change)
+/// Make (once, across processes; again when the recipe changes)
 /// [`DEBIAN_PYTHON_BASE`] with `mmdebstrap` (Debian's mirror must be reachable).
 pub fn ensure_debian_python_base() -> &'static str {
-    let ca = fs::read(HOST_CA_BUNDLE).unwrap_or_default();
-    let key = hex_sha256(format!("{MMDEBSTRAP_ARGS:?}{}", hex_sha256(&ca)).as_bytes());
+    let key = hex_sha256(format!("{MMDEBSTRAP_ARGS:?}").as_bytes());
     let lock_path = std::env::temp_dir().join("image-builder-test-debian-python.lock");
     let lock = fs::File::create(&lock_path).expect("lock file");
     lock.lock().expect("flock");
@@ -380,16 +380,9 @@ pub fn ensure_debian_python_base() -> &'static str {
     }
     let mmdebstrap = which::which("mmdebstrap")
         .expect("mmdebstrap not found: `apt-get install -y mmdebstrap` (.ci/run installs it)");
-    let ca_hook = format!(
-        "--customize-hook=cat > \"$1/etc/ssl/certs/ca-certificates.crt\" < {HOST_CA_BUNDLE}"
-    );
-    let mut args: Vec<&str> = MMDEBSTRAP_ARGS.to_vec();
-    if !ca.is_empty() {
-        args.insert(args.len() - 2, &ca_hook);
-    }
     let mut strap = Command::new(mmdebstrap)
         .args(["--quiet"])
-        .args(&args)
+        .args(MMDEBSTRAP_ARGS)
         .stdout(Stdio::piped())
         .spawn()
         .expect("mmdebstrap runs");

@@ -25,6 +25,7 @@ impl Component {
             target: self.build.target.clone(),
             platform: self.build.platform.clone(),
             module: self.build.module.clone(),
+            ca_cert: project.ca_cert.as_ref().map(|p| project.root.join(p)),
             command: self.build.command.clone(),
         }
     }

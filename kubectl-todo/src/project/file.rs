@@ -29,6 +29,16 @@ pub struct ProjectFile {
     /// The app's components, deployed in this order. Each entry overrides the component of that name detection finds (every key left out comes from detection, then the defaults); components detection finds and the file leaves out are kept. Default: the detected components.
     #[schemars(with = "Option<Vec<ComponentFile>>", length(min = 1))]
     pub components: Option<Spanned<Vec<ComponentFile>>>,
+    /// How every component's image is built.
+    #[serde(default)]
+    pub build: ProjectBuildFile,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProjectBuildFile {
+    /// A PEM bundle of CAs that package downloads in the builds trust (a TLS-intercepting proxy's), relative to the project root; mounted as a BuildKit secret, never in an image (image-builder's `--ca-cert`).
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -28,6 +28,9 @@ pub struct Project {
     pub namespace: String,
     pub components: Vec<Component>,
     pub secret: SecretSpec,
+    /// The CA bundle every build trusts (`build.caCert`), relative to the root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
     /// The directory holding the project (not part of the file).
     #[serde(skip)]
     pub root: PathBuf,
@@ -190,6 +193,7 @@ impl Project {
         Project {
             name: "todo".into(),
             namespace: "todo".into(),
+            ca_cert: None,
             root: root.to_path_buf(),
             sources: BTreeMap::new(),
             components: vec![

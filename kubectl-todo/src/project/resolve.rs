@@ -213,6 +213,7 @@ fn resolve(f: ProjectFile, root: &Path, layer: detected::Layer) -> Result<Projec
         namespace,
         components,
         secret,
+        ca_cert: f.build.ca_cert,
         root: root.to_path_buf(),
         sources,
     })

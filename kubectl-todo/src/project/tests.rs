@@ -230,3 +230,29 @@ fn no_component_anywhere_says_what_was_looked_for() {
         "{err}"
     );
 }
+
+#[test]
+fn build_ca_cert_reaches_every_components_build_relative_to_the_root() {
+    let p = fixture_with(
+        "api-health",
+        "name: todo\nbuild:\n  caCert: certs/proxy-ca.pem\n",
+    );
+    for c in &p.components {
+        assert_eq!(
+            c.build_spec(&p).ca_cert,
+            Some(p.root.join("certs/proxy-ca.pem")),
+            "{}",
+            c.name
+        );
+    }
+    let none = fixture_with("api-health", "name: todo\n");
+    assert!(
+        none.components
+            .iter()
+            .all(|c| c.build_spec(&none).ca_cert.is_none())
+    );
+    assert!(
+        Project::from_text(&none.root, "name: todo\nbuild:\n  caCerts: x.pem\n").is_err(),
+        "a misspelt key is refused"
+    );
+}

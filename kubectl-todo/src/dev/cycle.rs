@@ -109,12 +109,12 @@ impl Turn<'_> {
             .map(crate::secrets::redactions)
             .unwrap_or_default();
         let secret_checksum = secret.as_ref().and_then(crate::secrets::checksum);
-        let render_with = |images: BTreeMap<String, String>| {
+        let render_with = |images: BTreeMap<String, String>, secret_checksum: Option<String>| {
             let objects = render::objects(
                 project,
                 &Inputs {
                     images,
-                    secret_checksum: secret_checksum.clone(),
+                    secret_checksum,
                 },
             );
             objects.iter().map(Object::to_json).collect::<Vec<_>>()
@@ -148,7 +148,11 @@ impl Turn<'_> {
                 _ => changed.push(plan.clone()),
             }
         }
-        if changed.is_empty() && unchanged::nothing_to_apply(&render_with(kept.clone()), &observed)
+        if changed.is_empty()
+            && unchanged::nothing_to_apply(
+                &render_with(kept.clone(), secret_checksum.clone()),
+                &observed,
+            )
         {
             state.running = Some((project.clone(), tags));
             state.deployed = kept;
@@ -173,7 +177,9 @@ impl Turn<'_> {
                 .await?;
                 refs.extend(delivered);
             }
-            let manifests = render_with(refs.clone());
+            // Keyed under the lock: a Secret that has no checksum key yet gets it here.
+            let secret_checksum = pipeline::secret_checksum(client, project).await?;
+            let manifests = render_with(refs.clone(), secret_checksum);
             let options = apply::Options {
                 force_conflicts: false,
                 origin: "dev".into(),

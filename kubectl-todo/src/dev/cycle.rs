@@ -109,12 +109,16 @@ impl Turn<'_> {
             .map(crate::secrets::redactions)
             .unwrap_or_default();
         let secret_checksum = secret.as_ref().and_then(crate::secrets::checksum);
-        let render_with = |images: BTreeMap<String, String>| {
+        // Every plan's image the engine has, kept or just built, resolved now
+        // and again after a build.
+        let users_now = images::users(self.engine, &plans).await;
+        let render_with = |images: BTreeMap<String, String>, users: &BTreeMap<_, _>| {
             let objects = render::objects(
                 project,
                 &Inputs {
                     images,
                     secret_checksum: secret_checksum.clone(),
+                    users: users.clone(),
                 },
             );
             objects.iter().map(Object::to_json).collect::<Vec<_>>()
@@ -148,7 +152,8 @@ impl Turn<'_> {
                 _ => changed.push(plan.clone()),
             }
         }
-        if changed.is_empty() && unchanged::nothing_to_apply(&render_with(kept.clone()), &observed)
+        if changed.is_empty()
+            && unchanged::nothing_to_apply(&render_with(kept.clone(), &users_now), &observed)
         {
             state.running = Some((project.clone(), tags));
             state.deployed = kept;
@@ -161,6 +166,7 @@ impl Turn<'_> {
         let watch = pipeline::Watch::new(self.settings, self.conn, project, redact, self.wait);
         let work = async {
             let mut refs = kept.clone();
+            let mut users = users_now.clone();
             if !changed.is_empty() {
                 let progress = Lines;
                 let delivered = images::build_and_deliver(
@@ -172,8 +178,9 @@ impl Turn<'_> {
                 )
                 .await?;
                 refs.extend(delivered);
+                users = images::users(self.engine, &plans).await;
             }
-            let manifests = render_with(refs.clone());
+            let manifests = render_with(refs.clone(), &users);
             let options = apply::Options {
                 force_conflicts: false,
                 origin: "dev".into(),

@@ -347,7 +347,9 @@ async fn build_as(
     let t = tempfile::tempdir().unwrap();
     fs::write(
         t.path().join("Dockerfile"),
-        format!("FROM {BUSYBOX_BASE}\nCOPY passwd /etc/passwd\nCOPY group /etc/group\nUSER {user}\n"),
+        format!(
+            "FROM {BUSYBOX_BASE}\nCOPY passwd /etc/passwd\nCOPY group /etc/group\nUSER {user}\n"
+        ),
     )
     .unwrap();
     fs::write(t.path().join("passwd"), passwd).unwrap();
@@ -373,7 +375,10 @@ async fn a_named_user_is_resolved_from_the_images_own_account_files() {
     assert_eq!(r.user, "nextjs");
     assert_eq!((r.run_as.uid, r.run_as.gid), (1001, 65533));
     let json = serde_json::to_value(&r).unwrap();
-    assert_eq!((json["uid"].as_u64(), json["gid"].as_u64()), (Some(1001), Some(65533)));
+    assert_eq!(
+        (json["uid"].as_u64(), json["gid"].as_u64()),
+        (Some(1001), Some(65533))
+    );
     // Cached, it is resolved again, to the same numbers.
     let e = engine(BuilderKind::Classic).await;
     let again = build::build(&e, &p, &BuildOptions::default(), &NoProgress)
@@ -396,7 +401,9 @@ async fn a_user_the_image_does_not_have_or_root_by_name_is_refused_and_the_image
     assert!(matches!(err, Error::Check { .. }), "{err}");
     let text = err.to_string();
     assert!(
-        text.contains("USER `nextjs` names the user `nextjs`, which the image's /etc/passwd does not have"),
+        text.contains(
+            "USER `nextjs` names the user `nextjs`, which the image's /etc/passwd does not have"
+        ),
         "{text}"
     );
     assert!(text.contains("`USER 1001:1001`"), "{text}");

@@ -5,14 +5,17 @@ use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 
 use bollard::Docker;
-use bollard::models::{BuildInfo, BuildInfoAux};
-use bollard::query_parameters::{BuildImageOptions, BuilderVersion, RemoveImageOptions};
+use bollard::models::{BuildInfo, BuildInfoAux, ContainerCreateBody};
+use bollard::query_parameters::{
+    BuildImageOptions, BuilderVersion, CreateContainerOptions, DownloadFromContainerOptions,
+    RemoveContainerOptions, RemoveImageOptions,
+};
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::check::{self, ImageFacts};
+use crate::check::{self, Accounts, ImageFacts, RunAs};
 use crate::context;
 use crate::error::{BuildFailure, Error, Result};
 use crate::plan::{BuilderKind, Plan};
@@ -70,7 +73,11 @@ pub struct BuildResult {
     pub id: String,
     pub size_bytes: u64,
     pub layers: usize,
+    /// The `USER` as the image writes it.
     pub user: String,
+    /// That user as numbers (`uid`, `gid`), what the pod runs as.
+    #[serde(flatten)]
+    pub run_as: RunAs,
     pub status: Status,
     pub loaded_to: Option<String>,
     pub pushed_ref: Option<String>,
@@ -165,6 +172,91 @@ impl Engine {
             }) => Ok(None),
             Err(e) => Err(engine_error(&e)),
         }
+    }
+
+    /// The numbers the image `reference` of `plan` runs as, its `user`
+    /// resolved; a named one through the image's own account files.
+    pub async fn run_as(&self, plan: &Plan, reference: &str, user: &str) -> Result<RunAs> {
+        let accounts = if check::names_someone(user) {
+            self.accounts(reference).await?
+        } else {
+            Accounts::default()
+        };
+        check::run_as(reference, plan, user, &accounts)
+    }
+
+    /// The image's `/etc/passwd` and `/etc/group`, read from a container
+    /// created from it and never started (nothing of the image runs).
+    async fn accounts(&self, reference: &str) -> Result<Accounts> {
+        let created = self
+            .docker
+            .create_container(
+                None::<CreateContainerOptions>,
+                ContainerCreateBody {
+                    image: Some(reference.to_string()),
+                    // An image without CMD cannot be created otherwise; it never starts.
+                    cmd: Some(vec!["true".into()]),
+                    network_disabled: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| engine_error(&e))?;
+        let read = async {
+            Ok::<_, Error>(Accounts {
+                passwd: self.file(&created.id, "/etc/passwd").await?,
+                group: self.file(&created.id, "/etc/group").await?,
+            })
+        };
+        let accounts = read.await;
+        let _ = self
+            .docker
+            .remove_container(
+                &created.id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await;
+        accounts
+    }
+
+    /// The text of the file at `path` in container `id`; empty when the
+    /// container has no such file.
+    async fn file(&self, id: &str, path: &str) -> Result<String> {
+        let archive = self
+            .docker
+            .download_from_container(
+                id,
+                Some(DownloadFromContainerOptions {
+                    path: path.to_string(),
+                }),
+            )
+            .try_fold(Vec::new(), |mut all, chunk| async move {
+                all.extend_from_slice(&chunk);
+                Ok(all)
+            })
+            .await;
+        let archive = match archive {
+            Ok(a) => a,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(String::new()),
+            Err(e) => return Err(engine_error(&e)),
+        };
+        let mut text = String::new();
+        let mut tar = tar::Archive::new(archive.as_slice());
+        let unreadable = |e: std::io::Error| Error::Engine {
+            reason: format!("the engine's archive of {path} cannot be read: {e}"),
+            fix: "check `docker info` and the engine's logs".into(),
+        };
+        let mut entries = tar.entries().map_err(unreadable)?;
+        if let Some(entry) = entries.next() {
+            let mut entry = entry.map_err(unreadable)?;
+            std::io::Read::read_to_string(&mut entry, &mut text).map_err(unreadable)?;
+        }
+        Ok(text)
     }
 
     /// Remove an image reference (used to leave nothing half-done behind).
@@ -300,18 +392,21 @@ async fn check_or_remove(
     opts: &BuildOptions,
     fresh: bool,
 ) -> Result<ImageFacts> {
-    // A defect of the image itself (a root user): one just built goes, as
-    // it is of no use. A cached one stays: it may have been good for whoever
-    // built it, and every run checks a cached image again anyway.
-    if let Err(e) = check::check(reference, plan, img, None) {
-        if fresh {
-            engine.remove(reference).await;
+    // A defect of the image itself (a root or unknown user): one just built
+    // goes, as it is of no use. A cached one stays: it may have been good for
+    // whoever built it, and every run checks a cached image again anyway.
+    let run_as = match engine.run_as(plan, reference, &check::user_of(img)).await {
+        Ok(run_as) => run_as,
+        Err(e) => {
+            if fresh && matches!(e, Error::Check { .. }) {
+                engine.remove(reference).await;
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
     // Over the --max-size budget the image is still good: it stays, for a
     // run with a larger budget to use without building again.
-    check::check(reference, plan, img, opts.max_size)
+    check::check(reference, img, run_as, opts.max_size)
 }
 
 fn result(plan: &Plan, f: ImageFacts, status: Status) -> BuildResult {
@@ -324,6 +419,7 @@ fn result(plan: &Plan, f: ImageFacts, status: Status) -> BuildResult {
         size_bytes: f.size_bytes,
         layers: f.layers,
         user: f.user,
+        run_as: f.run_as,
         status,
         loaded_to: None,
         pushed_ref: None,

@@ -1,5 +1,6 @@
-//! Checks every image must pass after a build: a numeric non-zero user, and a size
-//! within budget. Also reports size and layer count.
+//! Checks every image must pass after a build: a user that resolves to a
+//! non-zero UID (names through the image's own `/etc/passwd` and
+//! `/etc/group`), and a size within budget. Also reports size and layer count.
 
 use bollard::models::ImageInspect;
 
@@ -12,33 +13,131 @@ pub struct ImageFacts {
     pub id: String,
     pub size_bytes: u64,
     pub layers: usize,
+    /// The `USER` as the image's config writes it.
     pub user: String,
+    pub run_as: RunAs,
 }
 
-/// Parse a `USER` value: the numeric UID (and GID), or why it is not acceptable.
-pub fn numeric_user(user: &str) -> std::result::Result<(u32, Option<u32>), String> {
+/// The numeric, non-root identity a built image runs as: what the pod's
+/// `runAsUser`/`runAsGroup` must say for `runAsNonRoot` to be verifiable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RunAs {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The image's `/etc/passwd` and `/etc/group` as text (empty when the image
+/// has no such file): what a named `USER` is resolved against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accounts {
+    pub passwd: String,
+    pub group: String,
+}
+
+/// Whether resolving `user` needs the image's account files: some part of
+/// it is a name.
+pub fn names_someone(user: &str) -> bool {
+    user.trim()
+        .split(':')
+        .any(|p| !p.is_empty() && !p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Why a `USER` cannot run as a verifiable non-root identity, and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: String,
+    pub fix: String,
+}
+
+/// Resolve a `USER` value to numbers, names through `accounts` (the
+/// image's own files). A numeric user without a group gets the group of the
+/// same number, as images built here have it; a named user without a group
+/// gets its primary group from `/etc/passwd`.
+pub fn resolve(user: &str, accounts: &Accounts) -> std::result::Result<RunAs, Refusal> {
     let user = user.trim();
+    let numbers = "add `USER 1001:1001` (a numeric, non-zero UID:GID) as the last USER line of the final stage";
     if user.is_empty() {
-        return Err("the image sets no USER, so it runs as root (UID 0)".into());
+        return Err(Refusal {
+            reason: "the image sets no USER, so it runs as root (UID 0)".into(),
+            fix: numbers.into(),
+        });
     }
     let (u, g) = match user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
     };
-    let uid: u32 = u.parse().map_err(|_| {
-        format!("USER `{user}` is a name, not a number; Kubernetes' runAsNonRoot can only verify numeric users")
-    })?;
-    let gid = match g {
-        Some(g) => Some(
-            g.parse::<u32>()
-                .map_err(|_| format!("the group in USER `{user}` is a name, not a number"))?,
+    let not_found = |what: &str, name: &str, file: &str| Refusal {
+        reason: format!(
+            "USER `{user}` names the {what} `{name}`, which the image's {file} does not have"
         ),
-        None => None,
+        fix: format!(
+            "create it in the final stage before the USER line (e.g. `RUN addgroup -g 1001 {name} && adduser -D -u 1001 -G {name} {name}`), or write numbers: `USER 1001:1001`"
+        ),
+    };
+    let (uid, primary) = match u.parse::<u32>() {
+        Ok(uid) => (uid, None),
+        Err(_) => {
+            let entry =
+                entry(&accounts.passwd, u).ok_or_else(|| not_found("user", u, "/etc/passwd"))?;
+            let uid = entry
+                .first()
+                .and_then(|f| f.parse::<u32>().ok())
+                .ok_or_else(|| not_found("user", u, "/etc/passwd"))?;
+            (uid, entry.get(1).and_then(|f| f.parse::<u32>().ok()))
+        }
     };
     if uid == 0 {
-        return Err(format!("USER `{user}` is root (UID 0)"));
+        return Err(Refusal {
+            reason: format!("USER `{user}` is root (UID 0)"),
+            fix: numbers.into(),
+        });
     }
-    Ok((uid, gid))
+    let gid = match g {
+        None => primary.unwrap_or(uid),
+        Some(g) => match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => entry(&accounts.group, g)
+                .and_then(|f| f.first().and_then(|f| f.parse::<u32>().ok()))
+                .ok_or_else(|| not_found("group", g, "/etc/group"))?,
+        },
+    };
+    Ok(RunAs { uid, gid })
+}
+
+/// The fields after the password of the `name:x:...` line of an account
+/// file (`/etc/passwd`: UID, GID, ...; `/etc/group`: GID, members).
+fn entry<'a>(file: &'a str, name: &str) -> Option<Vec<&'a str>> {
+    file.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == name).then(|| fields.skip(1).collect())
+    })
+}
+
+/// The `USER` an inspected image runs as, as written.
+pub fn user_of(img: &ImageInspect) -> String {
+    img.config
+        .as_ref()
+        .and_then(|c| c.user.clone())
+        .unwrap_or_default()
+}
+
+/// Where a refused user is to be fixed, as messages name it.
+fn fixed_in(plan: &Plan) -> String {
+    match &plan.dockerfile_path {
+        Some(p) => format!("{}", plan.dir.join(p).display()),
+        None => {
+            "the generated Dockerfile (pass a runtime base image that does not reset USER)".into()
+        }
+    }
+}
+
+/// [`resolve`], as the image's check failure.
+pub fn run_as(reference: &str, plan: &Plan, user: &str, accounts: &Accounts) -> Result<RunAs> {
+    resolve(user, accounts).map_err(|r| Error::Check {
+        image: reference.to_string(),
+        reason: r.reason,
+        fix: format!("{} in {}", r.fix, fixed_in(plan)),
+    })
 }
 
 /// Parse sizes like `300MB`, `250MiB`, `1.5G`, `1048576`.
@@ -84,33 +183,13 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-/// Check an inspected image.
+/// Check an inspected image whose user resolved to `run_as`.
 pub fn check(
     reference: &str,
-    plan: &Plan,
     img: &ImageInspect,
+    run_as: RunAs,
     max_size: Option<u64>,
 ) -> Result<ImageFacts> {
-    let user = img
-        .config
-        .as_ref()
-        .and_then(|c| c.user.clone())
-        .unwrap_or_default();
-    let where_ = match &plan.dockerfile_path {
-        Some(p) => format!("{}", plan.dir.join(p).display()),
-        None => {
-            "the generated Dockerfile (pass a runtime base image that does not reset USER)".into()
-        }
-    };
-    if let Err(reason) = numeric_user(&user) {
-        return Err(Error::Check {
-            image: reference.to_string(),
-            reason,
-            fix: format!(
-                "add `USER 1001:1001` (a numeric, non-zero UID:GID) as the last USER line of the final stage in {where_}"
-            ),
-        });
-    }
     let size_bytes = img.size.unwrap_or(0).max(0) as u64;
     let layers = img
         .root_fs
@@ -137,7 +216,8 @@ pub fn check(
         id: img.id.clone().unwrap_or_default(),
         size_bytes,
         layers,
-        user,
+        user: user_of(img),
+        run_as,
     })
 }
 
@@ -145,15 +225,47 @@ pub fn check(
 mod tests {
     use super::*;
 
+    fn accounts() -> Accounts {
+        Accounts {
+            passwd: "root:x:0:0:root:/root:/bin/sh\ntoor:x:0:0::/:/bin/sh\nnextjs:x:1001:65533::/home/nextjs:/sbin/nologin\nappuser:x:10001:10001::/app:/bin/sh\n".into(),
+            group: "root:x:0:\nnogroup:x:65533:\nappgroup:x:10002:appuser\n".into(),
+        }
+    }
+
+    fn ids(uid: u32, gid: u32) -> RunAs {
+        RunAs { uid, gid }
+    }
+
     #[test]
-    fn users() {
-        assert_eq!(numeric_user("1001:1001").unwrap(), (1001, Some(1001)));
-        assert_eq!(numeric_user("1001").unwrap(), (1001, None));
-        assert!(numeric_user("").is_err());
-        assert!(numeric_user("0").is_err());
-        assert!(numeric_user("0:0").is_err());
-        assert!(numeric_user("node").unwrap_err().contains("name"));
-        assert!(numeric_user("1001:app").is_err());
+    fn numbers_and_names_resolve() {
+        let a = accounts();
+        assert_eq!(resolve("1001:1001", &a).unwrap(), ids(1001, 1001));
+        assert_eq!(
+            resolve("1001", &Accounts::default()).unwrap(),
+            ids(1001, 1001)
+        );
+        assert_eq!(resolve("nextjs", &a).unwrap(), ids(1001, 65533));
+        assert_eq!(resolve("appuser:appgroup", &a).unwrap(), ids(10001, 10002));
+        assert_eq!(resolve("nextjs:1001", &a).unwrap(), ids(1001, 1001));
+        assert_eq!(resolve("1001:appgroup", &a).unwrap(), ids(1001, 10002));
+        assert!(names_someone("nextjs") && names_someone("1001:app"));
+        assert!(!names_someone("1001:1001") && !names_someone("1001") && !names_someone(""));
+    }
+
+    #[test]
+    fn root_and_unknown_names_are_refused() {
+        let a = accounts();
+        for user in ["", "0", "0:0", "root", "toor", "root:appgroup"] {
+            assert!(resolve(user, &a).is_err(), "{user}");
+        }
+        let r = resolve("nextjs", &Accounts::default()).unwrap_err();
+        assert_eq!(
+            r.reason,
+            "USER `nextjs` names the user `nextjs`, which the image's /etc/passwd does not have"
+        );
+        assert!(r.fix.contains("`USER 1001:1001`"), "{}", r.fix);
+        let r = resolve("appuser:staff", &a).unwrap_err();
+        assert!(r.reason.contains("the group `staff`"), "{}", r.reason);
     }
 
     #[test]
@@ -174,10 +286,10 @@ mod tests {
         #[test]
         fn any_user_is_read_or_refused(user in proptest::prop_oneof![
             proptest::prelude::any::<String>(),
-            "[0-9]{0,25}(:[0-9a-z]{0,25})?",
+            "[0-9a-z]{0,25}(:[0-9a-z]{0,25})?",
         ]) {
-            if let Ok((uid, _)) = numeric_user(&user) {
-                proptest::prop_assert_ne!(uid, 0);
+            if let Ok(ids) = resolve(&user, &accounts()) {
+                proptest::prop_assert_ne!(ids.uid, 0);
             }
         }
     }

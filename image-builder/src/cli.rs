@@ -25,7 +25,7 @@ Exit codes:
      unknown stack, invalid option value
   4  the Docker Engine is not reachable (not running, permission denied)
   5  the image build failed (Dockerfile error, failing step, disk full)
-  6  a post-build check failed (root or non-numeric user, over --max-size)
+  6  a post-build check failed (root user, a user or group the image does not have, over --max-size)
   7  loading into the cluster or pushing to a registry failed";
 
 const FRONTEND_HELP: &str = "\
@@ -473,7 +473,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
 
 fn summary_line(r: &BuildResult) -> String {
     let mut s = format!(
-        "{}: {} {} ({}, {} layers, user {})",
+        "{}: {} {} ({}, {} layers, user {}{})",
         r.component,
         r.image,
         match r.status {
@@ -482,7 +482,13 @@ fn summary_line(r: &BuildResult) -> String {
         },
         check::human(r.size_bytes),
         r.layers,
-        r.user
+        r.user,
+        // A name is shown with the numbers it resolved to, which the pod runs as.
+        if check::names_someone(&r.user) {
+            format!(" = {}:{}", r.run_as.uid, r.run_as.gid)
+        } else {
+            String::new()
+        }
     );
     if let Some(l) = &r.loaded_to {
         s.push_str(&format!(", loaded into {l}"));

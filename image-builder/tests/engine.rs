@@ -335,3 +335,83 @@ async fn max_size_failing_on_a_cached_image_refuses_and_keeps_it() {
         .unwrap();
     assert_eq!((again.status, again.id), (Status::Cached, first.id));
 }
+
+/// Builds a Dockerfile ending in `USER {user}` whose image holds the given
+/// account files; returns the plan and the outcome.
+async fn build_as(
+    user: &str,
+    passwd: &str,
+    group: &str,
+) -> (plan::Plan, image_builder::Result<build::BuildResult>) {
+    ensure_base_images();
+    let t = tempfile::tempdir().unwrap();
+    fs::write(
+        t.path().join("Dockerfile"),
+        format!(
+            "FROM {BUSYBOX_BASE}\nCOPY passwd /etc/passwd\nCOPY group /etc/group\nUSER {user}\n"
+        ),
+    )
+    .unwrap();
+    fs::write(t.path().join("passwd"), passwd).unwrap();
+    fs::write(t.path().join("group"), group).unwrap();
+    let p = plan::plan(
+        &spec(t.path(), &unique("named")),
+        &opts(BuilderKind::Classic, BUSYBOX_BASE),
+    )
+    .unwrap();
+    let e = engine(BuilderKind::Classic).await;
+    let r = build::build(&e, &p, &BuildOptions::default(), &NoProgress).await;
+    (p, r)
+}
+
+const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnextjs:x:1001:65533::/home/nextjs:/sbin/nologin\nappuser:x:10001:10001::/app:/bin/sh\n";
+const GROUP: &str = "root:x:0:\nnogroup:x:65533:\nappgroup:x:10002:appuser\n";
+
+#[tokio::test]
+async fn a_named_user_is_resolved_from_the_images_own_account_files() {
+    let (p, r) = build_as("nextjs", PASSWD, GROUP).await;
+    let _c = Cleanup::with_images(vec![p.reference()]);
+    let r = r.unwrap();
+    assert_eq!(r.user, "nextjs");
+    assert_eq!((r.run_as.uid, r.run_as.gid), (1001, 65533));
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(
+        (json["uid"].as_u64(), json["gid"].as_u64()),
+        (Some(1001), Some(65533))
+    );
+    // Cached, it is resolved again, to the same numbers.
+    let e = engine(BuilderKind::Classic).await;
+    let again = build::build(&e, &p, &BuildOptions::default(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(again.status, Status::Cached);
+    assert_eq!(again.run_as, r.run_as);
+
+    let (p, r) = build_as("appuser:appgroup", PASSWD, GROUP).await;
+    let _c = Cleanup::with_images(vec![p.reference()]);
+    let r = r.unwrap();
+    assert_eq!((r.run_as.uid, r.run_as.gid), (10001, 10002));
+}
+
+#[tokio::test]
+async fn a_user_the_image_does_not_have_or_root_by_name_is_refused_and_the_image_removed() {
+    let (p, r) = build_as("nextjs", "root:x:0:0:root:/root:/bin/sh\n", GROUP).await;
+    let _c = Cleanup::with_images(vec![p.reference()]);
+    let err = r.unwrap_err();
+    assert!(matches!(err, Error::Check { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(
+            "USER `nextjs` names the user `nextjs`, which the image's /etc/passwd does not have"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("`USER 1001:1001`"), "{text}");
+    let e = engine(BuilderKind::Classic).await;
+    assert!(e.image(&p.reference()).await.unwrap().is_none());
+
+    let (p, r) = build_as("toor", "toor:x:0:0::/:/bin/sh\n", GROUP).await;
+    let _c = Cleanup::with_images(vec![p.reference()]);
+    let text = r.unwrap_err().to_string();
+    assert!(text.contains("USER `toor` is root (UID 0)"), "{text}");
+}

@@ -1,6 +1,7 @@
 //! `kubectl todo apply`: render and apply with images built elsewhere (no
 //! build, no load), under the app's lock.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -43,6 +44,8 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             &Inputs {
                 images: images.clone(),
                 secret_checksum,
+                // Images given by reference were not built here: their users are not known.
+                users: BTreeMap::new(),
             },
         );
         let manifests: Vec<_> = rendered.iter().map(|o| o.to_json()).collect();

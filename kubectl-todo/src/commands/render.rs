@@ -1,5 +1,6 @@
 //! `kubectl todo render`: print what `up` applies.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use crate::format::{Format, offer};
@@ -36,6 +37,8 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         &Inputs {
             images,
             secret_checksum,
+            // Nothing is built offline: every component runs as the default user.
+            users: BTreeMap::new(),
         },
     );
     print!("{}", to_text(&rendered, args.output));

@@ -109,12 +109,18 @@ impl Turn<'_> {
             .map(crate::secrets::redactions)
             .unwrap_or_default();
         let secret_checksum = secret.as_ref().and_then(crate::secrets::checksum);
-        let render_with = |images: BTreeMap<String, String>, secret_checksum: Option<String>| {
+        // Every plan's image the engine has, kept or just built, resolved now
+        // and again after a build.
+        let users_now = images::users(self.engine, &plans).await;
+        let render_with = |images: BTreeMap<String, String>,
+                           secret_checksum: Option<String>,
+                           users: &BTreeMap<_, _>| {
             let objects = render::objects(
                 project,
                 &Inputs {
                     images,
                     secret_checksum,
+                    users: users.clone(),
                 },
             );
             objects.iter().map(Object::to_json).collect::<Vec<_>>()
@@ -150,7 +156,7 @@ impl Turn<'_> {
         }
         if changed.is_empty()
             && unchanged::nothing_to_apply(
-                &render_with(kept.clone(), secret_checksum.clone()),
+                &render_with(kept.clone(), secret_checksum.clone(), &users_now),
                 &observed,
             )
         {
@@ -165,6 +171,7 @@ impl Turn<'_> {
         let watch = pipeline::Watch::new(self.settings, self.conn, project, redact, self.wait);
         let work = async {
             let mut refs = kept.clone();
+            let mut users = users_now.clone();
             if !changed.is_empty() {
                 let progress = Lines;
                 let delivered = images::build_and_deliver(
@@ -176,10 +183,11 @@ impl Turn<'_> {
                 )
                 .await?;
                 refs.extend(delivered);
+                users = images::users(self.engine, &plans).await;
             }
             // Keyed under the lock: a Secret that has no checksum key yet gets it here.
             let secret_checksum = pipeline::secret_checksum(client, project).await?;
-            let manifests = render_with(refs.clone(), secret_checksum);
+            let manifests = render_with(refs.clone(), secret_checksum, &users);
             let options = apply::Options {
                 force_conflicts: false,
                 origin: "dev".into(),

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use image_builder::build::{self, BuildOptions, Engine, Progress};
+use image_builder::check::{self, RunAs};
 use image_builder::plan::Plan;
 use image_builder::{load, push};
 
@@ -50,6 +51,26 @@ pub async fn all_built(engine: &Engine, plans: &[Plan]) -> bool {
         .await
         .into_iter()
         .all(|r| matches!(r, Ok(Some(_))))
+}
+
+/// The numbers each image the engine has runs as: its `USER` as
+/// image-builder resolves it (a name through the image's own account files).
+/// An image missing or refused is left out: building it says why.
+pub async fn users(engine: &Engine, plans: &[Plan]) -> BTreeMap<String, RunAs> {
+    let resolved = plans.iter().map(|p| async move {
+        let reference = p.reference();
+        let img = engine.image(&reference).await.ok()??;
+        let run_as = engine
+            .run_as(p, &reference, &check::user_of(&img))
+            .await
+            .ok()?;
+        Some((p.component.clone(), run_as))
+    });
+    futures::future::join_all(resolved)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Builds what is missing, in parallel, and delivers each image to `target`;

@@ -116,8 +116,8 @@ fn base(
         Some(reason) => {
             let recipe = sourced(c.stack.value, format!("generated recipe: {reason}"));
             // A root image is refused before the build, with both ways out;
-            // a named user or a missing file would fail the build or its
-            // check, so the recipe builds the component meanwhile.
+            // a missing file would fail the build, so the recipe builds the
+            // component meanwhile.
             if !c
                 .dockerfile
                 .as_ref()

@@ -16,11 +16,14 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use image_builder::check::RunAs;
+
 use super::{CONFIG_CHECKSUM_ANNOTATION, Inputs, meta, object_name, selector};
 use crate::labels::SECRET_CHECKSUM_ANNOTATION;
 use crate::project::{Component, Project, Quantities};
 
-/// The numeric user and group image-builder's images run as.
+/// The numeric user and group image-builder's generated images run as, and
+/// what a component runs as before its image is built.
 pub const APP_USER: i64 = 1001;
 
 pub(super) fn deployment(
@@ -61,7 +64,7 @@ pub(super) fn deployment(
             }),
             template: PodTemplateSpec {
                 metadata: Some(template_meta),
-                spec: Some(pod(project, c, image)),
+                spec: Some(pod(project, c, image, inputs.users.get(&c.name))),
             },
             ..DeploymentSpec::default()
         }),
@@ -77,7 +80,10 @@ fn version_of(image: &str) -> Option<&str> {
     (!tag.contains('/')).then_some(tag)
 }
 
-fn pod(project: &Project, c: &Component, image: String) -> PodSpec {
+fn pod(project: &Project, c: &Component, image: String, run_as: Option<&RunAs>) -> PodSpec {
+    let (uid, gid) = run_as.map_or((APP_USER, APP_USER), |r| {
+        (i64::from(r.uid), i64::from(r.gid))
+    });
     let names = volume_names(&c.writable_paths);
     let (volumes, mounts): (Vec<_>, Vec<_>) = c
         .writable_paths
@@ -104,9 +110,9 @@ fn pod(project: &Project, c: &Component, image: String) -> PodSpec {
         enable_service_links: Some(false),
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(true),
-            run_as_user: Some(APP_USER),
-            run_as_group: Some(APP_USER),
-            fs_group: Some(APP_USER),
+            run_as_user: Some(uid),
+            run_as_group: Some(gid),
+            fs_group: Some(gid),
             seccomp_profile: Some(SeccompProfile {
                 type_: "RuntimeDefault".into(),
                 ..SeccompProfile::default()

@@ -9,6 +9,7 @@ mod network;
 
 use std::collections::BTreeMap;
 
+use image_builder::check::RunAs;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount, ServicePort, ServiceSpec};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -32,6 +33,9 @@ pub struct Inputs {
     pub images: BTreeMap<String, String>,
     /// `secrets::checksum` of the app's Secret, when it exists.
     pub secret_checksum: Option<String>,
+    /// The numbers each built image runs as (its `USER` resolved by
+    /// image-builder); a component without one runs as [`deployment::APP_USER`].
+    pub users: BTreeMap<String, RunAs>,
 }
 
 /// One rendered object, typed.

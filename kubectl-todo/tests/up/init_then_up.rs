@@ -93,6 +93,131 @@ async fn init_then_up_reaches_ready_on_the_routes_the_app_serves() {
     s.remove_built_images().await;
 }
 
+/// The named-users pair with its own Dockerfiles kept in shape (named
+/// users from the image's own account files, `EXPOSE`) but built on the
+/// busybox stand-in: each serves only the app's real routes.
+fn named_user_component(dir: &Path, base: &str, spec: NamedUser) {
+    let www = dir.join("www");
+    for route in spec.routes {
+        let file = match route.trim_start_matches('/') {
+            "" => "index.html".to_string(),
+            r => r.to_string(),
+        };
+        let file = www.join(file);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, "ok\n").unwrap();
+    }
+    // In the content hash, not served: this run's own tags.
+    let nonce = format!("{:?} {}", std::time::SystemTime::now(), dir.display());
+    std::fs::write(dir.join("nonce"), nonce).unwrap();
+    std::fs::write(dir.join("passwd"), spec.passwd).unwrap();
+    std::fs::write(dir.join("group"), spec.group).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "FROM {base}\nCOPY passwd /etc/passwd\nCOPY group /etc/group\nCOPY nonce /nonce\nCOPY www /www\nUSER {}\nEXPOSE {port}\nCMD [\"busybox\", \"httpd\", \"-f\", \"-p\", \"{port}\", \"-h\", \"/www\"]\n",
+            spec.user,
+            port = spec.port,
+        ),
+    )
+    .unwrap();
+}
+
+#[derive(Clone, Copy)]
+struct NamedUser {
+    user: &'static str,
+    port: u16,
+    routes: &'static [&'static str],
+    passwd: &'static str,
+    group: &'static str,
+}
+
+/// The security context of the app's Deployment of `component`.
+async fn pod_security(
+    s: &Setup,
+    component: &str,
+) -> k8s_openapi::api::core::v1::PodSecurityContext {
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(s.client.clone(), "app")
+        .get(&format!("app-{component}"))
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .security_context
+        .unwrap()
+}
+
+/// The app's own Dockerfiles end in named users (`USER appuser`, `USER
+/// nextjs`): `init` keeps them (no `stack:`), `up` builds them as they are
+/// and the Deployments run as the numbers the images' own /etc/passwd and
+/// /etc/group give those names, with `runAsNonRoot`; the pods get ready.
+#[tokio::test(flavor = "multi_thread")]
+async fn named_user_dockerfiles_are_built_as_they_are_and_run_as_their_numbers() {
+    let s = Setup::start(Config::docker()).await;
+    let base = kube_emulator::testimage::busybox_image(support::BASE_TAG)
+        .await
+        .unwrap();
+    std::fs::remove_file(s.app.join("todo.yaml")).unwrap();
+    let api = NamedUser {
+        user: "appuser",
+        port: 8000,
+        routes: &["/health"],
+        passwd: "root:x:0:0:root:/root:/bin/sh\nappuser:x:1000:1000::/home/appuser:/bin/sh\n",
+        group: "root:x:0:\nappuser:x:1000:\n",
+    };
+    let web = NamedUser {
+        user: "nextjs",
+        port: 3000,
+        routes: &["/", "/api/health"],
+        passwd: "root:x:0:0:root:/root:/bin/sh\nnextjs:x:1001:65533::/home/nextjs:/sbin/nologin\n",
+        group: "root:x:0:\nnogroup:x:65533:\nnodejs:x:1001:nextjs\n",
+    };
+    for (ours, theirs, spec) in [("api", "backend", api), ("web", "frontend", web)] {
+        std::fs::remove_dir_all(s.app.join(ours)).unwrap();
+        copy(&fixture_dir("named-users").join(theirs), &s.app.join(ours));
+        named_user_component(&s.app.join(ours), &base, spec);
+    }
+    let init = s.run(&["init", "--yes"]).await.ok();
+    let todo = std::fs::read_to_string(s.app.join("todo.yaml")).unwrap();
+    assert!(!todo.contains("stack:"), "{todo}\n{}", init.all());
+    let up = s.run(&["up", "--timeout", "3m"]).await.ok();
+    for (component, uid, gid) in [("api", 1000, 1000), ("web", 1001, 65533)] {
+        let sc = pod_security(&s, component).await;
+        assert_eq!(
+            (sc.run_as_user, sc.run_as_group, sc.run_as_non_root),
+            (Some(uid), Some(gid), Some(true)),
+            "{component}: {}",
+            up.all()
+        );
+        assert!(
+            ready(&s, "app", "app", component).await,
+            "{component}: {}",
+            up.all()
+        );
+    }
+    // A second run finds nothing changed: the numbers of the images it has
+    // are what the cluster runs.
+    let again = s.run(&["up"]).await.ok();
+    assert!(again.stderr.contains("nothing changed"), "{}", again.all());
+
+    // A name the image does not have: the build's check says which and how.
+    std::fs::write(s.app.join("web/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    let run = s.run(&["up"]).await.failed();
+    assert!(
+        run.stderr.contains(
+            "USER `nextjs` names the user `nextjs`, which the image's /etc/passwd does not have"
+        ) && run.stderr.contains("`USER 1001:1001`"),
+        "{}",
+        run.all()
+    );
+    // Nothing was applied: the Deployment runs the numbers of before.
+    assert_eq!(pod_security(&s, "web").await.run_as_user, Some(1001));
+    s.remove_built_images().await;
+}
+
 /// The app's own Dockerfile runs as root: `plan`, `up --dry-run`, `up` and
 /// `doctor` all refuse it before anything is built, each naming both ways
 /// out, and each way out, applied as printed, is accepted.

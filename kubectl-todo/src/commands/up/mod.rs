@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use image_builder::build::Engine;
+use image_builder::check::RunAs;
 
 use crate::apply::{self, Options};
 use crate::cli::WaitArgs;
@@ -102,12 +103,15 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     // As read, for telling whether anything changed: a Secret without the
     // key of its checksum gets one under the lock.
     let secret_checksum = secret.as_ref().and_then(crate::secrets::checksum);
-    let render_with = |images: BTreeMap<String, String>, secret_checksum: Option<String>| {
+    let render_with = |images: BTreeMap<String, String>,
+                       secret_checksum: Option<String>,
+                       users: BTreeMap<String, RunAs>| {
         render::objects(
             &project,
             &Inputs {
                 images,
                 secret_checksum,
+                users,
             },
         )
     };
@@ -121,6 +125,10 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         Some(engine) => images::all_built(engine, &plans).await,
         None => true,
     };
+    let users = match &engine {
+        Some(engine) => images::users(engine, &plans).await,
+        None => BTreeMap::new(),
+    };
     let expected = images::expected_references(&plans, &target, &last_images).map(|mut refs| {
         refs.extend(overrides.clone());
         refs
@@ -128,7 +136,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let watch = pipeline::Watch::new(settings, &conn, &project, redact, args.wait.settle());
 
     if let Some(expected) = &expected {
-        let rendered = render_with(expected.clone(), secret_checksum.clone());
+        let rendered = render_with(expected.clone(), secret_checksum.clone(), users.clone());
         let manifests: Vec<_> = rendered.iter().map(Object::to_json).collect();
         let on_node = match &target {
             target::Target::Load(_) => {
@@ -160,7 +168,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             force_conflicts: args.force_conflicts,
         };
         return dry
-            .report(|refs| render_with(refs, secret_checksum.clone()))
+            .report(|refs| render_with(refs, secret_checksum.clone(), users.clone()))
             .await;
     }
     // Another run holds the lock: said now, not after a build.
@@ -172,6 +180,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     // namespace: done before it is created and locked, so that a build or
     // a check that fails leaves the cluster as it was.
     let mut refs = overrides.clone();
+    let mut users = users;
     if let Some(engine) = &engine {
         let delivered = apply::interrupt::unless_signalled(async {
             let progress = image_builder::term::TermProgress::new(true);
@@ -182,11 +191,12 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         })
         .await?;
         refs.extend(delivered);
+        users = images::users(engine, &plans).await;
     }
     apply::ensure_namespace(&conn.client, &project.namespace).await?;
     let work = async {
         let secret_checksum = pipeline::secret_checksum(&conn.client, &project).await?;
-        let rendered = render_with(refs.clone(), secret_checksum);
+        let rendered = render_with(refs.clone(), secret_checksum, users.clone());
         let manifests: Vec<_> = rendered.iter().map(Object::to_json).collect();
         let options = Options {
             force_conflicts: args.force_conflicts,

@@ -6,15 +6,10 @@ use std::process::ExitCode;
 
 use image_builder::plan::render_text;
 
+use crate::format::{Format, offer};
 use crate::project::suggestion;
 use crate::render::images;
 use crate::settings::Settings;
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -25,7 +20,7 @@ pub struct Args {
     #[arg(value_name = "COMPONENT")]
     pub components: Vec<String>,
     /// Output format.
-    #[arg(short, long, value_enum, default_value = "text")]
+    #[arg(short, long, value_parser = offer(&[(Format::Text, None), (Format::Json, None)]), default_value = "text")]
     pub output: Format,
 }
 
@@ -65,8 +60,8 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         .collect();
     let plans = images::plans(&project, &skipped, images::builder_kind().await).await?;
     match args.output {
-        Format::Text => print!("{}", render_text(&plans)),
         Format::Json => println!("{}", serde_json::to_string_pretty(&plans)?),
+        _ => print!("{}", render_text(&plans)),
     }
     Ok(ExitCode::SUCCESS)
 }

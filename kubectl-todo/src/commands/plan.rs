@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use image_builder::plan::render_text;
 
 use crate::format::{Format, offer};
-use crate::project::suggestion;
 use crate::render::images;
 use crate::settings::Settings;
 
@@ -24,32 +23,12 @@ pub struct Args {
     pub output: Format,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("the project has no component `{name}`{suggestion}")]
-pub struct UnknownComponent {
-    name: String,
-    suggestion: String,
-    known: String,
-}
-
-impl crate::report::Hinted for UnknownComponent {
-    fn hint(&self) -> Option<String> {
-        Some(format!("the components are: {}", self.known))
-    }
-}
-crate::report::hinted!(UnknownComponent);
-
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let project = settings.load_project()?;
     for name in &args.components {
-        if project.component(name).is_none() {
-            return Err(UnknownComponent {
-                suggestion: suggestion(name, project.component_names()),
-                known: project.component_names().join(", "),
-                name: name.clone(),
-            }
-            .into());
-        }
+        project.require_component(name, |known| {
+            format!("the components are: {}", known.join(", "))
+        })?;
     }
     // Components left out are planned as if overridden: not at all.
     let skipped: BTreeMap<String, String> = project

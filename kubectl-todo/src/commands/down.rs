@@ -54,6 +54,11 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             "kept Secret/{} (delete it with `kubectl todo down --purge`)",
             project.secret.name
         );
+    } else if done.deleted.is_empty() {
+        eprintln!(
+            "nothing to delete: {} has nothing in namespace {}",
+            project.name, project.namespace
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

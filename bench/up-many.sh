@@ -5,10 +5,11 @@
 # `up` with nothing changed; wall time and the plugin's peak resident set of
 # each. A load figure, not a race: it prints INFO lines, and fails when a run
 # fails or does not converge (every Deployment ready, one revision per run).
+# BENCH_BIN runs other binaries than release ones (e.g. target/debug).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=$CARGO_TARGET_DIR/release
+BIN=${BENCH_BIN:-$CARGO_TARGET_DIR/release}
 if [ ! -x "$BIN/kubectl-todo" ] || [ ! -x "$BIN/kube-emulator" ]; then
     (cd "$ROOT" && cargo build --release -q -p kubectl-todo -p kube-emulator) >&2
 fi

@@ -6,14 +6,9 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
+use crate::format::{Format, offer};
 use crate::project::Project;
 use crate::settings::Settings;
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Format {
-    Yaml,
-    Json,
-}
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -21,7 +16,7 @@ pub enum Format {
 )]
 pub struct Args {
     /// Output format.
-    #[arg(short, long, value_enum, default_value = "yaml")]
+    #[arg(short, long, value_parser = offer(&[(Format::Yaml, None), (Format::Json, None)]), default_value = "yaml")]
     pub output: Format,
 }
 
@@ -40,7 +35,7 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     };
     match args.output {
         Format::Json => println!("{}", serde_json::to_string_pretty(&effective)?),
-        Format::Yaml => print!("{}", serde_yaml_ng::to_string(&effective)?),
+        _ => print!("{}", serde_yaml_ng::to_string(&effective)?),
     }
     Ok(ExitCode::SUCCESS)
 }

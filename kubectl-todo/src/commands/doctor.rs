@@ -9,7 +9,6 @@ use image_builder::term::{Stream, styled};
 
 use crate::doctor::{self, Ctx, Group, Status, output};
 use crate::format::{Format, offer};
-use crate::project;
 use crate::report::Exit;
 use crate::settings::Settings;
 
@@ -34,22 +33,6 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::cli::parse_duration)]
     pub timeout: Duration,
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error("no component {name:?} in project {project}{suggestion}")]
-pub struct UnknownComponent {
-    name: String,
-    project: String,
-    suggestion: String,
-    known: String,
-}
-
-impl crate::report::Hinted for UnknownComponent {
-    fn hint(&self) -> Option<String> {
-        Some(format!("pass one of: {}", self.known))
-    }
-}
-crate::report::hinted!(UnknownComponent);
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let ctx = match context(settings, &args) {
@@ -79,19 +62,11 @@ fn context(settings: &Settings, args: &Args) -> anyhow::Result<Ctx> {
     let project = settings.load_project()?;
     let components = match &args.component {
         None => project.components.clone(),
-        Some(name) => match project.component(name) {
-            Some(c) => vec![c.clone()],
-            None => {
-                let names = project.component_names();
-                return Err(UnknownComponent {
-                    name: name.clone(),
-                    project: project.name.clone(),
-                    suggestion: project::suggestion(name, names.iter().copied()),
-                    known: names.join(", "),
-                }
-                .into());
-            }
-        },
+        Some(name) => vec![
+            project
+                .require_component(name, |known| format!("pass one of: {}", known.join(", ")))?
+                .clone(),
+        ],
     };
     Ok(Ctx::new(settings, project, components, args.timeout))
 }

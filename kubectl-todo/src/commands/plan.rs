@@ -6,15 +6,9 @@ use std::process::ExitCode;
 
 use image_builder::plan::render_text;
 
-use crate::project::suggestion;
+use crate::format::{Format, offer};
 use crate::render::images;
 use crate::settings::Settings;
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -25,36 +19,16 @@ pub struct Args {
     #[arg(value_name = "COMPONENT")]
     pub components: Vec<String>,
     /// Output format.
-    #[arg(short, long, value_enum, default_value = "text")]
+    #[arg(short, long, value_parser = offer(&[(Format::Text, None), (Format::Json, None)]), default_value = "text")]
     pub output: Format,
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error("the project has no component `{name}`{suggestion}")]
-pub struct UnknownComponent {
-    name: String,
-    suggestion: String,
-    known: String,
-}
-
-impl crate::report::Hinted for UnknownComponent {
-    fn hint(&self) -> Option<String> {
-        Some(format!("the components are: {}", self.known))
-    }
-}
-crate::report::hinted!(UnknownComponent);
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let project = settings.load_project()?;
     for name in &args.components {
-        if project.component(name).is_none() {
-            return Err(UnknownComponent {
-                suggestion: suggestion(name, project.component_names()),
-                known: project.component_names().join(", "),
-                name: name.clone(),
-            }
-            .into());
-        }
+        project.require_component(name, |known| {
+            format!("the components are: {}", known.join(", "))
+        })?;
     }
     // Components left out are planned as if overridden: not at all.
     let skipped: BTreeMap<String, String> = project
@@ -65,8 +39,8 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         .collect();
     let plans = images::plans(&project, &skipped, images::builder_kind().await).await?;
     match args.output {
-        Format::Text => print!("{}", render_text(&plans)),
         Format::Json => println!("{}", serde_json::to_string_pretty(&plans)?),
+        _ => print!("{}", render_text(&plans)),
     }
     Ok(ExitCode::SUCCESS)
 }

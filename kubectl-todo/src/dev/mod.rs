@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch as signal_watch};
 use crate::apply::interrupt::{self, Signal};
 use crate::forward::{self, Forward, PortChoice};
 use crate::pipeline::{self, target::Target};
-use crate::project::{Project, suggestion};
+use crate::project::{Project, UnknownComponent};
 use crate::settings::Settings;
 use cycle::{Outcome, State, Stopped, Turn};
 use image_builder::load::LoadInto;
@@ -48,29 +48,6 @@ pub struct Options {
     /// How long the files must be quiet before a turn starts.
     pub debounce: Duration,
 }
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("the project has no component `{name}`{suggestion}")]
-    UnknownComponent {
-        name: String,
-        suggestion: String,
-        known: Vec<String>,
-    },
-}
-
-impl crate::report::Hinted for Error {
-    fn hint(&self) -> Option<String> {
-        match self {
-            Error::UnknownComponent { known, .. } => Some(format!(
-                "name one of {} (or none, to watch them all): kubectl todo dev {}; nothing was changed",
-                known.join(", "),
-                known.first().map(String::as_str).unwrap_or_default()
-            )),
-        }
-    }
-}
-crate::report::hinted!(Error);
 
 /// What makes the loop take a turn.
 enum Trigger {
@@ -282,24 +259,23 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<ExitCo
 }
 
 /// The components asked for, or all; an unknown name stops before anything happens.
-fn select(project: &Project, asked: &[String]) -> Result<Vec<String>, Error> {
-    let known: Vec<String> = project
-        .component_names()
-        .into_iter()
-        .map(String::from)
-        .collect();
+fn select(project: &Project, asked: &[String]) -> Result<Vec<String>, UnknownComponent> {
     if asked.is_empty() {
-        return Ok(known);
+        return Ok(project
+            .component_names()
+            .into_iter()
+            .map(String::from)
+            .collect());
     }
     let mut out: Vec<String> = Vec::new();
     for name in asked {
-        if !known.contains(name) {
-            return Err(Error::UnknownComponent {
-                suggestion: suggestion(name, project.component_names()),
-                name: name.clone(),
-                known,
-            });
-        }
+        project.require_component(name, |known| {
+            format!(
+                "name one of {} (or none, to watch them all): kubectl todo dev {}; nothing was changed",
+                known.join(", "),
+                known.first().map(String::as_str).unwrap_or_default()
+            )
+        })?;
         if !out.contains(name) {
             out.push(name.clone());
         }

@@ -83,6 +83,9 @@ entries! {
     SECRET = "app.secret", App, "the Secret holds every required key",
         "The app's Secret is missing, or a required key is absent or empty; pods that read it fail with CreateContainerConfigError.",
         "Create the Secret with `kubectl todo secrets create`, or set one key with `kubectl todo secrets set KEY`.";
+    IMAGE_PLAN = "app.image-plan", App, "image-builder accepts the component's sources",
+        "image-builder refuses what the sources say before anything is built, as `up` would: a Dockerfile whose final stage runs as root, a file the Dockerfile copies that is not there, no recognisable stack, a malformed `.dockerignore`.",
+        "Make the change the finding names (for a root Dockerfile: `USER 1001:1001` as its last instruction, or `stack:` in todo.yaml to build the generated recipe); `kubectl todo plan COMPONENT` shows the plan once it is accepted.";
     IMAGE_LOCAL = "app.image-local", App, "the current image is built",
         "The image tagged with the content hash of the component's current sources is not in the local Docker Engine: the sources changed since the last build, or it was never built.",
         "Build it with `kubectl todo up` (or `image-builder build DIR`).";

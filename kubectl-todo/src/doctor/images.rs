@@ -35,6 +35,18 @@ pub async fn check(
 ) -> Vec<Finding> {
     let reference = match reference {
         Ok(r) => r,
+        // The sources say something image-builder refuses: `up` would stop
+        // there too, so it is the app's failure, not a check doctor could not make.
+        Err(e) if e.exit_code() == image_builder::error::exit::INPUT => {
+            return vec![
+                Finding::fail(
+                    &cat::IMAGE_PLAN,
+                    format!("{}: {}", c.name, e.problem().replace('\n', " ")),
+                    e.fix(),
+                )
+                .of(&c.name),
+            ];
+        }
         Err(e) => {
             return vec![
                 Finding::unknown(

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 
 use crate::context::Connection;
@@ -15,12 +15,19 @@ pub struct MissingSecret {
     name: String,
     namespace: String,
     problem: String,
+    /// `secrets create` refuses to make the namespace unless told to.
+    namespace_missing: bool,
 }
 
 impl crate::report::Hinted for MissingSecret {
     fn hint(&self) -> Option<String> {
+        let create_namespace = if self.namespace_missing {
+            " --create-namespace"
+        } else {
+            ""
+        };
         Some(format!(
-            "create it with `kubectl todo secrets create -n {}`; nothing was changed",
+            "create it with `kubectl todo secrets create -n {}{create_namespace}`; nothing was changed",
             self.namespace
         ))
     }
@@ -58,16 +65,21 @@ pub async fn secret_data(
     let secret = retry(|| api.get_opt(&project.secret.name))
         .await
         .map_err(|e| crate::apply::Error::api("get", "secrets", &project.secret.name, e))?;
-    let missing = |problem: String| MissingSecret {
+    let missing = |problem: String, namespace_missing: bool| MissingSecret {
         name: project.secret.name.clone(),
         namespace: project.namespace.clone(),
         problem,
+        namespace_missing,
     };
     let Some(secret) = secret else {
         if required.is_empty() {
             return Ok(None);
         }
-        return Err(missing("does not exist".into()).into());
+        return Err(missing(
+            "does not exist".into(),
+            !namespace_exists(client, &project.namespace).await,
+        )
+        .into());
     };
     let data = secret.data.clone().unwrap_or_default();
     let absent: Vec<&str> = required
@@ -75,9 +87,20 @@ pub async fn secret_data(
         .filter(|k| data.get(*k).is_none_or(|v| v.0.is_empty()))
         .collect();
     if !absent.is_empty() {
-        return Err(missing(format!("lacks the required keys {}", absent.join(", "))).into());
+        return Err(missing(
+            format!("lacks the required keys {}", absent.join(", ")),
+            false,
+        )
+        .into());
     }
     Ok(Some(secret))
+}
+
+/// Whether the namespace is there; one that cannot be read (no permission to
+/// get namespaces) counts as there, so the hint adds no flag it cannot back.
+async fn namespace_exists(client: &kube::Client, namespace: &str) -> bool {
+    let api: Api<Namespace> = Api::all(client.clone());
+    !matches!(retry(|| api.get_opt(namespace)).await, Ok(None))
 }
 
 /// Best effort: rendering must work without a cluster, and says what it left out.

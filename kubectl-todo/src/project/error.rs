@@ -65,3 +65,22 @@ pub fn suggestion<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> S
         .map(|k| format!(" (did you mean `{k}`?)"))
         .unwrap_or_default()
 }
+
+/// A component name given on the command line that the project does not have.
+/// Every command that takes component names refuses one the same way; only
+/// the way out differs, since it may name the command that was run.
+#[derive(Debug, thiserror::Error)]
+#[error("the project has no component `{name}`{}", suggestion(name, known.iter().map(String::as_str)))]
+pub struct UnknownComponent {
+    pub name: String,
+    /// The project's components, in its order.
+    pub known: Vec<String>,
+    pub(super) hint: String,
+}
+
+impl crate::report::Hinted for UnknownComponent {
+    fn hint(&self) -> Option<String> {
+        Some(self.hint.clone())
+    }
+}
+crate::report::hinted!(UnknownComponent);

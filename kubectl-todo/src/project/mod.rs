@@ -17,7 +17,7 @@ mod resolve;
 pub mod schema;
 mod validate;
 
-pub use error::{Error, suggestion};
+pub use error::{Error, UnknownComponent, suggestion};
 
 pub const FILE_NAME: &str = "todo.yaml";
 
@@ -318,6 +318,27 @@ impl Project {
 
     pub fn component(&self, name: &str) -> Option<&Component> {
         self.components.iter().find(|c| c.name == name)
+    }
+
+    /// The component `name`, or the refusal whose hint `way_out` words from
+    /// the project's component names for the command that asked.
+    pub fn require_component(
+        &self,
+        name: &str,
+        way_out: impl FnOnce(&[String]) -> String,
+    ) -> Result<&Component, UnknownComponent> {
+        self.component(name).ok_or_else(|| {
+            let known: Vec<String> = self
+                .component_names()
+                .into_iter()
+                .map(String::from)
+                .collect();
+            UnknownComponent {
+                name: name.to_string(),
+                hint: way_out(&known),
+                known,
+            }
+        })
     }
 
     pub fn component_names(&self) -> Vec<&str> {

@@ -256,3 +256,30 @@ fn build_ca_cert_reaches_every_components_build_relative_to_the_root() {
         "a misspelt key is refused"
     );
 }
+
+#[test]
+fn an_unknown_component_names_the_closest_and_the_commands_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Project::load(dir.path()).unwrap();
+    assert_eq!(
+        p.require_component("backend", |_| unreachable!())
+            .unwrap()
+            .name,
+        "backend"
+    );
+    let err = p
+        .require_component("backnd", |known| {
+            format!("pass one of: {}", known.join(", "))
+        })
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the project has no component `backnd` (did you mean `backend`?)"
+    );
+    assert_eq!(
+        crate::report::hints(&err),
+        ["pass one of: frontend, backend"]
+    );
+    let far = p.require_component("db", |_| String::new()).unwrap_err();
+    assert_eq!(far.to_string(), "the project has no component `db`");
+}

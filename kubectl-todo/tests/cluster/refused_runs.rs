@@ -90,3 +90,61 @@ async fn runs_refused_by_a_held_lock_leave_the_secret_as_it_was() {
             .contains_key("kubectl-todo/checksum-key")
     );
 }
+
+/// The command `up`'s hint prints, run as printed (with the harness's
+/// --project and --kubeconfig, and the values from a file as a script would).
+async fn run_hinted(app: &App, kc: &str, stderr: &str) -> crate::support::Run {
+    let hint = stderr
+        .lines()
+        .find(|l| l.starts_with("hint: create it with `"))
+        .unwrap_or_else(|| panic!("no hint to create the Secret:\n{stderr}"));
+    let command = hint.split('`').nth(1).unwrap();
+    let env_file = app.path().join(".env");
+    let args: Vec<&str> = command
+        .strip_prefix("kubectl todo ")
+        .unwrap()
+        .split_whitespace()
+        .chain(["--from-env-file", env_file.to_str().unwrap()])
+        .collect();
+    run_against(app, kc, &args).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_missing_secret_hint_works_when_pasted_even_before_the_namespace_exists() {
+    let cluster = Cluster::start().await;
+    let kc = cluster.kubeconfig().to_string();
+    let app = App::with_file(PROJECT);
+    crate::support::canaries(["canary-pasted-1".to_string()]);
+    app.write(".env", "API_KEY=canary-pasted-1\n");
+    let mut up = vec!["up", "--no-wait"];
+    up.extend(IMAGES);
+
+    // A fresh cluster: neither the namespace nor the Secret is there.
+    let out = run_against(&app, &kc, &up).await.failed();
+    assert!(
+        out.stderr.contains(
+            "hint: create it with `kubectl todo secrets create -n shop --create-namespace`; nothing was changed"
+        ),
+        "{}",
+        out.stderr
+    );
+    run_hinted(&app, &kc, &out.stderr).await.ok();
+    run_against(&app, &kc, &up).await.ok();
+
+    // The namespace is there now: the flag is not needed, so not printed.
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), "shop");
+    secrets
+        .delete("shop-secrets", &DeleteParams::default())
+        .await
+        .unwrap();
+    let out = run_against(&app, &kc, &up).await.failed();
+    assert!(
+        out.stderr.contains(
+            "hint: create it with `kubectl todo secrets create -n shop`; nothing was changed"
+        ),
+        "{}",
+        out.stderr
+    );
+    run_hinted(&app, &kc, &out.stderr).await.ok();
+    run_against(&app, &kc, &up).await.ok();
+}

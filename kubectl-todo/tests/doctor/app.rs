@@ -336,3 +336,30 @@ async fn failing_readiness_probe_names_path_port_and_last_result() {
         "{f}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dockerfile_that_runs_as_root_fails_with_both_ways_out() {
+    let s = start(Config::default()).await;
+    base(&s).await;
+    std::fs::write(
+        s.project.join("backend/Dockerfile"),
+        "FROM python:3.11-slim\nWORKDIR /app\nCOPY . .\nCMD [\"uvicorn\", \"main:app\", \"--host\", \"0.0.0.0\"]\n",
+    )
+    .unwrap();
+    let run = s.doctor(&["-o", "json", "--component", "backend"]).await;
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    let doc = run.json();
+    let f = finding(&doc, "app.image-plan").expect("an app.image-plan finding");
+    assert_eq!(f["status"], "fail", "{f}");
+    assert_eq!(f["component"], "backend");
+    assert!(
+        field(f, "message").contains("Dockerfile") && field(f, "message").contains("run as root"),
+        "{f}"
+    );
+    assert!(
+        field(f, "hint").contains("`USER 1001:1001`")
+            && field(f, "hint").contains("`stack: python`"),
+        "{f}"
+    );
+    assert!(finding(&doc, "app.image-local").is_none(), "{doc:#}");
+}

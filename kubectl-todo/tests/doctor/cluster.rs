@@ -216,7 +216,8 @@ async fn unknown_component_means_doctor_could_not_run() {
     let run = s.doctor(&["--component", "backnd"]).await;
     assert_eq!(run.code, Some(2));
     assert!(
-        run.stderr.contains("no component \"backnd\""),
+        run.stderr
+            .contains("error: the project has no component `backnd` (did you mean `backend`?)"),
         "{}",
         run.stderr
     );

@@ -80,11 +80,6 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<ExitCo
         events_tx,
     ));
 
-    eprintln!(
-        "watching {} in namespace {} (Ctrl-C to stop)",
-        watched.join(", "),
-        project.namespace
-    );
     let mut state = State::default();
     let mut forwards: Vec<(String, Forward)> = Vec::new();
     let mut logs: Option<tokio::task::JoinHandle<()>> = None;
@@ -208,6 +203,15 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<ExitCo
             if options.logs && logs.is_none() {
                 logs = Some(follow_logs(&project, &conn, &watched));
             }
+        }
+        if first {
+            // Said once the first turn is over: a run that cannot start
+            // (no cluster, no Secret) never claims to be watching.
+            eprintln!(
+                "watching {} in namespace {} for changes (Ctrl-C to stop)",
+                watched.join(", "),
+                project.namespace
+            );
         }
         first = false;
         if stop.borrow().is_some() {

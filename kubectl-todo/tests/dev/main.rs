@@ -448,3 +448,46 @@ async fn a_build_context_that_vanishes_is_reported_and_watched_again_when_it_is_
     assert_eq!(dev.stop(libc::SIGINT).await, Some(0), "{}", dev.all());
     s.remove_built_images().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_and_no_cluster_are_errors_before_anything_is_applied() {
+    let s = Setup::start(Config::default()).await;
+    let run = s.run(&["dev"]).await.failed();
+    assert!(
+        run.stderr
+            .contains("error: Secret shop-secrets in namespace shop")
+            && run.stderr.contains("kubectl todo secrets create"),
+        "{}",
+        run.all()
+    );
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::all(s.client.clone());
+    assert!(
+        deployments
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    // The same kubeconfig, its server a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("https://127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let text = std::fs::read_to_string(&s.kubeconfig).unwrap();
+    let server = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .expect("the kubeconfig names a server")
+        .to_string();
+    std::fs::write(&s.kubeconfig, text.replace(&server, &dead)).unwrap();
+    let run = s.run(&["dev"]).await.failed();
+    assert!(
+        run.stderr.contains("error: cannot reach the cluster at")
+            && run.stderr.contains("kubectl todo doctor"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stderr.contains("watching"), "{}", run.all());
+}

@@ -327,7 +327,7 @@ fn the_default_layout_keeps_working_without_init() {
     // What the code says, over the defaults: the example reads no key it cannot do without.
     assert_eq!(
         config["sources"]["components.backend.readyPath"],
-        "detected from backend/main.py:38"
+        "detected from backend/main.py:64"
     );
     let keys = config["project"]["secret"]["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 3, "{keys:?}");

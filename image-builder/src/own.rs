@@ -79,8 +79,9 @@ pub fn refuse_root(path: &str, text: &str, recipe: Option<StackKind>) -> Result<
     })
 }
 
-/// Instructions with continuation lines joined, each with its first line (1-based).
-fn instructions(text: &str) -> Vec<(usize, String)> {
+/// Instructions with continuation lines joined, each with its first line
+/// (1-based): how a Dockerfile is read wherever it is read before a build.
+pub fn instructions(text: &str) -> Vec<(usize, String)> {
     let mut out: Vec<(usize, String)> = Vec::new();
     let mut open = false;
     for (i, raw) in text.lines().enumerate() {

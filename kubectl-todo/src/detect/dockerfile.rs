@@ -65,7 +65,7 @@ pub(super) fn read(dir: &Path, rel: &Path, name: &str) -> Option<Dockerfile> {
         missing: Vec::new(),
     };
     let mut uids: Vec<(String, u32)> = Vec::new();
-    for (line, instruction) in instructions(&text) {
+    for (line, instruction) in image_builder::own::instructions(&text) {
         let (word, args) = instruction
             .split_once(char::is_whitespace)
             .unwrap_or((&instruction, ""));
@@ -122,31 +122,6 @@ pub(super) fn read(dir: &Path, rel: &Path, name: &str) -> Option<Dockerfile> {
         out.uid = uids.iter().rev().find(|(n, _)| n == name).map(|(_, u)| *u);
     }
     Some(out)
-}
-
-/// Instructions with continuation lines joined, each with its first line.
-fn instructions(text: &str) -> Vec<(usize, String)> {
-    let mut out: Vec<(usize, String)> = Vec::new();
-    let mut open = false;
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.starts_with('#') || (line.is_empty() && !open) {
-            continue;
-        }
-        let (body, continues) = match line.strip_suffix('\\') {
-            Some(b) => (b.trim_end(), true),
-            None => (line, false),
-        };
-        match (open, out.last_mut()) {
-            (true, Some((_, text))) => {
-                text.push(' ');
-                text.push_str(body);
-            }
-            _ => out.push((i + 1, body.to_string())),
-        }
-        open = continues;
-    }
-    out
 }
 
 #[cfg(test)]

@@ -157,7 +157,7 @@ pub fn markdown() -> String {
     let mut out = String::from(
         "# Troubleshooting\n\n\
          <!-- Generated from kubectl-todo/src/doctor/catalogue.rs; do not edit.\n     \
-         Regenerate: UPDATE_DOCS=1 cargo test -p kubectl-todo --test doctor_docs -->\n\n\
+         Regenerate: UPDATE_DOCS=1 cargo test -p kubectl-todo --test offline doctor_docs:: -->\n\n\
          `kubectl todo doctor` checks the environment, the cluster and the app, and\n\
          prints one line per check: ✓ healthy, ⚠ warning, ✗ failed, ? could not run\n\
          (a 403 or a timeout: never counted as healthy). Each line ends with the id\n\

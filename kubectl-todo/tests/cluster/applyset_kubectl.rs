@@ -3,15 +3,15 @@
 //! kubectl-todo applied and no longer listed, and kubectl-todo prunes what
 //! kubectl added to the set.
 
-use crate::support;
+use crate::harness;
 
 use std::process::Output;
 
+use harness::{App, Cluster, run_against};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
-use support::{App, Cluster, run_against};
 
 const PROJECT: &str = "name: shop\nsecret:\n  keys:\n    - name: API_KEY\ncomponents:\n  - {name: web, port: 3000, service: {type: NodePort}}\n  - {name: api, port: 8000, secretKeys: [API_KEY]}\n";
 const IMAGES: [&str; 4] = [

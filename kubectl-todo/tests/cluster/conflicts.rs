@@ -1,14 +1,14 @@
 //! A field another manager owns: `apply` stops before changing anything and
 //! says which object, field and manager; `--force-conflicts` takes it over.
 
-use crate::support;
+use crate::harness;
 
+use harness::{App, Cluster, run_against};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
-use support::{App, Cluster, run_against};
 
 const PROJECT: &str = "name: shop\nsecret:\n  keys:\n    - name: API_KEY\ncomponents:\n  - {name: web, port: 3000, service: {type: NodePort}}\n  - {name: api, port: 8000, secretKeys: [API_KEY]}\n";
 const CHANGED: &str = "name: shop\nsecret:\n  keys:\n    - name: API_KEY\ncomponents:\n  - {name: web, port: 3000, service: {type: NodePort}, env: {GREETING: hello}}\n  - {name: api, port: 8000, secretKeys: [API_KEY]}\n";

@@ -1,7 +1,7 @@
 //! `down` reports what it did and nothing else: no Secret it never saw,
 //! deleted or kept, and no error for an app that is not there.
 
-use crate::support::{App, Cluster, run_against};
+use crate::harness::{App, Cluster, run_against};
 
 const PROJECT: &str = "name: shop\ncomponents:\n  - {name: web, port: 3000}\n";
 

@@ -2,12 +2,12 @@
 //! before anything reaches the cluster: `up` runs against the emulator, and
 //! afterwards the cluster holds exactly what it held before.
 
-use crate::support;
+use crate::harness;
 
+use harness::{App, Cluster, run_against};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::ListParams;
-use support::{App, Cluster, run_against};
 
 const WEB: &str = "name: shop\ncomponents:\n  - name: web\n    port: 3000\n";
 

@@ -1,12 +1,12 @@
 //! apply, history and down through the real binary against the emulator.
 
-use crate::support;
+use crate::harness;
 
+use harness::{App, Cluster, run_against};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::Api;
 use serde_json::Value;
-use support::{App, Cluster, run_against};
 
 const PROJECT: &str = "name: shop\nsecret:\n  keys:\n    - name: API_KEY\ncomponents:\n  - {name: web, port: 3000, service: {type: NodePort}}\n  - {name: api, port: 8000, secretKeys: [API_KEY]}\n";
 const IMAGES: [&str; 4] = [

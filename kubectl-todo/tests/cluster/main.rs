@@ -1,9 +1,12 @@
-//! The lifecycle of a deployed app against the emulator, in one binary:
-//! apply, status, history, rollback, down, conflicts with other field
-//! managers, and the ApplySet shared with kubectl.
+//! The tests against the emulated cluster alone (no Docker Engine), in one
+//! binary: the lifecycle of a deployed app (apply, status, history,
+//! rollback, down, conflicts with other field managers, the ApplySet shared
+//! with kubectl), the app lock, `render`, and `secrets` with and without a
+//! terminal.
 
 #[path = "../harness/mod.rs"]
-mod support;
+mod harness;
+mod secrets_support;
 
 mod applyset_kubectl;
 mod conflicts;
@@ -11,8 +14,12 @@ mod down_reports;
 mod hostile_input;
 mod kubeconfig_faults;
 mod lifecycle;
+mod lock;
 mod refused_runs;
+mod render;
 mod request_timeout;
 mod rollback;
+mod secrets_cli;
+mod secrets_tty;
 mod signals;
 mod status;

@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Api;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 
-use crate::support::{App, Cluster, run_against};
+use crate::harness::{App, Cluster, run_against};
 
 const PROJECT: &str = "name: shop\nsecret:\n  keys:\n    - name: API_KEY\ncomponents:\n  - {name: web, port: 3000}\n  - {name: api, port: 8000, secretKeys: [API_KEY]}\n";
 const IMAGES: [&str; 4] = [
@@ -93,7 +93,7 @@ async fn runs_refused_by_a_held_lock_leave_the_secret_as_it_was() {
 
 /// The command `up`'s hint prints, run as printed (with the harness's
 /// --project and --kubeconfig, and the values from a file as a script would).
-async fn run_hinted(app: &App, kc: &str, stderr: &str) -> crate::support::Run {
+async fn run_hinted(app: &App, kc: &str, stderr: &str) -> crate::harness::Run {
     let hint = stderr
         .lines()
         .find(|l| l.starts_with("hint: create it with `"))
@@ -114,7 +114,7 @@ async fn the_missing_secret_hint_works_when_pasted_even_before_the_namespace_exi
     let cluster = Cluster::start().await;
     let kc = cluster.kubeconfig().to_string();
     let app = App::with_file(PROJECT);
-    crate::support::canaries(["canary-pasted-1".to_string()]);
+    crate::harness::canaries(["canary-pasted-1".to_string()]);
     app.write(".env", "API_KEY=canary-pasted-1\n");
     let mut up = vec!["up", "--no-wait"];
     up.extend(IMAGES);

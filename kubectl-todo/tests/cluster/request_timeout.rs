@@ -5,10 +5,9 @@
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{App, Run};
+use crate::harness::{App, Run, Running, against};
 
 const PROJECT: &str = "name: shop\ncomponents:\n  - {name: web, port: 3000, service: {type: NodePort}}\n  - {name: api, port: 8000}\n";
 
@@ -38,23 +37,9 @@ fn kubeconfig_for(dir: &Path, address: &str) -> String {
 /// Runs the binary, killing it if it is still running after a minute (a
 /// hang is a failure, not a stuck test).
 async fn run(app: &App, kubeconfig: &str, args: &[&str]) -> Run {
-    let child = tokio::process::Command::new(crate::support::binary())
-        .arg("--project")
-        .arg(app.path())
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+    Running::start(against(app, kubeconfig, args))
+        .finish_within(Duration::from_secs(60))
         .await
-        .unwrap_or_else(|_| panic!("kubectl-todo {args:?} still running after 60s"))
-        .unwrap();
-    Run::from(out)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -87,26 +72,15 @@ async fn a_request_timeout_of_zero_waits_without_a_limit() {
     let address = silent_server();
     let app = App::with_file(PROJECT);
     let kubeconfig = kubeconfig_for(app.path(), &address);
-    let mut child = tokio::process::Command::new(crate::support::binary())
-        .arg("--project")
-        .arg(app.path())
-        .args([
-            "--kubeconfig",
-            &kubeconfig,
-            "status",
-            "--request-timeout",
-            "0",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = Running::start(against(
+        &app,
+        &kubeconfig,
+        &["status", "--request-timeout", "0"],
+    ));
     // Well past the 1s a mistaken limit would round `0` to, and the
     // default of 30s is not in play: still waiting is the answer.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(child.try_wait().unwrap().is_none(), "status gave up");
-    child.kill().await.unwrap();
+    assert!(child.is_running(), "status gave up\n{}", child.all());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,9 +1,10 @@
 //! `kubectl todo rollback` through the real binary against the emulator
-//! (`--no-wait`: these images are never loaded; up_docker.rs waits for a
+//! (`--no-wait`: these images are never loaded; docker/up/docker.rs waits for a
 //! rollback's rollout with real containers).
 
-use crate::support;
+use crate::harness;
 
+use harness::{App, Cluster, run_against};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -12,7 +13,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Api;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use support::{App, Cluster, run_against};
 
 const V1: &str = "name: shop\nsecret:\n  keys:\n    - name: API_KEY\ncomponents:\n  - {name: web, port: 3000, service: {type: NodePort}}\n  - {name: api, port: 8000, secretKeys: [API_KEY]}\n";
 /// Adds a component and changes web's settings.
@@ -117,7 +117,7 @@ async fn rollback_reapplies_a_recorded_revision_as_a_new_one() {
     assert_eq!(history(&app, &kc).await.len(), 2);
 
     // The Secret is rotated after revision 1: the rollback must keep the new value's checksum.
-    support::canaries(["canary-rollback-2".to_string()]);
+    harness::canaries(["canary-rollback-2".to_string()]);
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), "shop");
     let mut secret = secrets.get("shop-secrets").await.unwrap();
     secret.data = Some(

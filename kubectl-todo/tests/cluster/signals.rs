@@ -3,7 +3,6 @@
 //! the shell's exit status for the signal, and a next run that finishes
 //! the job.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -11,7 +10,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use kube_emulator::faults::Fault;
 
-use crate::support::{self, App, Cluster, run_against};
+use crate::harness::{App, Cluster, Running, against, run_against};
 
 const PROJECT: &str = "name: shop\nsecret:\n  keys:\n    - name: API_KEY\ncomponents:\n  - {name: web, port: 3000}\n  - {name: api, port: 8000, secretKeys: [API_KEY]}\n";
 
@@ -49,16 +48,7 @@ async fn sigterm_and_sighup_stop_down_releasing_the_lock_and_the_next_down_finis
         (libc::SIGTERM, "SIGTERM", 143),
         (libc::SIGHUP, "SIGHUP", 129),
     ] {
-        let child = tokio::process::Command::new(support::binary())
-            .arg("--project")
-            .arg(app.path())
-            .args(["--kubeconfig", &kc, "down"])
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let child = Running::start(against(&app, &kc, &["down"]));
         let mut locked = false;
         for _ in 0..200 {
             if leases.get_opt("shop-lock").await.unwrap().is_some() {
@@ -69,13 +59,8 @@ async fn sigterm_and_sighup_stop_down_releasing_the_lock_and_the_next_down_finis
         }
         assert!(locked, "{name}: down took the lock");
         tokio::time::sleep(Duration::from_millis(300)).await;
-        // SAFETY: signalling a child process this test started.
-        unsafe { libc::kill(child.id().unwrap() as i32, signal) };
-        let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("down still running after {name}"))
-            .unwrap();
-        let run = support::Run::from(out);
+        child.signal(signal);
+        let run = child.finish_within(Duration::from_secs(20)).await;
         assert_eq!(run.code, Some(code), "{name}: {}", run.stderr);
         assert!(
             run.stderr

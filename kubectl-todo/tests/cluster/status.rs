@@ -1,9 +1,10 @@
 //! `kubectl todo status` through the real binary against the emulator.
 
-use crate::support;
+use crate::harness;
 
 use std::time::Duration;
 
+use harness::{App, Cluster, run_against};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -11,7 +12,6 @@ use kube::Api;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kubectl_todo::history::store::{Outcome, Store};
 use serde_json::{Value, json};
-use support::{App, Cluster, run_against};
 
 const PROJECT: &str = "name: shop\nsecret:\n  keys:\n    - name: API_KEY\ncomponents:\n  - {name: web, port: 3000, service: {type: NodePort}}\n  - {name: api, port: 8000, replicas: 2, secretKeys: [API_KEY]}\n";
 const WEB: &str = "shop-web:1111111111111111";

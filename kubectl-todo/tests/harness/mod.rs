@@ -1,14 +1,16 @@
 //! The one harness of kubectl-todo's integration tests: the real binary, an
 //! app directory, an emulated cluster with a kubeconfig pointing at it, and
 //! the app's Secret. Every Secret value a test makes is a canary, and every
-//! run of the binary goes through [`Run::from`], which fails the test when
-//! a canary (as written, or base64-encoded as the API carries it) appears in
-//! stdout or stderr: the secret-leak check does not depend on a test
-//! remembering it.
+//! run of the binary goes through [`Run::from`] (or, for a run the test acts
+//! on while it goes, [`Running`]), which fails the test when a canary (as
+//! written, or base64-encoded as the API carries it) appears in stdout or
+//! stderr: the secret-leak check does not depend on a test remembering it.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use base64::Engine as _;
 use k8s_openapi::ByteString;
@@ -31,14 +33,21 @@ pub struct Run {
 impl Run {
     /// The run's result, after checking that it printed no canary.
     pub fn from(out: Output) -> Run {
-        let run = Run {
-            ok: out.status.success(),
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        assert_no_canary(&run.stdout, &run.stderr);
-        run
+        Run::checked(
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn checked(status: ExitStatus, stdout: String, stderr: String) -> Run {
+        assert_no_canary(&stdout, &stderr);
+        Run {
+            ok: status.success(),
+            code: status.code(),
+            stdout,
+            stderr,
+        }
     }
 
     /// Panics with both streams unless the run succeeded.
@@ -100,6 +109,122 @@ impl Run {
             )
         })
     }
+}
+
+/// A run of `kubectl-todo` still going: the one way a test starts the binary
+/// without waiting for it. Its output is gathered as it comes, every look at
+/// it is checked for canaries, and so is the [`Run`] it ends in.
+pub struct Running {
+    child: tokio::process::Child,
+    stdout: Gathered,
+    stderr: Gathered,
+}
+
+type Gathered = (Arc<Mutex<Vec<u8>>>, tokio::task::JoinHandle<()>);
+
+fn gather(mut pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static) -> Gathered {
+    use tokio::io::AsyncReadExt as _;
+    let text = Arc::new(Mutex::new(Vec::new()));
+    let into = text.clone();
+    let task = tokio::spawn(async move {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = pipe.read(&mut buf).await
+            && n > 0
+        {
+            into.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    (text, task)
+}
+
+impl Running {
+    /// Starts `cmd`, a command for [`binary`], with stdout and stderr piped
+    /// and the child killed if the test drops it.
+    pub fn start(mut cmd: tokio::process::Command) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("kubectl-todo starts");
+        let stdout = gather(child.stdout.take().unwrap());
+        let stderr = gather(child.stderr.take().unwrap());
+        Running {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Its stdin, when the command piped it.
+    pub fn stdin(&mut self) -> Option<tokio::process::ChildStdin> {
+        self.child.stdin.take()
+    }
+
+    /// Sends `signal` to the child.
+    pub fn signal(&self, signal: libc::c_int) {
+        let pid = self.child.id().expect("still running") as i32;
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        unsafe { libc::kill(pid, signal) };
+    }
+
+    /// Whether it has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// The lines it has printed to stdout so far (a line still being
+    /// written is left for the next look).
+    pub fn stdout(&self) -> String {
+        self.so_far().0
+    }
+
+    /// The lines it has printed to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.so_far().1
+    }
+
+    fn so_far(&self) -> (String, String) {
+        let whole_lines = |mut text: String| {
+            text.truncate(text.rfind('\n').map_or(0, |end| end + 1));
+            text
+        };
+        let out = whole_lines(text(&self.stdout));
+        let err = whole_lines(text(&self.stderr));
+        assert_no_canary(&out, &err);
+        (out, err)
+    }
+
+    /// Both streams so far, labelled, for failure messages.
+    pub fn all(&self) -> String {
+        let (out, err) = self.so_far();
+        format!("stdout:\n{out}\nstderr:\n{err}")
+    }
+
+    /// Waits for it to exit, and all it printed.
+    pub async fn finish(mut self) -> Run {
+        let status = self.child.wait().await.expect("kubectl-todo exits");
+        for task in [&mut self.stdout.1, &mut self.stderr.1] {
+            task.await.expect("output gathered");
+        }
+        Run::checked(status, text(&self.stdout), text(&self.stderr))
+    }
+
+    /// [`Running::finish`], failing the test with the output so far if it
+    /// has not exited within `limit` (a hang is a failure, not a stuck test).
+    pub async fn finish_within(mut self, limit: Duration) -> Run {
+        if tokio::time::timeout(limit, self.child.wait())
+            .await
+            .is_err()
+        {
+            panic!("kubectl-todo still running after {limit:?}\n{}", self.all());
+        }
+        self.finish().await
+    }
+}
+
+fn text(gathered: &Gathered) -> String {
+    String::from_utf8_lossy(&gathered.0.lock().unwrap()).into_owned()
 }
 
 static CANARIES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
@@ -276,17 +401,24 @@ pub fn rename_context(kubeconfig: &Path, name: &str) {
     std::fs::write(kubeconfig, serde_yaml_ng::to_string(&doc).unwrap()).unwrap();
 }
 
-/// Runs `kubectl-todo --project <app> --kubeconfig <cluster> ARGS`; a run
-/// that prints a Secret value the test made fails the test.
+/// `kubectl-todo --project <app> --kubeconfig <cluster> ARGS`, for
+/// [`Running::start`]; [`run_against`] runs it to the end.
+pub fn against(app: &App, kubeconfig: &str, args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(binary());
+    cmd.arg("--project")
+        .arg(app.path())
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs [`against`]; a run that prints a Secret value the test made fails
+/// the test.
 pub async fn run_against(app: &App, kubeconfig: &str, args: &[&str]) -> Run {
     Run::from(
-        tokio::process::Command::new(binary())
-            .arg("--project")
-            .arg(app.path())
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(args)
-            .env("NO_COLOR", "1")
+        against(app, kubeconfig, args)
             .output()
             .await
             .expect("kubectl-todo runs"),

@@ -6,8 +6,11 @@ use std::fmt::Write as _;
 
 /// An error that knows what the user can do about it. Implement it beside
 /// the error type and register the type with [`hinted!`]; [`hints`] then
-/// finds it at any depth of a chain without this module naming it.
-pub trait Hinted: StdError + 'static {
+/// finds it at any depth of a chain without this module naming it. An
+/// `impl Hinted` without `hinted!` does not compile: [`Registered`] is a
+/// supertrait that only `hinted!` implements, so no hint can be dropped
+/// by a forgotten registration.
+pub trait Hinted: Registered + StdError + 'static {
     /// The next step, printed as `hint: …`; `None` when the error has no
     /// advice of its own (its causes may still have some).
     fn hint(&self) -> Option<String>;
@@ -30,9 +33,15 @@ fn downcast<'e, T: Hinted>(err: &'e (dyn StdError + 'static)) -> Option<&'e dyn 
 
 inventory::collect!(Registration);
 
+/// That a type is registered with [`hinted!`], which implements it together
+/// with the registration; implementing it by hand would defeat [`Hinted`]'s
+/// guarantee that every hint is found.
+pub trait Registered {}
+
 /// Registers a [`Hinted`] error type, next to its `impl Hinted`.
 macro_rules! hinted {
     ($t:ty) => {
+        impl $crate::report::Registered for $t {}
         ::inventory::submit! { $crate::report::Registration::of::<$t>() }
     };
 }
@@ -163,5 +172,34 @@ mod tests {
 
         let err = anyhow::Error::new(Same(Some(Box::new(Same(None)))));
         assert_eq!(hints(err.as_ref()), ["one step"]);
+    }
+
+    /// The compiler makes every `impl Hinted` come with `hinted!`, as long
+    /// as nothing else implements [`Registered`]: a hand-written impl would
+    /// satisfy it while registering nothing.
+    #[test]
+    fn only_hinted_implements_registered() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut dirs = vec![src.clone()];
+        let mut by_hand = Vec::new();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs")
+                    && path != src.join("report.rs")
+                    && std::fs::read_to_string(&path)
+                        .unwrap()
+                        .contains("Registered for")
+                {
+                    by_hand.push(path);
+                }
+            }
+        }
+        assert!(
+            by_hand.is_empty(),
+            "implement Registered only through hinted!: {by_hand:?}"
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use image_builder::build::{self, Engine, Progress};
 use image_builder::plan::Plan;
 
-use super::watch::Context;
+use super::watch::{Context, Files};
 use crate::apply::{self, interrupt::Signal};
 use crate::context::Connection;
 use crate::pipeline::{self, display, images, target::Target, unchanged};
@@ -60,18 +60,17 @@ pub struct Turn<'a> {
 #[error("stopped by {}", .0.name())]
 pub struct Stopped(pub Signal);
 
-/// The contexts the last planning saw, for the file watcher, even when the
-/// turn failed later (a build error): the files to watch are known.
-pub type Planned = Vec<Context>;
-
 impl Turn<'_> {
-    /// Runs the turn. `contexts` receives the watched components' build
-    /// contexts as soon as they are planned.
+    /// Runs the turn. `files` watches the watched components' build
+    /// contexts as soon as they are planned, even when the turn fails later
+    /// (a build error): the files to watch are known. A watch the first
+    /// turn cannot add (the inotify limit) ends it before anything is built
+    /// or applied; a later turn says so and goes on.
     pub async fn run(
         &self,
         project: &Project,
         state: &mut State,
-        contexts: &mut Option<Planned>,
+        files: &mut Files,
     ) -> anyhow::Result<Outcome> {
         let started = Instant::now();
         let frozen: BTreeMap<String, String> = if self.first {
@@ -85,13 +84,17 @@ impl Turn<'_> {
                 .collect()
         };
         let plans = render::images::plans(project, &frozen, self.engine.builder).await?;
-        *contexts = Some(
-            plans
-                .iter()
-                .filter(|p| self.watched.contains(&p.component))
-                .map(Context::of)
-                .collect::<Result<_, _>>()?,
-        );
+        let contexts = plans
+            .iter()
+            .filter(|p| self.watched.contains(&p.component))
+            .map(Context::of)
+            .collect::<Result<_, _>>()?;
+        if let Err(e) = files.sync(contexts) {
+            if self.first {
+                return Err(e.into());
+            }
+            eprint!("{}", crate::report::render(&e.into()));
+        }
         let tags: Vec<String> = plans.iter().map(Plan::reference).collect();
         if state.running.as_ref() == Some(&(project.clone(), tags.clone())) {
             return Ok(Outcome::Same);

@@ -8,6 +8,8 @@ mod harness;
 #[path = "../up/support.rs"]
 mod support;
 
+mod inotify;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -112,10 +112,11 @@ for i in $(seq "$ROUNDS"); do
     wait "$PF" 2>/dev/null || true
 done
 
-# Ours: one session; each edit is served through its forward. Its status
-# lines get the time they arrive, to tell where a turn's time goes.
+# Ours: one session, with the debounce users get (300 ms); each edit is
+# served through its forward. Its status lines get the time they arrive, to
+# tell where a turn's time goes.
 : >"$WORK/dev.err"
-"$BIN/kubectl-todo" --kubeconfig "$WORK/kubeconfig" --project "$WORK/app" dev --no-logs --debounce 200ms \
+"$BIN/kubectl-todo" --kubeconfig "$WORK/kubeconfig" --project "$WORK/app" dev --no-logs \
     >/dev/null 2> >(while IFS= read -r line; do printf '%s %s\n' "$(now)" "$line"; done >"$WORK/dev.err") &
 DEV=$!
 PIDS="$DEV $PIDS"

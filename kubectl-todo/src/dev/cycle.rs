@@ -9,7 +9,7 @@ use std::time::Instant;
 use image_builder::build::{self, Engine, Progress};
 use image_builder::plan::Plan;
 
-use super::watch::Context;
+use super::watch::{Context, Files};
 use crate::apply::{self, interrupt::Signal};
 use crate::context::Connection;
 use crate::pipeline::{self, display, images, target::Target, unchanged};
@@ -60,18 +60,17 @@ pub struct Turn<'a> {
 #[error("stopped by {}", .0.name())]
 pub struct Stopped(pub Signal);
 
-/// The contexts the last planning saw, for the file watcher, even when the
-/// turn failed later (a build error): the files to watch are known.
-pub type Planned = Vec<Context>;
-
 impl Turn<'_> {
-    /// Runs the turn. `contexts` receives the watched components' build
-    /// contexts as soon as they are planned.
+    /// Runs the turn. `files` watches the watched components' build
+    /// contexts as soon as they are planned, even when the turn fails later
+    /// (a build error): the files to watch are known. A watch the first
+    /// turn cannot add (the inotify limit) ends it before anything is built
+    /// or applied; a later turn says so and goes on.
     pub async fn run(
         &self,
         project: &Project,
         state: &mut State,
-        contexts: &mut Option<Planned>,
+        files: &mut Files,
     ) -> anyhow::Result<Outcome> {
         let started = Instant::now();
         let frozen: BTreeMap<String, String> = if self.first {
@@ -85,22 +84,47 @@ impl Turn<'_> {
                 .collect()
         };
         let plans = render::images::plans(project, &frozen, self.engine.builder).await?;
-        *contexts = Some(
-            plans
-                .iter()
-                .filter(|p| self.watched.contains(&p.component))
-                .map(Context::of)
-                .collect::<Result<_, _>>()?,
-        );
+        let contexts = plans
+            .iter()
+            .filter(|p| self.watched.contains(&p.component))
+            .map(Context::of)
+            .collect::<Result<_, _>>()?;
+        if let Err(e) = files.sync(contexts) {
+            if self.first {
+                return Err(e.into());
+            }
+            eprint!("{}", crate::report::render(&e.into()));
+        }
         let tags: Vec<String> = plans.iter().map(Plan::reference).collect();
         if state.running.as_ref() == Some(&(project.clone(), tags.clone())) {
             return Ok(Outcome::Same);
         }
         let client = &self.conn.client;
-        let (secret, observed) = tokio::join!(
-            pipeline::secret_data(client, project),
-            unchanged::observe(client, project),
-        );
+        // An image the engine lacks is needed whatever the cluster runs: it
+        // is built and delivered while the cluster is read, before the
+        // lock, as `up` builds (that writes nothing to the namespace).
+        let lacking = lacking(self.engine, &plans).await;
+        let reads = async {
+            tokio::join!(
+                pipeline::secret_data(client, project),
+                unchanged::observe(client, project),
+            )
+        };
+        let builds = async {
+            if lacking.is_empty() {
+                return Ok(BTreeMap::new());
+            }
+            images::build_and_deliver(self.engine, &lacking, self.target, client, &Lines).await
+        };
+        let mut stop = self.stop.clone();
+        let ((secret, observed), delivered) = tokio::select! {
+            both = async { tokio::join!(reads, builds) } => both,
+            signal = stop.wait_for(Option::is_some) => {
+                let signal = signal.ok().and_then(|s| *s).unwrap_or(Signal::Interrupt);
+                return Err(Stopped(signal).into());
+            }
+        };
+        let delivered = delivered?;
         let secret = secret.map_err(|e| crate::context::unreachable(e, self.conn))?;
         let observed = observed.map_err(|e| crate::context::unreachable(e.into(), self.conn))?;
         let redact = secret
@@ -132,11 +156,14 @@ impl Turn<'_> {
             .unwrap_or_default();
         let last_revision = observed.last.as_ref().map_or(0, |(s, _)| s.revision);
 
-        // A plan needs building and delivering unless the engine has its
-        // image and the last revision already runs it.
+        // Any other plan needs delivering unless the last revision already
+        // runs its image (and, loaded, the node has it).
         let mut changed = Vec::new();
         let mut kept = frozen.clone();
-        for plan in &plans {
+        for plan in plans
+            .iter()
+            .filter(|p| !delivered.contains_key(&p.component))
+        {
             let expected =
                 images::expected_references(std::slice::from_ref(plan), self.target, &last_images)
                     .and_then(|refs| refs.into_values().next());
@@ -144,10 +171,9 @@ impl Turn<'_> {
                 Target::Load(_) => unchanged::nodes_have(&observed.nodes, &[plan.reference()]),
                 _ => true,
             };
-            let built = images::all_built(self.engine, std::slice::from_ref(plan)).await;
             match expected {
                 Some(reference)
-                    if built && on_node && last_images.get(&plan.component) == Some(&reference) =>
+                    if on_node && last_images.get(&plan.component) == Some(&reference) =>
                 {
                     kept.insert(plan.component.clone(), reference);
                 }
@@ -155,6 +181,7 @@ impl Turn<'_> {
             }
         }
         if changed.is_empty()
+            && delivered.is_empty()
             && unchanged::nothing_to_apply(
                 &render_with(kept.clone(), secret_checksum.clone(), &users_now),
                 &observed,
@@ -171,6 +198,7 @@ impl Turn<'_> {
         let watch = pipeline::Watch::new(self.settings, self.conn, project, redact, self.wait);
         let work = async {
             let mut refs = kept.clone();
+            refs.extend(delivered);
             let mut users = users_now.clone();
             if !changed.is_empty() {
                 let progress = Lines;
@@ -231,6 +259,22 @@ impl Turn<'_> {
             took: started.elapsed(),
         })
     }
+}
+
+/// The plans whose image the engine does not have.
+async fn lacking(engine: &Engine, plans: &[Plan]) -> Vec<Plan> {
+    let built = futures::future::join_all(
+        plans
+            .iter()
+            .map(|p| images::all_built(engine, std::slice::from_ref(p))),
+    )
+    .await;
+    plans
+        .iter()
+        .zip(built)
+        .filter(|(_, built)| !built)
+        .map(|(p, _)| p.clone())
+        .collect()
 }
 
 /// Build progress as status lines: what starts and what each component ends with.

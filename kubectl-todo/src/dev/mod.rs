@@ -152,16 +152,7 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<ExitCo
             stop: stop.clone(),
         };
         let touched = std::mem::take(&mut pending);
-        let mut contexts = None;
-        let outcome = turn.run(&project, &mut state, &mut contexts).await;
-        if let Some(contexts) = contexts
-            && let Err(e) = files.sync(contexts)
-        {
-            if first {
-                return Err(e.into());
-            }
-            eprint!("{}", crate::report::render(&e.into()));
-        }
+        let outcome = turn.run(&project, &mut state, &mut files).await;
         match outcome {
             Ok(Outcome::Same) => {}
             Ok(Outcome::Unchanged { revision }) => {

@@ -18,6 +18,8 @@ use tokio::sync::mpsc;
 pub enum Error {
     #[error("cannot watch {}: the limit of inotify watches for this user is reached{}", path.display(), limit.map(|l| format!(" ({l})")).unwrap_or_default())]
     Limit { path: PathBuf, limit: Option<u64> },
+    #[error("cannot watch files for changes: the limit of inotify instances for this user is reached{}", limit.map(|l| format!(" ({l})")).unwrap_or_default())]
+    Instances { limit: Option<u64> },
     #[error("cannot watch {} for changes", path.display())]
     Watch {
         path: PathBuf,
@@ -30,9 +32,19 @@ impl crate::report::Hinted for Error {
     fn hint(&self) -> Option<String> {
         match self {
             Error::Limit { limit, .. } => Some(format!(
-                "raise the limit: sudo sysctl fs.inotify.max_user_watches={} (add the line fs.inotify.max_user_watches={} to /etc/sysctl.d/90-inotify.conf to keep it), or exclude large directories in .dockerignore",
-                raised(*limit),
-                raised(*limit)
+                "{}, or exclude large directories in .dockerignore",
+                raise(
+                    "max_user_watches",
+                    limit.map_or(524_288, |l| (l * 4).max(524_288))
+                )
+            )),
+            // Each editor, language server and `dev` session holds instances.
+            Error::Instances { limit } => Some(format!(
+                "{}, or end other programs that watch files",
+                raise(
+                    "max_user_instances",
+                    limit.map_or(1024, |l| (l * 4).max(1024))
+                )
             )),
             Error::Watch { .. } => None,
         }
@@ -40,13 +52,16 @@ impl crate::report::Hinted for Error {
 }
 crate::report::hinted!(Error);
 
-/// A limit well above the current one, and above the 524288 most distributions now ship.
-fn raised(limit: Option<u64>) -> u64 {
-    limit.map_or(524_288, |l| (l * 4).max(524_288))
+/// The fix for a limit: a value well above the current one (and above
+/// what most distributions now ship: 524288 watches, 1024 instances).
+fn raise(sysctl: &str, to: u64) -> String {
+    format!(
+        "raise the limit: sudo sysctl fs.inotify.{sysctl}={to} (add the line fs.inotify.{sysctl}={to} to /etc/sysctl.d/90-inotify.conf to keep it)"
+    )
 }
 
-fn current_limit() -> Option<u64> {
-    std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+fn current_limit(sysctl: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/sys/fs/inotify/{sysctl}"))
         .ok()?
         .trim()
         .parse()
@@ -124,9 +139,17 @@ impl Files {
         let watcher = notify::recommended_watcher(move |event| {
             let _ = tx.send(event);
         })
-        .map_err(|source| Error::Watch {
-            path: root.to_path_buf(),
-            source,
+        .map_err(|source| match &source.kind {
+            // inotify_init's EMFILE: this user's instances are all taken.
+            notify::ErrorKind::Io(e) if e.raw_os_error() == Some(libc::EMFILE) => {
+                Error::Instances {
+                    limit: current_limit("max_user_instances"),
+                }
+            }
+            _ => Error::Watch {
+                path: root.to_path_buf(),
+                source,
+            },
         })?;
         // Watched paths are compared with the ones events carry, which are absolute.
         let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
@@ -170,7 +193,7 @@ impl Files {
             }
             Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => Err(Error::Limit {
                 path: dir.to_path_buf(),
-                limit: current_limit(),
+                limit: current_limit("max_user_watches"),
             }),
             // A directory removed since it was planned: the next plan says so.
             Err(e)

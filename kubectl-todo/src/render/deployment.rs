@@ -8,9 +8,9 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecurityContext, TCPSocketAction, Volume, VolumeMount,
+    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, Lifecycle, LifecycleHandler,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecretKeySelector, SecurityContext, SleepAction, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -25,6 +25,12 @@ use crate::project::{Component, Project, Quantities};
 /// The numeric user and group image-builder's generated images run as, and
 /// what a component runs as before its image is built.
 pub const APP_USER: i64 = 1001;
+
+/// How long a terminating pod keeps serving before SIGTERM. Its removal
+/// from the endpoints travels to kube-proxy, ingress controllers and
+/// port-forwards meanwhile, and the requests it has in flight finish: many
+/// servers (Next.js' standalone one among them) exit at once on SIGTERM.
+const PRE_STOP_SLEEP_SECONDS: i64 = 5;
 
 pub(super) fn deployment(
     project: &Project,
@@ -180,6 +186,16 @@ fn container(
         startup_probe: Some(probe(c.health_path.as_deref(), 2, 30)),
         liveness_probe: Some(probe(c.health_path.as_deref(), 10, 3)),
         readiness_probe: Some(probe(c.ready_path.as_deref(), 5, 3)),
+        // A `sleep` hook needs no shell or binary in the image (distroless and scratch images have none).
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction {
+                    seconds: PRE_STOP_SLEEP_SECONDS,
+                }),
+                ..LifecycleHandler::default()
+            }),
+            ..Lifecycle::default()
+        }),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),

@@ -5,6 +5,8 @@
 
 use crate::up::support;
 
+mod inotify;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -457,4 +459,155 @@ async fn no_secret_and_no_cluster_are_errors_before_anything_is_applied() {
         run.all()
     );
     assert!(!run.stderr.contains("watching"), "{}", run.all());
+}
+
+/// `GET path` through a new connection, reporting the whole response as a
+/// result: the body, or what cut it short.
+async fn get_slow(at: SocketAddr, path: &str) -> Result<String, String> {
+    let mut socket = TcpStream::connect(at).await.map_err(|e| e.to_string())?;
+    socket
+        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(40), socket.read_to_end(&mut response))
+        .await
+        .map_err(|_| "no end within 40s".to_string())?;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    read.map_err(|e| format!("{e} after {response:?}"))?;
+    match response.split_once("\r\n\r\n") {
+        Some((head, body)) if head.contains(" 200 ") => Ok(body.to_string()),
+        _ => Err(format!("not a 200 response: {response:?}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_open_while_their_pod_terminates_are_drained_not_cut() {
+    let s = Setup::start(Config::docker()).await;
+    s.secret("canary-dev-session-6").await;
+    // An app that dies at once on SIGTERM, as many do (Next.js' standalone
+    // server among them): what it has in flight then is lost unless the pod
+    // is out of the endpoints and its connections done before the signal.
+    let dockerfile = std::fs::read_to_string(s.app.join("web/Dockerfile")).unwrap();
+    let cmd = r#"CMD ["busybox", "sh", "-c", "trap 'exit 0' TERM; busybox httpd -f -p 8080 -h /www & wait"]"#;
+    s.write(
+        "web/Dockerfile",
+        &dockerfile
+            .lines()
+            .map(|l| if l.starts_with("CMD ") { cmd } else { l })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    // A slow route: its first line at once, the rest 3 s later.
+    s.write(
+        "web/www/cgi-bin/slow",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\necho \"begin $(cat /www/index.html)\"\nsleep 3\necho end\n",
+    );
+    let script = s.app.join("web/www/cgi-bin/slow");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let mut dev = Session::start(&s, &["web", "--no-logs"]);
+    dev.wait_for("revision 1 is running", 1).await;
+    dev.wait_for("web: http://", 1).await;
+    let web = dev.forward_of("web");
+    assert_eq!(
+        get_slow(web, "/cgi-bin/slow").await.as_deref(),
+        Ok("begin web v1\nend\n"),
+        "{}",
+        dev.all()
+    );
+    let old: Vec<String> = s
+        .pods("web")
+        .await
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert_eq!(old.len(), 1, "{old:?}");
+
+    // Slow requests, a new one every 250 ms, through the redeploy: some are
+    // in flight on the old pod when it is deleted.
+    let started = Instant::now();
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let record = outcomes.clone();
+    let client = tokio::spawn(async move {
+        let mut requests = tokio::task::JoinSet::new();
+        loop {
+            let record = record.clone();
+            requests.spawn(async move {
+                let from = started.elapsed();
+                let outcome = get_slow(web, "/cgi-bin/slow").await;
+                record
+                    .lock()
+                    .unwrap()
+                    .push((from, started.elapsed(), outcome));
+            });
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    s.write("web/www/index.html", "web v2\n");
+    // When the old pod is marked for deletion, as the API server has it.
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(s.client.clone(), NS);
+    let deleted_at = loop {
+        match pods.get_opt(&old[0]).await.unwrap() {
+            Some(p) if p.metadata.deletion_timestamp.is_none() => {}
+            _ => break started.elapsed(),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "the old pod was never deleted\n{}",
+            dev.all()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    dev.wait_for("revision 2 is running", 1).await;
+    // Until the old pod is gone and the requests begun before are over.
+    while pods.get_opt(&old[0]).await.unwrap().is_some() {
+        assert!(
+            started.elapsed() < deleted_at + Duration::from_secs(60),
+            "the old pod outlived its grace period\n{}",
+            dev.all()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    client.abort();
+
+    let outcomes = outcomes.lock().unwrap().clone();
+    // Whole: its first line and its last, from one version or the other.
+    let whole = |o: &Result<String, String>| {
+        matches!(
+            o.as_deref(),
+            Ok("begin web v1\nend\n" | "begin web v2\nend\n")
+        )
+    };
+    let failed: Vec<_> = outcomes.iter().filter(|(_, _, o)| !whole(o)).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} slow requests failed (the old pod was deleted at {deleted_at:?}): {failed:?}\n{}",
+        failed.len(),
+        outcomes.len(),
+        dev.all()
+    );
+    // Some of them were served by the old pod across its deletion, in full.
+    let drained = outcomes
+        .iter()
+        .filter(|(from, to, o)| {
+            *from < deleted_at && *to > deleted_at && o.as_deref() == Ok("begin web v1\nend\n")
+        })
+        .count();
+    assert!(
+        drained > 0,
+        "no request spanned the deletion at {deleted_at:?}: {outcomes:?}"
+    );
+    // And a new one reaches the new version.
+    assert_eq!(
+        get_slow(web, "/cgi-bin/slow").await.as_deref(),
+        Ok("begin web v2\nend\n"),
+        "{}",
+        dev.all()
+    );
+    assert_eq!(dev.stop(libc::SIGINT).await, Some(0), "{}", dev.all());
+    s.remove_built_images().await;
 }

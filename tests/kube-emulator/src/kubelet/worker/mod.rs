@@ -127,7 +127,7 @@ pub(super) async fn run(cluster: Arc<Cluster>, pod: Value, mut stop: watch::Rece
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
     };
-    w.teardown(how).await;
+    w.teardown(how, stop).await;
 }
 
 impl Worker {

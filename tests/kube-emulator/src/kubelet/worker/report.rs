@@ -1,7 +1,10 @@
 //! What the worker reports and how it ends: the pod's status, and the
 //! teardown of its containers when the pod is deleted or gone.
 
+use std::time::{Duration, Instant};
+
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use crate::cluster::Runtime;
 use crate::events::Severity;
@@ -55,8 +58,8 @@ impl Worker {
         );
     }
 
-    pub(super) async fn teardown(&mut self, how: Stop) {
-        let grace = self
+    pub(super) async fn teardown(&mut self, how: Stop, stop: watch::Receiver<Stop>) {
+        let mut grace = self
             .pod
             .pointer("/metadata/deletionGracePeriodSeconds")
             .or_else(|| self.pod.pointer("/spec/terminationGracePeriodSeconds"))
@@ -76,6 +79,12 @@ impl Worker {
                     &format!("Stopping container {name}"),
                     Some(name),
                 );
+            }
+            // As the kubelet does: the preStop hooks first, out of the grace
+            // period, and what is left of it (2 s at the least) after SIGTERM.
+            let took = self.pre_stop(&running, grace, stop).await;
+            if let Some(took) = took {
+                grace = (grace - took.as_secs() as i64).max(2);
             }
         }
         match self.cluster.runtime {
@@ -109,5 +118,48 @@ impl Worker {
                 .store
                 .delete(resources::pods(), &self.ns, &self.name, &opts);
         }
+    }
+
+    /// Runs the preStop hooks of the running containers side by side, each
+    /// up to the grace period; `None` when no container has one. The pod
+    /// is out of its Service's endpoints meanwhile (it is terminating), so
+    /// a `sleep` hook lets clients move on before SIGTERM. Only `sleep`
+    /// hooks run here; another kind is reported and skipped, as a failed
+    /// hook is. The emulator stopping ends the wait.
+    async fn pre_stop(
+        &self,
+        running: &[(String, String)],
+        grace: i64,
+        mut stop: watch::Receiver<Stop>,
+    ) -> Option<Duration> {
+        let mut sleeps = Vec::new();
+        for (name, _) in running {
+            let spec = self
+                .containers
+                .iter()
+                .find(|c| &c.name == name)
+                .map(|c| &c.spec);
+            let Some(hook) = spec.and_then(|s| s.pointer("/lifecycle/preStop")) else {
+                continue;
+            };
+            match hook.pointer("/sleep/seconds").and_then(Value::as_i64) {
+                Some(seconds) => sleeps.push(seconds.clamp(0, grace.max(0))),
+                None => self.event(
+                    Severity::Warning,
+                    "FailedPreStopHook",
+                    &format!(
+                        "PreStopHook of container {name} was not run: the emulator runs only sleep hooks (lifecycle.preStop.sleep)"
+                    ),
+                    Some(name),
+                ),
+            }
+        }
+        let longest = sleeps.into_iter().max()?;
+        let started = Instant::now();
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(longest.unsigned_abs())) => {}
+            _ = stop.wait_for(|s| *s == Stop::Vanished) => {}
+        }
+        Some(started.elapsed())
     }
 }

@@ -9,6 +9,9 @@ pub const FIELD_MANAGER: &str = "kubectl-todo";
 /// Pod-template annotation holding `secrets::checksum` of the app's Secret: a change rolls the pods.
 pub const SECRET_CHECKSUM_ANNOTATION: &str = "kubectl-todo/secret-checksum";
 
+/// The label naming the component an object belongs to.
+pub const COMPONENT: &str = "app.kubernetes.io/component";
+
 /// The `app.kubernetes.io/*` labels of one component of a project.
 pub fn component(project: &str, component: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -17,10 +20,7 @@ pub fn component(project: &str, component: &str) -> BTreeMap<String, String> {
             "app.kubernetes.io/instance".to_string(),
             project.to_string(),
         ),
-        (
-            "app.kubernetes.io/component".to_string(),
-            component.to_string(),
-        ),
+        (COMPONENT.to_string(), component.to_string()),
         ("app.kubernetes.io/part-of".to_string(), project.to_string()),
         (
             "app.kubernetes.io/managed-by".to_string(),

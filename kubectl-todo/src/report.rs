@@ -1,8 +1,17 @@
 //! How errors reach the user: the message, what caused it, and a hint with
 //! the command that fixes it.
+//!
+//! A hint writes the commands it names between backticks, as the user would
+//! type them without global flags. [`commands`] adds the flags of the run
+//! being reported (`--project`, `--kubeconfig`, `--context`, `-n`) when the
+//! hint is printed, so that a pasted fix acts on the cluster, namespace and
+//! folder the failed run did; no hint formats those flags itself.
 
 use std::error::Error as StdError;
 use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::settings::Settings;
 
 /// An error that knows what the user can do about it. Implement it beside
 /// the error type and register the type with [`hinted!`]; [`hints`] then
@@ -109,15 +118,96 @@ pub fn exit_status(err: &anyhow::Error) -> Exit {
         .map_or(Exit::Failure, |i| i.signal.exit())
 }
 
-/// `error: …`, one `caused by: …` line per cause, then `hint: …`.
-pub fn render(err: &anyhow::Error) -> String {
+/// `text` with every command it names between backticks completed with the
+/// global flags of the run: a `kubectl todo …` command gets the ones the
+/// user gave, a `kubectl …` command the kubeconfig and context (it names
+/// its namespace itself). A flag the command already carries is kept as it
+/// is; values are quoted for the shell. Both programs take global flags
+/// anywhere, so they go last, where they change nothing the hint says.
+pub fn commands(text: &str, settings: &Settings) -> String {
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            let flags = if i % 2 == 0 {
+                return part.to_string();
+            } else if runs(part, "kubectl todo") {
+                todo_flags(settings)
+            } else if runs(part, "kubectl") {
+                cluster_flags(settings)
+            } else {
+                return part.to_string();
+            };
+            // Flags go before a `--`, after which words are another program's.
+            let (words, after) = part.find(" -- ").map_or((part, ""), |at| part.split_at(at));
+            let mut line = words.to_string();
+            for (flag, value) in flags {
+                if !carries(words, flag) {
+                    let _ = write!(line, " {flag} {}", quoted(&value));
+                }
+            }
+            line + after
+        })
+        .collect::<Vec<_>>()
+        .join("`")
+}
+
+/// Whether `command` runs `program`.
+fn runs(command: &str, program: &str) -> bool {
+    command
+        .strip_prefix(program)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+}
+
+/// Whether `command` sets `flag` already (`--context X`, `--context=X`, or
+/// `-n` for `--namespace`).
+fn carries(command: &str, flag: &str) -> bool {
+    command.split_whitespace().any(|word| {
+        word == flag
+            || word.starts_with(&format!("{flag}="))
+            || (flag == "-n" && (word == "--namespace" || word.starts_with("--namespace=")))
+    })
+}
+
+fn cluster_flags(settings: &Settings) -> Vec<(&'static str, String)> {
+    let mut flags = Vec::new();
+    if let Some(kubeconfig) = &settings.kubeconfig {
+        flags.push(("--kubeconfig", kubeconfig.display().to_string()));
+    }
+    if let Some(context) = &settings.context {
+        flags.push(("--context", context.clone()));
+    }
+    flags
+}
+
+fn todo_flags(settings: &Settings) -> Vec<(&'static str, String)> {
+    let mut flags = Vec::new();
+    // `.` is where a command looks without the flag: repeating it says nothing.
+    if settings.project != Path::new(".") && settings.project != Path::new("") {
+        flags.push(("--project", settings.project.display().to_string()));
+    }
+    flags.extend(cluster_flags(settings));
+    if let Some(namespace) = &settings.namespace {
+        flags.push(("-n", namespace.clone()));
+    }
+    flags
+}
+
+/// `value` as one shell word: as it is when nothing in it is special to a
+/// shell, else single-quoted.
+fn quoted(value: &str) -> String {
+    shlex::try_quote(value).map_or_else(|_| value.to_string(), |q| q.into_owned())
+}
+
+/// `error: …`, one `caused by: …` line per cause, then `hint: …` with its
+/// commands completed by [`commands`] from the run's `settings`.
+pub fn render(err: &anyhow::Error, settings: &Settings) -> String {
     let causes = crate::context::causes(err.as_ref());
     let mut out = format!("error: {}\n", causes.first().cloned().unwrap_or_default());
     for cause in causes.iter().skip(1) {
         let _ = writeln!(out, "  caused by: {cause}");
     }
     for h in hints(err.as_ref()) {
-        let _ = writeln!(out, "hint: {h}");
+        let _ = writeln!(out, "hint: {}", commands(&h, settings));
     }
     out
 }
@@ -152,7 +242,7 @@ mod tests {
     fn every_hint_of_the_chain_is_printed_outermost_first() {
         let err = anyhow::Error::new(Outer(Inner)).context("while deploying");
         assert_eq!(
-            render(&err),
+            render(&err, &Settings::default()),
             "error: while deploying\n  caused by: the outcome\n  caused by: the cause\n\
              hint: run it again\nhint: fix the cause\n"
         );
@@ -201,5 +291,51 @@ mod tests {
             by_hand.is_empty(),
             "implement Registered only through hinted!: {by_hand:?}"
         );
+    }
+
+    fn invoked() -> Settings {
+        Settings {
+            kubeconfig: Some("/home/me/my configs/kube".into()),
+            context: Some("staging".into()),
+            namespace: Some("shop".into()),
+            project: "apps/web".into(),
+            request_timeout: None,
+        }
+    }
+
+    #[test]
+    fn commands_in_a_hint_get_the_flags_of_the_run_quoted_for_the_shell() {
+        assert_eq!(
+            commands(
+                "create it with `kubectl todo secrets create`, then see `kubectl get pods -n shop`",
+                &invoked()
+            ),
+            "create it with `kubectl todo secrets create --project apps/web \
+             --kubeconfig '/home/me/my configs/kube' --context staging -n shop`, then see \
+             `kubectl get pods -n shop --kubeconfig '/home/me/my configs/kube' --context staging`"
+        );
+    }
+
+    #[test]
+    fn a_flag_the_command_carries_and_words_after_a_double_dash_stay_as_written() {
+        assert_eq!(
+            commands(
+                "`kubectl todo init --project=apps/api --namespace other` or `kubectl exec -it p -- ls -n x` or `USER 1001:1001`",
+                &invoked()
+            ),
+            "`kubectl todo init --project=apps/api --namespace other --kubeconfig '/home/me/my configs/kube' \
+             --context staging` or `kubectl exec -it p --kubeconfig '/home/me/my configs/kube' \
+             --context staging -- ls -n x` or `USER 1001:1001`"
+        );
+    }
+
+    #[test]
+    fn a_run_without_global_flags_prints_its_hints_as_written() {
+        let hint = "run `kubectl todo up` in `kubectl-todo`'s folder";
+        let settings = Settings {
+            project: ".".into(),
+            ..Settings::default()
+        };
+        assert_eq!(commands(hint, &settings), hint);
     }
 }

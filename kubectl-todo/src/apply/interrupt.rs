@@ -12,6 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::history::store::Store;
 use crate::project::Project;
 use crate::report::Exit;
+use crate::settings::Settings;
 
 /// The signals that stop a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +90,7 @@ pub async fn unless_signalled<T>(
 /// from the terminal): on a signal, `cleanup` runs, the end is reported
 /// as every error is, and the process exits with the signal's status.
 /// Abort the handle once the work is done.
-pub fn exit_on_signal(cleanup: fn()) -> tokio::task::JoinHandle<()> {
+pub fn exit_on_signal(cleanup: fn(), settings: Settings) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let signal = signalled().await;
         cleanup();
@@ -97,7 +98,7 @@ pub fn exit_on_signal(cleanup: fn()) -> tokio::task::JoinHandle<()> {
             signal,
             revision: None,
         });
-        eprint!("{}", crate::report::render(&err));
+        eprint!("{}", crate::report::render(&err, &settings));
         std::process::exit(i32::from(signal.exit().code()));
     })
 }

@@ -1,13 +1,12 @@
 //! `kubectl todo apply`: render and apply with images built elsewhere (no
 //! build, no load), under the app's lock.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::apply::{Options, apply, interrupt};
 use crate::pipeline;
-use crate::render::{Inputs, images, objects};
+use crate::render::{Inputs, Users, images, objects};
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
@@ -45,7 +44,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
                 images: images.clone(),
                 secret_checksum,
                 // Images given by reference were not built here: their users are not known.
-                users: BTreeMap::new(),
+                users: Users::default(),
             },
         );
         let manifests: Vec<_> = rendered.iter().map(|o| o.to_json()).collect();

@@ -38,11 +38,14 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let ctx = match context(settings, &args) {
         Ok(ctx) => ctx,
         Err(e) => {
-            eprint!("{}", crate::report::render(&e));
+            eprint!("{}", crate::report::render(&e, settings));
             return Ok(Exit::Unusable.into());
         }
     };
-    let findings = doctor::diagnose(&ctx, args.only).await;
+    let mut findings = doctor::diagnose(&ctx, args.only).await;
+    for f in &mut findings {
+        f.hint = f.hint.take().map(|h| crate::report::commands(&h, settings));
+    }
     match args.output {
         Format::Json => print!("{}", output::json(&findings)),
         _ => print!("{}", output::text(&findings, styled(Stream::Stdout))),

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use image_builder::plan::render_text;
+use image_builder::plan::{BuilderKind, render_text};
 
 use crate::format::{Format, offer};
+use crate::pipeline;
 use crate::render::images;
 use crate::settings::Settings;
 
@@ -37,7 +38,15 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         .filter(|c| !args.components.is_empty() && !args.components.contains(&c.name))
         .map(|c| (c.name.clone(), String::new()))
         .collect();
-    let plans = images::plans(&project, &skipped, images::builder_kind().await).await?;
+    let engine = images::engine().await;
+    let builder = engine.as_ref().map_or(BuilderKind::Classic, |e| e.builder);
+    let mut plans = images::plans(&project, &skipped, builder).await?;
+    let users = pipeline::images::users(engine.as_ref(), &plans).await;
+    for plan in &mut plans {
+        if let Some(note) = pipeline::images::user_note(plan, &users) {
+            plan.notes.push(note);
+        }
+    }
     match args.output {
         Format::Json => println!("{}", serde_json::to_string_pretty(&plans)?),
         _ => print!("{}", render_text(&plans)),

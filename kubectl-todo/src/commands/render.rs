@@ -1,7 +1,8 @@
 //! `kubectl todo render`: print what `up` applies.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
+
+use image_builder::plan::BuilderKind;
 
 use crate::format::{Format, offer};
 use crate::pipeline;
@@ -26,7 +27,18 @@ pub struct Args {
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let project = settings.load_project()?;
-    let images = images::references(&project, &args.images).await?;
+    let mut images = images::validate_overrides(&project, &args.images)?;
+    // Planned as `up` plans them, and resolved from the engine's images where
+    // it has them, so that the users rendered are those `up` deploys.
+    let (plans, engine) = if images.len() < project.components.len() {
+        let engine = images::engine().await;
+        let builder = engine.as_ref().map_or(BuilderKind::Classic, |e| e.builder);
+        (images::plans(&project, &images, builder).await?, engine)
+    } else {
+        (Vec::new(), None)
+    };
+    images.extend(plans.iter().map(|p| (p.component.clone(), p.reference())));
+    let users = pipeline::images::users(engine.as_ref(), &plans).await;
     let secret_checksum = if args.offline {
         None
     } else {
@@ -37,10 +49,9 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         &Inputs {
             images,
             secret_checksum,
-            // Nothing is built offline: every component runs as the default user.
-            users: BTreeMap::new(),
+            users: users.clone(),
         },
     );
-    print!("{}", to_text(&rendered, args.output));
+    print!("{}", to_text(&rendered, args.output, &users));
     Ok(ExitCode::SUCCESS)
 }

@@ -135,10 +135,10 @@ impl Turn<'_> {
         let secret_checksum = secret.as_ref().and_then(crate::secrets::checksum);
         // Every plan's image the engine has, kept or just built, resolved now
         // and again after a build.
-        let users_now = images::users(self.engine, &plans).await;
+        let users_now = images::users(Some(self.engine), &plans).await;
         let render_with = |images: BTreeMap<String, String>,
                            secret_checksum: Option<String>,
-                           users: &BTreeMap<_, _>| {
+                           users: &render::Users| {
             let objects = render::objects(
                 project,
                 &Inputs {
@@ -211,7 +211,7 @@ impl Turn<'_> {
                 )
                 .await?;
                 refs.extend(delivered);
-                users = images::users(self.engine, &plans).await;
+                users = images::users(Some(self.engine), &plans).await;
             }
             // Keyed under the lock: a Secret that has no checksum key yet gets it here.
             let secret_checksum = pipeline::secret_checksum(client, project).await?;

@@ -161,7 +161,9 @@ pub fn markdown() -> String {
          `kubectl todo doctor` checks the environment, the cluster and the app, and\n\
          prints one line per check: ✓ healthy, ⚠ warning, ✗ failed, ? could not run\n\
          (a 403 or a timeout: never counted as healthy). Each line ends with the id\n\
-         of its section below, and a failure comes with the exact command that fixes it.\n\n\
+         of its section below, and a failure comes with the exact command that fixes it,\n\
+         with the `--project`, `--kubeconfig`, `--context` and `-n` doctor ran with\n\
+         (every error's `hint:` line does the same), so that it works when pasted.\n\n\
          ```sh\n\
          kubectl todo doctor                     # everything\n\
          kubectl todo doctor --only app --component backend\n\

@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 
 use image_builder::build::{self, BuildOptions, Engine, Progress};
-use image_builder::check::{self, RunAs};
+use image_builder::check::{self, Accounts};
 use image_builder::plan::Plan;
-use image_builder::{load, push};
+use image_builder::{load, own, push};
 
 use super::target::Target;
+use crate::render::Users;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -53,24 +54,72 @@ pub async fn all_built(engine: &Engine, plans: &[Plan]) -> bool {
         .all(|r| matches!(r, Ok(Some(_))))
 }
 
-/// The numbers each image the engine has runs as: its `USER` as
-/// image-builder resolves it (a name through the image's own account files).
-/// An image missing or refused is left out: building it says why.
-pub async fn users(engine: &Engine, plans: &[Plan]) -> BTreeMap<String, RunAs> {
+/// What each planned image runs as, as far as it can be known now. An
+/// image the engine has (`engine`: `None` when it is not reachable) runs as
+/// image-builder resolves its `USER` (a name through the image's own account
+/// files); one not built yet runs as the numbers its final `USER` writes, or,
+/// when that is a name, as numbers known only once it is built. An image
+/// refused is left out: building it says why.
+pub async fn users(engine: Option<&Engine>, plans: &[Plan]) -> Users {
     let resolved = plans.iter().map(|p| async move {
         let reference = p.reference();
-        let img = engine.image(&reference).await.ok()??;
-        let run_as = engine
-            .run_as(p, &reference, &check::user_of(&img))
-            .await
-            .ok()?;
-        Some((p.component.clone(), run_as))
+        let img = match engine {
+            Some(engine) => engine.image(&reference).await.ok().flatten(),
+            None => None,
+        };
+        let user = match (&img, engine) {
+            (Some(img), Some(engine)) => {
+                let user = check::user_of(img);
+                return engine
+                    .run_as(p, &reference, &user)
+                    .await
+                    .ok()
+                    .map(|run_as| (p.component.clone(), Ok(run_as)));
+            }
+            _ => own::final_user(&p.dockerfile).user?,
+        };
+        if check::names_someone(&user) {
+            return Some((p.component.clone(), Err(user)));
+        }
+        let run_as = check::resolve(&user, &Accounts::default()).ok()?;
+        Some((p.component.clone(), Ok(run_as)))
     });
-    futures::future::join_all(resolved)
+    let mut users = Users::default();
+    for (component, user) in futures::future::join_all(resolved)
         .await
         .into_iter()
         .flatten()
-        .collect()
+    {
+        match user {
+            Ok(run_as) => {
+                users.resolved.insert(component, run_as);
+            }
+            Err(name) => {
+                users.after_build.insert(component, name);
+            }
+        }
+    }
+    users
+}
+
+/// What `plan` and `up --dry-run` say of a component whose `USER` is a name:
+/// the numbers it resolved to, or that they are known after the build.
+pub fn user_note(plan: &Plan, users: &Users) -> Option<String> {
+    if let Some(name) = users.after_build.get(&plan.component) {
+        return Some(format!(
+            "runs as USER {name}: its UID and GID come from the image's /etc/passwd and /etc/group once it is built, and `up` deploys those numbers"
+        ));
+    }
+    let user = own::final_user(&plan.dockerfile).user?;
+    let run_as = users.resolved.get(&plan.component)?;
+    check::names_someone(&user).then(|| {
+        format!(
+            "runs as USER {user}, which is {}:{} in the built image {}",
+            run_as.uid,
+            run_as.gid,
+            plan.reference()
+        )
+    })
 }
 
 /// Builds what is missing, in parallel, and delivers each image to `target`;

@@ -16,9 +16,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use image_builder::check::RunAs;
-
-use super::{CONFIG_CHECKSUM_ANNOTATION, Inputs, meta, object_name, selector};
+use super::{CONFIG_CHECKSUM_ANNOTATION, Inputs, Users, meta, object_name, selector};
 use crate::labels::SECRET_CHECKSUM_ANNOTATION;
 use crate::project::{Component, Project, Quantities};
 
@@ -70,7 +68,7 @@ pub(super) fn deployment(
             }),
             template: PodTemplateSpec {
                 metadata: Some(template_meta),
-                spec: Some(pod(project, c, image, inputs.users.get(&c.name))),
+                spec: Some(pod(project, c, image, &inputs.users)),
             },
             ..DeploymentSpec::default()
         }),
@@ -86,10 +84,14 @@ fn version_of(image: &str) -> Option<&str> {
     (!tag.contains('/')).then_some(tag)
 }
 
-fn pod(project: &Project, c: &Component, image: String, run_as: Option<&RunAs>) -> PodSpec {
-    let (uid, gid) = run_as.map_or((APP_USER, APP_USER), |r| {
-        (i64::from(r.uid), i64::from(r.gid))
-    });
+fn pod(project: &Project, c: &Component, image: String, users: &Users) -> PodSpec {
+    // A named user's numbers are unknown until its image is built: none is
+    // better than a wrong one (runAsNonRoot still holds the line).
+    let (uid, gid) = match users.resolved.get(&c.name) {
+        _ if users.after_build.contains_key(&c.name) => (None, None),
+        Some(r) => (Some(i64::from(r.uid)), Some(i64::from(r.gid))),
+        None => (Some(APP_USER), Some(APP_USER)),
+    };
     let names = volume_names(&c.writable_paths);
     let (volumes, mounts): (Vec<_>, Vec<_>) = c
         .writable_paths
@@ -116,9 +118,9 @@ fn pod(project: &Project, c: &Component, image: String, run_as: Option<&RunAs>) 
         enable_service_links: Some(false),
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(true),
-            run_as_user: Some(uid),
-            run_as_group: Some(gid),
-            fs_group: Some(gid),
+            run_as_user: uid,
+            run_as_group: gid,
+            fs_group: gid,
             seccomp_profile: Some(SeccompProfile {
                 type_: "RuntimeDefault".into(),
                 ..SeccompProfile::default()

@@ -3,6 +3,7 @@
 //! the images `up` builds. `--image COMPONENT=REF` replaces one (an image
 //! built elsewhere, or a registry reference).
 
+use image_builder::build::Engine;
 use image_builder::plan::{self, BuilderKind, Plan, PlanOptions};
 use std::collections::BTreeMap;
 
@@ -140,13 +141,17 @@ pub async fn planned<'a>(
 /// The tag depends on the Dockerfile, which depends on the builder, so ask
 /// the engine `up` will build with, as `image-builder plan` does.
 pub async fn builder_kind() -> BuilderKind {
-    match plan::probe_engine().await {
-        Some(engine) => engine.builder,
-        None => {
-            eprintln!(
-                "note: the Docker Engine is not reachable; image tags are computed for the classic builder"
-            );
-            BuilderKind::Classic
-        }
+    engine().await.map_or(BuilderKind::Classic, |e| e.builder)
+}
+
+/// The engine `up` builds with, when it answers (it says which builder
+/// makes the tags, and which images are built already).
+pub async fn engine() -> Option<Engine> {
+    let engine = plan::probe_engine().await;
+    if engine.is_none() {
+        eprintln!(
+            "note: the Docker Engine is not reachable; image tags are computed for the classic builder"
+        );
     }
+    engine
 }

@@ -33,9 +33,20 @@ pub struct Inputs {
     pub images: BTreeMap<String, String>,
     /// `secrets::checksum` of the app's Secret, when it exists.
     pub secret_checksum: Option<String>,
-    /// The numbers each built image runs as (its `USER` resolved by
-    /// image-builder); a component without one runs as [`deployment::APP_USER`].
-    pub users: BTreeMap<String, RunAs>,
+    /// What each component's image runs as; a component in neither of its
+    /// maps runs as [`deployment::APP_USER`].
+    pub users: Users,
+}
+
+/// What the components' images run as, as far as it is known when rendering.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Users {
+    /// The numbers (a built image's `USER` resolved by image-builder, or a
+    /// numeric `USER` as written).
+    pub resolved: BTreeMap<String, RunAs>,
+    /// The `USER` name of an image not built yet: its numbers are in the
+    /// image's own account files, so the pod names none until then.
+    pub after_build: BTreeMap<String, String>,
 }
 
 /// One rendered object, typed.
@@ -259,7 +270,10 @@ pub fn selector(project: &Project, c: &Component) -> BTreeMap<String, String> {
 }
 
 /// A JSON `List`, or else YAML documents separated by `---`, as kubectl reads both.
-pub fn to_text(objects: &[Object], format: Format) -> String {
+/// The objects as YAML documents or a JSON List; in YAML, a Deployment whose
+/// user is known only after the build says so in a comment (JSON has none:
+/// the missing numbers speak there).
+pub fn to_text(objects: &[Object], format: Format, users: &Users) -> String {
     match format {
         Format::Json => {
             let list = serde_json::json!({
@@ -274,8 +288,23 @@ pub fn to_text(objects: &[Object], format: Format) -> String {
         _ => objects
             .iter()
             .map(|o| {
+                let comment = match o {
+                    Object::Deployment(d) => d
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(labels::COMPONENT))
+                        .and_then(|c| users.after_build.get(c))
+                        .map(|name| {
+                            format!(
+                                "# runAsUser and runAsGroup: those of USER {name}, read from the image's /etc/passwd and /etc/group once it is built\n"
+                            )
+                        }),
+                    _ => None,
+                };
                 format!(
-                    "---\n{}",
+                    "---\n{}{}",
+                    comment.unwrap_or_default(),
                     serde_yaml_ng::to_string(&o.to_json()).expect("JSON values serialize")
                 )
             })

@@ -180,7 +180,8 @@ pub async fn run(global: Settings, args: Args) -> anyhow::Result<ExitCode> {
     let project = global.load_project()?;
     // A prompt blocks its thread in a read: a signal then needs its own task
     // to give the terminal back before the run ends.
-    let on_signal = crate::apply::interrupt::exit_on_signal(prompt::restore_terminal);
+    let on_signal =
+        crate::apply::interrupt::exit_on_signal(prompt::restore_terminal, global.clone());
     let result = match args.command {
         SecretsCommand::Create(a) => write::create(&global, &project, a).await,
         SecretsCommand::Set(a) => write::set(&global, &project, a).await,

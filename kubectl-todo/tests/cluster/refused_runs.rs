@@ -91,45 +91,123 @@ async fn runs_refused_by_a_held_lock_leave_the_secret_as_it_was() {
     );
 }
 
-/// The command `up`'s hint prints, run as printed (with the harness's
-/// --project and --kubeconfig, and the values from a file as a script would).
-async fn run_hinted(app: &App, kc: &str, stderr: &str) -> crate::harness::Run {
-    let hint = stderr
-        .lines()
-        .find(|l| l.starts_with("hint: create it with `"))
-        .unwrap_or_else(|| panic!("no hint to create the Secret:\n{stderr}"));
-    let command = hint.split('`').nth(1).unwrap();
-    let env_file = app.path().join(".env");
-    let args: Vec<&str> = command
-        .strip_prefix("kubectl todo ")
-        .unwrap()
-        .split_whitespace()
-        .chain(["--from-env-file", env_file.to_str().unwrap()])
-        .collect();
-    run_against(app, kc, &args).await
+/// Where a user runs from: a folder holding the app in `apps/my shop`, a
+/// kubeconfig in a folder with a space whose current context points at
+/// nothing (so a command without `--context emulated` fails), and `kubectl`
+/// on PATH as the plugin machinery calls `kubectl-todo`.
+struct Elsewhere {
+    dir: tempfile::TempDir,
+    kubeconfig: std::path::PathBuf,
+}
+
+impl Elsewhere {
+    fn new(cluster: &Cluster) -> Elsewhere {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("apps/my shop");
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::write(app.join("todo.yaml"), PROJECT).unwrap();
+        std::fs::write(app.join(".env"), "API_KEY=canary-pasted-1\n").unwrap();
+        let text = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+        let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+        let mut stale = doc["contexts"][0].clone();
+        doc["contexts"][0]["name"] = "emulated".into();
+        stale["name"] = "elsewhere".into();
+        stale["context"]["cluster"] = "nowhere".into();
+        let mut nowhere = doc["clusters"][0].clone();
+        nowhere["name"] = "nowhere".into();
+        nowhere["cluster"]["server"] = "https://127.0.0.1:9".into();
+        doc["contexts"].as_sequence_mut().unwrap().push(stale);
+        doc["clusters"].as_sequence_mut().unwrap().push(nowhere);
+        doc["current-context"] = "elsewhere".into();
+        let kubeconfig = dir.path().join("my configs/kubeconfig");
+        std::fs::create_dir_all(kubeconfig.parent().unwrap()).unwrap();
+        std::fs::write(&kubeconfig, serde_yaml_ng::to_string(&doc).unwrap()).unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let shim = bin.join("kubectl");
+        std::fs::write(
+            &shim,
+            format!(
+                "#!/bin/sh\n[ \"$1\" = todo ] || exit 97\nshift\nexec '{}' \"$@\"\n",
+                crate::harness::binary()
+            ),
+        )
+        .unwrap();
+        let mut perms = std::fs::metadata(&shim).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&shim, perms).unwrap();
+        Elsewhere { dir, kubeconfig }
+    }
+
+    /// `kubectl todo up` with the user's global flags, from the folder above the app.
+    async fn up(&self) -> crate::harness::Run {
+        let mut args = vec![
+            "--project",
+            "apps/my shop",
+            "--kubeconfig",
+            self.kubeconfig.to_str().unwrap(),
+            "--context",
+            "emulated",
+            "up",
+            "--no-wait",
+        ];
+        args.extend(IMAGES);
+        crate::harness::Run::from(
+            tokio::process::Command::new(crate::harness::binary())
+                .args(&args)
+                .current_dir(self.dir.path())
+                .env("KUBECONFIG", self.dir.path().join("no-kubeconfig"))
+                .env("NO_COLOR", "1")
+                .output()
+                .await
+                .expect("kubectl-todo runs"),
+        )
+    }
+
+    /// The command the hint prints, pasted into a shell in the same folder,
+    /// with the values from a file as a script would add them.
+    async fn paste(&self, stderr: &str) -> crate::harness::Run {
+        let hint = stderr
+            .lines()
+            .find(|l| l.starts_with("hint: create it with `"))
+            .unwrap_or_else(|| panic!("no hint to create the Secret:\n{stderr}"));
+        let command = hint.split('`').nth(1).unwrap();
+        let path = format!(
+            "{}:{}",
+            self.dir.path().join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        crate::harness::Run::from(
+            tokio::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("{command} --from-env-file 'apps/my shop/.env'"))
+                .current_dir(self.dir.path())
+                .env("PATH", path)
+                .env("KUBECONFIG", self.dir.path().join("no-kubeconfig"))
+                .env("NO_COLOR", "1")
+                .output()
+                .await
+                .expect("sh runs"),
+        )
+    }
+
+    /// `stderr` with this run's folder as `[DIR]`.
+    fn redacted(&self, stderr: &str) -> String {
+        stderr.replace(self.dir.path().to_str().unwrap(), "[DIR]")
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_missing_secret_hint_works_when_pasted_even_before_the_namespace_exists() {
     let cluster = Cluster::start().await;
-    let kc = cluster.kubeconfig().to_string();
-    let app = App::with_file(PROJECT);
+    let user = Elsewhere::new(&cluster);
     crate::harness::canaries(["canary-pasted-1".to_string()]);
-    app.write(".env", "API_KEY=canary-pasted-1\n");
-    let mut up = vec!["up", "--no-wait"];
-    up.extend(IMAGES);
 
     // A fresh cluster: neither the namespace nor the Secret is there.
-    let out = run_against(&app, &kc, &up).await.failed();
-    assert!(
-        out.stderr.contains(
-            "hint: create it with `kubectl todo secrets create -n shop --create-namespace`; nothing was changed"
-        ),
-        "{}",
-        out.stderr
-    );
-    run_hinted(&app, &kc, &out.stderr).await.ok();
-    run_against(&app, &kc, &up).await.ok();
+    let out = user.up().await.failed();
+    insta::assert_snapshot!("missing_secret_new_namespace", user.redacted(&out.stderr));
+    user.paste(&out.stderr).await.ok();
+    user.up().await.ok();
 
     // The namespace is there now: the flag is not needed, so not printed.
     let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), "shop");
@@ -137,14 +215,8 @@ async fn the_missing_secret_hint_works_when_pasted_even_before_the_namespace_exi
         .delete("shop-secrets", &DeleteParams::default())
         .await
         .unwrap();
-    let out = run_against(&app, &kc, &up).await.failed();
-    assert!(
-        out.stderr.contains(
-            "hint: create it with `kubectl todo secrets create -n shop`; nothing was changed"
-        ),
-        "{}",
-        out.stderr
-    );
-    run_hinted(&app, &kc, &out.stderr).await.ok();
-    run_against(&app, &kc, &up).await.ok();
+    let out = user.up().await.failed();
+    insta::assert_snapshot!("missing_secret", user.redacted(&out.stderr));
+    user.paste(&out.stderr).await.ok();
+    user.up().await.ok();
 }

@@ -20,7 +20,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use image_builder::build::Engine;
-use image_builder::check::RunAs;
 
 use crate::apply::{self, Options};
 use crate::cli::WaitArgs;
@@ -105,7 +104,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let secret_checksum = secret.as_ref().and_then(crate::secrets::checksum);
     let render_with = |images: BTreeMap<String, String>,
                        secret_checksum: Option<String>,
-                       users: BTreeMap<String, RunAs>| {
+                       users: render::Users| {
         render::objects(
             &project,
             &Inputs {
@@ -125,10 +124,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         Some(engine) => images::all_built(engine, &plans).await,
         None => true,
     };
-    let users = match &engine {
-        Some(engine) => images::users(engine, &plans).await,
-        None => BTreeMap::new(),
-    };
+    let users = images::users(engine.as_ref(), &plans).await;
     let expected = images::expected_references(&plans, &target, &last_images).map(|mut refs| {
         refs.extend(overrides.clone());
         refs
@@ -162,6 +158,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             project: &project,
             plans: &plans,
             engine: engine.as_ref(),
+            users: &users,
             target: &target,
             overrides: &overrides,
             observed: &observed,
@@ -191,7 +188,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         })
         .await?;
         refs.extend(delivered);
-        users = images::users(engine, &plans).await;
+        users = images::users(Some(engine), &plans).await;
     }
     apply::ensure_namespace(&conn.client, &project.namespace).await?;
     let work = async {
@@ -232,6 +229,7 @@ struct DryRun<'a> {
     plans: &'a [image_builder::plan::Plan],
     /// `None` when every component's image is given with `--image`.
     engine: Option<&'a Engine>,
+    users: &'a render::Users,
     target: &'a target::Target,
     overrides: &'a BTreeMap<String, String>,
     observed: &'a unchanged::Observed,
@@ -250,6 +248,7 @@ impl DryRun<'_> {
             project,
             plans,
             engine,
+            users,
             target,
             overrides,
             observed,
@@ -268,6 +267,9 @@ impl DryRun<'_> {
                 "would be built"
             };
             eprintln!("{}: image {reference} {verb}", plan.component);
+            if let Some(note) = images::user_note(plan, users) {
+                eprintln!("{}: {note}", plan.component);
+            }
             let deployed = match target {
                 target::Target::Push(registry) => format!("{registry}/{reference}"),
                 _ => reference,

@@ -157,7 +157,10 @@ async fn container_that_exits_1_shows_the_code_and_its_last_log_lines() {
     );
     assert_eq!(
         field(&f, "hint"),
-        "read the previous run's log: `kubectl todo logs backend --previous`"
+        format!(
+            "read the previous run's log: `kubectl todo logs backend --previous {}`",
+            s.todo_flags()
+        )
     );
 }
 
@@ -208,7 +211,10 @@ async fn missing_secret_key_names_the_key_and_the_command_that_sets_it() {
     );
     assert_eq!(
         field(&f, "hint"),
-        "`kubectl todo secrets set OPENAI_API_KEY`"
+        format!(
+            "`kubectl todo secrets set OPENAI_API_KEY {}`",
+            s.todo_flags()
+        )
     );
     let secret = finding(&run.json(), "app.secret").cloned().unwrap();
     assert_eq!(secret["status"], "fail");
@@ -300,7 +306,10 @@ async fn service_selector_mismatch_gives_the_patch_that_fixes_it() {
     );
     assert_eq!(
         field(&f, "hint"),
-        "`kubectl -n todo patch service todo-backend --type=merge -p '{\"spec\":{\"selector\":{\"app.kubernetes.io/component\":\"backend\",\"app.kubernetes.io/instance\":\"todo\"}}}'`"
+        format!(
+            "`kubectl -n todo patch service todo-backend --type=merge -p '{{\"spec\":{{\"selector\":{{\"app.kubernetes.io/component\":\"backend\",\"app.kubernetes.io/instance\":\"todo\"}}}}}}' --kubeconfig {}`",
+            s.kubeconfig.display()
+        )
     );
 }
 

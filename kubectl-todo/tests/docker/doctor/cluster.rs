@@ -91,7 +91,10 @@ async fn expired_credentials_are_named_as_such() {
     assert!(cred["message"].as_str().unwrap().contains("401"), "{cred}");
     assert_eq!(
         cred["hint"].as_str().unwrap(),
-        "refresh them: `minikube update-context`, then `kubectl get nodes`"
+        format!(
+            "refresh them: `minikube update-context`, then `kubectl get nodes --kubeconfig {}`",
+            s.kubeconfig.display()
+        )
     );
     assert_eq!(finding(&doc, "env.cluster-tool").unwrap()["status"], "ok");
     assert_eq!(finding(&doc, "cluster.context").unwrap()["status"], "ok");
@@ -197,8 +200,10 @@ async fn text_output_groups_marks_and_fixes_without_colour_off_a_terminal() {
         run.stdout
     );
     assert!(
-        run.stdout
-            .contains("[app.namespace]\n      fix: deploy it: `kubectl todo up`"),
+        run.stdout.contains(&format!(
+            "[app.namespace]\n      fix: deploy it: `kubectl todo up {}`",
+            s.todo_flags()
+        )),
         "{}",
         run.stdout
     );

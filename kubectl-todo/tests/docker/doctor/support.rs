@@ -211,6 +211,16 @@ impl Setup {
             .expect("service");
     }
 
+    /// What doctor adds to the `kubectl todo` commands of its fixes: the
+    /// global flags it ran with.
+    pub fn todo_flags(&self) -> String {
+        format!(
+            "--project {} --kubeconfig {}",
+            self.project.display(),
+            self.kubeconfig.display()
+        )
+    }
+
     pub async fn doctor(&self, args: &[&str]) -> Run {
         self.doctor_with(args, &[]).await
     }

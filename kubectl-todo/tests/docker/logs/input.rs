@@ -16,7 +16,7 @@ async fn an_unknown_component_lists_the_known_ones_and_suggests_the_closest() {
         "{err}"
     );
     assert!(
-        err.contains("hint: did you mean `kubectl todo logs backend`?"),
+        err.contains("hint: did you mean `kubectl todo logs backend --project "),
         "{err}"
     );
 }

@@ -148,6 +148,58 @@ async fn pod_security(
         .unwrap()
 }
 
+/// What `render --offline`, `plan` and `up --dry-run` say of the users the
+/// components run as: the rendered numbers and the comment above them, the
+/// plans' notes, the dry run's lines on users (image tags as `[TAG]`).
+async fn offline_users(s: &Setup) -> String {
+    let plans = s.run(&["plan", "-o", "json"]).await.json();
+    let tags: Vec<String> = plans
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["tag"].as_str().unwrap().to_string())
+        .collect();
+    let untagged = |text: &str| {
+        tags.iter()
+            .fold(text.to_string(), |t, tag| t.replace(tag.as_str(), "[TAG]"))
+    };
+    let mut out = String::from("render --offline:\n");
+    let render = s.run(&["render", "--offline"]).await.ok();
+    for doc in render.stdout.split("---\n") {
+        if !doc.contains("\nkind: Deployment\n") {
+            continue;
+        }
+        // The pod's security context (its fields are indented 8 spaces).
+        for line in doc.lines().filter(|l| {
+            l.starts_with("# ")
+                || l.starts_with("  name: ")
+                || ["runAs", "fsGroup"]
+                    .iter()
+                    .any(|w| l.strip_prefix("        ").is_some_and(|f| f.starts_with(w)))
+        }) {
+            out += &format!("{line}\n");
+        }
+    }
+    out += "plan:\n";
+    let plan = s.run(&["plan"]).await.ok();
+    for line in plan
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("component:") || l.contains("USER"))
+    {
+        out += &format!("{}\n", untagged(line));
+    }
+    out += "up --dry-run:\n";
+    let dry = s.run(&["up", "--dry-run"]).await.ok();
+    for line in format!("{}{}", dry.stderr, dry.stdout)
+        .lines()
+        .filter(|l| l.contains("runs as") || l.starts_with("no changes"))
+    {
+        out += &format!("{}\n", untagged(line));
+    }
+    out
+}
+
 /// The app's own Dockerfiles end in named users (`USER appuser`, `USER
 /// nextjs`): `init` keeps them (no `stack:`), `up` builds them as they are
 /// and the Deployments run as the numbers the images' own /etc/passwd and
@@ -181,6 +233,9 @@ async fn named_user_dockerfiles_are_built_as_they_are_and_run_as_their_numbers()
     let init = s.run(&["init", "--yes"]).await.ok();
     let todo = std::fs::read_to_string(s.app.join("todo.yaml")).unwrap();
     assert!(!todo.contains("stack:"), "{todo}\n{}", init.all());
+    // Not built yet: the offline views name the users and say their numbers
+    // come with the build, rather than print numbers `up` would not deploy.
+    insta::assert_snapshot!("named_users_before_the_build", offline_users(&s).await);
     let up = s.run(&["up", "--timeout", "3m"]).await.ok();
     for (component, uid, gid) in [("api", 1000, 1000), ("web", 1001, 65533)] {
         let sc = pod_security(&s, component).await;
@@ -200,6 +255,9 @@ async fn named_user_dockerfiles_are_built_as_they_are_and_run_as_their_numbers()
     // are what the cluster runs.
     let again = s.run(&["up"]).await.ok();
     assert!(again.stderr.contains("nothing changed"), "{}", again.all());
+    // Built: the offline views resolve the names from the engine's images,
+    // to the numbers the cluster runs.
+    insta::assert_snapshot!("named_users_once_built", offline_users(&s).await);
 
     // A name the image does not have: the build's check says which and how.
     std::fs::write(s.app.join("web/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();

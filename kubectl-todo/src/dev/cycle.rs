@@ -84,7 +84,7 @@ impl Turn<'_> {
                 .map(|(c, r)| (c.clone(), r.clone()))
                 .collect()
         };
-        let plans = render::images::plans(project, &frozen, self.engine.builder).await?;
+        let plans = render::images::plans(project, &frozen, Some(self.engine.builder)).await?;
         *contexts = Some(
             plans
                 .iter()

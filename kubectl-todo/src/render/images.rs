@@ -102,7 +102,7 @@ pub fn validate_overrides(
 pub async fn plans(
     project: &Project,
     overrides: &BTreeMap<String, String>,
-    builder: BuilderKind,
+    builder: Option<BuilderKind>,
 ) -> Result<Vec<Plan>, Error> {
     let components = project
         .components
@@ -121,7 +121,7 @@ pub async fn plans(
 pub async fn planned<'a>(
     project: &Project,
     components: impl IntoIterator<Item = &'a Component>,
-    builder: BuilderKind,
+    builder: Option<BuilderKind>,
 ) -> Vec<(String, Result<Plan, image_builder::Error>)> {
     let options = PlanOptions {
         builder,
@@ -138,15 +138,12 @@ pub async fn planned<'a>(
 }
 
 /// The tag depends on the Dockerfile, which depends on the builder, so ask
-/// the engine `up` will build with, as `image-builder plan` does.
-pub async fn builder_kind() -> BuilderKind {
-    match plan::probe_engine().await {
-        Some(engine) => engine.builder,
-        None => {
-            eprintln!(
-                "note: the Docker Engine is not reachable; image tags are computed for the classic builder"
-            );
-            BuilderKind::Classic
-        }
+/// the engine `up` will build with, as `image-builder plan` does; `None`
+/// when none answers, for the planner to choose per component.
+pub async fn builder_kind() -> Option<BuilderKind> {
+    let engine = plan::probe_engine().await;
+    if engine.is_none() {
+        eprintln!("{}", plan::NO_ENGINE_NOTE);
     }
+    engine.map(|e| e.builder)
 }

@@ -370,7 +370,10 @@ fn without_an_engine_a_ca_bundle_is_planned_for_buildkit() {
     let ca = ["--ca-cert", pem.to_str().unwrap()];
     let (unseen, err) = plan(&ca);
     assert!(err.contains(image_builder::plan::NO_ENGINE_NOTE), "{err}");
-    assert_eq!(unseen, plan(&[&ca[..], &["--builder", "buildkit"]].concat()).0);
+    assert_eq!(
+        unseen,
+        plan(&[&ca[..], &["--builder", "buildkit"]].concat()).0
+    );
     assert!(unseen.contains("mounted as a BuildKit secret"), "{unseen}");
     assert_eq!(plan(&[]).0, plan(&["--builder", "classic"]).0);
 }

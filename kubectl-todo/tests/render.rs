@@ -353,8 +353,8 @@ fn with_a_ca_bundle_and_no_engine_the_tag_is_the_buildkit_one() {
         .unwrap();
         let name = format!("todo-{}", component.name);
         assert_eq!(
-            find(json["items"].as_array().unwrap(), "Deployment", &name)["spec"]["template"]
-                ["spec"]["containers"][0]["image"],
+            find(json["items"].as_array().unwrap(), "Deployment", &name)["spec"]["template"]["spec"]
+                ["containers"][0]["image"],
             planned.reference()
         );
     }

@@ -14,7 +14,12 @@ use crate::project::Component;
 pub async fn current(ctx: &Ctx) -> Vec<Result<String, image_builder::Error>> {
     // The Dockerfile, and so the tag, depends on the builder the engine
     // offers; without an engine the planner chooses, as for `render`.
-    let builder = ctx.engine().await.as_ref().ok().map(|engine| engine.builder);
+    let builder = ctx
+        .engine()
+        .await
+        .as_ref()
+        .ok()
+        .map(|engine| engine.builder);
     crate::render::images::planned(&ctx.project, &ctx.components, builder)
         .await
         .into_iter()

@@ -7,52 +7,9 @@
 # fails or does not converge (every Deployment ready, one revision per run).
 # BENCH_BIN runs other binaries than release ones (e.g. target/debug).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=${BENCH_BIN:-$CARGO_TARGET_DIR/release}
-if [ ! -x "$BIN/kubectl-todo" ] || [ ! -x "$BIN/kube-emulator" ]; then
-    (cd "$ROOT" && cargo build --release -q -p kubectl-todo -p kube-emulator) >&2
-fi
+BENCH_PROJECT=benchmany
+source "$(dirname "$0")/up-common.bash"
 N=${BENCH_COMPONENTS:-20}
-WORK=$(mktemp -d)
-EMULATOR=""
-BASE=kubectl-todo-bench/busybox:many
-cleanup() {
-    docker images -q --filter 'reference=benchmany-*' | xargs -r docker rmi -f >/dev/null 2>&1 || true
-    docker rmi "$BASE" >/dev/null 2>&1 || true
-    if [ -n "$EMULATOR" ]; then
-        kill "$EMULATOR" 2>/dev/null || true
-        wait "$EMULATOR" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# A base image from Debian's busybox-static (nothing can be pulled here).
-mkdir -p "$WORK/rootfs/bin"
-cp /bin/busybox "$WORK/rootfs/bin/busybox"
-tar -C "$WORK/rootfs" -c . | docker import - "$BASE" >/dev/null
-
-"$BIN/kube-emulator" --kubeconfig "$WORK/kubeconfig" --runtime scripted \
-    >"$WORK/emulator.out" 2>"$WORK/emulator.err" &
-EMULATOR=$!
-for _ in $(seq 100); do
-    grep -q '^ready ' "$WORK/emulator.out" && break
-    sleep 0.1
-done
-grep -q '^ready ' "$WORK/emulator.out" || { cat "$WORK/emulator.err" >&2; exit 1; }
-k() { kubectl --kubeconfig "$WORK/kubeconfig" --cache-dir "$WORK/kube-cache" "$@"; }
-k config rename-context emulator minikube >/dev/null
-
-# A stand-in `minikube image load` that puts images on the emulator's node.
-mkdir -p "$WORK/bin"
-cat >"$WORK/bin/minikube" <<SH
-#!/usr/bin/env bash
-[ "\$1 \$2" = "image load" ] && exec "$BIN/kube-emulator" load --kubeconfig "$WORK/kubeconfig" "\$3"
-exit 0
-SH
-chmod +x "$WORK/bin/minikube"
-export PATH="$WORK/bin:$PATH"
 
 mkdir -p "$WORK/app"
 {
@@ -67,7 +24,6 @@ for i in $(seq "$N"); do
     echo "$c v1" >"$WORK/app/$c/www/index.html"
     printf 'FROM %s\nCOPY www /www\nUSER 1001:1001\nCMD ["busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]\n' "$BASE" >"$WORK/app/$c/Dockerfile"
 done
-export IMAGE_BUILDER_CACHE_DIR="$WORK/hash-cache"
 k create namespace todo >/dev/null
 k -n todo create secret generic benchmany-secrets --from-literal=API_KEY=bench-key >/dev/null
 

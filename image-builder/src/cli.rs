@@ -280,10 +280,12 @@ fn specs(args: &PlanArgs) -> anyhow::Result<Vec<ComponentSpec>> {
         .collect())
 }
 
+/// The builder to plan for, with the engine when one answered: `None` when
+/// no engine did and none was chosen, for the planner to decide per component.
 async fn resolve_builder(
     arg: BuilderArg,
     need_engine: bool,
-) -> anyhow::Result<(BuilderKind, Option<Engine>)> {
+) -> anyhow::Result<(Option<BuilderKind>, Option<Engine>)> {
     let forced = match arg {
         BuilderArg::Buildkit => Some(BuilderKind::BuildKit),
         BuilderArg::Classic => Some(BuilderKind::Classic),
@@ -295,23 +297,21 @@ async fn resolve_builder(
             Some(b) => engine.with_builder(b),
             None => engine,
         };
-        return Ok((engine.builder, Some(engine)));
+        return Ok((Some(engine.builder), Some(engine)));
     }
-    if let Some(b) = forced {
-        return Ok((b, None));
+    if forced.is_some() {
+        return Ok((forced, None));
     }
     match plan::probe_engine().await {
-        Some(e) => Ok((e.builder, Some(e))),
+        Some(e) => Ok((Some(e.builder), Some(e))),
         None => {
-            eprintln!(
-                "note: the Docker Engine is not reachable; planning for the classic builder (use --builder to choose)"
-            );
-            Ok((BuilderKind::Classic, None))
+            eprintln!("{} (use --builder to choose)", plan::NO_ENGINE_NOTE);
+            Ok((None, None))
         }
     }
 }
 
-async fn make_plans(args: &PlanArgs, builder: BuilderKind) -> anyhow::Result<Vec<Plan>> {
+async fn make_plans(args: &PlanArgs, builder: Option<BuilderKind>) -> anyhow::Result<Vec<Plan>> {
     let base = BaseImages::parse_args(&args.base_images)?;
     let opts = PlanOptions {
         builder,

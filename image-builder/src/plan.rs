@@ -32,8 +32,8 @@ pub async fn plan_all(specs: Vec<ComponentSpec>, opts: &PlanOptions) -> Vec<Resu
 
 /// The engine a build would use, if it answers within a moment. The
 /// Dockerfile, and so the tag, depends on its builder, so plans made
-/// without building are for that builder; with no engine, callers plan for
-/// the classic one and say so.
+/// without building are for that builder; with no engine, plan with
+/// `PlanOptions::builder` unset and print [`NO_ENGINE_NOTE`].
 pub async fn probe_engine() -> Option<crate::build::Engine> {
     tokio::time::timeout(
         std::time::Duration::from_secs(3),
@@ -43,6 +43,9 @@ pub async fn probe_engine() -> Option<crate::build::Engine> {
     .ok()?
     .ok()
 }
+
+/// What planning without an engine assumes, for the commands to print.
+pub const NO_ENGINE_NOTE: &str = "note: the Docker Engine is not reachable; image tags are computed for the classic builder, or for BuildKit where a component needs it (a CA bundle)";
 
 /// Which builder the engine uses; it decides whether cache mounts are emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,7 +58,11 @@ pub enum BuilderKind {
 
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
-    pub builder: BuilderKind,
+    /// The builder of the engine that will build, or the one chosen by hand.
+    /// `None` when no engine answered: each component is then planned for
+    /// the builder that can build it (BuildKit when it needs a build secret,
+    /// the classic one otherwise), as no engine's builder has been seen.
+    pub builder: Option<BuilderKind>,
     /// Base image overrides from the command line; they win over the spec's.
     pub base_images: BaseImages,
     /// Use the per-file hash cache.
@@ -65,7 +72,7 @@ pub struct PlanOptions {
 impl Default for PlanOptions {
     fn default() -> Self {
         PlanOptions {
-            builder: BuilderKind::Classic,
+            builder: None,
             base_images: BaseImages::default(),
             use_cache: true,
         }
@@ -130,10 +137,15 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
     crate::spec::check_build_arg_names(&spec.build_args)?;
     let base = spec.base_images.merged(&opts.base_images);
     python_version_check(&detected, &base)?;
+    let builder = opts.builder.unwrap_or(if spec.ca_cert.is_some() {
+        BuilderKind::BuildKit
+    } else {
+        BuilderKind::Classic
+    });
     let ca_cert = spec
         .ca_cert
         .as_deref()
-        .map(|p| ca_cert(p, opts.builder))
+        .map(|p| ca_cert(p, builder))
         .transpose()?;
     let matcher = context::load_matcher(&dir, crate::ignore::stack_excludes(detected.stack))?;
     let entries = context::walk(&dir, &matcher)?;
@@ -143,7 +155,7 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
             component: &component,
             port,
             base: &base,
-            cache_mounts: opts.builder == BuilderKind::BuildKit,
+            cache_mounts: builder == BuilderKind::BuildKit,
             ca_cert: ca_cert.is_some(),
             command: spec.command.as_deref(),
             build_args: spec.build_args.keys().cloned().collect(),
@@ -219,7 +231,7 @@ pub fn plan(spec: &ComponentSpec, opts: &PlanOptions) -> Result<Plan> {
         digest,
         image,
         port,
-        builder: opts.builder,
+        builder,
         notes,
         dir,
         dockerfile_name,

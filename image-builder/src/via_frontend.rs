@@ -113,7 +113,7 @@ mod tests {
             ..ComponentSpec::new(&dir)
         };
         let opts = PlanOptions {
-            builder: BuilderKind::BuildKit,
+            builder: Some(BuilderKind::BuildKit),
             base_images: BaseImages {
                 builder: Some("py:b".into()),
                 runtime: Some("py:r".into()),

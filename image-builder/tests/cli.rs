@@ -342,6 +342,42 @@ fn build_json_reports_built_then_cached() {
     assert_eq!(statuses, ["built", "cached"]);
 }
 
+/// With no engine to ask, a component only BuildKit can build (a CA bundle)
+/// is planned for BuildKit instead of being refused as if the builder were
+/// classic; one without a bundle is still planned for the classic builder.
+#[test]
+fn without_an_engine_a_ca_bundle_is_planned_for_buildkit() {
+    let t = tempfile::tempdir().unwrap();
+    let app = t.path().join("api");
+    fs::create_dir_all(&app).unwrap();
+    fs::write(app.join("requirements.txt"), "fastapi\n").unwrap();
+    fs::write(
+        app.join("main.py"),
+        "from fastapi import FastAPI\napp = FastAPI()\n",
+    )
+    .unwrap();
+    let pem = t.path().join("ca.pem");
+    fs::copy("/etc/ssl/certs/ca-certificates.crt", &pem).unwrap();
+    let plan = |args: &[&str]| {
+        let (code, out, err) = run(bin()
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .arg("plan")
+            .args(args)
+            .arg(&app));
+        assert_eq!(code, 0, "{err}");
+        (out, err)
+    };
+    let ca = ["--ca-cert", pem.to_str().unwrap()];
+    let (unseen, err) = plan(&ca);
+    assert!(err.contains(image_builder::plan::NO_ENGINE_NOTE), "{err}");
+    assert_eq!(
+        unseen,
+        plan(&[&ca[..], &["--builder", "buildkit"]].concat()).0
+    );
+    assert!(unseen.contains("mounted as a BuildKit secret"), "{unseen}");
+    assert_eq!(plan(&[]).0, plan(&["--builder", "classic"]).0);
+}
+
 /// `--ca-cert` is checked before anything is built: a file that is not a PEM
 /// bundle, and the classic builder (no secrets), each fail with the fix and exit 3,
 /// and no image is made.

@@ -209,7 +209,7 @@ fn generate_all_trusting(builder: BuilderKind, ca_cert: Option<&Path>) -> Vec<(S
                     ..Default::default()
                 },
                 &PlanOptions {
-                    builder,
+                    builder: Some(builder),
                     use_cache: false,
                     ..Default::default()
                 },

@@ -12,7 +12,7 @@ use support::*;
 
 fn opts(builder: BuilderKind, base: &str) -> PlanOptions {
     PlanOptions {
-        builder,
+        builder: Some(builder),
         base_images: BaseImages {
             builder: Some(base.into()),
             runtime: Some(base.into()),

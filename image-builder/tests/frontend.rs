@@ -401,7 +401,7 @@ fn a_build_file_passed_as_the_dockerfile_builds_the_app_with_the_cli_digest() {
     let p = plan::plan(
         &ComponentSpec::new(&dir),
         &PlanOptions {
-            builder: BuilderKind::BuildKit,
+            builder: Some(BuilderKind::BuildKit),
             base_images: BaseImages {
                 builder: Some(PYTHON_BASE.into()),
                 runtime: Some(PYTHON_BASE.into()),

@@ -81,7 +81,7 @@ async fn push_to_a_loopback_registry_reports_the_digest() {
             ..Default::default()
         },
         &PlanOptions {
-            builder: BuilderKind::Classic,
+            builder: Some(BuilderKind::Classic),
             use_cache: false,
             ..Default::default()
         },

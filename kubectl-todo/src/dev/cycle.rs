@@ -83,7 +83,7 @@ impl Turn<'_> {
                 .map(|(c, r)| (c.clone(), r.clone()))
                 .collect()
         };
-        let plans = render::images::plans(project, &frozen, self.engine.builder).await?;
+        let plans = render::images::plans(project, &frozen, Some(self.engine.builder)).await?;
         let contexts = plans
             .iter()
             .filter(|p| self.watched.contains(&p.component))

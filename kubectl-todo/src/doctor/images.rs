@@ -1,7 +1,6 @@
 //! Whether each component's current content-hash image, as image-builder
 //! computes it from the sources on disk, is in the local engine and on the node.
 
-use image_builder::plan::BuilderKind;
 use k8s_openapi::api::core::v1::Node;
 
 use super::Ctx;
@@ -14,11 +13,13 @@ use crate::project::Component;
 /// in order, or why it cannot be computed.
 pub async fn current(ctx: &Ctx) -> Vec<Result<String, image_builder::Error>> {
     // The Dockerfile, and so the tag, depends on the builder the engine
-    // offers; without an engine `render` and `up` assume the classic one.
-    let builder = match ctx.engine().await {
-        Ok(engine) => engine.builder,
-        Err(_) => BuilderKind::Classic,
-    };
+    // offers; without an engine the planner chooses, as for `render`.
+    let builder = ctx
+        .engine()
+        .await
+        .as_ref()
+        .ok()
+        .map(|engine| engine.builder);
     crate::render::images::planned(&ctx.project, &ctx.components, builder)
         .await
         .into_iter()

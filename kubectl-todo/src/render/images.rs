@@ -103,7 +103,7 @@ pub fn validate_overrides(
 pub async fn plans(
     project: &Project,
     overrides: &BTreeMap<String, String>,
-    builder: BuilderKind,
+    builder: Option<BuilderKind>,
 ) -> Result<Vec<Plan>, Error> {
     let components = project
         .components
@@ -122,7 +122,7 @@ pub async fn plans(
 pub async fn planned<'a>(
     project: &Project,
     components: impl IntoIterator<Item = &'a Component>,
-    builder: BuilderKind,
+    builder: Option<BuilderKind>,
 ) -> Vec<(String, Result<Plan, image_builder::Error>)> {
     let options = PlanOptions {
         builder,
@@ -139,9 +139,10 @@ pub async fn planned<'a>(
 }
 
 /// The tag depends on the Dockerfile, which depends on the builder, so ask
-/// the engine `up` will build with, as `image-builder plan` does.
-pub async fn builder_kind() -> BuilderKind {
-    engine().await.map_or(BuilderKind::Classic, |e| e.builder)
+/// the engine `up` will build with, as `image-builder plan` does; `None`
+/// when none answers, for the planner to choose per component.
+pub async fn builder_kind() -> Option<BuilderKind> {
+    engine().await.map(|e| e.builder)
 }
 
 /// The engine `up` builds with, when it answers (it says which builder
@@ -149,9 +150,7 @@ pub async fn builder_kind() -> BuilderKind {
 pub async fn engine() -> Option<Engine> {
     let engine = plan::probe_engine().await;
     if engine.is_none() {
-        eprintln!(
-            "note: the Docker Engine is not reachable; image tags are computed for the classic builder"
-        );
+        eprintln!("{}", plan::NO_ENGINE_NOTE);
     }
     engine
 }

@@ -1,11 +1,15 @@
 //! `kubectl todo render`: the manifests `up` applies, checked as snapshots,
 //! property by property for the hardening, and by the API server itself.
 
-use crate::harness::{App, BACKEND_IMAGE, Cluster, FRONTEND_IMAGE, run_against};
+use crate::harness::{App, BACKEND_IMAGE, Cluster, FRONTEND_IMAGE, Run, binary, run_against};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
+use std::process::Command;
+
+use image_builder::plan::{self, BuilderKind, PlanOptions};
+use kubectl_todo::project::Project;
 use serde_json::Value;
 
 const CUSTOM: &str = r#"name: shop
@@ -306,6 +310,51 @@ fn the_image_tag_is_image_builders_content_hash() {
         find(&after, "Deployment", "todo-frontend")["spec"]["template"]["spec"]["containers"][0]["image"],
         unchanged_frontend
     );
+}
+
+/// With no engine to ask, a project whose builds trust a CA bundle (only
+/// BuildKit can build it) is planned for BuildKit: `render` names the tag
+/// `up` builds instead of refusing the bundle as if the builder were classic.
+#[test]
+fn with_a_ca_bundle_and_no_engine_the_tag_is_the_buildkit_one() {
+    let app = App::original_layout();
+    std::fs::copy(
+        "/etc/ssl/certs/ca-certificates.crt",
+        app.path().join("proxy-ca.pem"),
+    )
+    .unwrap();
+    app.write("todo.yaml", "name: todo\nbuild:\n  caCert: proxy-ca.pem\n");
+    let run = Run::from(
+        Command::new(binary())
+            .arg("--project")
+            .arg(app.path())
+            .args(["render", "--offline", "-o", "json"])
+            .env("KUBECONFIG", app.path().join("no-kubeconfig"))
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    assert!(run.stderr.contains(plan::NO_ENGINE_NOTE), "{}", run.stderr);
+    let json: Value = serde_json::from_str(&run.stdout).unwrap();
+    let project = Project::load(app.path()).unwrap();
+    for component in &project.components {
+        let planned = plan::plan(
+            &component.build_spec(&project),
+            &PlanOptions {
+                builder: Some(BuilderKind::BuildKit),
+                use_cache: false,
+                ..PlanOptions::default()
+            },
+        )
+        .unwrap();
+        let name = format!("todo-{}", component.name);
+        assert_eq!(
+            find(json["items"].as_array().unwrap(), "Deployment", &name)["spec"]["template"]["spec"]
+                ["containers"][0]["image"],
+            planned.reference()
+        );
+    }
 }
 
 #[test]

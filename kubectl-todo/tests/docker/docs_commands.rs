@@ -331,7 +331,7 @@ impl Session {
         emulator.write_kubeconfig(&kubeconfig).unwrap();
         rename_context(&kubeconfig, "minikube");
         add_context(&kubeconfig, "staging");
-        let registry = Registry::start(dir.path(), &emulator.url());
+        let registry = Registry::start(dir.path());
         let standins =
             kube_emulator::standins::install(&dir.path().join("standins"), &emulator.url())
                 .unwrap();
@@ -450,17 +450,15 @@ fn add_context(kubeconfig: &Path, name: &str) {
     std::fs::write(kubeconfig, serde_yaml_ng::to_string(&doc).unwrap()).unwrap();
 }
 
-/// A registry on loopback, and a node that pulls from it: whatever is
-/// pushed is put on the emulated node by the reference a cluster would use
-/// (`REGISTRY/repo:tag@sha256:…`), as a remote cluster's kubelet pulls it.
+/// A registry on loopback, which the emulated node pulls from as a remote
+/// cluster's does (the kubelet pulls what a pod names on a loopback registry).
 struct Registry {
     address: String,
     child: std::process::Child,
-    pulling: tokio::task::JoinHandle<()>,
 }
 
 impl Registry {
-    fn start(dir: &Path, emulator_url: &str) -> Registry {
+    fn start(dir: &Path) -> Registry {
         let bin = which::which("docker-registry")
             .expect("docker-registry is not installed: `apt-get install -y docker-registry`");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -490,65 +488,18 @@ impl Registry {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
         assert!(started, "docker-registry did not start");
-        let address = format!("127.0.0.1:{port}");
-        let node = kube_emulator::client::Client::new(emulator_url).unwrap();
-        let repositories = data.join("docker/registry/v2/repositories");
-        let registry = address.clone();
-        let pulling = tokio::spawn(async move {
-            let mut pulled = std::collections::BTreeSet::new();
-            loop {
-                for reference in pushed(&repositories, &registry) {
-                    if !pulled.contains(&reference)
-                        && node
-                            .load_images(std::slice::from_ref(&reference))
-                            .await
-                            .is_ok()
-                    {
-                        pulled.insert(reference);
-                    }
-                }
-                // A push returns once its tag is stored; `up` applies right
-                // after, so the node must have the image well before its pod starts.
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-        });
         Registry {
-            address,
+            address: format!("127.0.0.1:{port}"),
             child,
-            pulling,
         }
     }
 }
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        self.pulling.abort();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// `REGISTRY/repo:tag@digest` of every tag the registry's storage holds.
-fn pushed(repositories: &Path, registry: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let Ok(repos) = std::fs::read_dir(repositories) else {
-        return found;
-    };
-    for repo in repos.flatten() {
-        let tags = repo.path().join("_manifests/tags");
-        for tag in std::fs::read_dir(tags).into_iter().flatten().flatten() {
-            let link = tag.path().join("current/link");
-            if let Ok(digest) = std::fs::read_to_string(link) {
-                found.push(format!(
-                    "{registry}/{}:{}@{}",
-                    repo.file_name().to_string_lossy(),
-                    tag.file_name().to_string_lossy(),
-                    digest.trim()
-                ));
-            }
-        }
-    }
-    found
 }
 
 fn copy_dir(from: &Path, to: &Path) {

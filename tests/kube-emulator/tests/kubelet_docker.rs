@@ -400,3 +400,125 @@ async fn failing_liveness_probes_restart_the_container() {
         0
     );
 }
+
+/// Debian's `docker-registry` on a free loopback port, stopped on drop.
+struct LoopbackRegistry {
+    address: String,
+    child: std::process::Child,
+    _data: tempfile::TempDir,
+}
+
+impl LoopbackRegistry {
+    fn start() -> LoopbackRegistry {
+        let data = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = data.path().join("registry.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                data.path().join("store").display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry runs (`apt-get install -y docker-registry`)");
+        let started = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(started, "docker-registry did not start");
+        LoopbackRegistry {
+            address: format!("127.0.0.1:{port}"),
+            child,
+            _data: data,
+        }
+    }
+}
+
+impl Drop for LoopbackRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn docker_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs")
+}
+
+/// An image the node lacks is pulled from the registry on loopback the pod
+/// names, as a node pulls it; one the registry does not hold fails with the
+/// engine's own error (ErrImagePull, then ImagePullBackOff); and what the
+/// node pulled leaves the engine when the emulator stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_are_pulled_from_a_registry_on_loopback() {
+    let (cluster, image) = start().await;
+    let registry = LoopbackRegistry::start();
+    let pushed = format!("{}/kubelet-pull:1", registry.address);
+    for args in [
+        &["tag", &image, &pushed][..],
+        &["push", &pushed],
+        &["rmi", &pushed],
+    ] {
+        let out = docker_cli(args);
+        assert!(out.status.success(), "docker {args:?}: {out:?}");
+    }
+    create_pod(
+        &cluster,
+        "pulled",
+        json!({ "containers": [{ "name": "c", "image": pushed, "command": ["sleep", "1000"] }] }),
+    );
+    wait_for(&cluster, "pulled", "Running", |p| {
+        p["status"]["phase"] == "Running"
+    })
+    .await;
+    let ev = events(&cluster, "pulled");
+    assert!(
+        ev.iter().any(|e| e.1 == "Pulled"
+            && e.2
+                .starts_with(&format!("Successfully pulled image \"{pushed}\""))),
+        "{ev:?}"
+    );
+
+    let missing = format!("{}/kubelet-pull:absent", registry.address);
+    create_pod(
+        &cluster,
+        "missing",
+        json!({ "containers": [{ "name": "c", "image": missing, "command": ["sleep", "1000"] }] }),
+    );
+    let p = wait_for(&cluster, "missing", "ErrImagePull", |p| {
+        container_status(p).pointer("/state/waiting/reason") == Some(&json!("ErrImagePull"))
+    })
+    .await;
+    let message = container_status(&p)["state"]["waiting"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("manifest unknown") || message.contains("not found"),
+        "{message}"
+    );
+    wait_for(&cluster, "missing", "ImagePullBackOff", |p| {
+        container_status(p).pointer("/state/waiting/reason") == Some(&json!("ImagePullBackOff"))
+    })
+    .await;
+
+    kubelet::shutdown(&cluster).await;
+    assert!(
+        !docker_cli(&["image", "inspect", &pushed]).status.success(),
+        "the pulled image is removed with the emulator"
+    );
+}

@@ -81,7 +81,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let target = target::Target::choose(args.push.as_deref(), args.load, &conn.context);
     let plans = async {
         match &engine {
-            Some(engine) => render::images::plans(&project, &overrides, engine.builder).await,
+            Some(engine) => render::images::plans(&project, &overrides, Some(engine.builder)).await,
             None => Ok(Vec::new()),
         }
     };

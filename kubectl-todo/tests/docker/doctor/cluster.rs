@@ -131,6 +131,42 @@ async fn missing_docker_socket_fails_the_engine_and_leaves_images_unknown() {
     assert_eq!(finding(&doc, "cluster.api").unwrap()["status"], "ok");
 }
 
+/// A CA bundle needs BuildKit; with no engine to ask, doctor names the tag
+/// `up` would build (BuildKit's) rather than failing the plan as if the
+/// builder were the classic one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_a_ca_bundle_and_no_engine_the_images_are_the_buildkit_ones() {
+    let s = start(Config::default()).await;
+    std::fs::copy(
+        "/etc/ssl/certs/ca-certificates.crt",
+        s.project.join("proxy-ca.pem"),
+    )
+    .unwrap();
+    std::fs::write(
+        s.project.join("todo.yaml"),
+        "name: todo\nbuild:\n  caCert: proxy-ca.pem\n",
+    )
+    .unwrap();
+    let host = format!("unix://{}", s.dir.path().join("no-docker.sock").display());
+    let run = s
+        .doctor_with(&["-o", "json"], &[("DOCKER_HOST", &host)])
+        .await;
+    let doc = run.json();
+    assert!(findings(&doc, "app.image-plan").is_empty(), "{doc}");
+    for component in ["frontend", "backend"] {
+        let image = s.current_image(component).await;
+        let local = findings(&doc, "app.image-local")
+            .into_iter()
+            .find(|f| f["message"].as_str().unwrap().starts_with(component))
+            .unwrap_or_else(|| panic!("no app.image-local for {component}: {doc}"));
+        assert_eq!(local["status"], "unknown", "{local}");
+        assert!(
+            local["message"].as_str().unwrap().contains(&image),
+            "{local} names {image}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forbidden_checks_are_reported_as_not_run_and_rbac_names_the_verbs() {
     let s = start(Config::default()).await;

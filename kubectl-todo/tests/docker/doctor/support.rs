@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use image_builder::build::Engine;
-use image_builder::plan::{BuilderKind, PlanOptions};
+use image_builder::plan::PlanOptions;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use kube::Api;
@@ -91,10 +91,7 @@ impl Setup {
     pub async fn current_image(&self, component: &str) -> String {
         let project = self.project();
         let c = project.component(component).expect("component");
-        let builder = match Engine::connect().await {
-            Ok(e) => e.builder,
-            Err(_) => BuilderKind::Classic,
-        };
+        let builder = Engine::connect().await.ok().map(|e| e.builder);
         let options = PlanOptions {
             builder,
             use_cache: false,

@@ -7,8 +7,8 @@ use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptions, RemoveContainerOptions,
-    StopContainerOptions,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptions,
+    RemoveContainerOptions, RemoveImageOptions, StopContainerOptions,
 };
 use futures::StreamExt;
 use serde_json::Value;
@@ -74,6 +74,41 @@ pub(super) async fn inspect_image(reference: &str) -> ApiResult<NodeImage> {
             details: None,
         }),
         Err(e) => Err(engine_error(e)),
+    }
+}
+
+/// Pulls `reference` into the engine, as a node's runtime does; the
+/// engine's own message when it cannot. `Ok(true)` when the engine did not
+/// hold the reference before, so that the emulator removes it at the end.
+pub(super) async fn pull(reference: &str) -> Result<bool, String> {
+    let docker = client().await.map_err(|e| e.message)?;
+    let new = docker.inspect_image(reference).await.is_err();
+    let opts = CreateImageOptionsBuilder::default()
+        .from_image(reference)
+        .build();
+    let mut progress = docker.create_image(Some(opts), None, None);
+    while let Some(step) = progress.next().await {
+        match step {
+            Ok(info) => {
+                if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                    return Err(message);
+                }
+            }
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
+                return Err(format!("Error response from daemon: {message}"));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(new)
+}
+
+/// Removes a reference the emulator pulled (the image goes with its last name).
+pub(super) async fn remove_image(reference: &str) {
+    if let Ok(docker) = client().await {
+        let _ = docker
+            .remove_image(reference, None::<RemoveImageOptions>, None)
+            .await;
     }
 }
 

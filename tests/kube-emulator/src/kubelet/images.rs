@@ -1,5 +1,6 @@
-//! The node's image store: what [`load_image`] put there, and the pull
-//! decisions the kubelet makes from it.
+//! The node's image store: what [`load_image`] put there or the node
+//! pulled from a registry on loopback, and the pull decisions the kubelet
+//! makes from it.
 
 use serde_json::Value;
 
@@ -34,11 +35,13 @@ pub async fn load_image(cluster: &Cluster, reference: &str) -> ApiResult<NodeIma
     Ok(image)
 }
 
-/// Why an image cannot be used, as the container's waiting state shows it.
+/// What the kubelet does about a container's image before starting it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum PullError {
-    /// The node tried to pull and failed (ErrImagePull, then ImagePullBackOff).
-    Failed(String),
+pub(super) enum Decision {
+    /// On the node and not to be pulled again.
+    Present(NodeImage),
+    /// To pull (absent, or `imagePullPolicy: Always`).
+    Pull,
     /// `imagePullPolicy: Never` and the image is not on the node.
     NeverPull(String),
 }
@@ -52,34 +55,101 @@ fn repository(image: &str) -> &str {
     }
 }
 
-/// Decides whether the container's image can be used, as the kubelet's
-/// image manager does with a registry that is never reachable.
-pub(super) fn check(cluster: &Cluster, container: &Value) -> Result<NodeImage, PullError> {
+/// The registry host a reference names, if it names one (`docker.io` is implied otherwise).
+fn registry(image: &str) -> Option<&str> {
+    let (first, _) = image.split_once('/')?;
+    (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
+}
+
+/// A registry on this machine's loopback: the only kind the emulated node
+/// reaches, as the Docker Engine pulls from it without TLS.
+fn on_loopback(registry: &str) -> bool {
+    let host = match registry.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => registry,
+    };
+    host == "localhost" || host == "[::1]" || host.starts_with("127.")
+}
+
+/// What the engine pulls for `image`: by digest when there is one (the tag
+/// beside it then only names it), else by tag, `latest` when none is given
+/// (a bare name would pull every tag).
+fn pullable(image: &str) -> String {
+    match image.split_once('@') {
+        Some((_, digest)) => format!("{}@{digest}", repository(image)),
+        None if repository(image) == image => format!("{image}:latest"),
+        None => image.to_string(),
+    }
+}
+
+/// Decides what to do about the container's image, as the kubelet's image
+/// manager does from its pull policy and the node's images.
+pub(super) fn check(cluster: &Cluster, container: &Value) -> Decision {
     let image = container["image"].as_str().unwrap_or_default();
     let policy = container["imagePullPolicy"]
         .as_str()
         .unwrap_or("IfNotPresent");
-    let present = cluster.image(image);
-    match (policy, present) {
-        ("Never", None) => Err(PullError::NeverPull(format!(
+    match (policy, cluster.image(image)) {
+        ("Never", None) => Decision::NeverPull(format!(
             "Container image \"{image}\" is not present with pull policy of Never"
-        ))),
-        ("Always", _) | (_, None) => Err(PullError::Failed(format!(
+        )),
+        ("Always", _) | (_, None) => Decision::Pull,
+        (_, Some(found)) => Decision::Present(found),
+    }
+}
+
+/// Pulls the container's image onto the node, or says why the pull failed
+/// in the runtime's words. Only a registry on loopback is reached, through
+/// the Docker Engine in both runtimes; any other is treated as one that
+/// refuses (nothing leaves the machine).
+pub(super) async fn pull(cluster: &Cluster, image: &str) -> Result<NodeImage, String> {
+    if !registry(image).is_some_and(on_loopback) {
+        return Err(format!(
             "Error response from daemon: pull access denied for {}, repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
             repository(image)
-        ))),
-        (_, Some(found)) => Ok(found),
+        ));
     }
+    let reference = pullable(image);
+    if docker::pull(&reference).await? {
+        super::kubelet_of(cluster).pulled(reference.clone());
+    }
+    let mut found = docker::inspect_image(&reference)
+        .await
+        .map_err(|e| e.message)?;
+    found.names.push(image.to_string());
+    cluster.add_image(found.clone());
+    node::refresh_images(cluster);
+    Ok(found)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::repository;
+    use super::{on_loopback, pullable, registry, repository};
 
     #[test]
     fn pull_errors_name_the_repository() {
         assert_eq!(repository("todo:1"), "todo");
         assert_eq!(repository("localhost:5000/todo"), "localhost:5000/todo");
         assert_eq!(repository("busybox@sha256:abc"), "busybox");
+    }
+
+    #[test]
+    fn only_a_registry_on_loopback_is_pulled_from_by_tag_or_digest() {
+        let reachable = |i: &str| registry(i).is_some_and(on_loopback);
+        assert!(reachable("127.0.0.1:5000/todo:1"));
+        assert!(reachable("localhost/todo"));
+        assert!(reachable("[::1]:5000/todo:1"));
+        assert!(!reachable("registry.example:5000/todo:1"));
+        assert!(!reachable("todo:1"));
+        assert!(!reachable("team/todo:1"));
+        assert_eq!(
+            pullable("127.0.0.1:5000/todo:abc@sha256:0f"),
+            "127.0.0.1:5000/todo@sha256:0f"
+        );
+        assert_eq!(
+            pullable("127.0.0.1:5000/todo"),
+            "127.0.0.1:5000/todo:latest"
+        );
+        assert_eq!(pullable("127.0.0.1:5000/todo:1"), "127.0.0.1:5000/todo:1");
     }
 }

@@ -21,8 +21,14 @@
 //!     CrashLoopBackOff apply; without it the container runs until the pod
 //!     is deleted, and `logs --follow` waits for more until then.
 //!
-//! In both runtimes an image is on the node only once [`load_image`] put it
-//! there; the node cannot pull from any registry.
+//! In both runtimes an image is on the node once [`load_image`] put it
+//! there, or once the node pulled it: an image the node lacks (or any, with
+//! `imagePullPolicy: Always`) is pulled through the Docker Engine when its
+//! reference names a registry on loopback (`127.0.0.1:PORT/…`,
+//! `localhost:PORT/…`), as a node pulls from a registry; the engine's error
+//! is the ErrImagePull message when the pull fails. References to any other
+//! registry fail as a registry that refuses them would, so nothing leaves
+//! the machine. What the node pulled into the engine is removed at [`shutdown`].
 
 mod config;
 mod docker;
@@ -71,6 +77,17 @@ struct Kubelet {
     workers: Mutex<HashMap<String, WorkerHandle>>,
     stopped: Mutex<bool>,
     next_ip: Mutex<u32>,
+    /// References the node pulled that the engine did not hold before.
+    pulled: Mutex<Vec<String>>,
+}
+
+impl Kubelet {
+    fn pulled(&self, reference: String) {
+        self.pulled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(reference);
+    }
 }
 
 static KUBELETS: LazyLock<Mutex<HashMap<String, Arc<Kubelet>>>> = LazyLock::new(Default::default);
@@ -115,6 +132,10 @@ pub async fn shutdown(cluster: &Cluster) {
     }
     if cluster.runtime == Runtime::Docker {
         docker::remove_instance(&cluster.instance).await;
+    }
+    let pulled = std::mem::take(&mut *kubelet.pulled.lock().unwrap_or_else(|e| e.into_inner()));
+    for reference in pulled {
+        docker::remove_image(&reference).await;
     }
     volumes::remove_instance_dirs(&cluster.instance);
     KUBELETS

@@ -306,12 +306,17 @@ impl Worker {
     }
 
     async fn try_start(&mut self, i: usize) {
-        let Some(image) = self.image(i) else { return };
+        // A restart waits for its back-off before the image is looked at
+        // (with `imagePullPolicy: Always`, pulled again).
         let c = &self.containers[i];
         let retrying = matches!(&c.state, State::Waiting { reason, .. } if reason != "ContainerCreating" && !reason.starts_with("ErrImage") && reason != "ImagePullBackOff");
         if retrying && Instant::now() < c.next_attempt {
             return;
         }
+        let Some((image, just_pulled)) = self.image(i).await else {
+            return;
+        };
+        let c = &self.containers[i];
         let (spec, name) = (c.spec.clone(), c.name.clone());
         let image_ref = spec["image"].as_str().unwrap_or_default().to_string();
         if let Err(m) = config::verify_non_root(&self.pod, &spec, image.user.as_deref()) {
@@ -329,12 +334,14 @@ impl Worker {
             Ok(env) => env,
             Err(m) => return self.config_error(i, m),
         };
-        self.event(
-            Severity::Normal,
-            "Pulled",
-            &format!("Container image \"{image_ref}\" already present on machine"),
-            Some(&name),
-        );
+        if !just_pulled {
+            self.event(
+                Severity::Normal,
+                "Pulled",
+                &format!("Container image \"{image_ref}\" already present on machine"),
+                Some(&name),
+            );
+        }
         let attempt = self.containers[i].restarts;
         let started = match (self.cluster.runtime, &sandbox.docker_id) {
             (Runtime::Docker, Some(sandbox_id)) => {

@@ -2,7 +2,10 @@
 //! (else `$KUBECONFIG`, else `~/.kube/config`), `--context`, `-n`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 
 use crate::settings::Settings;
@@ -110,19 +113,85 @@ pub async fn connect(global: &Settings, namespace: &str) -> Result<Connection, E
     // The connector's own limit covers what the per-request one does not:
     // connecting for a watch.
     config.connect_timeout = global.request_timeout;
-    let client = kube::client::ClientBuilder::try_from(config)
-        .map_err(|source| Error::Client {
+    let client =
+        client(config, global.request_timeout, server).map_err(|source| Error::Client {
             context: context.clone(),
             source,
-        })?
-        .with_layer(&timeout::Layer::new(global.request_timeout, server))
-        .build();
+        })?;
     Ok(Connection {
         client,
         namespace: namespace.to_string(),
         context,
         server_host,
     })
+}
+
+/// Watches that must notice a silent server soon (a rollout wait, followed
+/// logs): the server ends each within 15 s, the watcher resumes it from
+/// where it was (no new listing), and one that sends nothing for longer
+/// (and its grace) has lost the server: see [`timeout`].
+pub fn live_watcher() -> kube::runtime::watcher::Config {
+    kube::runtime::watcher::Config::default().timeout(15)
+}
+
+/// TCP keep-alive on every connection: a watch or a followed log stream to
+/// a server whose host vanished without a word (no FIN, no RST) fails once
+/// the probes go unanswered, about a minute and a half after it fell
+/// silent, instead of waiting forever.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_PROBES: u32 = 3;
+
+/// kube's own client stack (base URI, retries of the server's 429/503,
+/// credentials, extra headers, TLS, connect timeout) on a connector with
+/// TCP keep-alive, under the `--request-timeout` layer.
+fn client(
+    config: kube::Config,
+    request_timeout: Option<Duration>,
+    server: String,
+) -> Result<kube::Client, kube::Error> {
+    use kube::client::ConfigExt;
+    use tower::ServiceBuilder;
+
+    let layer = timeout::Layer::new(request_timeout, server);
+    if config.proxy_url.is_some() {
+        // Proxies are kube's to connect through (or refuse, as this build
+        // has no proxy support): its builder says which.
+        return Ok(kube::client::ClientBuilder::try_from(config)?
+            .with_layer(&layer)
+            .build());
+    }
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_keepalive(Some(KEEPALIVE_IDLE));
+    http.set_keepalive_interval(Some(KEEPALIVE_INTERVAL));
+    http.set_keepalive_retries(Some(KEEPALIVE_PROBES));
+    let mut connector =
+        hyper_timeout::TimeoutConnector::new(config.rustls_https_connector_with_connector(http)?);
+    connector.set_connect_timeout(config.connect_timeout);
+    connector.set_read_timeout(config.read_timeout);
+    connector.set_write_timeout(config.write_timeout);
+    let http: hyper_util::client::legacy::Client<_, kube::client::Body> =
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
+    let service = ServiceBuilder::new()
+        .layer(layer)
+        .map_response(|answer: http::Response<hyper::body::Incoming>| {
+            answer.map(|body| {
+                Box::new(http_body_util::BodyExt::map_err(
+                    body,
+                    tower::BoxError::from,
+                )) as Box<kube::client::DynBody>
+            })
+        })
+        .layer(config.base_uri_layer())
+        .option_layer(config.default_retry.then(|| {
+            tower::retry::RetryLayer::new(kube::client::retry::RetryPolicy::server_retry())
+        }))
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .map_err(tower::BoxError::from)
+        .service(http);
+    Ok(kube::Client::new(service, config.default_namespace))
 }
 
 /// A request that never got an answer from the API server is one line and
@@ -223,8 +292,11 @@ fn shown_as(e: &(dyn std::error::Error + 'static)) -> Option<String> {
 /// `--request-timeout`: every request to the API server either ends within
 /// it or fails saying which server did not answer in how long. Watches,
 /// followed logs and upgraded connections (exec, port-forward) last as long
-/// as they are wanted: the watcher's idle timeout and the server's own
-/// `timeoutSeconds` end a dead watch instead.
+/// as they are wanted, once answered. A watch still has a bound: the server
+/// ends it within its `timeoutSeconds`, so a watch that sends nothing, not
+/// even its end, for longer has lost its server (a proxy that keeps the TCP
+/// connection alive hides that from keep-alive); it fails, and the watcher
+/// starts over.
 mod timeout {
     use std::future::Future;
     use std::pin::Pin;
@@ -238,6 +310,10 @@ mod timeout {
     use kube::client::{Body as RequestBody, DynBody};
     use tower::BoxError;
 
+    /// How much later than its `timeoutSeconds` a watch may end: the
+    /// server's clock and the network's delays.
+    const WATCH_GRACE: Duration = Duration::from_secs(5);
+
     #[derive(Debug, Clone, thiserror::Error)]
     #[error(
         "the API server {server} did not answer within {} (--request-timeout; 0 waits without a limit)",
@@ -246,6 +322,19 @@ mod timeout {
     pub struct TimedOut {
         pub server: Arc<str>,
         pub timeout: Duration,
+    }
+
+    /// A watch that outlived the server's own promise to end it.
+    #[derive(Debug, Clone, thiserror::Error)]
+    #[error(
+        "lost the connection to the API server {server}: a watch it was to end within {} sent nothing for {}",
+        shown(*promised),
+        shown(*idle)
+    )]
+    pub struct Silent {
+        pub server: Arc<str>,
+        pub promised: Duration,
+        pub idle: Duration,
     }
 
     /// A duration as `--request-timeout` takes it.
@@ -293,17 +382,53 @@ mod timeout {
         layer: Layer,
     }
 
-    /// Whether the request is meant to stay open: a watch, a followed log,
-    /// or a connection upgraded to a stream.
-    fn streams<B>(req: &Request<B>) -> bool {
+    /// How long a request may stay open.
+    #[derive(Debug, PartialEq)]
+    enum Kind {
+        /// Answered in full within `--request-timeout`.
+        Plain,
+        /// A watch the server ends within this long.
+        Watch(Option<Duration>),
+        /// A followed log or a connection upgraded to a stream: its headers
+        /// within `--request-timeout`, then as long as it is wanted.
+        Stream,
+    }
+
+    fn kind<B>(req: &Request<B>) -> Kind {
         let query = req.uri().query().unwrap_or_default();
-        let open_ended = query
-            .split('&')
-            .any(|pair| matches!(pair, "watch=true" | "watch=1" | "follow=true" | "follow=1"));
-        open_ended || req.headers().contains_key(http::header::UPGRADE)
+        let pairs = || query.split('&');
+        if pairs().any(|pair| matches!(pair, "watch=true" | "watch=1")) {
+            let promised = pairs()
+                .find_map(|pair| pair.strip_prefix("timeoutSeconds="))
+                .and_then(|s| s.parse().ok())
+                .map(Duration::from_secs);
+            return Kind::Watch(promised);
+        }
+        if pairs().any(|pair| matches!(pair, "follow=true" | "follow=1"))
+            || req.headers().contains_key(http::header::UPGRADE)
+        {
+            return Kind::Stream;
+        }
+        Kind::Plain
     }
 
     type Answer = Response<Box<DynBody>>;
+
+    /// Why a limited request ended.
+    #[derive(Clone)]
+    enum Expired {
+        TimedOut(TimedOut),
+        Silent(Silent),
+    }
+
+    impl Expired {
+        fn boxed(&self) -> BoxError {
+            match self {
+                Expired::TimedOut(e) => Box::new(e.clone()),
+                Expired::Silent(e) => Box::new(e.clone()),
+            }
+        }
+    }
 
     impl<S> tower::Service<Request<RequestBody>> for Service<S>
     where
@@ -319,40 +444,75 @@ mod timeout {
         }
 
         fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
-            let limit = self.layer.timeout.filter(|_| !streams(&req));
+            let kind = kind(&req);
+            let server = self.layer.server.clone();
+            let timed_out = |timeout| {
+                Expired::TimedOut(TimedOut {
+                    server: server.clone(),
+                    timeout,
+                })
+            };
+            // The limit on the answer, and on the body: a fixed deadline or
+            // a bound on the silence between frames.
+            let (limit, body) = match kind {
+                Kind::Plain => match self.layer.timeout {
+                    Some(t) => (Some((t, timed_out(t))), Some(BodyLimit::Deadline)),
+                    None => (None, None),
+                },
+                Kind::Stream => (self.layer.timeout.map(|t| (t, timed_out(t))), None),
+                Kind::Watch(Some(promised)) => {
+                    let idle = promised + WATCH_GRACE;
+                    let silent = Expired::Silent(Silent {
+                        server: server.clone(),
+                        promised,
+                        idle,
+                    });
+                    (Some((idle, silent)), Some(BodyLimit::Idle(idle)))
+                }
+                Kind::Watch(None) => (None, None),
+            };
             let answer = self.inner.call(req);
-            let Some(timeout) = limit else {
+            let Some((within, expired)) = limit else {
                 return Box::pin(answer);
             };
-            let timed_out = TimedOut {
-                server: self.layer.server.clone(),
-                timeout,
-            };
-            let deadline = tokio::time::Instant::now() + timeout;
+            let deadline = tokio::time::Instant::now() + within;
             Box::pin(async move {
                 let answer = tokio::time::timeout_at(deadline, answer)
                     .await
-                    .map_err(|_| Box::new(timed_out.clone()) as BoxError)??;
-                // The deadline covers the body too: a server that sends the
-                // headers and then stalls has not answered either.
+                    .map_err(|_| expired.boxed())??;
+                let Some(limit) = body else {
+                    return Ok(answer);
+                };
                 Ok(answer.map(|body| {
-                    Box::new(Deadline {
+                    Box::new(Limited {
                         body,
-                        deadline: Box::pin(tokio::time::sleep_until(deadline)),
-                        timed_out,
+                        timer: Box::pin(tokio::time::sleep_until(deadline)),
+                        limit,
+                        expired,
+                        ended: false,
                     }) as Box<DynBody>
                 }))
             })
         }
     }
 
-    struct Deadline {
-        body: Box<DynBody>,
-        deadline: Pin<Box<tokio::time::Sleep>>,
-        timed_out: TimedOut,
+    enum BodyLimit {
+        /// The answer's deadline covers the body too: a server that sends
+        /// the headers and then stalls has not answered either.
+        Deadline,
+        /// No more than this between two frames.
+        Idle(Duration),
     }
 
-    impl Body for Deadline {
+    struct Limited {
+        body: Box<DynBody>,
+        timer: Pin<Box<tokio::time::Sleep>>,
+        limit: BodyLimit,
+        expired: Expired,
+        ended: bool,
+    }
+
+    impl Body for Limited {
         type Data = Bytes;
         type Error = BoxError;
 
@@ -360,17 +520,28 @@ mod timeout {
             mut self: Pin<&mut Self>,
             cx: &mut Context<'_>,
         ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+            if self.ended {
+                return Poll::Ready(None);
+            }
             if let Poll::Ready(frame) = Pin::new(&mut self.body).poll_frame(cx) {
+                if let (Some(Ok(_)), BodyLimit::Idle(idle)) = (&frame, &self.limit) {
+                    let next = tokio::time::Instant::now() + *idle;
+                    self.timer.as_mut().reset(next);
+                }
                 return Poll::Ready(frame);
             }
-            match self.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(self.timed_out.clone())))),
+            match self.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    // Said once; the stream is over.
+                    self.ended = true;
+                    Poll::Ready(Some(Err(self.expired.boxed())))
+                }
                 Poll::Pending => Poll::Pending,
             }
         }
 
         fn is_end_stream(&self) -> bool {
-            self.body.is_end_stream()
+            self.ended || self.body.is_end_stream()
         }
 
         fn size_hint(&self) -> http_body::SizeHint {
@@ -383,19 +554,30 @@ mod timeout {
         use super::*;
 
         #[test]
-        fn only_open_ended_requests_are_excepted() {
+        fn watches_are_bounded_by_their_promise_and_streams_only_until_answered() {
             let req = |uri: &str| Request::get(uri).body(()).unwrap();
-            assert!(streams(&req("/api/v1/pods?watch=true&timeoutSeconds=290")));
-            assert!(streams(&req("/api/v1/namespaces/a/pods/p/log?follow=true")));
-            assert!(!streams(&req("/api/v1/pods?labelSelector=watch%3Dtrue")));
-            assert!(!streams(&req(
-                "/api/v1/namespaces/a/pods/p/log?follow=false"
-            )));
+            assert_eq!(
+                kind(&req("/api/v1/pods?watch=true&timeoutSeconds=290")),
+                Kind::Watch(Some(Duration::from_secs(290)))
+            );
+            assert_eq!(kind(&req("/api/v1/pods?watch=1")), Kind::Watch(None));
+            assert_eq!(
+                kind(&req("/api/v1/namespaces/a/pods/p/log?follow=true")),
+                Kind::Stream
+            );
+            assert_eq!(
+                kind(&req("/api/v1/pods?labelSelector=watch%3Dtrue")),
+                Kind::Plain
+            );
+            assert_eq!(
+                kind(&req("/api/v1/namespaces/a/pods/p/log?follow=false")),
+                Kind::Plain
+            );
             let upgrade = Request::get("/api/v1/namespaces/a/pods/p/portforward")
                 .header(http::header::UPGRADE, "websocket")
                 .body(())
                 .unwrap();
-            assert!(streams(&upgrade));
+            assert_eq!(kind(&upgrade), Kind::Stream);
         }
 
         #[test]

@@ -168,6 +168,8 @@ pub async fn acquire(
     };
     let deadline = wait.map(|w| tokio::time::Instant::now() + w);
     let post = PostParams::default();
+    // The holder last said to be waited for: said again only when it changes.
+    let mut waiting_for: Option<String> = None;
     loop {
         let current = retry(|| api.get_opt(&name)).await.map_err(api_err)?;
         let attempt = match &current {
@@ -186,8 +188,17 @@ pub async fn acquire(
                 // A retried write that had reached the server the first time.
                 Some(_) if holder_of(lease) == Some(me.as_str()) => break,
                 Some(refusal) => {
-                    if deadline.is_none_or(|d| tokio::time::Instant::now() >= d) {
+                    let (Some(deadline), Some(wait)) = (deadline, wait) else {
                         return Err(refusal);
+                    };
+                    let now = tokio::time::Instant::now();
+                    if now >= deadline {
+                        return Err(refusal);
+                    }
+                    let holder = holder_of(lease).unwrap_or_default().to_string();
+                    if waiting_for.as_deref() != Some(holder.as_str()) {
+                        eprintln!("{}", waiting_line(lease, wait, deadline - now));
+                        waiting_for = Some(holder);
                     }
                     tokio::time::sleep(POLL_EVERY).await;
                     continue;
@@ -219,6 +230,24 @@ pub async fn acquire(
         lost,
         me,
     })
+}
+
+/// The progress line of a run waiting for `lease`'s holder: who, since
+/// when, and how much longer this run waits.
+fn waiting_line(lease: &Lease, wait: Duration, left: Duration) -> String {
+    let spec = lease.spec.as_ref();
+    let holder = spec
+        .and_then(|s| s.holder_identity.as_deref())
+        .unwrap_or_default();
+    let since = spec
+        .and_then(|s| s.acquire_time.as_ref().or(s.renew_time.as_ref()))
+        .map(|t| t.0.round(jiff::Unit::Second).unwrap_or(t.0).to_string())
+        .unwrap_or_else(|| "an unknown time".into());
+    format!(
+        "waiting for the lock held by {holder} since {since} (--wait-for-lock {}s, {}s left); nothing is written until it is released",
+        wait.as_secs(),
+        left.as_secs()
+    )
 }
 
 /// What one renewal found.

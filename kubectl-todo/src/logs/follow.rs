@@ -27,7 +27,7 @@ pub async fn component(shared: Arc<Shared>, component: String, selector: String)
     let mut first_listing = true;
     let mut listing: HashSet<String> = HashSet::new();
     let mut failing = false;
-    let config = watcher::Config::default().labels(&selector);
+    let config = crate::context::live_watcher().labels(&selector);
     let mut events = pin!(watcher(shared.api.clone(), config).default_backoff());
     while let Some(event) = events.next().await {
         while tasks.try_join_next().is_some() {}

@@ -128,7 +128,7 @@ impl Rollout<'_> {
         let wanted = wanted(self.project, deployments);
         let ns = &self.project.namespace;
         let selector = labels::project_selector(&self.project.name);
-        let config = watcher::Config::default().labels(&selector);
+        let config = crate::context::live_watcher().labels(&selector);
         let deployments = watcher(
             Api::<Deployment>::namespaced(self.client.clone(), ns),
             config.clone(),
@@ -146,7 +146,7 @@ impl Rollout<'_> {
             .map_ok(Change::Pod);
         let events = watcher(
             Api::<Event>::namespaced(self.client.clone(), ns),
-            watcher::Config::default(),
+            crate::context::live_watcher(),
         )
         .default_backoff()
         .map_ok(Change::Event);

@@ -34,6 +34,28 @@ async fn contents(cluster: &Cluster) -> Vec<String> {
         .collect()
 }
 
+/// The files under `dir` with their sizes, symbolic links not followed.
+fn on_disk(dir: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.path().symlink_metadata().unwrap();
+            if meta.is_dir() {
+                pending.push(entry.path());
+            }
+            found.push(format!("{} {}", entry.path().display(), meta.len()));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The catalogue of bad inputs (the probes): each is refused with
+/// the rule it breaks, with a non-zero exit, the cluster and the disk as
+/// they were. Prints `probes: bad inputs: N tried, N refused cleanly`
+/// (`--no-capture`) and fails listing every miss.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_bad_input_is_refused_with_its_rule_and_nothing_changes() {
     let cluster = Cluster::start().await;
@@ -98,24 +120,81 @@ async fn every_bad_input_is_refused_with_its_rule_and_nothing_changes() {
             with("    resources:\n      requests: {cpu: \"2\"}\n      limits: {cpu: 1}\n"),
             "is above its limit",
         ),
+        (
+            with("    resources:\n      requests: {memory: 2Gi}\n      limits: {memory: 1Gi}\n"),
+            "is above its limit",
+        ),
+        (
+            "name: Shop\ncomponents:\n  - {name: w, port: 80}\n".into(),
+            "must be 1-63 lowercase letters",
+        ),
+        (
+            "name: -shop\ncomponents:\n  - {name: w, port: 80}\n".into(),
+            "must be 1-63 lowercase letters",
+        ),
+        (
+            "name: ''\ncomponents:\n  - {name: w, port: 80}\n".into(),
+            "must be 1-63 lowercase letters",
+        ),
+        (with("    writablePaths: [..]\n"), "must be absolute"),
+        (
+            with("    writablePaths: [relative/x]\n"),
+            "must be absolute",
+        ),
+        (
+            with("    healthPath: \"/a\\tb\"\n"),
+            "no whitespace or control characters",
+        ),
+        (with("    healthPath: healthz\n"), "must start with `/`"),
+        (
+            format!("{WEB}secret:\n  keys:\n    - name: K\n      pattern: \"[a-\"\n"),
+            "not a valid regular expression",
+        ),
+        (
+            format!("{WEB}  - name: web\n    port: 3001\n"),
+            "is declared twice",
+        ),
+        (
+            with("    env: {\"1BAD\": x}\n"),
+            "is not a valid environment variable name",
+        ),
     ];
+    // Every probe is tried; the misses are listed together at the end.
     let mut tried = 0;
+    let mut misses: Vec<String> = Vec::new();
+    let mut check = |what: String,
+                     run: &support::Run,
+                     said: &[&str],
+                     code: i32,
+                     files: (Vec<String>, Vec<String>)| {
+        tried += 1;
+        let mut wrong = Vec::new();
+        if run.code != Some(code) {
+            wrong.push(format!("exit {:?}, not {code}", run.code));
+        }
+        for rule in said {
+            if !run.stderr.contains(rule) {
+                wrong.push(format!("no {rule:?}"));
+            }
+        }
+        if run.stderr.contains("canary-private-key") || run.stdout.contains("canary-private-key") {
+            wrong.push("printed a file from outside the repository".into());
+        }
+        if files.0 != files.1 {
+            wrong.push(format!("changed the disk: {:?} -> {:?}", files.0, files.1));
+        }
+        if !wrong.is_empty() {
+            misses.push(format!("{what}: {}:\n{}", wrong.join(", "), run.stderr));
+        }
+    };
     for (text, rule) in &files {
         let app = App::with_file(text);
         std::os::unix::fs::symlink(outside.path(), app.path().join("linked")).unwrap();
-        let run = run_against(&app, &kubeconfig, &["up"]).await.failed();
-        assert!(
-            run.stderr.contains(rule),
-            "{text}\nwanted {rule:?}:\n{}",
-            run.stderr
-        );
-        assert!(
-            run.stderr.contains("todo.yaml:"),
-            "not located:\n{}",
-            run.stderr
-        );
-        assert!(!run.stderr.contains("canary-private-key"), "{}", run.stderr);
-        tried += 1;
+        let disk = on_disk(app.path());
+        let run = run_against(&app, &kubeconfig, &["up"]).await;
+        // Located: the file, line and column of the value.
+        let said = [*rule, "todo.yaml:"];
+        check(text.clone(), &run, &said, 1, (disk, on_disk(app.path())));
     }
     // A huge file is refused by its size, unread (sparse: no disk, no memory).
     let app = App::with_file("");
@@ -123,31 +202,65 @@ async fn every_bad_input_is_refused_with_its_rule_and_nothing_changes() {
         .unwrap()
         .set_len(200 * 1024 * 1024)
         .unwrap();
-    let run = run_against(&app, &kubeconfig, &["up"]).await.failed();
-    assert!(
-        run.stderr.contains("is larger than 1048576 bytes"),
-        "{}",
-        run.stderr
+    let disk = on_disk(app.path());
+    let run = run_against(&app, &kubeconfig, &["up"]).await;
+    check(
+        "a 200 MB todo.yaml".into(),
+        &run,
+        &["is larger than 1048576 bytes"],
+        1,
+        (disk, on_disk(app.path())),
     );
-    tried += 1;
     let app = App::with_file(WEB);
-    for (args, rule) in [
-        (&["up", "--image", "web=UPPER:tag"][..], "uppercase letters"),
-        (&["up", "--push", ""], "the registry is empty"),
-        (&["up", "--push", "https://ghcr.io"], "without `https://`"),
-        (&["up", "-n", ""], "is not a namespace name"),
-        (&["up", "-n", "Prod"], "is not a namespace name"),
+    let long_namespace = "a".repeat(64);
+    for (args, rule, code) in [
+        (
+            &["up", "--image", "web=UPPER:tag"][..],
+            "uppercase letters",
+            2,
+        ),
+        (&["up", "--image", "web="], "is not COMPONENT=REF", 2),
+        (&["up", "--image", "=shop:1"], "is not COMPONENT=REF", 2),
+        (
+            &["up", "--image", "web=shop web:1"],
+            "is not `[host[:port]/]name",
+            2,
+        ),
+        (
+            &["up", "--image", "nosuch=shop:1"],
+            "names component `nosuch`, which the project does not have",
+            1,
+        ),
+        (&["up", "--push", ""], "the registry is empty", 2),
+        (
+            &["up", "--push", "https://ghcr.io"],
+            "without `https://`",
+            2,
+        ),
+        (&["up", "--push", "GHCR.io/Me"], "is not a registry", 2),
+        (&["up", "-n", ""], "is not a namespace name", 2),
+        (&["up", "-n", "Prod"], "is not a namespace name", 2),
+        (&["up", "-n", "a_b"], "is not a namespace name", 2),
+        (&["up", "-n", &long_namespace], "is not a namespace name", 2),
     ] {
-        let run = run_against(&app, &kubeconfig, args).await.failed();
-        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
-        assert!(
-            run.stderr.contains(rule),
-            "{args:?} wanted {rule:?}:\n{}",
-            run.stderr
+        let disk = on_disk(app.path());
+        let run = run_against(&app, &kubeconfig, args).await;
+        check(
+            format!("{args:?}"),
+            &run,
+            &[rule],
+            code,
+            (disk, on_disk(app.path())),
         );
-        tried += 1;
     }
-    assert_eq!(tried, 20);
+    let refused = tried - misses.len();
+    println!("probes: bad inputs: {tried} tried, {refused} refused cleanly");
+    assert!(
+        misses.is_empty(),
+        "not refused cleanly:\n{}",
+        misses.join("\n\n")
+    );
+    assert_eq!(tried, 38);
     assert_eq!(
         contents(&cluster).await,
         before,

@@ -1,8 +1,10 @@
 //! Fault injection for tests: failing chosen requests, adding latency,
-//! closing watches early, and denying verbs as RBAC would.
+//! closing watches early, going silent, and denying verbs as RBAC would.
 
 use std::sync::Mutex;
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +30,11 @@ pub struct Fault {
     /// End matching watches and log streams after this long; drop a
     /// matching port-forward connection this long after its upgrade.
     pub close_after_ms: Option<u64>,
+    /// Go silent, as a host gone without a FIN or a proxy that keeps the
+    /// TCP connection alive after its backend died: matching requests are
+    /// never answered, and matching watches and log streams already open
+    /// stop sending without closing. The emulator's own endpoints stay up.
+    pub silent: bool,
 }
 
 /// An RBAC denial: the user may not `verb` `resource` (in `namespace`, or anywhere).
@@ -44,6 +51,8 @@ pub struct Denial {
 pub struct Faults {
     rules: Mutex<Vec<Fault>>,
     denials: Mutex<Vec<Denial>>,
+    /// Woken on every new rule, for open streams to check for silence.
+    added: Notify,
 }
 
 /// What a matching rule asks of one request.
@@ -52,9 +61,25 @@ pub struct Effect {
     pub error: Option<ApiError>,
     pub latency: Option<Duration>,
     pub close_after: Option<Duration>,
+    pub silent: bool,
 }
 
 pub const USER: &str = "emulator-admin";
+
+/// The emulator's own endpoints, which tests need to undo a fault.
+fn own_endpoint(path: &str) -> bool {
+    path.starts_with("/emulator/")
+}
+
+impl Fault {
+    fn matches(&self, method: &str, path: &str, is_watch: bool) -> bool {
+        self.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self.path.as_deref().is_none_or(|p| path.contains(p))
+            && (!self.watch_only || is_watch)
+    }
+}
 
 impl Faults {
     pub fn add(&self, fault: Fault) {
@@ -62,6 +87,7 @@ impl Faults {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(fault);
+        self.added.notify_waiters();
     }
 
     pub fn deny(&self, denial: Denial) {
@@ -83,14 +109,7 @@ impl Faults {
         let mut effect = Effect::default();
         let mut rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
         for rule in rules.iter_mut() {
-            let matches = rule
-                .method
-                .as_deref()
-                .is_none_or(|m| m.eq_ignore_ascii_case(method))
-                && rule.path.as_deref().is_none_or(|p| path.contains(p))
-                && (!rule.watch_only || is_watch)
-                && rule.times != Some(0);
-            if !matches {
+            if !rule.matches(method, path, is_watch) || rule.times == Some(0) {
                 continue;
             }
             if let Some(t) = rule.times.as_mut() {
@@ -111,8 +130,33 @@ impl Faults {
             if let Some(ms) = rule.close_after_ms {
                 effect.close_after = Some(Duration::from_millis(ms));
             }
+            effect.silent |= rule.silent && !own_endpoint(path);
         }
         effect
+    }
+
+    /// Resolves once a `silent` rule matches this request: an open stream
+    /// then stops sending.
+    pub async fn silenced(&self, method: &str, path: &str, is_watch: bool) {
+        if own_endpoint(path) {
+            return std::future::pending().await;
+        }
+        loop {
+            let added = self.added.notified();
+            tokio::pin!(added);
+            // Registered before the check, so a rule added in between still wakes it.
+            added.as_mut().enable();
+            let silent = self
+                .rules
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|rule| rule.silent && rule.matches(method, path, is_watch));
+            if silent {
+                return;
+            }
+            added.await;
+        }
     }
 
     pub fn allowed(
@@ -176,6 +220,33 @@ mod tests {
         });
         assert!(f.effect("GET", "/api/v1/pods", false).error.is_some());
         assert!(f.effect("GET", "/api/v1/pods", false).error.is_none());
+    }
+
+    #[tokio::test]
+    async fn open_streams_fall_silent_when_a_matching_rule_arrives() {
+        let f = std::sync::Arc::new(Faults::default());
+        let waiting = tokio::spawn({
+            let f = f.clone();
+            async move { f.silenced("GET", "/api/v1/namespaces/a/pods", true).await }
+        });
+        f.add(Fault {
+            path: Some("/services".into()),
+            silent: true,
+            ..Fault::default()
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "another path's rule silenced it");
+        f.add(Fault {
+            path: Some("/pods".into()),
+            silent: true,
+            ..Fault::default()
+        });
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("silenced")
+            .unwrap();
+        assert!(f.effect("GET", "/api/v1/pods", false).silent);
+        assert!(!f.effect("POST", "/emulator/v1/faults", false).silent);
     }
 
     #[test]

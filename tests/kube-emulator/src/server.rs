@@ -141,6 +141,9 @@ async fn handle(State(st): State<Arc<ServerState>>, req: Request) -> Response {
     if let Some(err) = effect.error {
         return error_response(&err);
     }
+    if effect.silent {
+        return std::future::pending().await;
+    }
     // An upgrade needs the connection itself, not a body.
     if let Some((ns, name)) = portforward::pod_of(&path) {
         return portforward::serve(&st, parts, ns, name, effect.close_after)
@@ -163,10 +166,35 @@ async fn handle(State(st): State<Arc<ServerState>>, req: Request) -> Response {
         body,
         close_after: effect.close_after,
     };
-    match route(&ctx, &path).await {
+    let streams = is_watch || ctx.query.flag("follow");
+    let resp = match route(&ctx, &path).await {
         Ok(resp) => resp,
         Err(err) => error_response(&err),
+    };
+    if !streams {
+        return resp;
     }
+    // A stream falls silent when a `silent` rule arrives: it sends nothing
+    // more and never ends.
+    let silenced = {
+        let st = st.clone();
+        let method = ctx.method.clone();
+        async move { st.faults.silenced(method.as_str(), &path, is_watch).await }
+    };
+    resp.map(|body| {
+        let state = (body.into_data_stream(), Box::pin(silenced));
+        Body::from_stream(futures::stream::unfold(
+            state,
+            |(mut data, mut silenced)| async move {
+                use futures::StreamExt;
+                tokio::select! {
+                    biased;
+                    () = &mut silenced => std::future::pending().await,
+                    item = data.next() => item.map(|item| (item, (data, silenced))),
+                }
+            },
+        ))
+    })
 }
 
 struct RequestContext {

@@ -209,3 +209,46 @@ async fn sigterm_and_sighup_end_following_cleanly_with_their_exit_status() {
         assert!(run.stderr.is_empty(), "{name}: {:?}", run.stderr);
     }
 }
+
+/// The pod watch falls silent without closing (a proxy that keeps the TCP
+/// connection alive for a server gone): within the watch's bound, following
+/// says it lost the connection and keeps the streams it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pod_watch_that_falls_silent_is_reported_as_a_lost_connection() {
+    let env = Env::scripted().await;
+    env.deploy("backend", 1, scripted(100_000, 50, &["api"], None))
+        .await;
+    env.wait_running("backend", 1).await;
+    let follower = env.spawn(&["backend", "-f"]);
+    follower.wait_for("some lines", 20, |l| l.len() > 3).await;
+    env.emulator.faults().add(Fault {
+        path: Some("/pods".into()),
+        watch_only: true,
+        silent: true,
+        ..Fault::default()
+    });
+    // 15 s promised by the server, 5 s of grace: 40 s is far past it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let said = |stderr: &[String]| {
+        stderr.iter().any(|l| {
+            l.starts_with("warning: lost the watch on the pods of backend")
+                && l.contains("lost the connection to the API server")
+                && l.contains("a watch it was to end within 15s sent nothing for 20s")
+        })
+    };
+    while !said(&follower.stderr.lock().unwrap()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no lost connection reported: {:?}",
+            follower.stderr.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The log stream itself still flows.
+    let before = follower.lines().len();
+    follower
+        .wait_for("more lines", 10, |l| l.len() > before + 3)
+        .await;
+    let (status, _) = follower.interrupt().await;
+    assert_eq!(status.code(), Some(0), "{status}");
+}

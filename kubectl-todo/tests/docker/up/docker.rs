@@ -215,3 +215,47 @@ async fn an_api_server_gone_during_the_wait_is_a_lost_connection_not_a_failing_a
     assert!(!run.stderr.contains("fix:"), "{}", run.all());
     support::remove_images_built_for(&s.app).await;
 }
+
+/// A server (or a proxy in front of it) that stops sending on the open
+/// watches without closing them, while plain requests still get answers
+/// (so the lock renews): the wait notices the silence within the watches'
+/// bound and says the connection is lost, instead of waiting out
+/// `--timeout`.
+#[tokio::test(flavor = "multi_thread")]
+async fn watches_that_fall_silent_end_the_wait_as_a_lost_connection() {
+    let s = Setup::start(Config::docker()).await;
+    s.secret("canary-docker-6").await;
+    api_runs(&s, "sleep 600; exec busybox httpd -f -p 8080 -h /www").await;
+    let child = s.command(&["up", "--timeout", "10m"]).spawn().unwrap();
+    let mut started = false;
+    for _ in 0..600 {
+        if !s.pods("api").await.is_empty() {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(started, "up reached the rollout");
+    s.emu.faults().add(kube_emulator::faults::Fault {
+        watch_only: true,
+        silent: true,
+        ..Default::default()
+    });
+    // The bound is 15 s of promised watch and 5 s of grace, then 4 s of
+    // not getting through: a minute is far past it and far short of 10m.
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("up ends within a minute of its watches falling silent")
+        .unwrap();
+    let run = support::Run::from(out);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stderr.contains(
+            "error: lost the connection to the cluster at 127.0.0.1 while waiting for the rollout of revision 1"
+        ) && run.stderr.contains("a watch it was to end within 15s sent nothing for 20s"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stderr.contains("fix:"), "{}", run.all());
+    support::remove_images_built_for(&s.app).await;
+}

@@ -148,6 +148,118 @@ async fn a_held_lock_refuses_and_an_abandoned_one_expires() {
     s.remove_built_images().await;
 }
 
+/// `--wait-for-lock`: the images are built while another run holds the
+/// lock (the wait is shorter for it), the wait is said with its holder and
+/// since when, nothing is written to the app before the lock is had, and a
+/// released lock lets the run go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn waiting_for_the_lock_says_whose_and_writes_nothing_until_it_is_had() {
+    use tokio::io::AsyncBufReadExt;
+
+    let s = Setup::start(Config::default()).await;
+    s.secret("canary-faults-12").await;
+    let leases: Api<Lease> = Api::namespaced(s.client.clone(), NS);
+    let acquired = jiff::Timestamp::from_second(1_790_000_000).unwrap();
+    let held = Lease {
+        metadata: ObjectMeta {
+            name: Some("shop-lock".into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some("elsewhere/42".into()),
+            lease_duration_seconds: Some(15),
+            acquire_time: Some(MicroTime(acquired)),
+            renew_time: Some(MicroTime(jiff::Timestamp::now())),
+            ..LeaseSpec::default()
+        }),
+    };
+    leases.create(&PostParams::default(), &held).await.unwrap();
+    // The other holder stays alive however long the builds take.
+    let renewer = tokio::spawn({
+        let leases = leases.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let Ok(mut lease) = leases.get("shop-lock").await else {
+                    continue;
+                };
+                lease.spec.as_mut().unwrap().renew_time = Some(MicroTime(jiff::Timestamp::now()));
+                let _ = leases
+                    .replace("shop-lock", &PostParams::default(), &lease)
+                    .await;
+            }
+        }
+    });
+    let maps: Api<ConfigMap> = Api::namespaced(s.client.clone(), NS);
+    let before = maps.list(&Default::default()).await.unwrap().items.len();
+
+    let run = s.run(&["up", "--wait-for-lock", "3"]).await.failed();
+    assert!(
+        run.stderr.contains(
+            "waiting for the lock held by elsewhere/42 since 2026-09-21T14:13:20Z (--wait-for-lock 3s,"
+        ) && run.stderr.contains("nothing is written until it is released"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr
+            .contains("another operation on shop is in progress: elsewhere/42"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        s.history().await.as_array().unwrap().is_empty(),
+        "nothing applied"
+    );
+    assert_eq!(
+        maps.list(&Default::default()).await.unwrap().items.len(),
+        before,
+        "nothing written"
+    );
+    assert!(
+        !s.minikube_calls().is_empty(),
+        "the images were built and loaded onto the node before the wait"
+    );
+
+    // The holder finishes while this run waits: it goes on.
+    let mut child = s
+        .command(&["up", "--timeout", "2m", "--wait-for-lock", "60"])
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut said = Vec::new();
+    while let Some(line) = stderr.next_line().await.unwrap() {
+        said.push(line.clone());
+        if line.starts_with("waiting for the lock held by elsewhere/42") {
+            break;
+        }
+    }
+    renewer.abort();
+    leases
+        .delete("shop-lock", &Default::default())
+        .await
+        .unwrap();
+    while let Some(line) = stderr.next_line().await.unwrap() {
+        said.push(line);
+    }
+    let status = child.wait().await.unwrap();
+    let said = said.join("\n");
+    assert!(status.success(), "{said}");
+    let waiting = said
+        .find("waiting for the lock held by elsewhere/42")
+        .unwrap_or_else(|| panic!("{said}"));
+    let applied = said
+        .find("applied revision 1")
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(waiting < applied, "{said}");
+    assert_eq!(
+        said.matches("waiting for the lock").count(),
+        1,
+        "said once: {said}"
+    );
+    s.remove_built_images().await;
+}
+
 /// A holder whose Lease the API server stops renewing gives up before the
 /// Lease expires for others: `up` stops part-way through the apply, says
 /// why, and writes nothing more.

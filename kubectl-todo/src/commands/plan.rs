@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use image_builder::plan::{BuilderKind, render_text};
+use image_builder::plan::render_text;
 
 use crate::format::{Format, offer};
 use crate::pipeline;
@@ -39,7 +39,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         .map(|c| (c.name.clone(), String::new()))
         .collect();
     let engine = images::engine().await;
-    let builder = engine.as_ref().map_or(BuilderKind::Classic, |e| e.builder);
+    let builder = engine.as_ref().map(|e| e.builder);
     let mut plans = images::plans(&project, &skipped, builder).await?;
     let users = pipeline::images::users(engine.as_ref(), &plans).await;
     for plan in &mut plans {

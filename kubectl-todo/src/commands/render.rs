@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use image_builder::plan::BuilderKind;
-
 use crate::format::{Format, offer};
 use crate::pipeline;
 use crate::render::{Inputs, images, objects, to_text};
@@ -32,7 +30,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     // it has them, so that the users rendered are those `up` deploys.
     let (plans, engine) = if images.len() < project.components.len() {
         let engine = images::engine().await;
-        let builder = engine.as_ref().map_or(BuilderKind::Classic, |e| e.builder);
+        let builder = engine.as_ref().map(|e| e.builder);
         (images::plans(&project, &images, builder).await?, engine)
     } else {
         (Vec::new(), None)

@@ -93,7 +93,7 @@ impl Turn<'_> {
             if self.first {
                 return Err(e.into());
             }
-            eprint!("{}", crate::report::render(&e.into()));
+            eprint!("{}", crate::report::render(&e.into(), self.settings));
         }
         let tags: Vec<String> = plans.iter().map(Plan::reference).collect();
         if state.running.as_ref() == Some(&(project.clone(), tags.clone())) {

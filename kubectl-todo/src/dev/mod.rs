@@ -101,7 +101,7 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<ExitCo
                 Some(Trigger::Files(touched)) => pending.extend(touched),
                 Some(Trigger::Secret) => secret_changed = true,
                 Some(Trigger::Broken(e)) => {
-                    eprint!("{}", crate::report::render(&e));
+                    eprint!("{}", crate::report::render(&e, settings));
                     continue;
                 }
                 None => break None,
@@ -111,7 +111,7 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<ExitCo
                 match t {
                     Trigger::Files(touched) => pending.extend(touched),
                     Trigger::Secret => secret_changed = true,
-                    Trigger::Broken(e) => eprint!("{}", crate::report::render(&e)),
+                    Trigger::Broken(e) => eprint!("{}", crate::report::render(&e, settings)),
                 }
             }
             if pending.is_empty() && !secret_changed {
@@ -125,14 +125,14 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<ExitCo
             match settings.load_project() {
                 Ok(p) => project = p,
                 Err(e) => {
-                    eprint!("{}", crate::report::render(&e.into()));
+                    eprint!("{}", crate::report::render(&e.into(), settings));
                     eprintln!("still watching; the running revision is unchanged");
                     pending.clear();
                     continue;
                 }
             }
             if let Err(e) = select(&project, &watched) {
-                eprint!("{}", crate::report::render(&e.into()));
+                eprint!("{}", crate::report::render(&e.into(), settings));
                 eprintln!("still watching; the running revision is unchanged");
                 pending.clear();
                 continue;
@@ -178,7 +178,7 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<ExitCo
                 if first && !keeps_watching(&e) {
                     return Err(e);
                 }
-                eprint!("{}", crate::report::render(&e));
+                eprint!("{}", crate::report::render(&e, settings));
                 eprintln!(
                     "still watching; {}",
                     if state.deployed.is_empty() {
@@ -190,9 +190,17 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<ExitCo
             }
         }
         if !state.deployed.is_empty() {
-            start_forwards(&conn, &project, &watched, options.address, &mut forwards).await;
+            start_forwards(
+                settings,
+                &conn,
+                &project,
+                &watched,
+                options.address,
+                &mut forwards,
+            )
+            .await;
             if options.logs && logs.is_none() {
-                logs = Some(follow_logs(&project, &conn, &watched));
+                logs = Some(follow_logs(settings, &project, &conn, &watched));
             }
         }
         if first {
@@ -319,6 +327,7 @@ fn keeps_watching(err: &anyhow::Error) -> bool {
 /// Starts the forwards of watched components that have none yet (their
 /// Service exists once a turn applied it); each URL is printed once.
 async fn start_forwards(
+    settings: &Settings,
     conn: &crate::context::Connection,
     project: &Project,
     watched: &[String],
@@ -357,13 +366,14 @@ async fn start_forwards(
                 eprintln!("{}: {} → {service}", component.name, forward.url());
                 forwards.push((component.name.clone(), forward));
             }
-            Err(e) => eprint!("{}", crate::report::render(&e.into())),
+            Err(e) => eprint!("{}", crate::report::render(&e.into(), settings)),
         }
     }
 }
 
 /// The logs of the watched components from now on, through every rollout.
 fn follow_logs(
+    settings: &Settings,
     project: &Project,
     conn: &crate::context::Connection,
     watched: &[String],
@@ -381,10 +391,10 @@ fn follow_logs(
         exclude: Vec::new(),
         output: crate::format::Format::Text,
     };
-    let (project, conn) = (project.clone(), conn.clone());
+    let (settings, project, conn) = (settings.clone(), project.clone(), conn.clone());
     tokio::spawn(async move {
         if let Err(e) = crate::logs::run(&project, conn, args).await {
-            eprint!("{}", crate::report::render(&e));
+            eprint!("{}", crate::report::render(&e, &settings));
         }
     })
 }

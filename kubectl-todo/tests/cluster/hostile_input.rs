@@ -163,7 +163,7 @@ async fn every_bad_input_is_refused_with_its_rule_and_nothing_changes() {
     let mut tried = 0;
     let mut misses: Vec<String> = Vec::new();
     let mut check = |what: String,
-                     run: &support::Run,
+                     run: &crate::harness::Run,
                      said: &[&str],
                      code: i32,
                      files: (Vec<String>, Vec<String>)| {

@@ -608,6 +608,7 @@ async fn requests_open_while_their_pod_terminates_are_drained_not_cut() {
         "{}",
         dev.all()
     );
-    assert_eq!(dev.stop(libc::SIGINT).await, Some(0), "{}", dev.all());
+    let run = dev.stop(libc::SIGINT).await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
     s.remove_built_images().await;
 }

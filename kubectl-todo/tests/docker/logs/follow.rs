@@ -236,11 +236,11 @@ async fn a_pod_watch_that_falls_silent_is_reported_as_a_lost_connection() {
                 && l.contains("a watch it was to end within 15s sent nothing for 20s")
         })
     };
-    while !said(&follower.stderr.lock().unwrap()) {
+    while !said(&follower.stderr_lines()) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "no lost connection reported: {:?}",
-            follower.stderr.lock().unwrap()
+            follower.stderr_lines()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -249,6 +249,6 @@ async fn a_pod_watch_that_falls_silent_is_reported_as_a_lost_connection() {
     follower
         .wait_for("more lines", 10, |l| l.len() > before + 3)
         .await;
-    let (status, _) = follower.interrupt().await;
-    assert_eq!(status.code(), Some(0), "{status}");
+    let run = follower.interrupt().await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
 }

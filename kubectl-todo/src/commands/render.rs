@@ -40,7 +40,12 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let secret_checksum = if args.offline {
         None
     } else {
-        pipeline::secret_checksum_best_effort(pipeline::connect(settings, &project), &project).await
+        pipeline::secret_checksum_best_effort(
+            pipeline::connect(settings, &project),
+            &project,
+            settings,
+        )
+        .await
     };
     let rendered = objects(
         &project,

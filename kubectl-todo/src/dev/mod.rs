@@ -274,7 +274,7 @@ fn select(project: &Project, asked: &[String]) -> Result<Vec<String>, UnknownCom
     for name in asked {
         project.require_component(name, |known| {
             format!(
-                "name one of {} (or none, to watch them all): kubectl todo dev {}; nothing was changed",
+                "name one of {} (or none, to watch them all): `kubectl todo dev {}`; nothing was changed",
                 known.join(", "),
                 known.first().map(String::as_str).unwrap_or_default()
             )

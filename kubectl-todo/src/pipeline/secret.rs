@@ -8,6 +8,7 @@ use kube::Api;
 use crate::context::Connection;
 use crate::project::Project;
 use crate::retry::retry;
+use crate::settings::Settings;
 
 #[derive(Debug, thiserror::Error)]
 #[error("Secret {name} in namespace {namespace} {problem}")]
@@ -103,10 +104,12 @@ async fn namespace_exists(client: &kube::Client, namespace: &str) -> bool {
     !matches!(retry(|| api.get_opt(namespace)).await, Ok(None))
 }
 
-/// Best effort: rendering must work without a cluster, and says what it left out.
+/// Best effort: rendering must work without a cluster, and says what it
+/// left out (its commands with the run's global flags of `settings`).
 pub async fn secret_checksum_best_effort(
     connect: impl Future<Output = anyhow::Result<Connection>>,
     project: &Project,
+    settings: &Settings,
 ) -> Option<String> {
     let lookup = async {
         let conn = connect.await?;
@@ -118,18 +121,20 @@ pub async fn secret_checksum_best_effort(
             let sum = crate::secrets::checksum(&secret);
             if sum.is_none() {
                 // Rendering only reads: the key is added by the next `up` or `secrets` write.
-                eprintln!(
+                let note = format!(
                     "note: Secret {} has no checksum key yet (the next `kubectl todo up` adds it); the pods carry no secret checksum",
                     project.secret.name
                 );
+                eprintln!("{}", crate::report::commands(&note, settings));
             }
             sum
         }
         Ok(Ok(None)) => {
-            eprintln!(
+            let note = format!(
                 "note: Secret {} does not exist in namespace {}; the pods carry no secret checksum (create it with `kubectl todo secrets create`)",
                 project.secret.name, project.namespace
             );
+            eprintln!("{}", crate::report::commands(&note, settings));
             None
         }
         Ok(Err(e)) => {

@@ -13,13 +13,16 @@
 pub mod build;
 pub mod ca;
 pub mod check;
+#[cfg(feature = "frontend")]
 pub mod cli;
 pub mod context;
 pub mod detect;
 pub mod digest;
 pub mod dockerfile;
 pub mod error;
+#[cfg(feature = "frontend")]
 pub mod frontend;
+#[cfg(feature = "frontend")]
 pub mod frontend_image;
 pub mod ignore;
 pub mod load;
@@ -31,6 +34,7 @@ pub mod recipe;
 pub mod session;
 pub mod spec;
 pub mod term;
+#[cfg(feature = "frontend")]
 pub mod via_frontend;
 
 pub use error::{Error, Result};

@@ -2,6 +2,9 @@
 //! cache only saves work) and no zero-byte `.tmp-*` file is left behind.
 //! The full disk is a real one: a 16 KiB tmpfs, filled up.
 
+// The image-builder binary is built only with the `frontend` feature.
+#![cfg(feature = "frontend")]
+
 use std::path::Path;
 use std::process::Command;
 

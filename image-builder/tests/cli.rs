@@ -1,5 +1,8 @@
 //! The binary: plan output snapshots, hash, error messages and exit codes, load.
 
+// The image-builder binary is built only with the `frontend` feature.
+#![cfg(feature = "frontend")]
+
 mod support;
 
 use std::fs;

@@ -1,5 +1,8 @@
 //! Builds against the real Docker Engine, with locally made base images.
 
+// The image-builder binary is built only with the `frontend` feature.
+#![cfg(feature = "frontend")]
+
 mod support;
 
 use std::fs;

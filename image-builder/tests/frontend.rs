@@ -2,6 +2,9 @@
 //! through `# syntax=`, parity with the generated Dockerfile for every stack, errors
 //! through BuildKit and cached rebuilds.
 
+// The frontend is built only with the `frontend` feature.
+#![cfg(feature = "frontend")]
+
 mod support;
 
 use std::collections::BTreeMap;

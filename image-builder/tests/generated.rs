@@ -3,6 +3,9 @@
 //! committed file is out of date. `UPDATE_GENERATED=1 cargo test -p
 //! image-builder --test generated` rewrites them.
 
+// The command line is built only with the `frontend` feature.
+#![cfg(feature = "frontend")]
+
 use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;

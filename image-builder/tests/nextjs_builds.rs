@@ -3,6 +3,9 @@
 //! variables the code reads, the plan lists them, and the image runs `next start`
 //! (the stand-in npm's `start`) from the pruned install.
 
+// The image-builder binary is built only with the `frontend` feature.
+#![cfg(feature = "frontend")]
+
 mod support;
 
 use std::fs;

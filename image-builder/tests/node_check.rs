@@ -1,6 +1,9 @@
 //! The node-image check against the Kubernetes API emulator: a load is skipped when
 //! every node already reports the image in `status.images`.
 
+// The image-builder binary is built only with the `frontend` feature.
+#![cfg(feature = "frontend")]
+
 use std::process::Command;
 
 use image_builder::load::{self, ClusterKind, Loader};

@@ -11,6 +11,9 @@
 //! Dockerfile snapshots; the builds here pass the base with `--base-image`, which
 //! is also what users do to pick their own image.
 
+// The image-builder binary is built only with the `frontend` feature.
+#![cfg(feature = "frontend")]
+
 mod support;
 
 use std::fs;

@@ -112,7 +112,7 @@ for i in $(seq "$ROUNDS"); do
     wait "$PF" 2>/dev/null || true
 done
 
-# Ours: one session, with the debounce users get (300 ms); each edit is
+# Ours: one session, with the debounce users get (the default); each edit is
 # served through its forward. Its status lines get the time they arrive, to
 # tell where a turn's time goes.
 : >"$WORK/dev.err"

@@ -41,7 +41,7 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::cli::parse_duration)]
     pub timeout: Duration,
     /// How long the files must stay quiet after a change before a rebuild (bursts coalesce).
-    #[arg(long, value_name = "DURATION", default_value = "300ms", value_parser = crate::cli::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "150ms", value_parser = crate::cli::parse_duration)]
     pub debounce: Duration,
 }
 

@@ -25,7 +25,7 @@ struct Session {
 
 impl Session {
     fn start(s: &Setup, args: &[&str]) -> Session {
-        let mut all = vec!["dev", "--timeout", "3m", "--debounce", "200ms"];
+        let mut all = vec!["dev", "--timeout", "3m"];
         all.extend_from_slice(args);
         Session {
             run: Running::start(s.command(&all)),
@@ -155,15 +155,28 @@ async fn an_edit_is_served_through_the_forward_a_touch_is_not_and_a_build_error_
     );
     assert_eq!(revisions(&s).await, 1);
 
-    // An edit: only web is rebuilt, and the forward serves the new version.
+    // An edit in a burst longer than the debounce (a `git checkout`: files
+    // arriving 30 ms apart for over half a second) is one turn: only web is
+    // rebuilt, once, and the forward serves the new version.
+    for i in 0..20 {
+        s.write(&format!("web/www/page-{i}.html"), "page\n");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
     s.write("web/www/index.html", "web v2\n");
     dev.wait_for("revision 2 is running", 1).await;
     assert!(
         dev.stderr()
-            .contains("after a change to web/www/index.html"),
+            .contains("after changes to web/www/index.html and 20 more"),
         "{}",
         dev.all()
     );
+    assert_eq!(
+        dev.stderr().matches("web: building").count(),
+        2,
+        "{}",
+        dev.all()
+    );
+    assert_eq!(revisions(&s).await, 2);
     assert_eq!(
         get(web, "/").await.as_deref(),
         Ok("web v2\n"),

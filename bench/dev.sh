@@ -9,53 +9,11 @@
 # (default 60): CPU (goal < 1% of a core) and resident memory, first and
 # last. BENCH_BIN runs other binaries than release ones (e.g. target/debug).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=${BENCH_BIN:-$CARGO_TARGET_DIR/release}
-if [ ! -x "$BIN/kubectl-todo" ] || [ ! -x "$BIN/kube-emulator" ] || [ ! -x "$BIN/image-builder" ]; then
-    echo "# building release binaries (minutes on a first run)" >&2
-    (cd "$ROOT" && cargo build --release -q -p kubectl-todo -p kube-emulator -p image-builder) >&2
-fi
+BENCH_PROJECT=benchdev
+BENCH_RUNTIME=docker
+source "$(dirname "$0")/up-common.bash"
 ROUNDS=${BENCH_ROUNDS:-3}
 IDLE=${BENCH_IDLE:-60}
-WORK=$(mktemp -d)
-PIDS=""
-BASE=kubectl-todo-bench/busybox:dev
-cleanup() {
-    for pid in $PIDS; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    docker images -q --filter 'reference=benchdev-*' | xargs -r docker rmi -f >/dev/null 2>&1 || true
-    docker rmi "$BASE" >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-mkdir -p "$WORK/rootfs/bin"
-cp /bin/busybox "$WORK/rootfs/bin/busybox"
-tar -C "$WORK/rootfs" -c . | docker import - "$BASE" >/dev/null
-
-"$BIN/kube-emulator" --kubeconfig "$WORK/kubeconfig" --runtime docker \
-    >"$WORK/emulator.out" 2>"$WORK/emulator.err" &
-PIDS="$!"
-for _ in $(seq 100); do
-    grep -q '^ready ' "$WORK/emulator.out" && break
-    sleep 0.1
-done
-grep -q '^ready ' "$WORK/emulator.out" || { cat "$WORK/emulator.err" >&2; exit 1; }
-k() { kubectl --kubeconfig "$WORK/kubeconfig" --cache-dir "$WORK/kube-cache" "$@"; }
-k config rename-context emulator minikube >/dev/null
-
-# A stand-in `minikube image load` that puts images on the emulator's node.
-mkdir -p "$WORK/bin"
-cat >"$WORK/bin/minikube" <<SH
-#!/usr/bin/env bash
-[ "\$1 \$2" = "image load" ] && exec "$BIN/kube-emulator" load --kubeconfig "$WORK/kubeconfig" "\$3"
-exit 0
-SH
-chmod +x "$WORK/bin/minikube"
-export PATH="$WORK/bin:$PATH"
 
 mkdir -p "$WORK/app/api/www"
 cat >"$WORK/app/todo.yaml" <<'YAML'
@@ -70,7 +28,6 @@ YAML
 echo ok >"$WORK/app/api/www/health"
 echo v0 >"$WORK/app/api/www/index.html"
 printf 'FROM %s\nCOPY www /www\nUSER 1001:1001\nCMD ["busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]\n' "$BASE" >"$WORK/app/api/Dockerfile"
-export IMAGE_BUILDER_CACHE_DIR="$WORK/hash-cache"
 todo() { "$BIN/kubectl-todo" --kubeconfig "$WORK/kubeconfig" --project "$WORK/app" "$@"; }
 k create namespace todo >/dev/null
 k -n todo create secret generic benchdev-secrets --from-literal=API_KEY=bench-key >/dev/null

@@ -2,13 +2,12 @@
 //! hidden input asked twice, the offer to generate, a wrong confirmation,
 //! Ctrl-C midway. The transcript of the terminal never holds a value.
 
-use crate::secrets_support;
+use crate::{harness, secrets_support};
 
 use std::process::Command;
 use std::time::Duration;
 
-use expectrl::process::unix::WaitStatus;
-use expectrl::{ControlCode, Eof, Expect, Session};
+use harness::Terminal;
 use secrets_support::{Env, assert_no_canary};
 
 const DB_URL: &str = "postgres://app:canary-tty-db-93ab@db.todo.svc:5432/todo";
@@ -16,20 +15,21 @@ const OPENAI: &str = "sk-canary-tty-openai-0c4e";
 const OTHER: &str = "sk-canary-tty-other-77aa";
 const CANARIES: &[&str] = &[DB_URL, OPENAI, OTHER, "canary-tty-db-93ab"];
 
-/// One scripted conversation: the steps run on a blocking thread while the
-/// emulator serves on the test's runtime. Returns the transcript and exit code.
+/// One scripted conversation on a terminal. Returns the transcript and the
+/// exit code; the harness has checked the transcript for the test's values.
 async fn converse(
     env: &Env,
     args: &[&str],
-    script: fn(&mut Tty) -> Result<(), expectrl::Error>,
+    script: fn(&mut Terminal) -> Result<(), expectrl::Error>,
 ) -> (String, i32) {
+    harness::canaries(CANARIES.iter().map(|c| c.to_string()));
     // expectrl turns echo off before the child starts; a user's terminal has
     // it on, so the shell turns it back on, and afterwards reports whether
     // kubectl-todo left it on.
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(r#"stty echo icanon isig; "$0" "$@"; code=$?; stty -a | tr ' ;' '\n\n' | grep -qx echo && echo TERMINAL-ECHO-ON; exit $code"#)
-        .arg(env!("CARGO_BIN_EXE_kubectl-todo"))
+        .arg(harness::binary())
         .arg("--kubeconfig")
         .arg(env.kubeconfig())
         .arg("--project")
@@ -37,51 +37,8 @@ async fn converse(
         .arg("secrets")
         .args(args)
         .env_remove("KUBECONFIG");
-    tokio::task::spawn_blocking(move || {
-        let mut session = Session::spawn(cmd).expect("spawn in a pty");
-        session.set_expect_timeout(Some(Duration::from_secs(30)));
-        let mut tty = Tty {
-            session,
-            transcript: String::new(),
-        };
-        if let Err(e) = script(&mut tty) {
-            panic!("conversation failed: {e}\ntranscript:\n{}", tty.transcript);
-        }
-        let rest = tty.session.expect(Eof).expect("the command ends");
-        // Eof matches everything that was left, so the output is the match itself.
-        tty.transcript
-            .push_str(&String::from_utf8_lossy(rest.before()));
-        for m in rest.matches() {
-            tty.transcript.push_str(&String::from_utf8_lossy(m));
-        }
-        let code = match tty.session.get_process().wait().expect("wait") {
-            WaitStatus::Exited(_, code) => code,
-            other => panic!("ended by {other:?}\ntranscript:\n{}", tty.transcript),
-        };
-        (tty.transcript, code)
-    })
-    .await
-    .expect("conversation thread")
-}
-
-struct Tty {
-    session: expectrl::session::OsSession,
-    transcript: String,
-}
-
-impl Tty {
-    fn wait_for(&mut self, text: &str) -> Result<(), expectrl::Error> {
-        let found = self.session.expect(text)?;
-        self.transcript
-            .push_str(&String::from_utf8_lossy(found.before()));
-        self.transcript.push_str(text);
-        Ok(())
-    }
-
-    fn answer(&mut self, prompt: &str, line: &str) -> Result<(), expectrl::Error> {
-        self.wait_for(prompt)?;
-        self.session.send_line(line)
-    }
+    let run = Terminal::run(cmd, Duration::from_secs(30), script).await;
+    (run.stdout, run.code.expect("an exit code"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -137,7 +94,7 @@ async fn a_wrong_confirmation_asks_again_and_ctrl_c_then_writes_nothing() {
         t.wait_for("the two values differ; try again")?;
         t.answer("OPENAI_API_KEY (input hidden): ", OPENAI)?;
         t.wait_for("OPENAI_API_KEY again to confirm: ")?;
-        t.session.send(ControlCode::EndOfText)
+        t.ctrl_c()
     })
     .await;
     assert_eq!(code, 130, "exit {code}: {transcript}");
@@ -159,8 +116,8 @@ async fn ctrl_c_midway_through_create_writes_nothing() {
         t.answer("DATABASE_URL again to confirm: ", DB_URL)?;
         t.answer("[Y/n] ", "y")?;
         t.wait_for("OPENAI_API_KEY (input hidden): ")?;
-        t.session.send("sk-half-typed")?;
-        t.session.send(ControlCode::EndOfText)
+        t.type_text("sk-half-typed")?;
+        t.ctrl_c()
     })
     .await;
     assert_eq!(code, 130, "exit {code}: {transcript}");
@@ -208,9 +165,9 @@ async fn sigterm_at_a_hidden_prompt_gives_the_terminal_back_and_writes_nothing()
     let env = Env::start().await;
     let (transcript, code) = converse(&env, &["set", "OPENAI_API_KEY"], |t| {
         t.wait_for("OPENAI_API_KEY (input hidden): ")?;
-        t.session.send("sk-half-typed")?;
+        t.type_text("sk-half-typed")?;
         // kubectl-todo is the child of the shell the session runs.
-        let sh = t.session.get_process().pid();
+        let sh = t.pid();
         let children = std::fs::read_to_string(format!("/proc/{sh}/task/{sh}/children"))?;
         let pid: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
         // SAFETY: signalling a process this test started.

@@ -7,6 +7,7 @@
 //! stderr: the secret-leak check does not depend on a test remembering it.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -225,6 +226,101 @@ impl Running {
 
 fn text(gathered: &Gathered) -> String {
     String::from_utf8_lossy(&gathered.0.lock().unwrap()).into_owned()
+}
+
+/// A run of `kubectl-todo` on a pseudo-terminal, driven by a script: what a
+/// user at a terminal sees and types. The transcript is checked for
+/// canaries at every look, and so is the [`Run`] it ends in (the
+/// transcript as its stdout: a terminal has one stream).
+pub struct Terminal {
+    session: expectrl::session::OsSession,
+    transcript: String,
+}
+
+impl Terminal {
+    /// Runs `cmd` on a terminal: `script` acts on it on a blocking thread
+    /// (the test's runtime goes on serving the emulator), then the run is
+    /// followed to its end, `limit` at most per wait.
+    pub async fn run(
+        cmd: Command,
+        limit: Duration,
+        script: impl FnOnce(&mut Terminal) -> Result<(), expectrl::Error> + Send + 'static,
+    ) -> Run {
+        use expectrl::Expect as _;
+        use expectrl::process::unix::WaitStatus;
+        tokio::task::spawn_blocking(move || {
+            let mut session = expectrl::Session::spawn(cmd).expect("spawn on a pty");
+            session.set_expect_timeout(Some(limit));
+            let mut terminal = Terminal {
+                session,
+                transcript: String::new(),
+            };
+            if let Err(e) = script(&mut terminal) {
+                panic!(
+                    "the terminal script failed: {e}\ntranscript:\n{}",
+                    terminal.transcript
+                );
+            }
+            let rest = terminal
+                .session
+                .expect(expectrl::Eof)
+                .expect("the run ends");
+            // Eof matches everything left, so the rest is the match itself.
+            terminal.record(rest.before());
+            for m in rest.matches() {
+                terminal.record(m);
+            }
+            let code = match terminal.session.get_process().wait().expect("wait") {
+                WaitStatus::Exited(_, code) => code,
+                other => panic!("ended by {other:?}\ntranscript:\n{}", terminal.transcript),
+            };
+            Run::checked(
+                ExitStatus::from_raw(code << 8),
+                terminal.transcript,
+                String::new(),
+            )
+        })
+        .await
+        .expect("terminal thread")
+    }
+
+    fn record(&mut self, bytes: &[u8]) {
+        self.transcript.push_str(&String::from_utf8_lossy(bytes));
+        assert_no_canary(&self.transcript, "");
+    }
+
+    /// Waits until `text` shows.
+    pub fn wait_for(&mut self, text: &str) -> Result<(), expectrl::Error> {
+        use expectrl::Expect as _;
+        let found = self.session.expect(text)?;
+        self.record(found.before());
+        self.record(text.as_bytes());
+        Ok(())
+    }
+
+    /// Waits for `prompt`, then types `line` and Enter.
+    pub fn answer(&mut self, prompt: &str, line: &str) -> Result<(), expectrl::Error> {
+        use expectrl::Expect as _;
+        self.wait_for(prompt)?;
+        self.session.send_line(line)
+    }
+
+    /// Types `text` without Enter.
+    pub fn type_text(&mut self, text: &str) -> Result<(), expectrl::Error> {
+        use expectrl::Expect as _;
+        self.session.send(text)
+    }
+
+    /// Types Ctrl-C.
+    pub fn ctrl_c(&mut self) -> Result<(), expectrl::Error> {
+        use expectrl::Expect as _;
+        self.session.send(expectrl::ControlCode::EndOfText)
+    }
+
+    /// The pid of the process the terminal runs.
+    pub fn pid(&self) -> i32 {
+        self.session.get_process().pid().as_raw()
+    }
 }
 
 static CANARIES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());

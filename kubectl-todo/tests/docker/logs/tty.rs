@@ -5,14 +5,13 @@ use super::logs_support;
 
 use std::time::Duration;
 
-use expectrl::process::unix::WaitStatus;
-use expectrl::{ControlCode, Eof, Expect, Session};
+use crate::harness::Terminal;
 use logs_support::{Env, scripted};
 
 /// Runs `kubectl todo logs ARGS` in a pseudo-terminal; `interrupt` types
 /// Ctrl-C once `line 3` shows. Returns the transcript and the exit code.
 async fn on_a_terminal(env: &Env, args: &[&str], no_color: bool, interrupt: bool) -> (String, i32) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-todo"));
+    let mut cmd = std::process::Command::new(crate::harness::binary());
     cmd.arg("--kubeconfig")
         .arg(env.kubeconfig())
         .arg("--project")
@@ -23,28 +22,15 @@ async fn on_a_terminal(env: &Env, args: &[&str], no_color: bool, interrupt: bool
     if no_color {
         cmd.env("NO_COLOR", "1");
     }
-    tokio::task::spawn_blocking(move || {
-        let mut session = Session::spawn(cmd).expect("spawn in a pty");
-        session.set_expect_timeout(Some(Duration::from_secs(30)));
-        let mut transcript = String::new();
+    let run = Terminal::run(cmd, Duration::from_secs(30), move |t| {
         if interrupt {
-            let seen = session.expect("line 3").expect("output on the terminal");
-            transcript.push_str(&String::from_utf8_lossy(seen.before()));
-            session.send(ControlCode::EndOfText).expect("Ctrl-C typed");
+            t.wait_for("line 3")?;
+            t.ctrl_c()?;
         }
-        let rest = session.expect(Eof).expect("the command ends");
-        transcript.push_str(&String::from_utf8_lossy(rest.before()));
-        for m in rest.matches() {
-            transcript.push_str(&String::from_utf8_lossy(m));
-        }
-        let code = match session.get_process().wait().expect("wait") {
-            WaitStatus::Exited(_, code) => code,
-            other => panic!("ended by {other:?}\ntranscript:\n{transcript}"),
-        };
-        (transcript, code)
+        Ok(())
     })
-    .await
-    .expect("terminal thread")
+    .await;
+    (run.stdout, run.code.expect("an exit code"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

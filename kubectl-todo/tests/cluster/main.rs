@@ -15,6 +15,7 @@ mod hostile_input;
 mod kubeconfig_faults;
 mod lifecycle;
 mod lock;
+mod pod_failures;
 mod refused_runs;
 mod render;
 mod request_timeout;

@@ -11,6 +11,7 @@ mod secrets_support;
 mod applyset_kubectl;
 mod conflicts;
 mod down_reports;
+mod fault_probes;
 mod hostile_input;
 mod kubeconfig_faults;
 mod lifecycle;

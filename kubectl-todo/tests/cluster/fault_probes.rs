@@ -488,7 +488,10 @@ async fn two_ups_at_once() -> Outcome {
     let second = stage.finish(second).await?;
     exit(&first, 0)?;
     exit(&second, 0)?;
-    says(&second, "applied by another run meanwhile: no apply")?;
+    says(
+        &second,
+        "nothing to apply: revision 1 holds these objects already",
+    )?;
     stage.recorded(&["applied"]).await?;
     stage.unlocked().await
 }

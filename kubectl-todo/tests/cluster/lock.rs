@@ -240,9 +240,9 @@ async fn an_up_that_waited_while_another_deployed_the_same_writes_no_revision() 
     );
     assert!(
         second.stderr.contains("waiting for the lock held by")
-            && second.stderr.contains(
-                "nothing changed since revision 1, applied by another run meanwhile: no apply"
-            )
+            && second
+                .stderr
+                .contains("nothing to apply: revision 1 holds these objects already")
             && !second.stderr.contains("applied revision"),
         "{}",
         second.all()

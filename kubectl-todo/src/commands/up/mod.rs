@@ -204,9 +204,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         now.busy = None;
         if unchanged::nothing_to_apply(&manifests, &now) {
             let revision = now.last.as_ref().map_or(0, |(s, _)| s.revision);
-            eprintln!(
-                "nothing changed since revision {revision}, applied by another run meanwhile: no apply"
-            );
+            eprintln!("nothing to apply: revision {revision} holds these objects already");
             return anyhow::Ok((manifests, revision, false));
         }
         let options = Options {

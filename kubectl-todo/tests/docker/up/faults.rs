@@ -318,7 +318,7 @@ async fn two_ups_at_once_take_turns() {
     assert!(
         [&a, &b].iter().any(|r| r
             .stderr
-            .contains("applied by another run meanwhile: no apply")
+            .contains("nothing to apply: revision 2 holds these objects already")
             || r.stderr.contains("no build, no load, no apply")),
         "{}\n{}",
         a.all(),

@@ -63,6 +63,22 @@ fn unreachable(err: &watcher::Error) -> Option<String> {
         .map(ToString::to_string)
 }
 
+/// A watch's failure as the server said it (message and reason), or as the
+/// connection failed: never kube's debug dump of the server's Status.
+fn watch_error(err: &watcher::Error) -> String {
+    let status = match err {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s))
+        | watcher::Error::WatchError(s) => s,
+        _ => return unreachable(err).unwrap_or_else(|| err.to_string()),
+    };
+    match status.reason.as_str() {
+        "" => status.message.clone(),
+        reason => format!("{} ({reason})", status.message),
+    }
+}
+
 /// The state one watch has built (a fresh list replaces it after a drop).
 struct Cache<K> {
     items: BTreeMap<String, K>,
@@ -185,7 +201,7 @@ impl Rollout<'_> {
                             disconnected = Some((since, cause));
                         }
                         if !watch_error_shown {
-                            display.note(&format!("watch interrupted, resuming: {e}"));
+                            display.note(&format!("watch interrupted, resuming: {}", watch_error(&e)));
                             watch_error_shown = true;
                         }
                         continue;

@@ -9,6 +9,8 @@ use kube_emulator::faults::Fault;
 use kube_emulator::{Config, Emulator};
 use kubectl_todo::lock;
 
+use crate::harness::{App, Running, against, run_against};
+
 #[tokio::test(flavor = "multi_thread")]
 async fn one_holder_at_a_time_and_released_locks_are_free_at_once() {
     let emu = Emulator::start(Config::default()).await.unwrap();
@@ -186,4 +188,75 @@ async fn a_holder_whose_api_server_is_gone_says_the_connection_was_lost() {
         "{message}"
     );
     held.release().await;
+}
+
+/// `up --wait-for-lock` that waited while another run deployed the same
+/// thing looks again once it has the lock: nothing to do, no new revision,
+/// as a fresh `up` would find.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_up_that_waited_while_another_deployed_the_same_writes_no_revision() {
+    let cluster = crate::harness::Cluster::start().await;
+    let kc = cluster.kubeconfig().to_string();
+    let app = App::with_file(
+        "name: shop\ncomponents:\n  - {name: web, port: 3000}\n  - {name: api, port: 8000}\n",
+    );
+    cluster.load(&["shop-web:1", "shop-api:1"]).await;
+    // The first run's apply is slow enough for the second to find its lock held.
+    cluster.emulator.faults().add(Fault {
+        method: Some("PATCH".into()),
+        path: Some("/deployments/".into()),
+        latency_ms: Some(1_000),
+        ..Fault::default()
+    });
+    let up = [
+        "up",
+        "--timeout",
+        "1m",
+        "--wait-for-lock",
+        "60",
+        "--image",
+        "web=shop-web:1",
+        "--image",
+        "api=shop-api:1",
+    ];
+    let first = Running::start(against(&app, &kc, &up));
+    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), "shop");
+    let mut locked = false;
+    for _ in 0..300 {
+        if leases.get_opt("shop-lock").await.is_ok_and(|l| l.is_some()) {
+            locked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(locked, "the first run took the lock\n{}", first.all());
+    let second = Running::start(against(&app, &kc, &up));
+    let first = first.finish_within(Duration::from_secs(60)).await.ok();
+    let second = second.finish_within(Duration::from_secs(60)).await.ok();
+    assert!(
+        first.stderr.contains("applied revision 1 "),
+        "{}",
+        first.all()
+    );
+    assert!(
+        second.stderr.contains("waiting for the lock held by")
+            && second
+                .stderr
+                .contains("nothing to apply: revision 1 holds these objects already")
+            && !second.stderr.contains("applied revision"),
+        "{}",
+        second.all()
+    );
+    let history = run_against(&app, &kc, &["history", "-o", "json"])
+        .await
+        .ok();
+    let history: serde_json::Value = serde_json::from_str(&history.stdout).unwrap();
+    let outcomes: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["applied"], "{history}");
+    assert!(leases.get_opt("shop-lock").await.unwrap().is_none());
 }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::events::Recorder;
+use crate::faults::Faults;
 use crate::store::Store;
 
 /// How the kubelet runs pods.
@@ -83,6 +84,8 @@ pub struct Cluster {
     shutdown: watch::Sender<bool>,
     /// Kubelet's crash-loop back-off: first delay and cap, in milliseconds.
     pub backoff_ms: (u64, u64),
+    /// What tests inject: the API server and the kubelet both obey them.
+    pub faults: Arc<Faults>,
 }
 
 impl Cluster {
@@ -99,6 +102,7 @@ impl Cluster {
             shutdown,
             node,
             backoff_ms: (10_000, 300_000),
+            faults: Arc::default(),
         })
     }
 

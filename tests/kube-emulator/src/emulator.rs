@@ -90,7 +90,7 @@ impl Emulator {
             .await
             .with_context(|| format!("binding 127.0.0.1:{port}"))?;
         let addr = listener.local_addr()?;
-        let faults = Arc::new(Faults::default());
+        let faults = cluster.faults.clone();
         let app = router(Arc::new(ServerState {
             cluster: cluster.clone(),
             faults: faults.clone(),

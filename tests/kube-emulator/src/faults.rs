@@ -1,5 +1,6 @@
 //! Fault injection for tests: failing chosen requests, adding latency,
-//! closing watches early, going silent, and denying verbs as RBAC would.
+//! closing watches early, going silent, denying verbs as RBAC would, and
+//! failing containers on the node before they run.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -47,10 +48,34 @@ pub struct Denial {
     pub namespace: Option<String>,
 }
 
+/// A container the node fails before it runs, chosen by its image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerFault {
+    /// A substring of the container's image.
+    pub image: String,
+    pub failure: ContainerFailure,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ContainerFailure {
+    /// The runtime refuses to create the container, with its message: what
+    /// it says of a volume's missing subPath or of a user the image lacks.
+    /// The kubelet retries with back-off, as it does after a crash.
+    CreateContainerError(String),
+    /// The kubelet cannot parse the reference. It finds a reference that is
+    /// not valid by itself; this stands for one mangled on its way to the
+    /// node (a mutating webhook, a registry mirror's rewrite) after
+    /// whoever deployed it checked it.
+    InvalidImageName,
+}
+
 #[derive(Debug, Default)]
 pub struct Faults {
     rules: Mutex<Vec<Fault>>,
     denials: Mutex<Vec<Denial>>,
+    containers: Mutex<Vec<ContainerFault>>,
     /// Woken on every new rule, for open streams to check for silence.
     added: Notify,
 }
@@ -97,9 +122,30 @@ impl Faults {
             .push(denial);
     }
 
+    pub fn fail_containers(&self, fault: ContainerFault) {
+        self.containers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(fault);
+    }
+
+    /// How the node fails a container running `image`, if it does.
+    pub fn container_failure(&self, image: &str) -> Option<ContainerFailure> {
+        self.containers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|f| image.contains(&f.image))
+            .map(|f| f.failure.clone())
+    }
+
     pub fn clear(&self) {
         self.rules.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.denials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.containers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();

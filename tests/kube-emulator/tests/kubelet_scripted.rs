@@ -505,3 +505,91 @@ async fn scripted_exits_crash_loop_and_keep_previous_logs() {
     assert_eq!(err.code, 404);
     kubelet::shutdown(&cluster).await;
 }
+
+/// A container the runtime will not create waits in CreateContainerError
+/// with the runtime's message, tried again after back-off; a reference the
+/// kubelet cannot parse, or one a fault mangles, waits in InvalidImageName.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_fail_at_create_and_unparsable_references_are_invalid() {
+    use kube_emulator::faults::{ContainerFailure, ContainerFault};
+
+    let cluster = start();
+    kubelet::load_image(&cluster, "app:1").await.unwrap();
+    kubelet::load_image(&cluster, "mangled:1").await.unwrap();
+    let refused = "failed to create containerd container: mount source \"/var/lib/kubelet/pods/x/volumes/data\" subPath \"missing\" does not exist";
+    cluster.faults.fail_containers(ContainerFault {
+        image: "app:1".into(),
+        failure: ContainerFailure::CreateContainerError(refused.into()),
+    });
+    cluster.faults.fail_containers(ContainerFault {
+        image: "mangled:".into(),
+        failure: ContainerFailure::InvalidImageName,
+    });
+    create_pod(
+        &cluster,
+        "refused",
+        json!({}),
+        json!([{ "name": "app", "image": "app:1" }]),
+    );
+    create_pod(
+        &cluster,
+        "upper",
+        json!({}),
+        json!([{ "name": "app", "image": "App:1" }]),
+    );
+    create_pod(
+        &cluster,
+        "mangled",
+        json!({}),
+        json!([{ "name": "app", "image": "mangled:1" }]),
+    );
+
+    let pod = wait_for(&cluster, "refused", "CreateContainerError", |p| {
+        waiting_reason(p) == Some("CreateContainerError")
+    })
+    .await;
+    assert_eq!(
+        pod.pointer("/status/containerStatuses/0/state/waiting/message"),
+        Some(&json!(refused))
+    );
+    let said = events(&cluster, "refused");
+    assert!(
+        said.contains(&(
+            "Warning".into(),
+            "Failed".into(),
+            format!("Error: {refused}")
+        )),
+        "{said:?}"
+    );
+    assert!(
+        !said.iter().any(|(_, reason, _)| reason == "Created"),
+        "{said:?}"
+    );
+    for name in ["upper", "mangled"] {
+        let pod = wait_for(&cluster, name, "InvalidImageName", |p| {
+            waiting_reason(p) == Some("InvalidImageName")
+        })
+        .await;
+        let message = pod
+            .pointer("/status/containerStatuses/0/state/waiting/message")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        assert!(message.ends_with("invalid reference format"), "{message}");
+    }
+
+    // Once the runtime creates it, the container is created, then started.
+    cluster.faults.clear();
+    wait_for(&cluster, "refused", "running", |p| {
+        p.pointer("/status/containerStatuses/0/state/running")
+            .is_some()
+    })
+    .await;
+    let reasons: Vec<String> = events(&cluster, "refused")
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
+    for r in ["Created", "Started"] {
+        assert!(reasons.iter().any(|x| x == r), "{r} in {reasons:?}");
+    }
+    kubelet::shutdown(&cluster).await;
+}

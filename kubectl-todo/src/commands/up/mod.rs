@@ -9,7 +9,8 @@
 //!    nothing to the app's namespace, so that a failed build or check
 //!    leaves the cluster as it was;
 //! 4. under the app's lock: give the Secret the key of its checksum if it
-//!    has none, apply with server-side apply and prune, record the revision;
+//!    has none, look again and stop if another run deployed the same
+//!    meanwhile, apply with server-side apply and prune, record the revision;
 //! 5. wait for the rollout through watches, stopping early with doctor's
 //!    diagnosis, and print the URLs.
 
@@ -195,6 +196,17 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         let secret_checksum = pipeline::secret_checksum(&conn.client, &project).await?;
         let rendered = render_with(refs.clone(), secret_checksum, users.clone());
         let manifests: Vec<_> = rendered.iter().map(Object::to_json).collect();
+        // Another run may have deployed the same since the look above (it
+        // held the lock while this one built or waited): looked at again, as
+        // a fresh run would, so that it is not applied as a revision twice.
+        let mut now = unchanged::observe(&conn.client, &project).await?;
+        // The lock it sees is this run's own.
+        now.busy = None;
+        if unchanged::nothing_to_apply(&manifests, &now) {
+            let revision = now.last.as_ref().map_or(0, |(s, _)| s.revision);
+            eprintln!("nothing to apply: revision {revision} holds these objects already");
+            return anyhow::Ok((manifests, revision, false));
+        }
         let options = Options {
             force_conflicts: args.force_conflicts,
             origin: "up".into(),
@@ -209,15 +221,15 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
             done.applied.len(),
             project.namespace
         );
-        anyhow::Ok((manifests, done.revision))
+        anyhow::Ok((manifests, done.revision, true))
     };
     // The lock is held through the rollout, so that a failed rollout is
     // recorded in its revision before another run starts.
     let wait_for_lock = args.wait_for_lock.map(Duration::from_secs);
     pipeline::under_lock(&conn, &project, wait_for_lock, async {
-        let (manifests, revision) =
+        let (manifests, revision, applied) =
             apply::interrupt::unless_interrupted(&conn.client, &project, work).await?;
-        watch.finish(&manifests, revision, true).await
+        watch.finish(&manifests, revision, applied).await
     })
     .await
 }

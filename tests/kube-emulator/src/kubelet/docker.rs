@@ -151,16 +151,28 @@ async fn create_and_start(
     name: &str,
     body: ContainerCreateBody,
 ) -> ApiResult<String> {
+    let id = create_named(docker, name, body).await?;
+    start(&id).await?;
+    Ok(id)
+}
+
+async fn create_named(docker: &Docker, name: &str, body: ContainerCreateBody) -> ApiResult<String> {
     let opts = CreateContainerOptionsBuilder::default().name(name).build();
     let created = docker
         .create_container(Some(opts), body)
         .await
         .map_err(engine_error)?;
-    if let Err(e) = docker.start_container(&created.id, None).await {
-        remove(&created.id).await;
+    Ok(created.id)
+}
+
+/// Starts a created container; one that will not start is removed.
+pub(super) async fn start(id: &str) -> ApiResult<()> {
+    let docker = client().await?;
+    if let Err(e) = docker.start_container(id, None).await {
+        remove(id).await;
         return Err(engine_error(e));
     }
-    Ok(created.id)
+    Ok(())
 }
 
 /// Starts the pod's sandbox, whose network namespace the containers join; returns its id and IP.
@@ -256,8 +268,8 @@ pub(super) struct Launch<'a> {
     pub attempt: i64,
 }
 
-/// Creates and starts a container in the pod's sandbox; returns its id.
-pub(super) async fn start(cluster: &Cluster, l: Launch<'_>) -> ApiResult<String> {
+/// Creates a container in the pod's sandbox; returns its id.
+pub(super) async fn create(cluster: &Cluster, l: Launch<'_>) -> ApiResult<String> {
     let docker = client().await?;
     let c = l.container;
     let expand = |v: Option<&Value>| {
@@ -329,7 +341,7 @@ pub(super) async fn start(cluster: &Cluster, l: Launch<'_>) -> ApiResult<String>
         host_config: Some(host_config),
         ..Default::default()
     };
-    create_and_start(&docker, &container_name(l.pod, name, l.attempt), body).await
+    create_named(&docker, &container_name(l.pod, name, l.attempt), body).await
 }
 
 fn api_time(docker_time: Option<String>) -> String {

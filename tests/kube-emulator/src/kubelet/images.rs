@@ -2,9 +2,13 @@
 //! pulled from a registry on loopback, and the pull decisions the kubelet
 //! makes from it.
 
+use std::sync::LazyLock;
+
+use regex::Regex;
 use serde_json::Value;
 
 use crate::cluster::{Cluster, NodeImage, Runtime};
+use crate::faults::ContainerFailure;
 use crate::status::ApiResult;
 
 use super::{docker, node};
@@ -44,6 +48,27 @@ pub(super) enum Decision {
     Pull,
     /// `imagePullPolicy: Never` and the image is not on the node.
     NeverPull(String),
+    /// The reference does not parse: InvalidImageName, with the kubelet's message.
+    Invalid(String),
+}
+
+/// The reference grammar of the kubelet's parser (distribution's
+/// `reference` package): an optional registry host, lower-case path
+/// components, then a tag, a digest, or both.
+static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
+    let component = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+    let host = r"(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?";
+    let tag = r"[\w][\w.-]{0,127}";
+    let digest = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
+    Regex::new(&format!(
+        "^(?:{host}/)?{component}(?:/{component})*(?::{tag})?(?:@{digest})?$"
+    ))
+    .expect("a valid pattern")
+});
+
+/// Whether `image` is a reference the kubelet can parse (a name is at most 255 characters).
+fn valid(image: &str) -> bool {
+    REFERENCE.is_match(image) && repository(image).len() <= 255
 }
 
 /// The repository part of a reference, as Docker names it in pull errors.
@@ -86,6 +111,13 @@ fn pullable(image: &str) -> String {
 /// manager does from its pull policy and the node's images.
 pub(super) fn check(cluster: &Cluster, container: &Value) -> Decision {
     let image = container["image"].as_str().unwrap_or_default();
+    let mangled =
+        cluster.faults.container_failure(image) == Some(ContainerFailure::InvalidImageName);
+    if mangled || !valid(image) {
+        return Decision::Invalid(format!(
+            "Failed to apply default image tag \"{image}\": couldn't parse image name \"{image}\": invalid reference format"
+        ));
+    }
     let policy = container["imagePullPolicy"]
         .as_str()
         .unwrap_or("IfNotPresent");
@@ -124,7 +156,34 @@ pub(super) async fn pull(cluster: &Cluster, image: &str) -> Result<NodeImage, St
 
 #[cfg(test)]
 mod tests {
-    use super::{on_loopback, pullable, registry, repository};
+    use super::{on_loopback, pullable, registry, repository, valid};
+
+    #[test]
+    fn references_the_kubelet_cannot_parse_are_invalid() {
+        for ok in [
+            "todo:1",
+            "busybox",
+            "team/todo-api:1.2.3",
+            "127.0.0.1:5000/todo:abc",
+            "localhost/todo__x:latest",
+            "registry.example:5000/a/b/c:v1",
+            "todo@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(valid(ok), "{ok}");
+        }
+        for bad in [
+            "Todo:1",
+            "todo:",
+            "todo:1:2",
+            "todo api:1",
+            "-todo:1",
+            "todo@sha256:abc",
+            "",
+            &format!("{}:1", "a".repeat(256)),
+        ] {
+            assert!(!valid(bad), "{bad:?} is valid");
+        }
+    }
 
     #[test]
     fn pull_errors_name_the_repository() {

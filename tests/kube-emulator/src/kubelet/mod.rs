@@ -29,6 +29,12 @@
 //! is the ErrImagePull message when the pull fails. References to any other
 //! registry fail as a registry that refuses them would, so nothing leaves
 //! the machine. What the node pulled into the engine is removed at [`shutdown`].
+//!
+//! A container is created, then started, as a runtime does: a
+//! [`crate::faults::ContainerFault`] makes the runtime refuse to create it
+//! (CreateContainerError with the fault's message), or stands for an image
+//! reference mangled on its way to the node. A reference that does not parse
+//! gives InvalidImageName by itself, before any pull.
 
 mod config;
 mod docker;

@@ -62,8 +62,9 @@ fn annotation<T: std::str::FromStr>(pod: &Value, key: &str) -> Option<T> {
         .and_then(|s| s.trim().parse().ok())
 }
 
-/// Starts a container of `pod`; returns its id.
-pub(super) fn start(pod: &Value) -> String {
+/// Creates a container of `pod`, its script read from the pod's
+/// annotations; returns its id.
+pub(super) fn create(pod: &Value) -> String {
     let id = crate::store::new_uid().replace('-', "");
     let script = Script {
         start: Timestamp::now(),
@@ -74,6 +75,13 @@ pub(super) fn start(pod: &Value) -> String {
     };
     scripts().insert(id.clone(), script);
     id
+}
+
+/// Starts a created container: its script runs from now.
+pub(super) fn start(id: &str) {
+    if let Some(s) = scripts().get_mut(id) {
+        s.start = Timestamp::now();
+    }
 }
 
 /// When the container started, and how it ended if it has.

@@ -26,6 +26,22 @@ impl Worker {
                 c.show_pull_backoff = None;
                 Some((found, false))
             }
+            Decision::Invalid(msg) => {
+                if c.state != State::waiting("InvalidImageName", Some(msg.clone()))
+                    || now >= c.next_attempt
+                {
+                    c.state = State::waiting("InvalidImageName", Some(msg.clone()));
+                    c.next_attempt = now + Duration::from_millis(backoff_ms.0);
+                    self.event(Severity::Warning, "InspectFailed", &msg, Some(&name));
+                    self.event(
+                        Severity::Warning,
+                        "Failed",
+                        "Error: InvalidImageName",
+                        Some(&name),
+                    );
+                }
+                None
+            }
             Decision::NeverPull(msg) => {
                 if c.state != State::waiting("ErrImageNeverPull", Some(msg.clone()))
                     || now >= c.next_attempt

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::cluster::{Cluster, NodeImage, Runtime};
 use crate::events::Severity;
+use crate::faults::ContainerFailure;
 use crate::resources;
 use crate::time;
 
@@ -267,6 +268,23 @@ impl Worker {
         );
     }
 
+    /// A container the runtime would not create or start (`reason`): tried
+    /// again after the crash back-off.
+    fn failed_to_run(&mut self, i: usize, reason: &str, message: String) {
+        let backoff = self.cluster.backoff_ms;
+        let c = &mut self.containers[i];
+        c.state = State::waiting(reason, Some(message.clone()));
+        c.crash_backoff = Some(doubled(c.crash_backoff, backoff));
+        c.next_attempt = Instant::now() + c.crash_backoff.unwrap_or_default();
+        let name = c.name.clone();
+        self.event(
+            Severity::Warning,
+            "Failed",
+            &format!("Error: {message}"),
+            Some(&name),
+        );
+    }
+
     fn remove_instance(&self, id: String) {
         match self.cluster.runtime {
             Runtime::Docker => {
@@ -343,38 +361,29 @@ impl Worker {
             );
         }
         let attempt = self.containers[i].restarts;
-        let started = match (self.cluster.runtime, &sandbox.docker_id) {
-            (Runtime::Docker, Some(sandbox_id)) => {
-                let launch = docker::Launch {
-                    pod: &self.pod,
-                    container: &spec,
-                    image: &image,
-                    env,
-                    binds: volumes::binds(&spec, &sandbox.volumes),
-                    sandbox: sandbox_id,
-                    attempt,
-                };
-                docker::start(&self.cluster, launch)
-                    .await
-                    .map_err(|e| e.message)
-            }
-            _ => Ok(scripted::start(&self.pod)),
+        let created = match self.cluster.faults.container_failure(&image_ref) {
+            Some(ContainerFailure::CreateContainerError(m)) => Err(m),
+            _ => match (self.cluster.runtime, &sandbox.docker_id) {
+                (Runtime::Docker, Some(sandbox_id)) => {
+                    let launch = docker::Launch {
+                        pod: &self.pod,
+                        container: &spec,
+                        image: &image,
+                        env,
+                        binds: volumes::binds(&spec, &sandbox.volumes),
+                        sandbox: sandbox_id,
+                        attempt,
+                    };
+                    docker::create(&self.cluster, launch)
+                        .await
+                        .map_err(|e| e.message)
+                }
+                _ => Ok(scripted::create(&self.pod)),
+            },
         };
-        let id = match started {
+        let id = match created {
             Ok(id) => id,
-            Err(m) => {
-                let backoff = self.cluster.backoff_ms;
-                let c = &mut self.containers[i];
-                c.state = State::waiting("RunContainerError", Some(m.clone()));
-                c.crash_backoff = Some(doubled(c.crash_backoff, backoff));
-                c.next_attempt = Instant::now() + c.crash_backoff.unwrap_or_default();
-                return self.event(
-                    Severity::Warning,
-                    "Failed",
-                    &format!("Error: {m}"),
-                    Some(&name),
-                );
-            }
+            Err(m) => return self.failed_to_run(i, "CreateContainerError", m),
         };
         self.event(
             Severity::Normal,
@@ -382,6 +391,16 @@ impl Worker {
             &format!("Created container {name}"),
             Some(&name),
         );
+        let started = match self.cluster.runtime {
+            Runtime::Docker => docker::start(&id).await.map_err(|e| e.message),
+            Runtime::Scripted => {
+                scripted::start(&id);
+                Ok(())
+            }
+        };
+        if let Err(m) = started {
+            return self.failed_to_run(i, "RunContainerError", m);
+        }
         self.event(
             Severity::Normal,
             "Started",

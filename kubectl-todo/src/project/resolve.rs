@@ -42,7 +42,10 @@ pub(super) fn parse(path: &Path, text: &str, root: &Path) -> Result<Project, Err
     };
     let file: ProjectFile = serde_saphyr::from_str(text).map_err(|e| {
         let e = e.without_snippet();
-        invalid(e.location().unwrap_or(Location::UNKNOWN), syntax_message(e))
+        invalid(
+            e.location().unwrap_or(Location::UNKNOWN),
+            syntax_message(e, text),
+        )
     })?;
     let refused = |r: validate::Refusal| invalid(r.at, r.message);
     validate::project_name(&file.name.value, file.name.referenced).map_err(refused)?;
@@ -53,7 +56,7 @@ pub(super) fn parse(path: &Path, text: &str, root: &Path) -> Result<Project, Err
     Ok(project)
 }
 
-fn syntax_message(e: &serde_saphyr::Error) -> String {
+fn syntax_message(e: &serde_saphyr::Error, text: &str) -> String {
     let list = |expected: &[&str]| {
         expected
             .iter()
@@ -76,8 +79,50 @@ fn syntax_message(e: &serde_saphyr::Error) -> String {
             suggestion(variant, expected.iter().copied()),
             list(expected)
         ),
+        serde_saphyr::Error::DuplicateMappingKey {
+            key: Some(key),
+            location,
+        } => {
+            let first = first_written(text, key, *location)
+                .map(|(line, column)| format!(" (first at line {line}, column {column})"))
+                .unwrap_or_default();
+            format!(
+                "the key `{key}` is written twice in the same mapping{first}: remove one of the two `{key}:` keys"
+            )
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => {
+            "a key is written twice in the same mapping: remove one of the two".into()
+        }
         other => other.to_string(),
     }
+}
+
+/// Where `key` was first written in the block mapping that writes it again
+/// at `again` (the parser only locates the second): the nearest line above
+/// with the key at the same column, before a line indented less (the
+/// mapping's parent) ends the search.
+fn first_written(text: &str, key: &str, again: Location) -> Option<(u64, u64)> {
+    let column = usize::try_from(again.column()).ok()?.checked_sub(1)?;
+    let line = usize::try_from(again.line()).ok()?.checked_sub(1)?;
+    let lines: Vec<&str> = text.lines().collect();
+    for n in (0..line.min(lines.len())).rev() {
+        let l = lines[n];
+        let indent = l.len() - l.trim_start().len();
+        if l.trim().is_empty() || l.trim_start().starts_with('#') {
+            continue;
+        }
+        let (before, at) = l.split_at(column.min(l.len()));
+        let same_key = at
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'));
+        if same_key && before.chars().all(|c| c == ' ' || c == '-') {
+            return Some((n as u64 + 1, column as u64 + 1));
+        }
+        if indent < column {
+            return None;
+        }
+    }
+    None
 }
 
 /// No `todo.yaml`: the original layout's defaults with what detection reads
@@ -383,22 +428,13 @@ fn component(
             ));
         }
     }
-    let mut writable_paths = vec!["/tmp".to_string()];
+    let mut always = vec!["/tmp".to_string()];
     let framework = stack.or_else(|| base.and_then(|b| b.framework));
     if framework == Some(Stack::Nextjs) {
-        writable_paths.push(NEXT_CACHE.into());
+        always.push(NEXT_CACHE.into());
     }
-    for p in c.writable_paths {
-        if !p.starts_with('/') {
-            return Err(issue(
-                at,
-                format!("writable path `{p}` of component `{name}` must be absolute"),
-            ));
-        }
-        if !writable_paths.contains(&p) {
-            writable_paths.push(p);
-        }
-    }
+    let writable_paths = validate::writable_paths(always, &c.writable_paths)
+        .map_err(|r| issue(r.at, format!("{} (component `{name}`)", r.message)))?;
     env.extend(c.env);
     let base_path = base.and_then(|b| b.path.as_ref());
     source("path", c.path.is_some(), origin(base_path));

@@ -358,7 +358,7 @@ impl Worker {
                     .await
                     .map_err(|e| e.message)
             }
-            _ => Ok(scripted::start(&self.pod)),
+            _ => Ok(scripted::start(&self.pod, &env)),
         };
         let id = match started {
             Ok(id) => id,

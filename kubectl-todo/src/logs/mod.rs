@@ -177,7 +177,7 @@ pub async fn run(
     let (sink, lines) = mpsc::channel(256);
     let shared = Arc::new(Shared {
         api,
-        filter: Filter::new(&args.grep, &args.exclude),
+        filter: Filter::new(&args.grep, &args.exclude, redact),
         sink,
         container: args.container.clone(),
         since: args.since,
@@ -208,7 +208,7 @@ pub async fn run(
     let stop = async {
         let _ = caught.set(interrupt::signalled().await);
     };
-    let ending = output::print(lines, printer, &redact, by_time, stop).await?;
+    let ending = output::print(lines, printer, by_time, stop).await?;
     if args.follow || ending == output::Ending::Stopped {
         // Readers end before the runtime drops their connections, so that none reports the drop.
         readers.shutdown().await;

@@ -18,12 +18,10 @@ pub enum Ending {
     Stopped,
 }
 
-/// Prints until every sender is gone, stdout is closed, or `stop` fires,
-/// with every form of the Secret's values in `redact` replaced.
+/// Prints until every sender is gone, stdout is closed, or `stop` fires.
 pub async fn print(
     mut lines: mpsc::Receiver<Vec<Line>>,
     printer: Printer,
-    redact: &[String],
     by_time: bool,
     stop: impl Future<Output = ()>,
 ) -> io::Result<Ending> {
@@ -40,10 +38,10 @@ pub async fn print(
             all.extend(batch);
             continue;
         }
-        let written = write(&mut out, printer, redact, &batch).and_then(|()| {
+        let written = write(&mut out, printer, &batch).and_then(|()| {
             // Everything already waiting goes out before one flush: fast in bulk, live when following.
             while let Ok(batch) = lines.try_recv() {
-                write(&mut out, printer, redact, &batch)?;
+                write(&mut out, printer, &batch)?;
             }
             out.flush()
         });
@@ -53,27 +51,12 @@ pub async fn print(
     }
     // Stable, so lines of one container with equal timestamps keep their order.
     all.sort_by_key(|l: &Line| l.time);
-    let written = write(&mut out, printer, redact, &all).and_then(|()| out.flush());
+    let written = write(&mut out, printer, &all).and_then(|()| out.flush());
     quietly(written).map(|_| Ending::Done)
 }
 
-fn write(
-    out: &mut impl Write,
-    printer: Printer,
-    redact: &[String],
-    lines: &[Line],
-) -> io::Result<()> {
-    lines.iter().try_for_each(|l| {
-        if redact.is_empty() {
-            return printer.write(out, l);
-        }
-        let shown = Line {
-            source: l.source.clone(),
-            time: l.time,
-            message: crate::secrets::redact_forms(&l.message, redact),
-        };
-        printer.write(out, &shown)
-    })
+fn write(out: &mut impl Write, printer: Printer, lines: &[Line]) -> io::Result<()> {
+    lines.iter().try_for_each(|l| printer.write(out, l))
 }
 
 /// `Ok(true)` when the reader went away.

@@ -83,7 +83,7 @@ fn syntax_message(e: &serde_saphyr::Error, text: &str) -> String {
             key: Some(key),
             location,
         } => {
-            let first = first_written(text, key, *location)
+            let first = first_written(text, key, location.line(), location.column())
                 .map(|(line, column)| format!(" (first at line {line}, column {column})"))
                 .unwrap_or_default();
             format!(
@@ -98,12 +98,12 @@ fn syntax_message(e: &serde_saphyr::Error, text: &str) -> String {
 }
 
 /// Where `key` was first written in the block mapping that writes it again
-/// at `again` (the parser only locates the second): the nearest line above
-/// with the key at the same column, before a line indented less (the
-/// mapping's parent) ends the search.
-fn first_written(text: &str, key: &str, again: Location) -> Option<(u64, u64)> {
-    let column = usize::try_from(again.column()).ok()?.checked_sub(1)?;
-    let line = usize::try_from(again.line()).ok()?.checked_sub(1)?;
+/// at `line`, `column` (the parser only locates the second): the nearest
+/// line above with the key at the same column, before a line indented less
+/// (the mapping's parent) ends the search.
+fn first_written(text: &str, key: &str, line: u64, column: u64) -> Option<(u64, u64)> {
+    let column = usize::try_from(column).ok()?.checked_sub(1)?;
+    let line = usize::try_from(line).ok()?.checked_sub(1)?;
     let lines: Vec<&str> = text.lines().collect();
     for n in (0..line.min(lines.len())).rev() {
         let l = lines[n];
@@ -111,9 +111,12 @@ fn first_written(text: &str, key: &str, again: Location) -> Option<(u64, u64)> {
         if l.trim().is_empty() || l.trim_start().starts_with('#') {
             continue;
         }
-        let (before, at) = l.split_at(column.min(l.len()));
-        let same_key = at
-            .strip_prefix(key)
+        // Columns count characters; a line whose text is not ASCII before
+        // the column has no key there.
+        let before = l.get(..column).unwrap_or("?");
+        let same_key = l
+            .get(column..)
+            .and_then(|at| at.strip_prefix(key))
             .is_some_and(|rest| rest.trim_start().starts_with(':'));
         if same_key && before.chars().all(|c| c == ' ' || c == '-') {
             return Some((n as u64 + 1, column as u64 + 1));
@@ -600,5 +603,21 @@ fn env_name(s: &str, at: Location, what: &str) -> Result<(), Issue> {
                 "{what} `{s}` is not a valid environment variable name (letters, digits and `_`, not starting with a digit)"
             ),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_of_two_keys_is_found_in_its_own_mapping_only() {
+        let item = "components:\n  - port: 1\n    name: w\n    port: 2\n";
+        assert_eq!(first_written(item, "port", 4, 5), Some((2, 5)));
+        // A key of the parent mapping is not the first of the two.
+        let nested = "port: 1\nservice:\n  port: 2\n  port: 3\n";
+        assert_eq!(first_written(nested, "port", 4, 3), Some((3, 3)));
+        let quoted = "aé:\n  'k': 1\n  k: 2\n";
+        assert_eq!(first_written(quoted, "k", 3, 3), None);
     }
 }

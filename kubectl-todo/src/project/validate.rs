@@ -134,6 +134,19 @@ pub(super) fn project(project: &mut Project, spans: Option<&Spans>) -> Result<()
             }
         }
         requests_within_limits(c).map_err(|message| Refusal { at: here, message })?;
+        for (key, image) in [
+            ("baseImages.builder", &c.build.builder_image),
+            ("baseImages.runtime", &c.build.runtime_image),
+        ] {
+            if let Some(image) = image
+                && let Err(why) = crate::cli::image_reference(image)
+            {
+                return refuse(
+                    here,
+                    format!("`{key}` `{image}` of component `{}` {why}", c.name),
+                );
+            }
+        }
     }
     for key in &project.secret.keys {
         let here = spans

@@ -170,6 +170,10 @@ async fn every_bad_input_is_refused_with_its_rule_and_nothing_changes() {
             with("    writablePaths: [/var/x, /var/x/]\n"),
             "todo.yaml:5:29: writable paths `/var/x` (line 5, column 21) and `/var/x/` are both `/var/x`: keep one of the two",
         ),
+        (
+            with("    baseImages: {runtime: \"node:20@sha256:abc\"}\n"),
+            "`baseImages.runtime` `node:20@sha256:abc` of component `web` has the digest `sha256:abc`: a sha256 digest is 64 lowercase hex digits",
+        ),
     ];
     // Every probe is tried; the misses are listed together at the end.
     let mut tried = 0;
@@ -295,7 +299,7 @@ async fn every_bad_input_is_refused_with_its_rule_and_nothing_changes() {
         "not refused cleanly:\n{}",
         misses.join("\n\n")
     );
-    assert_eq!(tried, 45);
+    assert_eq!(tried, 46);
     assert_eq!(
         contents(&cluster).await,
         before,

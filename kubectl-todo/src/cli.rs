@@ -231,11 +231,36 @@ pub fn image_reference(s: &str) -> Result<(), String> {
             "has uppercase letters in its repository name (only the tag may have them)".into(),
         );
     }
+    if let Some((_, digest)) = s.split_once('@') {
+        digest_of_its_length(digest)?;
+    }
     if REFERENCE.is_match(s) {
         Ok(())
     } else {
         Err("is not `[host[:port]/]name[:tag][@sha256:digest]` (lowercase name)".into())
     }
+}
+
+/// A digest as the engines and registries check it (OCI image spec): an
+/// algorithm they know, and exactly its length in lowercase hex. The
+/// reference grammar alone lets `sha256:` with 32 hex digits through.
+fn digest_of_its_length(digest: &str) -> Result<(), String> {
+    let (algorithm, hex) = digest.split_once(':').unwrap_or((digest, ""));
+    let Some(length) = [("sha256", 64), ("sha384", 96), ("sha512", 128)]
+        .iter()
+        .find_map(|(a, n)| (*a == algorithm).then_some(*n))
+    else {
+        return Err(format!(
+            "has the digest `{digest}`, whose algorithm is not sha256, sha384 or sha512"
+        ));
+    };
+    if hex.len() != length || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(format!(
+            "has the digest `{digest}`: a {algorithm} digest is {length} lowercase hex digits (this one has {} characters)",
+            hex.len()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -284,9 +309,40 @@ mod tests {
             "localhost:5000/todo-backend:1.2.3",
             "registry.example/team/app_v2:Latest-1",
             "ghcr.io/me/app@sha256:6905a4ec6905a4ec6905a4ec6905a4ec6905a4ec6905a4ec6905a4ec6905a4ec",
+            &format!("app:1@sha384:{}", "0a".repeat(48)),
+            &format!("app@sha512:{}", "f".repeat(128)),
             "[::1]:5000/app",
         ] {
             assert_eq!(image_reference(ok), Ok(()), "{ok}");
+        }
+        for (bad, rule) in [
+            (
+                "app@sha256:abc",
+                "a sha256 digest is 64 lowercase hex digits (this one has 3",
+            ),
+            (
+                &format!("app@sha256:{}", "A".repeat(64)),
+                "a sha256 digest is 64 lowercase hex",
+            ),
+            (
+                &format!("app@sha256:{}", "a".repeat(32)),
+                "(this one has 32 characters)",
+            ),
+            (
+                &format!("app@sha512:{}", "a".repeat(64)),
+                "a sha512 digest is 128",
+            ),
+            (
+                &format!("app@sha384:{}", "a".repeat(64)),
+                "a sha384 digest is 96",
+            ),
+            (
+                &format!("app@md5:{}", "a".repeat(32)),
+                "is not sha256, sha384 or sha512",
+            ),
+        ] {
+            let err = image_reference(bad).unwrap_err();
+            assert!(err.contains(rule), "{bad}: {err}");
         }
         assert!(
             image_reference("UPPER:tag")

@@ -12,15 +12,18 @@ pub fn parse_regex(value: &str) -> Result<Regex, String> {
 }
 
 /// A line is kept when it matches any `--grep` pattern (or there are none)
-/// and no `--exclude` pattern.
+/// and no `--exclude` pattern, both tried on the line as shown: with every
+/// form of the Secret's values redacted, so that `--grep` cannot confirm a
+/// guess of one either.
 #[derive(Debug, Clone)]
 pub struct Filter {
     grep: Option<RegexSet>,
     exclude: Option<RegexSet>,
+    redact: Vec<String>,
 }
 
 impl Filter {
-    pub fn new(grep: &[Regex], exclude: &[Regex]) -> Filter {
+    pub fn new(grep: &[Regex], exclude: &[Regex], redact: Vec<String>) -> Filter {
         let set = |patterns: &[Regex]| {
             (!patterns.is_empty()).then(|| {
                 RegexSet::new(patterns.iter().map(Regex::as_str))
@@ -30,10 +33,21 @@ impl Filter {
         Filter {
             grep: set(grep),
             exclude: set(exclude),
+            redact,
         }
     }
 
-    pub fn keeps(&self, message: &str) -> bool {
+    /// The line as shown, or `None` when the patterns leave it out.
+    pub fn shown(&self, message: &str) -> Option<String> {
+        let message = if self.redact.is_empty() {
+            message.to_string()
+        } else {
+            crate::secrets::redact_forms(message, &self.redact)
+        };
+        self.keeps(&message).then_some(message)
+    }
+
+    fn keeps(&self, message: &str) -> bool {
         self.grep.as_ref().is_none_or(|g| g.is_match(message))
             && !self.exclude.as_ref().is_some_and(|e| e.is_match(message))
     }
@@ -49,7 +63,7 @@ mod tests {
                 .map(|p| parse_regex(p).unwrap())
                 .collect::<Vec<_>>()
         };
-        Filter::new(&compile(grep), &compile(exclude))
+        Filter::new(&compile(grep), &compile(exclude), Vec::new())
     }
 
     #[test]
@@ -64,6 +78,19 @@ mod tests {
         assert!(f.keeps("WARN slow"));
         assert!(!f.keeps("INFO ok"));
         assert!(!f.keeps("ERROR GET /healthz"));
+    }
+
+    #[test]
+    fn secret_values_are_redacted_before_the_patterns_see_them() {
+        let value = k8s_openapi::ByteString(b"sk-canary-0123456789".to_vec());
+        let redact = crate::secrets::redactions(&[("K".to_string(), value)].into());
+        let f = Filter::new(&[parse_regex("sk-canary").unwrap()], &[], redact.clone());
+        assert_eq!(f.shown("key sk-canary-0123456789"), None);
+        let f = Filter::new(&[], &[], redact);
+        assert_eq!(
+            f.shown("key sk-canary-0123456789").as_deref(),
+            Some("key [redacted]")
+        );
     }
 
     #[test]

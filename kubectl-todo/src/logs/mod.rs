@@ -135,6 +135,7 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let components = select(project, &args.components)?;
     let namespace = connection.namespace.clone();
+    let redact = redactions(project, &connection).await;
     let api: Api<Pod> = Api::namespaced(connection.client, &namespace);
 
     let mut found = Vec::new();
@@ -176,7 +177,7 @@ pub async fn run(
     let (sink, lines) = mpsc::channel(256);
     let shared = Arc::new(Shared {
         api,
-        filter: Filter::new(&args.grep, &args.exclude),
+        filter: Filter::new(&args.grep, &args.exclude, redact),
         sink,
         container: args.container.clone(),
         since: args.since,
@@ -226,6 +227,29 @@ pub async fn run(
         Ok(ExitCode::SUCCESS)
     } else {
         Err(Error::Unreadable { failed, namespace }.into())
+    }
+}
+
+/// Every form of the app's Secret values, which no printed line may show
+/// (an app that prints its key, a PEM line by line, base64…): as `doctor`
+/// quotes a log, so does `logs`. Without the Secret there is nothing to
+/// hide; a Secret that cannot be read is said, as its values stay visible.
+async fn redactions(project: &Project, connection: &Connection) -> Vec<String> {
+    let api: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(connection.client.clone(), &connection.namespace);
+    match api.get_opt(&project.secret.name).await {
+        Ok(secret) => secret
+            .and_then(|s| s.data)
+            .map(|data| crate::secrets::redactions(&data))
+            .unwrap_or_default(),
+        Err(e) => {
+            eprintln!(
+                "note: cannot read Secret {} ({}): its values are not hidden from these logs",
+                project.secret.name,
+                crate::context::describe(&e)
+            );
+            Vec::new()
+        }
     }
 }
 

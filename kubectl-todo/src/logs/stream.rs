@@ -186,10 +186,10 @@ impl Reader<'_> {
         }
         let message = String::from_utf8_lossy(message);
         let message = message.strip_suffix('\r').unwrap_or(&message);
-        Some(self.filter.keeps(message).then(|| Line {
+        Some(self.filter.shown(message).map(|message| Line {
             source: self.source.clone(),
             time,
-            message: message.to_string(),
+            message,
         }))
     }
 }

@@ -111,10 +111,14 @@ pub async fn secret_checksum_best_effort(
     project: &Project,
     settings: &Settings,
 ) -> Option<String> {
+    // One line: the chain of a connection error repeats itself, and render
+    // goes on without the cluster anyway.
     let lookup = async {
         let conn = connect.await?;
-        let api: Api<Secret> = Api::namespaced(conn.client, &project.namespace);
-        anyhow::Ok(api.get_opt(&project.secret.name).await?)
+        let api: Api<Secret> = Api::namespaced(conn.client.clone(), &project.namespace);
+        api.get_opt(&project.secret.name)
+            .await
+            .map_err(|e| crate::context::unreachable(e.into(), &conn))
     };
     match tokio::time::timeout(Duration::from_secs(5), lookup).await {
         Ok(Ok(Some(secret))) => {
@@ -139,7 +143,8 @@ pub async fn secret_checksum_best_effort(
         }
         Ok(Err(e)) => {
             eprintln!(
-                "note: cannot read Secret {} ({e:#}); rendered without its checksum",
+                "note: {}; rendered without the checksum of Secret {} (`--offline` skips the lookup)",
+                crate::context::describe(e.as_ref()),
                 project.secret.name
             );
             None

@@ -104,7 +104,8 @@ pub struct ComponentFile {
     pub secret_keys: Vec<Spanned<String>>,
     /// Paths the app writes to, each backed by an emptyDir (the root filesystem is read-only). `/tmp` always is; nextjs adds `/app/.next/cache`.
     #[serde(default)]
-    pub writable_paths: Vec<String>,
+    #[schemars(with = "Vec<String>")]
+    pub writable_paths: Vec<Spanned<String>>,
     /// Image repository name. Default: `<project>-<component>`.
     pub image: Option<String>,
     /// Base image overrides for the generated Dockerfile.

@@ -42,7 +42,10 @@ pub(super) fn parse(path: &Path, text: &str, root: &Path) -> Result<Project, Err
     };
     let file: ProjectFile = serde_saphyr::from_str(text).map_err(|e| {
         let e = e.without_snippet();
-        invalid(e.location().unwrap_or(Location::UNKNOWN), syntax_message(e))
+        invalid(
+            e.location().unwrap_or(Location::UNKNOWN),
+            syntax_message(e, text),
+        )
     })?;
     let refused = |r: validate::Refusal| invalid(r.at, r.message);
     validate::project_name(&file.name.value, file.name.referenced).map_err(refused)?;
@@ -53,7 +56,7 @@ pub(super) fn parse(path: &Path, text: &str, root: &Path) -> Result<Project, Err
     Ok(project)
 }
 
-fn syntax_message(e: &serde_saphyr::Error) -> String {
+fn syntax_message(e: &serde_saphyr::Error, text: &str) -> String {
     let list = |expected: &[&str]| {
         expected
             .iter()
@@ -76,8 +79,53 @@ fn syntax_message(e: &serde_saphyr::Error) -> String {
             suggestion(variant, expected.iter().copied()),
             list(expected)
         ),
+        serde_saphyr::Error::DuplicateMappingKey {
+            key: Some(key),
+            location,
+        } => {
+            let first = first_written(text, key, location.line(), location.column())
+                .map(|(line, column)| format!(" (first at line {line}, column {column})"))
+                .unwrap_or_default();
+            format!(
+                "the key `{key}` is written twice in the same mapping{first}: remove one of the two `{key}:` keys"
+            )
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => {
+            "a key is written twice in the same mapping: remove one of the two".into()
+        }
         other => other.to_string(),
     }
+}
+
+/// Where `key` was first written in the block mapping that writes it again
+/// at `line`, `column` (the parser only locates the second): the nearest
+/// line above with the key at the same column, before a line indented less
+/// (the mapping's parent) ends the search.
+fn first_written(text: &str, key: &str, line: u64, column: u64) -> Option<(u64, u64)> {
+    let column = usize::try_from(column).ok()?.checked_sub(1)?;
+    let line = usize::try_from(line).ok()?.checked_sub(1)?;
+    let lines: Vec<&str> = text.lines().collect();
+    for n in (0..line.min(lines.len())).rev() {
+        let l = lines[n];
+        let indent = l.len() - l.trim_start().len();
+        if l.trim().is_empty() || l.trim_start().starts_with('#') {
+            continue;
+        }
+        // Columns count characters; a line whose text is not ASCII before
+        // the column has no key there.
+        let before = l.get(..column).unwrap_or("?");
+        let same_key = l
+            .get(column..)
+            .and_then(|at| at.strip_prefix(key))
+            .is_some_and(|rest| rest.trim_start().starts_with(':'));
+        if same_key && before.chars().all(|c| c == ' ' || c == '-') {
+            return Some((n as u64 + 1, column as u64 + 1));
+        }
+        if indent < column {
+            return None;
+        }
+    }
+    None
 }
 
 /// No `todo.yaml`: the original layout's defaults with what detection reads
@@ -383,22 +431,13 @@ fn component(
             ));
         }
     }
-    let mut writable_paths = vec!["/tmp".to_string()];
+    let mut always = vec!["/tmp".to_string()];
     let framework = stack.or_else(|| base.and_then(|b| b.framework));
     if framework == Some(Stack::Nextjs) {
-        writable_paths.push(NEXT_CACHE.into());
+        always.push(NEXT_CACHE.into());
     }
-    for p in c.writable_paths {
-        if !p.starts_with('/') {
-            return Err(issue(
-                at,
-                format!("writable path `{p}` of component `{name}` must be absolute"),
-            ));
-        }
-        if !writable_paths.contains(&p) {
-            writable_paths.push(p);
-        }
-    }
+    let writable_paths = validate::writable_paths(always, &c.writable_paths)
+        .map_err(|r| issue(r.at, format!("{} (component `{name}`)", r.message)))?;
     env.extend(c.env);
     let base_path = base.and_then(|b| b.path.as_ref());
     source("path", c.path.is_some(), origin(base_path));
@@ -564,5 +603,21 @@ fn env_name(s: &str, at: Location, what: &str) -> Result<(), Issue> {
                 "{what} `{s}` is not a valid environment variable name (letters, digits and `_`, not starting with a digit)"
             ),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_of_two_keys_is_found_in_its_own_mapping_only() {
+        let item = "components:\n  - port: 1\n    name: w\n    port: 2\n";
+        assert_eq!(first_written(item, "port", 4, 5), Some((2, 5)));
+        // A key of the parent mapping is not the first of the two.
+        let nested = "port: 1\nservice:\n  port: 2\n  port: 3\n";
+        assert_eq!(first_written(nested, "port", 4, 3), Some((3, 3)));
+        let quoted = "aé:\n  'k': 1\n  k: 2\n";
+        assert_eq!(first_written(quoted, "k", 3, 3), None);
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Component as PathPart, Path, PathBuf};
 
-use serde_saphyr::Location;
+use serde_saphyr::{Location, Spanned};
 
 use super::file::ProjectFile;
 use super::{Component, Project};
@@ -73,7 +73,7 @@ pub(super) fn project_name(name: &str, at: Location) -> Result<(), Refusal> {
     })
 }
 
-/// Checks `project` and normalises its writable paths in place.
+/// Checks `project`.
 pub(super) fn project(project: &mut Project, spans: Option<&Spans>) -> Result<(), Refusal> {
     let at_project = spans.map_or(Location::UNKNOWN, |s| s.project);
     let at = |component: &str| spans.map_or(Location::UNKNOWN, |s| s.component(component));
@@ -134,10 +134,19 @@ pub(super) fn project(project: &mut Project, spans: Option<&Spans>) -> Result<()
             }
         }
         requests_within_limits(c).map_err(|message| Refusal { at: here, message })?;
-        c.writable_paths = writable_paths(&c.writable_paths).map_err(|m| Refusal {
-            at: here,
-            message: format!("writable path {m} (component `{}`)", c.name),
-        })?;
+        for (key, image) in [
+            ("baseImages.builder", &c.build.builder_image),
+            ("baseImages.runtime", &c.build.runtime_image),
+        ] {
+            if let Some(image) = image
+                && let Err(why) = crate::cli::image_reference(image)
+            {
+                return refuse(
+                    here,
+                    format!("`{key}` `{image}` of component `{}` {why}", c.name),
+                );
+            }
+        }
     }
     for key in &project.secret.keys {
         let here = spans
@@ -218,32 +227,61 @@ fn confined(repository: &Path, base: &Path, written: &Path) -> Result<(), String
     Err(format!("{how} (to {})", real.display()))
 }
 
-/// Each path with `//`, `.` and a final `/` removed; `/`, `..` and
-/// relative paths refused; duplicates (after normalising) dropped.
-fn writable_paths(paths: &[String]) -> Result<Vec<String>, String> {
-    let mut out: Vec<String> = Vec::new();
-    for p in paths {
-        if !p.starts_with('/') {
-            return Err(format!("`{p}` must be absolute"));
+/// The paths `always` writable, then each path `written` with `//`, `.`
+/// and a final `/` removed. `/`, `..` and relative paths are refused, and
+/// so are two spellings of one directory (`/var/x` and `/var/x/`): one of
+/// them is likely a typo of another directory. A path among `always` may be
+/// written again.
+pub(super) fn writable_paths(
+    always: Vec<String>,
+    written: &[Spanned<String>],
+) -> Result<Vec<String>, Refusal> {
+    let mut out = always;
+    let mut seen: Vec<(String, &Spanned<String>)> = Vec::new();
+    for p in written {
+        let refuse = |message: String| Refusal {
+            at: p.referenced,
+            message,
+        };
+        let normal = normal_path(&p.value).map_err(refuse)?;
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == normal) {
+            return Err(refuse(format!(
+                "writable paths `{}` (line {}, column {}) and `{}` are both `{normal}`: keep one of the two",
+                first.value,
+                first.referenced.line(),
+                first.referenced.column(),
+                p.value
+            )));
         }
-        let mut parts = Vec::new();
-        for part in p.split('/').filter(|s| !s.is_empty() && *s != ".") {
-            if part == ".." {
-                return Err(format!("`{p}` holds `..`: write the directory itself"));
-            }
-            parts.push(part);
-        }
-        if parts.is_empty() {
-            return Err(format!(
-                "`{p}` is the root directory: name the directories the app writes to (the root filesystem stays read-only)"
-            ));
-        }
-        let normal = format!("/{}", parts.join("/"));
         if !out.contains(&normal) {
-            out.push(normal);
+            out.push(normal.clone());
         }
+        seen.push((normal, p));
     }
     Ok(out)
+}
+
+/// `p` with `//`, `.` and a final `/` removed; why not when it is relative,
+/// the root directory or holds `..`.
+fn normal_path(p: &str) -> Result<String, String> {
+    if !p.starts_with('/') {
+        return Err(format!("writable path `{p}` must be absolute"));
+    }
+    let mut parts = Vec::new();
+    for part in p.split('/').filter(|s| !s.is_empty() && *s != ".") {
+        if part == ".." {
+            return Err(format!(
+                "writable path `{p}` holds `..`: write the directory itself"
+            ));
+        }
+        parts.push(part);
+    }
+    if parts.is_empty() {
+        return Err(format!(
+            "writable path `{p}` is the root directory: name the directories the app writes to (the root filesystem stays read-only)"
+        ));
+    }
+    Ok(format!("/{}", parts.join("/")))
 }
 
 fn requests_within_limits(c: &Component) -> Result<(), String> {
@@ -417,11 +455,17 @@ mod tests {
 
     #[test]
     fn writable_paths_are_normalised_at_load() {
-        let p = load(&repo(&web(
-            "    writablePaths: [/var//x, /var/x/, /tmp/]\n",
-        )))
-        .unwrap();
+        let p = load(&repo(&web("    writablePaths: [/var//x/, /tmp/]\n"))).unwrap();
         assert_eq!(p.components[0].writable_paths, ["/tmp", "/var/x"]);
+        for second in ["/var//x", "/var/x/", "/./var/x"] {
+            let err = refused(&web(&format!("    writablePaths: [/var/x, {second}]\n")));
+            assert!(
+                err.contains(&format!(
+                    "todo.yaml:5:29: writable paths `/var/x` (line 5, column 21) and `{second}` are both `/var/x`: keep one of the two (component `web`)"
+                )),
+                "{err}"
+            );
+        }
         assert!(
             refused(&web("    writablePaths: [/]\n"))
                 .contains("writable path `/` is the root directory")
@@ -474,15 +518,20 @@ mod tests {
     }
 
     #[test]
-    fn writable_paths_are_normalised_and_deduplicated() {
-        let given = ["/tmp", "/var//x", "/var/x/", "/./var/x"].map(String::from);
-        assert_eq!(writable_paths(&given).unwrap(), ["/tmp", "/var/x"]);
+    fn writable_paths_are_normalised() {
+        for (given, normal) in [
+            ("/var//x", "/var/x"),
+            ("/var/x/", "/var/x"),
+            ("/./var/x", "/var/x"),
+        ] {
+            assert_eq!(normal_path(given).unwrap(), normal);
+        }
     }
 
     #[test]
     fn writable_paths_refuse_the_root_and_parent_directories() {
-        for bad in ["/", "//", "/./", "/var/../etc", "/.."] {
-            assert!(writable_paths(&[bad.to_string()]).is_err(), "{bad}");
+        for bad in ["/", "//", "/./", "/var/../etc", "/..", "x", ".."] {
+            assert!(normal_path(bad).is_err(), "{bad}");
         }
     }
 }

@@ -158,6 +158,22 @@ async fn every_bad_input_is_refused_with_its_rule_and_nothing_changes() {
             with("    env: {\"1BAD\": x}\n"),
             "is not a valid environment variable name",
         ),
+        (
+            with("    port: 3001\n"),
+            "todo.yaml:5:5: the key `port` is written twice in the same mapping (first at line 4, column 5): remove one of the two `port:` keys",
+        ),
+        (
+            with("    writablePaths: [/var/x, /var//x]\n"),
+            "todo.yaml:5:29: writable paths `/var/x` (line 5, column 21) and `/var//x` are both `/var/x`: keep one of the two",
+        ),
+        (
+            with("    writablePaths: [/var/x, /var/x/]\n"),
+            "todo.yaml:5:29: writable paths `/var/x` (line 5, column 21) and `/var/x/` are both `/var/x`: keep one of the two",
+        ),
+        (
+            with("    baseImages: {runtime: \"node:20@sha256:abc\"}\n"),
+            "`baseImages.runtime` `node:20@sha256:abc` of component `web` has the digest `sha256:abc`: a sha256 digest is 64 lowercase hex digits",
+        ),
     ];
     // Every probe is tried; the misses are listed together at the end.
     let mut tried = 0;
@@ -213,6 +229,9 @@ async fn every_bad_input_is_refused_with_its_rule_and_nothing_changes() {
     );
     let app = App::with_file(WEB);
     let long_namespace = "a".repeat(64);
+    let upper_digest = format!("web=shop:1@sha256:{}", "A".repeat(64));
+    let short_sha512 = format!("web=shop@sha512:{}", "a".repeat(64));
+    let md5 = format!("web=shop@md5:{}", "a".repeat(32));
     for (args, rule, code) in [
         (
             &["up", "--image", "web=UPPER:tag"][..],
@@ -242,6 +261,26 @@ async fn every_bad_input_is_refused_with_its_rule_and_nothing_changes() {
         (&["up", "-n", "Prod"], "is not a namespace name", 2),
         (&["up", "-n", "a_b"], "is not a namespace name", 2),
         (&["up", "-n", &long_namespace], "is not a namespace name", 2),
+        (
+            &["up", "--image", "web=shop:1@sha256:abc"],
+            "has the digest `sha256:abc`: a sha256 digest is 64 lowercase hex digits (this one has 3 characters)",
+            2,
+        ),
+        (
+            &["up", "--image", &upper_digest],
+            "a sha256 digest is 64 lowercase hex digits (this one has 64 characters)",
+            2,
+        ),
+        (
+            &["up", "--image", &short_sha512],
+            "a sha512 digest is 128 lowercase hex digits",
+            2,
+        ),
+        (
+            &["up", "--image", &md5],
+            "whose algorithm is not sha256, sha384 or sha512",
+            2,
+        ),
     ] {
         let disk = on_disk(app.path());
         let run = run_against(&app, &kubeconfig, args).await;
@@ -260,7 +299,7 @@ async fn every_bad_input_is_refused_with_its_rule_and_nothing_changes() {
         "not refused cleanly:\n{}",
         misses.join("\n\n")
     );
-    assert_eq!(tried, 38);
+    assert_eq!(tried, 46);
     assert_eq!(
         contents(&cluster).await,
         before,

@@ -21,6 +21,7 @@ mod refused_runs;
 mod render;
 mod request_timeout;
 mod rollback;
+mod secret_paths;
 mod secrets_cli;
 mod secrets_tty;
 mod signals;

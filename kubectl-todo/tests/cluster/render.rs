@@ -476,3 +476,31 @@ async fn the_api_server_accepts_every_rendered_object() {
     );
     cluster.emulator.stop().await;
 }
+
+/// Against a cluster that refuses connections, `render` says so in one line
+/// (which server, why) and renders what `--offline` renders.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_cluster_is_one_note_and_render_goes_on() {
+    let app = App::with_file(CUSTOM);
+    // A port nothing listens on: bound, then freed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kubeconfig = app.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster: {{server: \"https://127.0.0.1:{port}\"}}\nusers:\n- name: me\n  user: {{token: t}}\ncontexts:\n- name: gone\n  context: {{cluster: gone, user: me}}\ncurrent-context: gone\n"
+        ),
+    )
+    .unwrap();
+    let mut args = vec!["render"];
+    args.extend(custom_images());
+    let run = run_against(&app, kubeconfig.to_str().unwrap(), &args).await;
+    let mut offline = vec!["render", "--offline"];
+    offline.extend(custom_images());
+    assert_eq!(run.ok_stdout(), app.run(&offline).ok().stdout);
+    insta::assert_snapshot!("render_unreachable", run.stderr);
+}

@@ -14,6 +14,10 @@
 //!   on the pod, applying to every container of the pod:
 //!   - `kube-emulator.dev/log-lines: "N"`: the container writes `line 1` …
 //!     `line N` to stdout (default 0);
+//!   - `kube-emulator.dev/log-text: "TEXT"`: the container writes the lines
+//!     of TEXT instead, `$(VAR)` replaced by the value of its environment
+//!     variable VAR (as the kubelet expands `env`), so that a test app can
+//!     print its Secret's values;
 //!   - `kube-emulator.dev/log-interval-ms: "MS"`: line *i* is written *i*×MS
 //!     milliseconds after the container starts (default 0: all at once);
 //!   - `kube-emulator.dev/exit-code: "C"`: the container exits with code C

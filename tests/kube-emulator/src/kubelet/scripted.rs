@@ -19,6 +19,7 @@ use super::worker::Exit;
 const LINES: &str = "kube-emulator.dev/log-lines";
 const INTERVAL: &str = "kube-emulator.dev/log-interval-ms";
 const EXIT_CODE: &str = "kube-emulator.dev/exit-code";
+const TEXT: &str = "kube-emulator.dev/log-text";
 
 #[derive(Debug, Clone)]
 struct Script {
@@ -27,6 +28,8 @@ struct Script {
     interval_ms: u64,
     exit_code: Option<i64>,
     stopped: bool,
+    /// The lines written instead of `line N`, when the pod scripts them.
+    text: Option<std::sync::Arc<Vec<String>>>,
 }
 
 impl Script {
@@ -62,16 +65,32 @@ fn annotation<T: std::str::FromStr>(pod: &Value, key: &str) -> Option<T> {
         .and_then(|s| s.trim().parse().ok())
 }
 
-/// Creates a container of `pod`, its script read from the pod's
-/// annotations; returns its id.
-pub(super) fn create(pod: &Value) -> String {
+/// Creates a container of `pod` with the environment `env` (`K=V`), its
+/// script read from the pod's annotations; returns its id.
+pub(super) fn create(pod: &Value, env: &[String]) -> String {
     let id = crate::store::new_uid().replace('-', "");
+    let vars: Vec<(String, String)> = env
+        .iter()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    // `$(VAR)` as the kubelet expands it in `env`: a script can print what
+    // the container was given (its Secret's values).
+    let text: Option<Vec<String>> = annotation::<String>(pod, TEXT).map(|t| {
+        super::config::expand(&t, &vars)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    });
     let script = Script {
         start: Timestamp::now(),
-        lines: annotation(pod, LINES).unwrap_or(0),
+        lines: text
+            .as_ref()
+            .map_or_else(|| annotation(pod, LINES).unwrap_or(0), |t| t.len() as u64),
         interval_ms: annotation(pod, INTERVAL).unwrap_or(0),
         exit_code: annotation(pod, EXIT_CODE),
         stopped: false,
+        text: text.map(std::sync::Arc::new),
     };
     scripts().insert(id.clone(), script);
     id
@@ -183,7 +202,11 @@ pub(super) fn logs(
                     chunk.push_str(&rfc3339_nano(t));
                     chunk.push(' ');
                 }
-                chunk.push_str(&format!("line {n}\n"));
+                match &script.text {
+                    Some(text) => chunk.push_str(&text[(n - 1) as usize]),
+                    None => chunk.push_str(&format!("line {n}")),
+                }
+                chunk.push('\n');
             }
             Some((Ok(Bytes::from(chunk)), upto + 1))
         }

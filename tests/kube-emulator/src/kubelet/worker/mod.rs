@@ -378,7 +378,7 @@ impl Worker {
                         .await
                         .map_err(|e| e.message)
                 }
-                _ => Ok(scripted::create(&self.pod)),
+                _ => Ok(scripted::create(&self.pod, &env)),
             },
         };
         let id = match created {

@@ -57,11 +57,12 @@ for i in $(seq "$ROUNDS"); do
     UP=$(elapsed "$START")
     k -n todo port-forward svc/benchdev-api :8080 >"$WORK/pf.out" 2>>"$WORK/peer.err" &
     PF=$!
-    for _ in $(seq 200); do
+    for _ in $(seq 1200); do
         grep -q '^Forwarding from 127.0.0.1:' "$WORK/pf.out" && break
         sleep 0.05
     done
     PORT=$(sed -n 's/^Forwarding from 127.0.0.1:\([0-9]*\) .*/\1/p' "$WORK/pf.out")
+    [ -n "$PORT" ] || { echo "# kubectl port-forward did not start:" >&2; cat "$WORK/peer.err" >&2; exit 1; }
     answers "http://127.0.0.1:$PORT/" "hand $i"
     elapsed "$START" >>"$WORK/peer.times"
     printf 'image=%s up=%s\n' "$BUILT" "$UP" >>"$WORK/peer.steps"
@@ -89,7 +90,13 @@ for i in $(seq "$ROUNDS"); do
     before=$(wc -l <"$WORK/dev.err")
     echo "dev $i" >"$WORK/app/api/www/index.html"
     START=$(now)
-    answers "$URL/" "dev $i"
+    answers "$URL/" "dev $i" || {
+        echo "# the session's output:" >&2
+        cat "$WORK/dev.err" >&2
+        echo "# the pods:" >&2
+        k -n todo get pods -o wide >&2 || true
+        exit 1
+    }
     elapsed "$START" >>"$WORK/ours.times"
     # The next edit starts once this turn has ended.
     for _ in $(seq 600); do

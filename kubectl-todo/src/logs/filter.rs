@@ -43,12 +43,7 @@ impl Filter {
 
     /// The line as shown, or `None` when the patterns leave it out.
     pub fn shown(&self, message: &str) -> Option<String> {
-        let forms = self.redact.current();
-        let message = if forms.is_empty() {
-            message.to_string()
-        } else {
-            crate::secrets::redact_forms(message, &forms)
-        };
+        let message = self.redact.current().redact(message);
         self.keeps(&message).then_some(message)
     }
 

@@ -10,31 +10,73 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
+use regex::Regex;
 
 use crate::context::Connection;
 use crate::project::Project;
+use crate::secrets::MIN_PREFIX;
 
-/// Every form of every value the Secret has held since the command started,
-/// longest first (see [`crate::secrets::redactions`]).
+/// Every form of every value the Secret has held since the command started.
 #[derive(Debug, Default)]
-pub struct Redactions(RwLock<Arc<Vec<String>>>);
+pub struct Redactions(RwLock<Arc<Forms>>);
+
+/// The forms, longest first (see [`crate::secrets::redactions`]), and a
+/// pattern that every line they change matches: most lines hold no value,
+/// and one scan for it costs far less than trying each form at each place.
+#[derive(Debug, Default)]
+pub struct Forms {
+    forms: Vec<String>,
+    starts: Option<Regex>,
+}
+
+impl Forms {
+    fn new(forms: Vec<String>) -> Forms {
+        // A form, or a run of MIN_PREFIX bytes or more that starts one,
+        // holds the form's first MIN_PREFIX bytes (fewer on a character
+        // boundary, or the whole of a shorter form).
+        let starts = (!forms.is_empty()).then(|| {
+            let alternatives: Vec<String> = forms
+                .iter()
+                .map(|f| {
+                    let end = (0..=MIN_PREFIX.min(f.len()))
+                        .rev()
+                        .find(|&i| f.is_char_boundary(i))
+                        .unwrap_or(0);
+                    regex::escape(&f[..end])
+                })
+                .collect();
+            Regex::new(&alternatives.join("|")).expect("escaped literals form a valid pattern")
+        });
+        Forms { forms, starts }
+    }
+
+    /// The line with every form redacted.
+    pub fn redact(&self, line: &str) -> String {
+        match &self.starts {
+            Some(starts) if starts.is_match(line) => {
+                crate::secrets::redact_forms(line, &self.forms)
+            }
+            _ => line.to_string(),
+        }
+    }
+}
 
 impl Redactions {
     #[cfg(test)]
     pub fn new(forms: Vec<String>) -> Redactions {
-        Redactions(RwLock::new(Arc::new(forms)))
+        Redactions(RwLock::new(Arc::new(Forms::new(forms))))
     }
 
     /// The forms as they are now: a line is redacted with one snapshot.
-    pub fn current(&self) -> Arc<Vec<String>> {
+    pub fn current(&self) -> Arc<Forms> {
         self.0.read().expect("never poisoned").clone()
     }
 
     /// Adds the forms of the Secret's values, keeping those already there.
     fn add(&self, secret: &Secret) {
         let Some(data) = &secret.data else { return };
-        let mut forms = self.0.write().expect("never poisoned");
-        let known = |f: &String| forms.contains(f);
+        let mut current = self.0.write().expect("never poisoned");
+        let known = |f: &String| current.forms.contains(f);
         let new: Vec<String> = crate::secrets::redactions(data)
             .into_iter()
             .filter(|f| !known(f))
@@ -42,10 +84,10 @@ impl Redactions {
         if new.is_empty() {
             return;
         }
-        let mut all: Vec<String> = forms.iter().cloned().chain(new).collect();
+        let mut all: Vec<String> = current.forms.iter().cloned().chain(new).collect();
         // Longest first, as `secrets::redactions` orders one Secret's forms.
         all.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        *forms = Arc::new(all);
+        *current = Arc::new(Forms::new(all));
     }
 }
 
@@ -133,12 +175,43 @@ mod tests {
         let redactions = Redactions::default();
         redactions.add(&secret("old-value-0123456789"));
         redactions.add(&secret("new-value-9876543210"));
-        let line = crate::secrets::redact_forms(
-            "old-value-0123456789 new-value-9876543210",
-            &redactions.current(),
-        );
+        let line = redactions
+            .current()
+            .redact("old-value-0123456789 new-value-9876543210");
         assert_eq!(line, "[redacted] [redacted]");
-        let forms = redactions.current();
+        let forms = &redactions.current().forms;
         assert!(forms.windows(2).all(|w| w[0].len() >= w[1].len()));
+    }
+
+    /// The shortcut leaves out only lines the forms would not change: every
+    /// form, its prefixes from MIN_PREFIX bytes on (multi-byte characters
+    /// included), short forms, and lines that hold none.
+    #[test]
+    fn the_shortcut_never_skips_a_line_redaction_would_change() {
+        let values = [
+            "sk-canary>>>???~~~redaction-key",
+            "pässwörd-ünïcode-välue",
+            "abcd",
+        ];
+        let data = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("K{i}"), ByteString(v.as_bytes().to_vec())))
+            .collect();
+        let forms = Forms::new(crate::secrets::redactions(&data));
+        let mut lines = vec!["nothing secret here".to_string(), String::new()];
+        for f in &forms.forms {
+            lines.push(format!("x {f} y"));
+            for end in (MIN_PREFIX..f.len()).filter(|&i| f.is_char_boundary(i)) {
+                lines.push(format!("truncated: {}…", &f[..end]));
+            }
+        }
+        for line in lines {
+            assert_eq!(
+                forms.redact(&line),
+                crate::secrets::redact_forms(&line, &forms.forms),
+                "{line}"
+            );
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
+use kube_emulator::faults::Denial;
 use serde_json::json;
 use tokio::io::AsyncWriteExt as _;
 
@@ -30,8 +31,9 @@ async fn lines_with(follower: &Running, marker: &str, count: usize) -> String {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_value_set_while_following_is_hidden_and_so_is_the_old_one() {
+/// The app `shop` deployed with its Secret holding [`OLD`], its one
+/// component's pods printing their key as they start.
+async fn deployed() -> (Cluster, App) {
     let cluster = Cluster::start().await;
     let kc = cluster.kubeconfig().to_string();
     cluster.namespace("shop").await;
@@ -63,7 +65,13 @@ async fn a_value_set_while_following_is_hidden_and_so_is_the_old_one() {
         )
         .await
         .unwrap();
+    (cluster, app)
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_value_set_while_following_is_hidden_and_so_is_the_old_one() {
+    let (cluster, app) = deployed().await;
+    let kc = cluster.kubeconfig().to_string();
     let follower = Running::start(against(&app, &kc, &["logs", "-f"]));
     let out = lines_with(&follower, "key=", 1).await;
     assert!(out.contains("key=[redacted]"), "{out}");
@@ -88,6 +96,37 @@ async fn a_value_set_while_following_is_hidden_and_so_is_the_old_one() {
         out.matches("key=[redacted]").count(),
         out.matches("key=").count(),
         "{out}"
+    );
+    follower.signal(libc::SIGINT);
+    follower.finish_within(Duration::from_secs(10)).await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_that_cannot_be_watched_is_said_once() {
+    let (cluster, app) = deployed().await;
+    let kc = cluster.kubeconfig().to_string();
+    // Readable, so the values at the start are hidden; not listable, so not watchable.
+    cluster.emulator.faults().deny(Denial {
+        verb: "list".into(),
+        group: String::new(),
+        resource: "secrets".into(),
+        namespace: None,
+    });
+    let follower = Running::start(against(&app, &kc, &["logs", "-f"]));
+    let out = lines_with(&follower, "key=", 1).await;
+    assert!(out.contains("key=[redacted]"), "{out}");
+    // The watch is retried with back-off: a few attempts in this time.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let err = follower.stderr();
+    assert_eq!(
+        err.matches("warning: cannot watch Secret shop-secrets")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains("a value set from now on is not hidden from these logs"),
+        "{err}"
     );
     follower.signal(libc::SIGINT);
     follower.finish_within(Duration::from_secs(10)).await.ok();

@@ -121,10 +121,15 @@ pub async fn initial(project: &Project, connection: &Connection) -> (Redactions,
 /// value reaches a pod only after it is written (`secrets set` writes the
 /// Secret, then rolls the Deployments; the pods, their containers and their
 /// first lines come later still). The server sends this watch the write as
-/// it commits it, so the value is here long before a line can carry it. The
-/// one window is a watch being re-opened (every 15 s, or after a dropped
-/// connection): it resumes from the last version seen, so no change is
-/// lost, only delayed by the re-open. A failing watch is said once, unless
+/// it commits it, so the value is here long before a line can carry it. It
+/// is an ordering in practice, not a lock: the windows are the watch's
+/// first listing (a change since [`initial`] read the Secret arrives with
+/// it) and a re-open (every 15 s, or after a dropped connection), which
+/// resumes from the last version seen, so no change is lost, only delayed
+/// by a round trip; a line of a pod that started within that delay of the
+/// write could come first. A Secret mounted as a volume reaches running
+/// pods without a restart, but the kubelet's sync is far slower than this
+/// watch. A failing watch is said once, unless
 /// the Secret could not be read at all (already said).
 pub async fn follow(
     project: Project,

@@ -1,6 +1,10 @@
 //! `--grep` and `--exclude`: which lines reach the output.
 
+use std::sync::Arc;
+
 use regex::{Regex, RegexSet};
+
+use super::redaction::Redactions;
 
 /// Parses one `--grep`/`--exclude` value; the message shows where the pattern is wrong.
 pub fn parse_regex(value: &str) -> Result<Regex, String> {
@@ -19,11 +23,11 @@ pub fn parse_regex(value: &str) -> Result<Regex, String> {
 pub struct Filter {
     grep: Option<RegexSet>,
     exclude: Option<RegexSet>,
-    redact: Vec<String>,
+    redact: Arc<Redactions>,
 }
 
 impl Filter {
-    pub fn new(grep: &[Regex], exclude: &[Regex], redact: Vec<String>) -> Filter {
+    pub fn new(grep: &[Regex], exclude: &[Regex], redact: Arc<Redactions>) -> Filter {
         let set = |patterns: &[Regex]| {
             (!patterns.is_empty()).then(|| {
                 RegexSet::new(patterns.iter().map(Regex::as_str))
@@ -39,11 +43,7 @@ impl Filter {
 
     /// The line as shown, or `None` when the patterns leave it out.
     pub fn shown(&self, message: &str) -> Option<String> {
-        let message = if self.redact.is_empty() {
-            message.to_string()
-        } else {
-            crate::secrets::redact_forms(message, &self.redact)
-        };
+        let message = self.redact.current().redact(message);
         self.keeps(&message).then_some(message)
     }
 
@@ -63,7 +63,7 @@ mod tests {
                 .map(|p| parse_regex(p).unwrap())
                 .collect::<Vec<_>>()
         };
-        Filter::new(&compile(grep), &compile(exclude), Vec::new())
+        Filter::new(&compile(grep), &compile(exclude), Arc::default())
     }
 
     #[test]
@@ -83,7 +83,9 @@ mod tests {
     #[test]
     fn secret_values_are_redacted_before_the_patterns_see_them() {
         let value = k8s_openapi::ByteString(b"sk-canary-0123456789".to_vec());
-        let redact = crate::secrets::redactions(&[("K".to_string(), value)].into());
+        let redact = Arc::new(Redactions::new(crate::secrets::redactions(
+            &[("K".to_string(), value)].into(),
+        )));
         let f = Filter::new(&[parse_regex("sk-canary").unwrap()], &[], redact.clone());
         assert_eq!(f.shown("key sk-canary-0123456789"), None);
         let f = Filter::new(&[], &[], redact);

@@ -7,6 +7,7 @@ mod follow;
 mod format;
 mod output;
 mod pods;
+mod redaction;
 mod since;
 mod snapshot;
 mod stream;
@@ -135,8 +136,9 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let components = select(project, &args.components)?;
     let namespace = connection.namespace.clone();
-    let redact = redactions(project, &connection).await;
-    let api: Api<Pod> = Api::namespaced(connection.client, &namespace);
+    let (redact, read) = redaction::initial(project, &connection).await;
+    let redact = Arc::new(redact);
+    let api: Api<Pod> = Api::namespaced(connection.client.clone(), &namespace);
 
     let mut found = Vec::new();
     for component in components {
@@ -177,7 +179,7 @@ pub async fn run(
     let (sink, lines) = mpsc::channel(256);
     let shared = Arc::new(Shared {
         api,
-        filter: Filter::new(&args.grep, &args.exclude, redact),
+        filter: Filter::new(&args.grep, &args.exclude, redact.clone()),
         sink,
         container: args.container.clone(),
         since: args.since,
@@ -191,6 +193,12 @@ pub async fn run(
     };
     let mut readers = JoinSet::new();
     if args.follow {
+        let (project, sink) = (project.clone(), shared.sink.clone());
+        readers.spawn(async move {
+            let ending = || sink.is_closed();
+            redaction::follow(project, connection, redact, read, ending).await;
+            Vec::new()
+        });
         for (component, selector, _) in found {
             let shared = shared.clone();
             readers.spawn(async move {
@@ -227,29 +235,6 @@ pub async fn run(
         Ok(ExitCode::SUCCESS)
     } else {
         Err(Error::Unreadable { failed, namespace }.into())
-    }
-}
-
-/// Every form of the app's Secret values, which no printed line may show
-/// (an app that prints its key, a PEM line by line, base64…): as `doctor`
-/// quotes a log, so does `logs`. Without the Secret there is nothing to
-/// hide; a Secret that cannot be read is said, as its values stay visible.
-async fn redactions(project: &Project, connection: &Connection) -> Vec<String> {
-    let api: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(connection.client.clone(), &connection.namespace);
-    match api.get_opt(&project.secret.name).await {
-        Ok(secret) => secret
-            .and_then(|s| s.data)
-            .map(|data| crate::secrets::redactions(&data))
-            .unwrap_or_default(),
-        Err(e) => {
-            eprintln!(
-                "note: cannot read Secret {} ({}): its values are not hidden from these logs",
-                project.secret.name,
-                crate::context::describe(&e)
-            );
-            Vec::new()
-        }
     }
 }
 

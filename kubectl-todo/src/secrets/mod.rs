@@ -25,7 +25,7 @@ use crate::settings::Settings;
 
 pub use error::Error;
 pub use store::with_checksum_key;
-pub use value::{CHECKSUM_KEY_ANNOTATION, checksum, redact_forms, redactions};
+pub use value::{CHECKSUM_KEY_ANNOTATION, MIN_PREFIX, checksum, redact_forms, redactions};
 
 const EXAMPLES: &str = "Examples:
   # Prompt for each key on a terminal (input hidden, asked twice)

@@ -16,6 +16,7 @@ mod hostile_input;
 mod kubeconfig_faults;
 mod lifecycle;
 mod lock;
+mod logs_rotation;
 mod pod_failures;
 mod refused_runs;
 mod render;

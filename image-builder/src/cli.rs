@@ -80,7 +80,7 @@ pub struct PlanArgs {
     /// Component directories (default: ./frontend and ./backend if present, else .)
     pub dirs: Vec<PathBuf>,
     /// Override a stage's base image: builder=REF or runtime=REF (repeatable)
-    #[arg(long = "base-image", value_name = "STAGE=REF")]
+    #[arg(long = "base-image", value_name = "STAGE=REF", value_parser = base_image_arg)]
     pub base_images: Vec<String>,
     /// Skip detection and use this stack
     #[arg(long, value_name = "STACK")]
@@ -146,7 +146,7 @@ pub enum Command {
         via: ViaArg,
         /// Frontend image for `--via frontend` (default: one made from this executable,
         /// built into the engine when missing)
-        #[arg(long, value_name = "REF")]
+        #[arg(long, value_name = "REF", value_parser = reference_arg)]
         frontend_image: Option<String>,
         /// kubeconfig used to see whether the node already has the image
         #[arg(long, env = "KUBECONFIG", value_name = "PATH")]
@@ -166,7 +166,7 @@ pub enum Command {
     )]
     FrontendImage {
         /// Image reference (default: image-builder/frontend:VERSION-ID, ID naming this executable)
-        #[arg(long, value_name = "REF")]
+        #[arg(long, value_name = "REF", value_parser = reference_arg)]
         tag: Option<String>,
         /// Rebuild even when the image exists
         #[arg(long)]
@@ -183,7 +183,7 @@ pub enum Command {
     /// Load existing images into a local cluster
     Load {
         /// Image references (name:tag)
-        #[arg(required = true)]
+        #[arg(required = true, value_parser = reference_arg)]
         images: Vec<String>,
         #[arg(long, value_enum)]
         to: ClusterKind,
@@ -195,6 +195,23 @@ pub enum Command {
         #[arg(long)]
         context: Option<String>,
     },
+}
+
+/// `--base-image STAGE=REF`, refused as a bad command line (exit 2) by the
+/// rules [`BaseImages::parse_args`] holds.
+fn base_image_arg(s: &str) -> Result<String, String> {
+    match BaseImages::parse_args(&[s]) {
+        Ok(_) => Ok(s.to_string()),
+        Err(Error::Invalid { reason, fix, .. }) => Err(format!("{reason}\n  fix: {fix}")),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
+/// An image reference on the command line, refused (exit 2) by the one rule.
+fn reference_arg(s: &str) -> Result<String, String> {
+    crate::reference::check(s)
+        .map(|()| s.to_string())
+        .map_err(|why| format!("`{s}` {why}"))
 }
 
 /// The completion script for one shell, as `image-builder completion SHELL` prints it.

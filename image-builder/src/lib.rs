@@ -31,6 +31,7 @@ pub mod plan;
 pub mod push;
 pub mod python;
 pub mod recipe;
+pub mod reference;
 pub mod session;
 pub mod spec;
 pub mod term;

@@ -103,6 +103,11 @@ impl BaseImages {
                     fix: "give an image reference after `=`".into(),
                 });
             }
+            crate::reference::check(v).map_err(|why| Error::Invalid {
+                what: format!("--base-image `{a}`"),
+                reason: format!("`{v}` {why}"),
+                fix: "write the reference as `docker pull` takes it, e.g. `--base-image runtime=node:20-alpine`".into(),
+            })?;
             match k {
                 "builder" | "build" => b.builder = Some(v.to_string()),
                 "runtime" | "run" => b.runtime = Some(v.to_string()),
@@ -295,6 +300,11 @@ mod tests {
         assert_eq!(b.runtime.as_deref(), Some("b:2"));
         assert!(BaseImages::parse_args(&["x=y"]).is_err());
         assert!(BaseImages::parse_args(&["builder"]).is_err());
+        let upper = BaseImages::parse_args(&["runtime=Node:20"]).unwrap_err();
+        assert!(
+            upper.to_string().contains("`Node:20` has uppercase"),
+            "{upper}"
+        );
     }
 
     #[test]

@@ -135,11 +135,46 @@ fn bad_input_gives_clear_errors_and_exit_code_3() {
         err.contains(".dockerignore") && err.contains("[unclosed"),
         "{err}"
     );
+}
 
-    let (code, _, err) = run(bin()
-        .args(["plan", "--builder", "classic", "--base-image", "nope"])
-        .arg(t.path()));
-    assert_eq!(code, 3, "{err}");
+/// Every reference given on the command line is checked by the one rule
+/// kubectl-todo uses, before anything is planned: a bad command line, exit 2.
+#[test]
+fn bad_image_references_are_refused_by_the_reference_rule_with_exit_2() {
+    let t = tempfile::tempdir().unwrap();
+    fs::write(t.path().join("requirements.txt"), "fastapi\n").unwrap();
+    let dir = t.path().to_str().unwrap();
+    let short_digest = format!("runtime=node@sha256:{}", "a".repeat(32));
+    for (args, rule) in [
+        (
+            vec!["plan", dir, "--base-image", "nope"],
+            "expected STAGE=REF",
+        ),
+        (
+            vec!["plan", dir, "--base-image", "builder=Node:20"],
+            "`Node:20` has uppercase letters in its repository name (only the tag may have them)",
+        ),
+        (
+            vec!["plan", dir, "--base-image", &short_digest],
+            "a sha256 digest is 64 lowercase hex digits (this one has 32 characters)",
+        ),
+        (
+            vec!["hash", dir, "--base-image", "runtime=node:20 alpine"],
+            "is not `[host[:port]/]name[:tag][@sha256:digest]` (lowercase name)",
+        ),
+        (
+            vec!["load", "--to", "kind", "Web:1"],
+            "`Web:1` has uppercase letters",
+        ),
+        (
+            vec!["frontend-image", "--tag", "x@md5:0"],
+            "is not sha256, sha384 or sha512",
+        ),
+    ] {
+        let (code, out, err) = run(bin().args(&args));
+        assert_eq!((code, out.as_str()), (2, ""), "{args:?}: {err}");
+        assert!(err.contains(rule), "{args:?}: {err}");
+    }
 }
 
 #[test]

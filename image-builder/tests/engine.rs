@@ -297,48 +297,6 @@ async fn several_components_build_concurrently() {
     }
 }
 
-/// A check that fails on an image already built refuses the build and
-/// leaves the good image in place: no rebuild once the budget is raised.
-#[tokio::test]
-async fn max_size_failing_on_a_cached_image_refuses_and_keeps_it() {
-    ensure_base_images();
-    let t = tempfile::tempdir().unwrap();
-    fs::write(
-        t.path().join("Dockerfile"),
-        format!("FROM {BUSYBOX_BASE}\nUSER 1001:1001\n"),
-    )
-    .unwrap();
-    let p = plan::plan(
-        &spec(t.path(), &unique("cached-size")),
-        &opts(BuilderKind::Classic, BUSYBOX_BASE),
-    )
-    .unwrap();
-    let _c = Cleanup::with_images(vec![p.reference()]);
-    let e = engine(BuilderKind::Classic).await;
-    let budget = |max_size| BuildOptions {
-        max_size,
-        force: false,
-    };
-    let first = build::build(&e, &p, &budget(None), &NoProgress)
-        .await
-        .unwrap();
-    assert_eq!(first.status, Status::Built);
-    let err = build::build(&e, &p, &budget(Some(1000)), &NoProgress)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("--max-size"), "{err}");
-    let kept = e.image(&p.reference()).await.unwrap();
-    assert_eq!(
-        kept.and_then(|i| i.id),
-        Some(first.id.clone()),
-        "the good image was removed"
-    );
-    let again = build::build(&e, &p, &budget(Some(100_000_000)), &NoProgress)
-        .await
-        .unwrap();
-    assert_eq!((again.status, again.id), (Status::Cached, first.id));
-}
-
 /// Builds a Dockerfile ending in `USER {user}` whose image holds the given
 /// account files; returns the plan and the outcome.
 async fn build_as(

@@ -293,11 +293,26 @@ pub fn parse_build_file(text: &str) -> Result<ComponentSpec, Error> {
     {
         return Ok(ComponentSpec::default());
     }
-    serde_yaml_ng::from_str(text).map_err(|e| Error::Invalid {
+    let spec: ComponentSpec = serde_yaml_ng::from_str(text).map_err(|e| Error::Invalid {
         what: "build file".into(),
         reason: format!("it is not a component section: {e}"),
         fix: "write the component's settings (stack, port, base_images, build_args, …) as in the project file; see docs/frontend.md".into(),
-    })
+    })?;
+    for (key, image) in [
+        ("base_images.builder", &spec.base_images.builder),
+        ("base_images.runtime", &spec.base_images.runtime),
+    ] {
+        if let Some(image) = image
+            && let Err(why) = crate::reference::check(image)
+        {
+            return Err(Error::Invalid {
+                what: "build file".into(),
+                reason: format!("`{key}` `{image}` {why}"),
+                fix: format!("write `{key}` as `docker pull` takes it, e.g. `node:20-alpine`"),
+            });
+        }
+    }
+    Ok(spec)
 }
 
 async fn build(b: &mut Bridge, inv: &Invocation) -> Result<GatewayResult, Status> {
@@ -504,5 +519,12 @@ mod tests {
         );
         let e = parse_build_file("nmae: web\n").unwrap_err().to_string();
         assert!(e.contains("nmae"), "{e}");
+        let e = parse_build_file("base_images: {runtime: \"node@sha256:abc\"}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`base_images.runtime` `node@sha256:abc` has the digest"),
+            "{e}"
+        );
     }
 }

@@ -139,7 +139,7 @@ pub(super) fn project(project: &mut Project, spans: Option<&Spans>) -> Result<()
             ("baseImages.runtime", &c.build.runtime_image),
         ] {
             if let Some(image) = image
-                && let Err(why) = crate::cli::image_reference(image)
+                && let Err(why) = image_builder::reference::check(image)
             {
                 return refuse(
                     here,

@@ -16,7 +16,10 @@ pub enum Error {
     #[error("--image `{0}` is not COMPONENT=REF")]
     Syntax(String),
     #[error("--image reference `{reference}` {why}")]
-    Reference { reference: String, why: String },
+    Reference {
+        reference: String,
+        why: image_builder::reference::BadReference,
+    },
     #[error("cannot compute the image tag of component `{component}`")]
     Plan {
         component: String,
@@ -54,13 +57,15 @@ crate::report::hinted!(Error);
 /// Parses `COMPONENT=REF`.
 pub fn parse_override(arg: &str) -> Result<(String, String), Error> {
     match arg.split_once('=') {
-        Some((c, r)) if !c.is_empty() && !r.is_empty() => match crate::cli::image_reference(r) {
-            Ok(()) => Ok((c.to_string(), r.to_string())),
-            Err(why) => Err(Error::Reference {
-                reference: r.to_string(),
-                why,
-            }),
-        },
+        Some((c, r)) if !c.is_empty() && !r.is_empty() => {
+            match image_builder::reference::check(r) {
+                Ok(()) => Ok((c.to_string(), r.to_string())),
+                Err(why) => Err(Error::Reference {
+                    reference: r.to_string(),
+                    why,
+                }),
+            }
+        }
         _ => Err(Error::Syntax(arg.to_string())),
     }
 }

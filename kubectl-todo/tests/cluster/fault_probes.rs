@@ -5,8 +5,9 @@
 //! `probes: faults: N tried, N survived` (`--no-capture`) and fails listing
 //! every fault not survived.
 //!
-//! Left out, as they need the Docker Engine: a full disk under the image
-//! cache and `--max-size` on a cached image (tests/docker).
+//! Left out, as they need the Docker Engine or a real file system: a full
+//! disk under the image cache and `--max-size` on a cached image, in
+//! image-builder's own catalogue (`image-builder/tests/fault_probes.rs`).
 
 use std::future::Future;
 use std::pin::Pin;

@@ -4,10 +4,12 @@
 //! rollout. The status lines go to stderr, one per step.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use image_builder::build::{self, Engine, Progress};
+use image_builder::build::{self, BuildResult, Engine, Progress};
 use image_builder::plan::Plan;
+use tokio::task::JoinHandle;
 
 use super::watch::{Context, Files};
 use crate::apply::{self, interrupt::Signal};
@@ -71,17 +73,13 @@ impl Turn<'_> {
         project: &Project,
         state: &mut State,
         files: &mut Files,
+        early: Option<Early>,
     ) -> anyhow::Result<Outcome> {
         let started = Instant::now();
-        let frozen: BTreeMap<String, String> = if self.first {
+        let frozen = if self.first {
             BTreeMap::new()
         } else {
-            state
-                .deployed
-                .iter()
-                .filter(|(c, _)| !self.watched.contains(c))
-                .map(|(c, r)| (c.clone(), r.clone()))
-                .collect()
+            frozen(state, self.watched)
         };
         let plans = render::images::plans(project, &frozen, Some(self.engine.builder)).await?;
         let contexts = plans
@@ -100,10 +98,26 @@ impl Turn<'_> {
             return Ok(Outcome::Same);
         }
         let client = &self.conn.client;
+        // An early build is the turn's own when it built images this plan
+        // names; one for other files is dropped, which stops it.
+        let early = early.filter(|e| {
+            e.plans
+                .iter()
+                .all(|b| plans.iter().any(|p| p.reference() == b.reference()))
+        });
+        let rest: Vec<Plan> = plans
+            .iter()
+            .filter(|p| {
+                early
+                    .as_ref()
+                    .is_none_or(|e| e.plans.iter().all(|b| b.reference() != p.reference()))
+            })
+            .cloned()
+            .collect();
         // An image the engine lacks is needed whatever the cluster runs: it
         // is built and delivered while the cluster is read, before the
         // lock, as `up` builds (that writes nothing to the namespace).
-        let lacking = lacking(self.engine, &plans).await;
+        let lacking = lacking(self.engine, &rest).await;
         let reads = async {
             tokio::join!(
                 pipeline::secret_data(client, project),
@@ -111,10 +125,20 @@ impl Turn<'_> {
             )
         };
         let builds = async {
-            if lacking.is_empty() {
+            let (mut built, now) = tokio::try_join!(
+                async {
+                    match early {
+                        Some(early) => early.finish(self.engine).await,
+                        None => Ok(Vec::new()),
+                    }
+                },
+                images::build(self.engine, &lacking, &Lines),
+            )?;
+            built.extend(now);
+            if built.is_empty() {
                 return Ok(BTreeMap::new());
             }
-            images::build_and_deliver(self.engine, &lacking, self.target, client, &Lines).await
+            images::deliver(self.engine, &built, self.target, client, &Lines).await
         };
         let mut stop = self.stop.clone();
         let ((secret, observed), delivered) = tokio::select! {
@@ -261,6 +285,110 @@ impl Turn<'_> {
     }
 }
 
+/// The images of components the session does not watch stay as the first
+/// turn deployed them.
+fn frozen(state: &State, watched: &[String]) -> BTreeMap<String, String> {
+    state
+        .deployed
+        .iter()
+        .filter(|(c, _)| !watched.contains(c))
+        .map(|(c, r)| (c.clone(), r.clone()))
+        .collect()
+}
+
+/// The images the next turn will need, built into the engine while the
+/// files' quiet period still runs, so the turn finds them built or under
+/// way. Nothing leaves this machine and nothing is printed until a turn
+/// adopts it; dropped (by a later change), its build stops and its lines
+/// are never shown. The tag cannot lie about a file changed meanwhile:
+/// image-builder checks every file it sends against the planned digest.
+pub struct Early {
+    /// What the engine lacked when the build started.
+    plans: Vec<Plan>,
+    task: Option<JoinHandle<Result<Vec<BuildResult>, images::Error>>>,
+    lines: Arc<Held>,
+}
+
+impl Early {
+    /// Plans the project as it is on disk and starts building what the
+    /// engine lacks; `None` when nothing is to be built, or the project
+    /// cannot be planned (the turn itself then says why).
+    pub async fn start(
+        settings: &Settings,
+        engine: &Engine,
+        watched: &[String],
+        state: &State,
+    ) -> Option<Early> {
+        let project = settings.load_project().ok()?;
+        let plans = render::images::plans(&project, &frozen(state, watched), Some(engine.builder))
+            .await
+            .ok()?;
+        let plans = lacking(engine, &plans).await;
+        if plans.is_empty() {
+            return None;
+        }
+        let lines = Arc::new(Held::default());
+        let task = tokio::spawn({
+            let (engine, plans, lines) = (engine.clone(), plans.clone(), lines.clone());
+            async move { images::build(&engine, &plans, lines.as_ref()).await }
+        });
+        Some(Early {
+            plans,
+            task: Some(task),
+            lines,
+        })
+    }
+
+    /// The build's outcome, its lines shown from now on.
+    async fn finish(mut self, engine: &Engine) -> Result<Vec<BuildResult>, images::Error> {
+        self.lines.release();
+        let task = self.task.take().expect("an early build is finished once");
+        match task.await {
+            Ok(outcome) => outcome,
+            // It panicked: build here, where the failure is reported.
+            Err(_) => images::build(engine, &self.plans, &Lines).await,
+        }
+    }
+}
+
+impl Drop for Early {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Build lines held back until the build is adopted, then printed as they come.
+struct Held(Mutex<Option<Vec<String>>>);
+
+impl Default for Held {
+    fn default() -> Self {
+        Held(Mutex::new(Some(Vec::new())))
+    }
+}
+
+impl Held {
+    fn release(&self) {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for line in held.take().unwrap_or_default() {
+            eprintln!("{line}");
+        }
+    }
+}
+
+impl Progress for Held {
+    fn event(&self, component: &str, event: build::Event) {
+        let Some(line) = line(component, event) else {
+            return;
+        };
+        match self.0.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            Some(held) => held.push(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
 /// The plans whose image the engine does not have.
 async fn lacking(engine: &Engine, plans: &[Plan]) -> Vec<Plan> {
     let built = futures::future::join_all(
@@ -282,10 +410,17 @@ struct Lines;
 
 impl Progress for Lines {
     fn event(&self, component: &str, event: build::Event) {
-        match event {
-            build::Event::Status(status) => eprintln!("{component}: {status}"),
-            build::Event::Done(reference) => eprintln!("{component}: image {reference}"),
-            build::Event::Step(_) | build::Event::Output(_) => {}
+        if let Some(line) = line(component, event) {
+            eprintln!("{line}");
         }
+    }
+}
+
+/// The status line of a build event; steps and their output are not shown.
+fn line(component: &str, event: build::Event) -> Option<String> {
+    match event {
+        build::Event::Status(status) => Some(format!("{component}: {status}")),
+        build::Event::Done(reference) => Some(format!("{component}: image {reference}")),
+        build::Event::Step(_) | build::Event::Output(_) => None,
     }
 }

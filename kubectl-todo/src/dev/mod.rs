@@ -27,7 +27,7 @@ use crate::forward::{self, Forward, PortChoice};
 use crate::pipeline::{self, target::Target};
 use crate::project::{Project, UnknownComponent};
 use crate::settings::Settings;
-use cycle::{Outcome, State, Stopped, Turn};
+use cycle::{Early, Outcome, State, Stopped, Turn};
 use image_builder::load::LoadInto;
 
 pub use watch::Error as WatchError;
@@ -86,6 +86,7 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<ExitCo
     let mut project = project;
     let mut first = true;
     let mut pending: Vec<watch::Touched> = Vec::new();
+    let mut early = None;
     let stopped = loop {
         if !first {
             // Wait for a change (or the end), then for the files to be quiet.
@@ -106,7 +107,12 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<ExitCo
                 }
                 None => break None,
             }
-            let quiet = quiet_period(&mut triggers, &mut files, options.debounce).await;
+            let (quiet, started) =
+                quiet_period(&mut triggers, &mut files, options.debounce, || {
+                    Early::start(settings, &engine, &watched, &state)
+                })
+                .await;
+            early = started;
             for t in quiet {
                 match t {
                     Trigger::Files(touched) => pending.extend(touched),
@@ -152,7 +158,9 @@ pub async fn run(settings: &Settings, options: Options) -> anyhow::Result<ExitCo
             stop: stop.clone(),
         };
         let touched = std::mem::take(&mut pending);
-        let outcome = turn.run(&project, &mut state, &mut files).await;
+        let outcome = turn
+            .run(&project, &mut state, &mut files, early.take())
+            .await;
         match outcome {
             Ok(Outcome::Same) => {}
             Ok(Outcome::Unchanged { revision }) => {
@@ -460,23 +468,45 @@ fn classify(event: notify::Result<notify::Event>, files: &mut watch::Files) -> O
 }
 
 /// Gathers what arrives until `debounce` passes with nothing relevant (a
-/// `git checkout` is one turn, not hundreds), at most 5 s in all.
-async fn quiet_period(
+/// `git checkout` is one turn, not hundreds); files that never stop
+/// changing (a log written into a context) get a turn after 5 s, or four
+/// debounces when that is longer. Once the
+/// files have been quiet for a third of it, the images the turn will need
+/// start building (`start_early`); any later change drops that build, and
+/// the next third of quiet starts another.
+async fn quiet_period<F, Fut, E>(
     events: &mut mpsc::UnboundedReceiver<notify::Result<notify::Event>>,
     files: &mut watch::Files,
     debounce: Duration,
-) -> Vec<Trigger> {
+    start_early: F,
+) -> (Vec<Trigger>, Option<E>)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<E>>,
+{
     let mut out = Vec::new();
-    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut early = None;
+    let mut tried = false;
+    let mut last = tokio::time::Instant::now();
+    let until = last + (debounce * 4).max(Duration::from_secs(5));
     loop {
-        let deadline = (tokio::time::Instant::now() + debounce).min(until);
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(event)) => {
-                if let Some(trigger) = classify(event, files) {
-                    out.push(trigger);
+        let deadline = (last + debounce).min(until);
+        tokio::select! {
+            event = tokio::time::timeout_at(deadline, events.recv()) => match event {
+                Ok(Some(event)) => {
+                    if let Some(trigger) = classify(event, files) {
+                        out.push(trigger);
+                        last = tokio::time::Instant::now();
+                        early = None;
+                        tried = false;
+                    }
                 }
+                Ok(None) | Err(_) => return (out, early),
+            },
+            () = tokio::time::sleep_until(last + debounce / 3), if !tried => {
+                tried = true;
+                early = start_early().await;
             }
-            Ok(None) | Err(_) => return out,
         }
     }
 }
@@ -493,5 +523,117 @@ fn describe(touched: &[watch::Touched]) -> String {
     match paths.len() {
         1 => format!("a change to {first}"),
         n => format!("changes to {first} and {} more", n - 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// An early build that records when it started and whether it was dropped.
+    struct Token {
+        at: Duration,
+        dropped: Arc<Mutex<Vec<Duration>>>,
+    }
+
+    impl Drop for Token {
+        fn drop(&mut self) {
+            self.dropped.lock().unwrap().push(self.at);
+        }
+    }
+
+    fn project_event(root: &std::path::Path) -> notify::Result<notify::Event> {
+        Ok(
+            notify::Event::new(notify::EventKind::Modify(notify::event::ModifyKind::Any))
+                .add_path(root.join(crate::project::FILE_NAME)),
+        )
+    }
+
+    /// Changes at `at` (after the one that began the period); returns the
+    /// triggers, when each early build started, which were dropped, and
+    /// the one handed to the turn.
+    async fn period(
+        debounce: Duration,
+        at: &[u64],
+    ) -> (usize, Vec<Duration>, Vec<Duration>, Option<Duration>) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut files = watch::Files::start(&root, tx.clone()).unwrap();
+        let begun = tokio::time::Instant::now();
+        for &ms in at {
+            let (tx, event) = (tx.clone(), project_event(&root));
+            tokio::spawn(async move {
+                tokio::time::sleep_until(begun + Duration::from_millis(ms)).await;
+                tx.send(event).unwrap();
+            });
+        }
+        let dropped = Arc::new(Mutex::new(Vec::new()));
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        let (out, early) = quiet_period(&mut rx, &mut files, debounce, || {
+            let at = begun.elapsed();
+            starts.lock().unwrap().push(at);
+            let dropped = dropped.clone();
+            async move { Some(Token { at, dropped }) }
+        })
+        .await;
+        let handed = early.as_ref().map(|t| t.at);
+        std::mem::forget(early);
+        let starts = starts.lock().unwrap().clone();
+        let dropped = dropped.lock().unwrap().clone();
+        (out.len(), starts, dropped, handed)
+    }
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_early_build_starts_after_a_third_of_the_quiet_and_goes_to_the_turn() {
+        let (triggers, starts, dropped, handed) = period(MS(150), &[]).await;
+        assert_eq!(triggers, 0);
+        assert_eq!(starts, [MS(50)]);
+        assert!(dropped.is_empty(), "{dropped:?}");
+        assert_eq!(handed, Some(MS(50)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_after_it_started_drops_it_and_the_next_quiet_starts_another() {
+        let (triggers, starts, dropped, handed) = period(MS(150), &[60, 100]).await;
+        assert_eq!(triggers, 2);
+        // Started at 50 ms, dropped by the change at 60; none until 100 +
+        // 50 (the change at 100 came first); the turn gets that one.
+        assert_eq!(starts, [MS(50), MS(150)]);
+        assert_eq!(dropped, [MS(50)]);
+        assert_eq!(handed, Some(MS(150)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_faster_than_the_settling_starts_nothing_until_it_ends() {
+        let burst: Vec<u64> = (1..=20).map(|i| i * 30).collect();
+        let (triggers, starts, dropped, handed) = period(MS(150), &burst).await;
+        assert_eq!(triggers, 20);
+        assert_eq!(starts, [MS(650)]);
+        assert!(dropped.is_empty(), "{dropped:?}");
+        assert_eq!(handed, Some(MS(650)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn changes_that_never_stop_end_the_period_after_5s_with_the_last_early_build() {
+        let steady: Vec<u64> = (1..=100).map(|i| i * 100).collect();
+        let (triggers, starts, dropped, handed) = period(MS(150), &steady).await;
+        assert_eq!(triggers, 49);
+        assert_eq!(starts.len(), 50);
+        assert_eq!(dropped.len(), 49);
+        assert_eq!(handed, Some(MS(4950)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_debounce_is_waited_for_in_full() {
+        let (triggers, starts, dropped, handed) =
+            period(Duration::from_secs(3), &[1500, 3000, 4500, 6000]).await;
+        assert_eq!(triggers, 4);
+        assert_eq!(starts, [MS(1000), MS(2500), MS(4000), MS(5500), MS(7000)]);
+        assert_eq!(dropped.len(), 4);
+        assert_eq!(handed, Some(MS(7000)));
     }
 }

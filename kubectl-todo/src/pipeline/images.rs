@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use image_builder::build::{self, BuildOptions, Engine, Progress};
+use image_builder::build::{self, BuildOptions, BuildResult, Engine, Progress};
 use image_builder::check::{self, Accounts};
 use image_builder::plan::Plan;
 use image_builder::{load, own, push};
@@ -131,14 +131,37 @@ pub async fn build_and_deliver(
     client: &kube::Client,
     progress: &dyn Progress,
 ) -> Result<BTreeMap<String, String>, Error> {
+    let built = build(engine, plans, progress).await?;
+    deliver(engine, &built, target, client, progress).await
+}
+
+/// Builds what is missing into the engine, in parallel; nothing leaves
+/// this machine. The first component that fails is the error.
+pub async fn build(
+    engine: &Engine,
+    plans: &[Plan],
+    progress: &dyn Progress,
+) -> Result<Vec<BuildResult>, Error> {
     let results = build::build_all(engine, plans, &BuildOptions::default(), progress).await;
-    let mut built = Vec::new();
+    let mut built = Vec::with_capacity(plans.len());
     for (plan, result) in plans.iter().zip(results) {
         built.push(result.map_err(|source| Error::Build {
             component: plan.component.clone(),
             source,
         })?);
     }
+    Ok(built)
+}
+
+/// Puts built images where the cluster can run them, in parallel; returns
+/// the reference the cluster runs, per component.
+pub async fn deliver(
+    engine: &Engine,
+    built: &[BuildResult],
+    target: &Target,
+    client: &kube::Client,
+    progress: &dyn Progress,
+) -> Result<BTreeMap<String, String>, Error> {
     let deliveries = built.iter().map(|b| async move {
         let deployed = match target {
             Target::Nothing => b.image.clone(),

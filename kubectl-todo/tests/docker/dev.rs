@@ -287,6 +287,84 @@ async fn an_edit_is_served_through_the_forward_a_touch_is_not_and_a_build_error_
     s.remove_built_images().await;
 }
 
+/// How many images the engine holds that were built from the component's directory.
+async fn images_of(s: &Setup, component: &str) -> usize {
+    let dir = std::fs::canonicalize(s.app.join(component)).unwrap();
+    let label = format!(
+        "label=org.opencontainers.image.source=file://{}",
+        dir.display()
+    );
+    let out = tokio::process::Command::new("docker")
+        .args(["images", "-q", "--no-trunc", "--filter", &label])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids.len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_image_is_built_while_the_files_settle_and_a_later_edit_drops_it() {
+    let s = Setup::start(Config::docker()).await;
+    s.secret("canary-dev-early-1").await;
+    let mut dev = Session::start(&s, &["web", "--debounce", "20s"]);
+    dev.wait_for("revision 1 is running", 1).await;
+    dev.wait_for("web: http://", 1).await;
+    let web = dev.forward_of("web");
+    let before = images_of(&s, "web").await;
+
+    // The new image is in the engine while the files are still settling:
+    // before the turn has begun, which would say "web: building" first.
+    s.write("web/www/index.html", "web v2\n");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while images_of(&s, "web").await == before {
+        assert!(
+            dev.stderr().matches("web: building").count() == 1 && Instant::now() < deadline,
+            "no image was built before the turn began\n{}",
+            dev.all()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        dev.stderr().matches("web: building").count(),
+        1,
+        "{}",
+        dev.all()
+    );
+    assert_eq!(revisions(&s).await, 1);
+
+    // Another edit while they settle: that build is dropped and never
+    // shown; one turn builds and deploys the files as they end up.
+    s.write("web/www/index.html", "web v3\n");
+    dev.wait_for("revision 2 is running", 1).await;
+    assert_eq!(
+        get(web, "/").await.as_deref(),
+        Ok("web v3\n"),
+        "{}",
+        dev.all()
+    );
+    assert_eq!(revisions(&s).await, 2);
+    let stderr = dev.stderr();
+    assert_eq!(stderr.matches("web: building").count(), 2, "{}", dev.all());
+    assert!(
+        stderr.contains("revision 2 is running")
+            && stderr.contains("after a change to web/www/index.html"),
+        "{}",
+        dev.all()
+    );
+    assert_eq!(images_of(&s, "web").await, before + 2);
+
+    let run = dev.stop(libc::SIGINT).await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    s.remove_built_images().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_loop_is_diagnosed_the_old_version_serves_and_down_on_exit_removes_the_app() {
     let s = Setup::start(Config::docker()).await;

@@ -57,6 +57,38 @@ pub fn ready_backends<'a>(
     backends
 }
 
+/// Which version of the app a pod runs, as far as the forward can tell:
+/// the controller that owns it (a Deployment's ReplicaSet is one version)
+/// and when the pod was created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub owner: Option<String>,
+    pub created: Option<jiff::Timestamp>,
+}
+
+/// The backends of the newest version among them: the owner of the most
+/// recently created pod. During a rollout, once a pod of the new version
+/// is ready, new connections reach that version only and never flip back
+/// to the old one, which keeps serving the connections it has. Pods whose
+/// version is not known yet (the pod watch lags) count as the oldest.
+pub fn newest(backends: Vec<Backend>, version: impl Fn(&str) -> Option<Version>) -> Vec<Backend> {
+    let versions: Vec<Option<Version>> = backends.iter().map(|b| version(&b.pod)).collect();
+    let Some(newest) = versions
+        .iter()
+        .flatten()
+        .max_by_key(|v| v.created)
+        .map(|v| v.owner.clone())
+    else {
+        return backends;
+    };
+    backends
+        .into_iter()
+        .zip(versions)
+        .filter(|(_, v)| v.as_ref().is_some_and(|v| v.owner == newest))
+        .map(|(b, _)| b)
+        .collect()
+}
+
 /// The backend for the `turn`-th connection, skipping pods this connection
 /// already failed to reach; turns rotate so load spreads over the pods.
 pub fn pick<'a>(backends: &'a [Backend], turn: usize, tried: &[Backend]) -> Option<&'a Backend> {
@@ -141,6 +173,63 @@ mod tests {
             ready_backends([&one, &one.clone()], "http"),
             [backend("web-a", 8080)]
         );
+    }
+
+    fn version(owner: &str, created: &str) -> Option<Version> {
+        Some(Version {
+            owner: Some(owner.into()),
+            created: Some(created.parse().unwrap()),
+        })
+    }
+
+    #[test]
+    fn new_connections_go_to_the_version_of_the_newest_pod() {
+        let all = vec![
+            backend("web-old-a", 1),
+            backend("web-old-b", 1),
+            backend("web-new-a", 1),
+            backend("web-new-b", 1),
+            backend("web-lagging", 1),
+        ];
+        let versions = |pod: &str| match pod {
+            "web-old-a" => version("rs-old", "2026-01-01T10:00:00Z"),
+            // Recreated after the new version's first pod, yet still the old version.
+            "web-old-b" => version("rs-old", "2026-01-01T10:00:30Z"),
+            "web-new-a" => version("rs-new", "2026-01-01T10:00:20Z"),
+            "web-new-b" => version("rs-new", "2026-01-01T10:00:40Z"),
+            _ => None,
+        };
+        assert_eq!(
+            newest(all.clone(), versions),
+            [backend("web-new-a", 1), backend("web-new-b", 1)]
+        );
+        // Until the new version's pods are ready, the old one serves.
+        assert_eq!(
+            newest(all[..2].to_vec(), versions),
+            [backend("web-old-a", 1), backend("web-old-b", 1)]
+        );
+        // Nothing known yet: every ready pod.
+        assert_eq!(newest(all.clone(), |_| None), all);
+    }
+
+    #[test]
+    fn pods_without_an_owner_are_one_version() {
+        let all = vec![backend("a", 1), backend("b", 1)];
+        let bare = |pod: &str| {
+            Some(Version {
+                owner: None,
+                created: Some(
+                    if pod == "a" {
+                        "2026-01-01T10:00:00Z"
+                    } else {
+                        "2026-01-01T11:00:00Z"
+                    }
+                    .parse()
+                    .unwrap(),
+                ),
+            })
+        };
+        assert_eq!(newest(all.clone(), bare), all);
     }
 
     #[test]

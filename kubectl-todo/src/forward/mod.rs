@@ -146,7 +146,7 @@ impl Default for Options {
 pub struct Forward {
     pub local: SocketAddr,
     acceptor: JoinHandle<()>,
-    watcher: JoinHandle<()>,
+    watchers: [JoinHandle<()>; 2],
 }
 
 impl Forward {
@@ -159,7 +159,7 @@ impl Forward {
         options: Options,
         sink: Sink,
     ) -> Result<Forward, Error> {
-        let port_name = service_port_name(&client, &target).await?;
+        let (port_name, selector) = service_port(&client, &target).await?;
         let listener = port::bind(choice)?;
         let local = listener.local_addr().map_err(|source| PortError::Listen {
             address: choice.address,
@@ -175,14 +175,24 @@ impl Forward {
                     .labels(&format!("kubernetes.io/service-name={}", target.service));
                 // The backoff re-lists after a dropped or expired watch, so the
                 // store follows the endpoints for the whole session.
-                let watcher = tokio::spawn(
+                let slice_watcher = tokio::spawn(
                     watcher(slices, config)
                         .default_backoff()
                         .reflect(writer)
                         .for_each(|_| async {}),
                 );
+                // The pods behind the Service, for which version each runs.
+                let pods: Api<Pod> = Api::namespaced(client, &target.namespace);
+                let (versions, writer) = reflector::store();
+                let pod_watcher = tokio::spawn(
+                    watcher(pods.clone(), watcher::Config::default().labels(&selector))
+                        .default_backoff()
+                        .reflect(writer)
+                        .for_each(|_| async {}),
+                );
                 let shared = Arc::new(Shared {
-                    pods: Api::namespaced(client, &target.namespace),
+                    pods,
+                    versions,
                     store,
                     port_name,
                     target,
@@ -194,7 +204,7 @@ impl Forward {
                 Forward {
                     local,
                     acceptor,
-                    watcher,
+                    watchers: [slice_watcher, pod_watcher],
                 }
             })
             .map_err(|source| {
@@ -215,12 +225,15 @@ impl Forward {
 impl Drop for Forward {
     fn drop(&mut self) {
         self.acceptor.abort();
-        self.watcher.abort();
+        for watcher in &self.watchers {
+            watcher.abort();
+        }
     }
 }
 
-/// The name of the Service port, which is how EndpointSlices refer to it.
-async fn service_port_name(client: &Client, target: &Target) -> Result<String, Error> {
+/// The name of the Service port, which is how EndpointSlices refer to it,
+/// and the Service's selector as a label selector.
+async fn service_port(client: &Client, target: &Target) -> Result<(String, String), Error> {
     let service = Api::<Service>::namespaced(client.clone(), &target.namespace)
         .get(&target.service)
         .await
@@ -229,11 +242,19 @@ async fn service_port_name(client: &Client, target: &Target) -> Result<String, E
             namespace: target.namespace.clone(),
             source,
         })?;
-    let ports = service.spec.and_then(|s| s.ports).unwrap_or_default();
+    let spec = service.spec.unwrap_or_default();
+    let selector = spec
+        .selector
+        .unwrap_or_default()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let ports = spec.ports.unwrap_or_default();
     ports
         .iter()
         .find(|p| p.port == i32::from(target.port))
-        .map(|p| p.name.clone().unwrap_or_default())
+        .map(|p| (p.name.clone().unwrap_or_default(), selector))
         .ok_or_else(|| Error::NoSuchPort {
             service: target.service.clone(),
             port: target.port,
@@ -243,12 +264,31 @@ async fn service_port_name(client: &Client, target: &Target) -> Result<String, E
 
 struct Shared {
     pods: Api<Pod>,
+    versions: Store<Pod>,
     store: Store<EndpointSlice>,
     port_name: String,
     target: Target,
     options: Options,
     sink: Sink,
     turn: AtomicUsize,
+}
+
+impl Shared {
+    fn version(&self, pod: &str) -> Option<endpoints::Version> {
+        let pod = self
+            .versions
+            .get(&reflector::ObjectRef::new(pod).within(&self.target.namespace))?;
+        let owner = pod
+            .metadata
+            .owner_references
+            .as_ref()
+            .and_then(|refs| refs.iter().find(|r| r.controller == Some(true)))
+            .map(|r| r.uid.clone());
+        Some(endpoints::Version {
+            owner,
+            created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        })
+    }
 }
 
 async fn accept(listener: TcpListener, shared: Arc<Shared>) {
@@ -393,7 +433,10 @@ async fn next_backend(
     let mut announced = false;
     loop {
         let slices = shared.store.state();
-        let ready = endpoints::ready_backends(slices.iter().map(|s| s.as_ref()), &shared.port_name);
+        let ready = endpoints::newest(
+            endpoints::ready_backends(slices.iter().map(|s| s.as_ref()), &shared.port_name),
+            |pod| shared.version(pod),
+        );
         let waited = started.elapsed();
         if let Some(backend) = endpoints::pick(&ready, turn, tried) {
             return Ok(Some(backend.clone()));

@@ -366,6 +366,60 @@ async fn the_next_image_is_built_while_the_files_settle_and_a_later_edit_drops_i
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn once_the_new_version_answers_through_the_forward_the_old_one_never_does_again() {
+    let s = Setup::start(Config::docker()).await;
+    s.secret("canary-dev-newest-1").await;
+    // Two pods roll one at a time: for a while an old pod and a new one are
+    // both ready behind the Service.
+    s.write(
+        "todo.yaml",
+        &support::PROJECT.replace(
+            "    env: {GREETING: hello}\n",
+            "    env: {GREETING: hello}\n    replicas: 2\n",
+        ),
+    );
+    let mut dev = Session::start(&s, &["web", "--no-logs"]);
+    dev.wait_for("revision 1 is running", 1).await;
+    dev.wait_for("web: http://", 1).await;
+    let web = dev.forward_of("web");
+    assert_eq!(s.pods("web").await.len(), 2);
+
+    let answers = Arc::new(Mutex::new(Vec::new()));
+    let record = answers.clone();
+    let client = tokio::spawn(async move {
+        loop {
+            let answer = get(web, "/").await;
+            record.lock().unwrap().push(answer);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    s.write("web/www/index.html", "web v2\n");
+    dev.wait_for("revision 2 is running", 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    client.abort();
+    let answers = answers.lock().unwrap().clone();
+    let first_new = answers
+        .iter()
+        .position(|a| a.as_deref() == Ok("web v2\n"))
+        .unwrap_or_else(|| panic!("v2 never answered: {answers:?}\n{}", dev.all()));
+    let after: Vec<_> = answers[first_new..]
+        .iter()
+        .filter(|a| a.as_deref() != Ok("web v2\n"))
+        .collect();
+    assert!(
+        first_new > 0 && after.is_empty(),
+        "after the first v2 answer ({first_new} of {}): {after:?}\n{}",
+        answers.len(),
+        dev.all()
+    );
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+
+    let run = dev.stop(libc::SIGINT).await;
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    s.remove_built_images().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_crash_loop_is_diagnosed_the_old_version_serves_and_down_on_exit_removes_the_app() {
     let s = Setup::start(Config::docker()).await;
     s.secret("canary-dev-session-2").await;

@@ -216,10 +216,23 @@ async fn server_side_apply_is_idempotent_updates_and_removes_fields() {
         .await
         .ok();
     assert_eq!(out.trim(), "deployment.apps/api serverside-applied");
-    let first = cluster
-        .kubectl(&["get", "deploy", "api", "-o", "json"])
-        .await
-        .ok();
+    // The controllers write the Deployment's status as they take it up; only
+    // a settled object (observed, and unchanged for half a second) tells an
+    // apply's write from theirs.
+    let mut first = String::new();
+    for _ in 0..60 {
+        let now = cluster
+            .kubectl(&["get", "deploy", "api", "-o", "json"])
+            .await
+            .ok();
+        let v: Value = serde_json::from_str(&now).unwrap();
+        let observed = v["status"]["observedGeneration"] == v["metadata"]["generation"];
+        if observed && !first.is_empty() && rv(&now) == rv(&first) {
+            break;
+        }
+        first = now;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     cluster
         .kubectl(&["apply", "--server-side", "-f", file])
         .await

@@ -604,6 +604,8 @@ async fn no_secret_and_no_cluster_are_errors_before_anything_is_applied() {
         run.all()
     );
     assert!(!run.stderr.contains("watching"), "{}", run.all());
+    // The first run built the images while it read the cluster; the engine is left as it was.
+    s.remove_built_images().await;
 }
 
 /// `GET path` through a new connection, reporting the whole response as a

@@ -98,6 +98,8 @@ async fn a_missing_secret_stops_up_before_anything_changes() {
         namespaces.get_opt(NS).await.unwrap().is_none(),
         "nothing created"
     );
+    // The images were built while the cluster was read; the engine is left as it was.
+    s.remove_built_images().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

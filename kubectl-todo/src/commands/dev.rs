@@ -40,7 +40,7 @@ pub struct Args {
     /// How long each rollout may take (e.g. 90s, 5m).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::cli::parse_duration)]
     pub timeout: Duration,
-    /// How long the files must stay quiet after a change before a rebuild (bursts coalesce).
+    /// How long the files must stay quiet after a change before a turn applies it (bursts coalesce); the build starts after a third of it.
     #[arg(long, value_name = "DURATION", default_value = "150ms", value_parser = crate::cli::parse_duration)]
     pub debounce: Duration,
 }

@@ -3,7 +3,7 @@
 //! build what changed, deliver it, apply under the lock and wait for the
 //! rollout. The status lines go to stderr, one per step.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -100,17 +100,14 @@ impl Turn<'_> {
         let client = &self.conn.client;
         // An early build is the turn's own when it built images this plan
         // names; one for other files is dropped, which stops it.
-        let early = early.filter(|e| {
-            e.plans
-                .iter()
-                .all(|b| plans.iter().any(|p| p.reference() == b.reference()))
-        });
+        let references: BTreeSet<String> = plans.iter().map(Plan::reference).collect();
+        let early = early.filter(|e| e.references.is_subset(&references));
         let rest: Vec<Plan> = plans
             .iter()
             .filter(|p| {
                 early
                     .as_ref()
-                    .is_none_or(|e| e.plans.iter().all(|b| b.reference() != p.reference()))
+                    .is_none_or(|e| !e.references.contains(&p.reference()))
             })
             .cloned()
             .collect();
@@ -305,6 +302,8 @@ fn frozen(state: &State, watched: &[String]) -> BTreeMap<String, String> {
 pub struct Early {
     /// What the engine lacked when the build started.
     plans: Vec<Plan>,
+    /// Their image references, which a turn's plans must name to adopt it.
+    references: BTreeSet<String>,
     task: Option<JoinHandle<Result<Vec<BuildResult>, images::Error>>>,
     lines: Arc<Held>,
 }
@@ -333,6 +332,7 @@ impl Early {
             async move { images::build(&engine, &plans, lines.as_ref()).await }
         });
         Some(Early {
+            references: plans.iter().map(Plan::reference).collect(),
             plans,
             task: Some(task),
             lines,

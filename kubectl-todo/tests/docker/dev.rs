@@ -289,24 +289,7 @@ async fn an_edit_is_served_through_the_forward_a_touch_is_not_and_a_build_error_
 
 /// How many images the engine holds that were built from the component's directory.
 async fn images_of(s: &Setup, component: &str) -> usize {
-    let dir = std::fs::canonicalize(s.app.join(component)).unwrap();
-    let label = format!(
-        "label=org.opencontainers.image.source=file://{}",
-        dir.display()
-    );
-    let out = tokio::process::Command::new("docker")
-        .args(["images", "-q", "--no-trunc", "--filter", &label])
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(String::from)
-        .collect();
-    ids.sort();
-    ids.dedup();
-    ids.len()
+    support::images_built_for(&s.app, component).await.len()
 }
 
 #[tokio::test(flavor = "multi_thread")]

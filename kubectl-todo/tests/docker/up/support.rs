@@ -204,20 +204,7 @@ impl Setup {
 pub async fn remove_images_built_for(app: &Path) {
     {
         for component in ["web", "api"] {
-            let dir = std::fs::canonicalize(app.join(component)).unwrap();
-            let label = format!(
-                "label=org.opencontainers.image.source=file://{}",
-                dir.display()
-            );
-            let out = tokio::process::Command::new("docker")
-                .args(["images", "-q", "--filter", &label])
-                .output()
-                .await
-                .unwrap();
-            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .map(String::from)
-                .collect();
+            let ids = images_built_for(app, component).await;
             if !ids.is_empty() {
                 let _ = tokio::process::Command::new("docker")
                     .args(["rmi", "-f"])
@@ -229,6 +216,29 @@ pub async fn remove_images_built_for(app: &Path) {
             }
         }
     }
+}
+
+/// The IDs of the images built from a component's directory (told by their
+/// source label), each once.
+pub async fn images_built_for(app: &Path, component: &str) -> Vec<String> {
+    let dir = std::fs::canonicalize(app.join(component)).unwrap();
+    let label = format!(
+        "label=org.opencontainers.image.source=file://{}",
+        dir.display()
+    );
+    let out = tokio::process::Command::new("docker")
+        .args(["images", "-q", "--no-trunc", "--filter", &label])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// A component: busybox httpd on 8080 as UID 1001, serving `/healthz` and its name.
